@@ -1,0 +1,2 @@
+//! Facade (work in progress).
+pub use composable_rust_core as core;
