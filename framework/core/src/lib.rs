@@ -1,1 +1,35 @@
-//! Core (work in progress).
+//! # composable-rust-core
+//!
+//! The core of Composable Rust: the five types every feature is built from,
+//! and the runtime that drives them.
+//!
+//! | type | role |
+//! |---|---|
+//! | **State** | plain data owned by a [`Store`] |
+//! | **Action** | what can happen: commands from outside, results fed back by effects |
+//! | [`Reducer`] | a pure function `(state, action, environment) -> effects` that mutates state in place |
+//! | [`Effect`] | a *value* describing work to do later (a future, a delay, a group, a cancellation) |
+//! | **Environment** | the dependencies a reducer may use (clock, gateways, stores), injected so tests can replace them |
+//!
+//! The [`Store`] owns the state, runs the reducer for every action, runs the
+//! effects it returns on tokio and feeds the actions they produce back in.
+//! Reducers are combined and scoped with the tools in [`composition`].
+//!
+//! Most applications depend on the `composable-rust` facade crate instead of
+//! this one and import `composable_rust::prelude::*`.
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod composition;
+pub mod effect;
+pub mod environment;
+pub mod error;
+pub mod reducer;
+pub mod store;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use composition::{combine, scope, Combine, Scope};
+pub use effect::{Effect, EffectId, EffectKind, Effects};
+pub use error::{CodedError, ErrorCode, StoreError};
+pub use reducer::Reducer;
+pub use store::{EffectRunner, SendHandle, Store};

@@ -1,0 +1,125 @@
+//! Errors with stable codes.
+//!
+//! Every user-facing error in Composable Rust carries an [`ErrorCode`]
+//! (`CR-E0001`, ...). Codes never change meaning once released; each is
+//! explained in the book's troubleshooting appendix. Each crate owns a range:
+//! core uses `CR-E00xx`.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A stable, documented error code such as `CR-E0001`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ErrorCode {
+    code: &'static str,
+    summary: &'static str,
+}
+
+impl ErrorCode {
+    /// Declares a code. Codes are declared once, as constants, by the crate
+    /// that owns them.
+    pub const fn new(code: &'static str, summary: &'static str) -> Self {
+        Self { code, summary }
+    }
+
+    /// The code, e.g. `"CR-E0001"`.
+    pub const fn as_str(&self) -> &'static str {
+        self.code
+    }
+
+    /// A one-line summary of what the code means.
+    pub const fn summary(&self) -> &'static str {
+        self.summary
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+/// An error that carries a stable [`ErrorCode`].
+pub trait CodedError: std::error::Error {
+    /// The stable code of this error.
+    fn code(&self) -> ErrorCode;
+}
+
+/// The codes owned by `composable-rust-core`.
+pub mod codes {
+    use super::ErrorCode;
+
+    /// An action was sent to a store that is shutting down.
+    pub const STORE_SHUT_DOWN: ErrorCode =
+        ErrorCode::new("CR-E0001", "action sent to a store that is shutting down");
+    /// Effects were still running when a store's shutdown deadline passed.
+    pub const SHUTDOWN_TIMED_OUT: ErrorCode =
+        ErrorCode::new("CR-E0002", "effects still running at the shutdown deadline");
+
+    /// Every code this crate owns, in order.
+    pub const ALL: &[ErrorCode] = &[STORE_SHUT_DOWN, SHUTDOWN_TIMED_OUT];
+}
+
+/// Errors reported by the [`Store`](crate::Store).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store no longer accepts actions.
+    #[error(
+        "[CR-E0001] the store is shutting down and did not run this action; \
+         send actions before calling Store::shutdown, or create a new Store"
+    )]
+    ShutDown,
+    /// Shutdown gave up waiting and cancelled the remaining effects.
+    #[error(
+        "[CR-E0002] {in_flight} effect(s) were still running when the shutdown deadline of \
+         {deadline:?} passed and were cancelled; pass a longer deadline to Store::shutdown, \
+         or make long-running effects finish sooner"
+    )]
+    ShutdownTimedOut {
+        /// How many effects were cancelled.
+        in_flight: usize,
+        /// The deadline that passed.
+        deadline: Duration,
+    },
+}
+
+impl CodedError for StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::ShutDown => codes::STORE_SHUT_DOWN,
+            Self::ShutdownTimedOut { .. } => codes::SHUTDOWN_TIMED_OUT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_start_with_their_code() {
+        let errors = [
+            StoreError::ShutDown,
+            StoreError::ShutdownTimedOut {
+                in_flight: 2,
+                deadline: Duration::from_secs(1),
+            },
+        ];
+        for error in errors {
+            let prefix = format!("[{}]", error.code());
+            assert!(error.to_string().starts_with(&prefix), "{error}");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for code in codes::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {code}");
+            let digits = code.as_str().strip_prefix("CR-E").expect("CR-E prefix");
+            assert_eq!(digits.len(), 4);
+            assert!(digits.chars().all(|c| c.is_ascii_digit()));
+        }
+    }
+}
