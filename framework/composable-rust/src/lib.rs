@@ -1,2 +1,45 @@
-//! Facade (work in progress).
+//! # Composable Rust
+//!
+//! Event-sourced, CQRS backends built from five small types: **state**,
+//! **actions**, pure **reducers**, **effects** as values, and an injected
+//! **environment**, run by a **store**. This is the crate applications
+//! depend on; it re-exports the framework's crates and offers a prelude:
+//!
+//! ```
+//! use composable_rust::prelude::*;
+//! ```
+//!
+//! Features:
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `testing` | [`testing`]: `TestStore`, `ReducerTest` and assertion helpers (enable it in `[dev-dependencies]`) |
+//!
+//! The Composable Rust Book teaches the framework from the first reducer to
+//! production projections.
+#![deny(missing_docs)]
+
 pub use composable_rust_core as core;
+pub use composable_rust_core::{
+    clock, combine, composition, effect, environment, error, reducer, scope, store, Clock,
+    CodedError, Effect, EffectId, EffectKind, Effects, ErrorCode, Reducer, SendHandle, Store,
+    StoreError, SystemClock, TestClock,
+};
+
+/// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
+/// assertion helpers.
+#[cfg(feature = "testing")]
+pub use composable_rust_testing as testing;
+
+/// The names almost every feature needs, in one import.
+pub mod prelude {
+    pub use composable_rust_core::{
+        combine, scope, Clock, Effect, EffectId, Effects, Reducer, Store, SystemClock, TestClock,
+    };
+
+    #[cfg(feature = "testing")]
+    pub use composable_rust_testing::{
+        assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
+        assert_state_changed, assert_state_unchanged, ReducerTest, TestStore,
+    };
+}

@@ -1,1 +1,27 @@
-//! Testing (work in progress).
+//! # composable-rust-testing
+//!
+//! Tools for testing Composable Rust features without a runtime, a
+//! database or a real clock:
+//!
+//! - [`TestStore`]: drive a reducer action by action, asserting the exact
+//!   state after each step and every action its effects feed back, in the
+//!   manner of The Composable Architecture. It fails when an effect is still
+//!   running or a fed-back action was never asserted.
+//! - [`ReducerTest`]: a fluent given/when/then builder for a single reducer
+//!   call, for tests that only care about state and the shape of effects.
+//! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
+//! - [`TestClock`]: time that moves only when the test says so.
+#![deny(missing_docs)]
+
+pub mod assertions;
+mod diff;
+pub mod reducer_test;
+pub mod test_store;
+
+pub use assertions::{
+    assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
+    assert_state_changed, assert_state_unchanged,
+};
+pub use composable_rust_core::TestClock;
+pub use reducer_test::ReducerTest;
+pub use test_store::TestStore;
