@@ -34,7 +34,8 @@ pub use composable_rust_testing as testing;
 /// The names almost every feature needs, in one import.
 pub mod prelude {
     pub use composable_rust_core::{
-        combine, scope, Clock, Effect, EffectId, Effects, Reducer, Store, SystemClock, TestClock,
+        combine, scope, Clock, Effect, EffectId, EffectKind, Effects, Reducer, Store, SystemClock,
+        TestClock,
     };
 
     #[cfg(feature = "testing")]
