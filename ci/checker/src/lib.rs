@@ -300,7 +300,7 @@ impl Checker {
                     chapter,
                     line,
                     format!(
-                        "`{shown}`: {rel_target} does not exist; fix the path (it is relative to the chapter's directory, {}/) or create the file",
+                        "`{shown}`: {rel_target} does not exist; fix the path (it is relative to the chapter's directory, {}/) or create the file (to show a directive literally, escape it: `\\{{{{#…}}}}`)",
                         self.rel(dir)
                     ),
                 );
