@@ -697,8 +697,7 @@ fn take_anchored_lines(s: &str, anchor: &str) -> Option<String> {
 fn take_rustdoc_include_lines(s: &str, start: Option<usize>, end: Option<usize>) -> String {
     let mut output = String::with_capacity(s.len());
     for (index, line) in s.lines().enumerate() {
-        let inside =
-            start.map_or(true, |start| index >= start) && end.map_or(true, |end| index < end);
+        let inside = start.is_none_or(|start| index >= start) && end.is_none_or(|end| index < end);
         if !inside {
             output.push_str("# ");
         }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use book_checker::{check, regenerate_outputs, Options};
+use book_checker::{Options, check, regenerate_outputs};
 
 const USAGE: &str = "\
 usage: book-checker check [--root DIR] [--no-run]

@@ -19,7 +19,7 @@ pub struct CodeBlock {
 impl CodeBlock {
     /// Whether rustdoc would compile this block as Rust.
     pub fn is_rust(&self) -> bool {
-        self.info.as_deref().map_or(true, is_rust_info)
+        self.info.as_deref().is_none_or(is_rust_info)
     }
 
     /// The info string's tokens (split at commas and whitespace).

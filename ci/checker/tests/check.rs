@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use book_checker::{check, regenerate_outputs, Options, Problem, Report};
+use book_checker::{Options, Problem, Report, check, regenerate_outputs};
 
 /// A throw-away repository under the system temp dir, removed on drop.
 struct Fixture {

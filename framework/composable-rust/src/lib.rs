@@ -21,9 +21,9 @@
 
 pub use composable_rust_core as core;
 pub use composable_rust_core::{
-    clock, combine, composition, effect, environment, error, reducer, scope, store, Clock,
-    CodedError, Effect, EffectId, EffectKind, Effects, ErrorCode, Reducer, SendHandle, Store,
-    StoreError, SystemClock, TestClock,
+    Clock, CodedError, Effect, EffectId, EffectKind, Effects, ErrorCode, Reducer, SendHandle,
+    Store, StoreError, SystemClock, TestClock, clock, combine, composition, effect, environment,
+    error, reducer, scope, store,
 };
 
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
@@ -34,13 +34,13 @@ pub use composable_rust_testing as testing;
 /// The names almost every feature needs, in one import.
 pub mod prelude {
     pub use composable_rust_core::{
-        combine, scope, Clock, Effect, EffectId, EffectKind, Effects, Reducer, Store, SystemClock,
-        TestClock,
+        Clock, Effect, EffectId, EffectKind, Effects, Reducer, Store, SystemClock, TestClock,
+        combine, scope,
     };
 
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::{
-        assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
-        assert_state_changed, assert_state_unchanged, ReducerTest, TestStore,
+        ReducerTest, TestStore, assert_delayed_action, assert_effects_count, assert_has_effect,
+        assert_no_effects, assert_state_changed, assert_state_unchanged,
     };
 }

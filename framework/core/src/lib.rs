@@ -28,7 +28,7 @@ pub mod reducer;
 pub mod store;
 
 pub use clock::{Clock, SystemClock, TestClock};
-pub use composition::{combine, scope, Combine, Scope};
+pub use composition::{Combine, Scope, combine, scope};
 pub use effect::{Effect, EffectId, EffectKind, Effects};
 pub use error::{CodedError, ErrorCode, StoreError};
 pub use reducer::Reducer;

@@ -25,6 +25,9 @@ impl Reducer for Greeter {
 #[tokio::main]
 async fn main() {
     let store = Store::new(Vec::new(), Greeter, ());
-    store.send(Action::Greet("Composable Rust".into())).await.unwrap();
+    store
+        .send(Action::Greet("Composable Rust".into()))
+        .await
+        .unwrap();
     store.state(|greetings| println!("{}", greetings.join("\n")));
 }

@@ -38,7 +38,13 @@ impl Reducer for TodoReducer {
     fn reduce(&self, state: &mut TodoState, action: TodoAction, _env: &()) -> Effects<TodoAction> {
         match action {
             TodoAction::Create { id, title } => {
-                state.todos.insert(id, Todo { title, completed: false });
+                state.todos.insert(
+                    id,
+                    Todo {
+                        title,
+                        completed: false,
+                    },
+                );
             }
             TodoAction::Complete { id } => {
                 if let Some(todo) = state.todos.get_mut(&id) {
@@ -62,7 +68,10 @@ mod tests {
     #[test]
     fn a_todo_is_created_then_completed() {
         let mut state = TodoState::default();
-        let create = TodoAction::Create { id: 1, title: "Buy milk".into() };
+        let create = TodoAction::Create {
+            id: 1,
+            title: "Buy milk".into(),
+        };
 
         let effects = TodoReducer.reduce(&mut state, create, &());
         assert!(effects.is_empty());
