@@ -56,8 +56,42 @@ pub mod codes {
     pub const SHUTDOWN_TIMED_OUT: ErrorCode =
         ErrorCode::new("CR-E0002", "effects still running at the shutdown deadline");
 
+    /// An append found the stream at another version than expected.
+    pub const WRONG_EXPECTED_VERSION: ErrorCode = ErrorCode::new(
+        "CR-E0003",
+        "stream not at the expected version (concurrency conflict)",
+    );
+    /// A stream id was rejected.
+    pub const INVALID_STREAM_ID: ErrorCode = ErrorCode::new("CR-E0004", "invalid stream id");
+    /// A stored payload does not fit today's event type.
+    pub const EVENT_DECODE: ErrorCode =
+        ErrorCode::new("CR-E0005", "stored event cannot be decoded");
+    /// A stored event's type no longer exists.
+    pub const UNKNOWN_EVENT_TYPE: ErrorCode =
+        ErrorCode::new("CR-E0006", "unknown stored event type");
+    /// An event could not be encoded.
+    pub const EVENT_ENCODE: ErrorCode = ErrorCode::new("CR-E0007", "event cannot be encoded");
+    /// An old schema version has no upcaster.
+    pub const MISSING_UPCASTER: ErrorCode =
+        ErrorCode::new("CR-E0008", "no upcaster for an old event schema version");
+    /// An append carried no events.
+    pub const EMPTY_APPEND: ErrorCode = ErrorCode::new("CR-E0009", "append without events");
+    /// An event id was used twice.
+    pub const DUPLICATE_EVENT_ID: ErrorCode = ErrorCode::new("CR-E0010", "duplicate event id");
+
     /// Every code this crate owns, in order.
-    pub const ALL: &[ErrorCode] = &[STORE_SHUT_DOWN, SHUTDOWN_TIMED_OUT];
+    pub const ALL: &[ErrorCode] = &[
+        STORE_SHUT_DOWN,
+        SHUTDOWN_TIMED_OUT,
+        WRONG_EXPECTED_VERSION,
+        INVALID_STREAM_ID,
+        EVENT_DECODE,
+        UNKNOWN_EVENT_TYPE,
+        EVENT_ENCODE,
+        MISSING_UPCASTER,
+        EMPTY_APPEND,
+        DUPLICATE_EVENT_ID,
+    ];
 }
 
 /// Errors reported by the [`Store`](crate::Store).

@@ -24,6 +24,8 @@ pub mod composition;
 pub mod effect;
 pub mod environment;
 pub mod error;
+pub mod event;
+pub mod event_store;
 pub mod reducer;
 pub mod store;
 
@@ -31,5 +33,10 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use composition::{Combine, Scope, combine, scope};
 pub use effect::{Effect, EffectId, EffectKind, Effects};
 pub use error::{CodedError, ErrorCode, StoreError};
+pub use event::{
+    Event, EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
+    Upcasters,
+};
+pub use event_store::{AppendOutcome, EventStore, EventStoreError, InMemoryEventStore};
 pub use reducer::Reducer;
 pub use store::{EffectRunner, SendHandle, Store};

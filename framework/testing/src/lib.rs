@@ -11,10 +11,12 @@
 //!   call, for tests that only care about state and the shape of effects.
 //! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
 //! - [`TestClock`]: time that moves only when the test says so.
+//! - [`event_store_conformance`]: the suite every event store must pass.
 #![deny(missing_docs)]
 
 pub mod assertions;
 mod diff;
+pub mod event_store_conformance;
 pub mod reducer_test;
 pub mod test_store;
 

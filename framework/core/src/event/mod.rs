@@ -1,0 +1,56 @@
+//! Events: what happened, as data that outlives the code that wrote it.
+//!
+//! Your events are a serde **enum**; each variant is one event type, and
+//! its (optionally `#[serde(rename)]`d) variant name is the event's stable
+//! **type name**, stored beside the payload. The payload is the variant's
+//! content. Each type also has a **schema version** (1 unless
+//! [`Event::schema_version`] says otherwise); when a variant's shape changes,
+//! bump its version and register an [`Upcaster`](upcast::Upcaster) that turns
+//! old payloads into the new shape.
+//!
+//! ```
+//! use composable_rust_core::event::{decode, encode, Event, Upcasters};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! enum TodoEvent {
+//!     #[serde(rename = "todo.created")]
+//!     Created { title: String },
+//!     #[serde(rename = "todo.completed")]
+//!     Completed,
+//! }
+//!
+//! impl Event for TodoEvent {}
+//!
+//! let encoded = encode(&TodoEvent::Created { title: "Buy milk".into() }).unwrap();
+//! assert_eq!(encoded.event_type, "todo.created");
+//! assert_eq!(encoded.schema_version, 1);
+//! assert_eq!(encoded.payload, serde_json::json!({ "title": "Buy milk" }));
+//! ```
+
+mod codec;
+mod envelope;
+pub mod upcast;
+
+pub use codec::{EncodedEvent, decode, decode_all, encode};
+pub use envelope::{
+    EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
+};
+pub use upcast::{Upcasted, Upcaster, Upcasters};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A domain event type: a serde enum whose variants are the event types.
+///
+/// Implement it with an empty `impl`; override
+/// [`schema_version`](Event::schema_version) when a variant's payload shape
+/// changes.
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The current schema version of `event_type` (a variant's type name).
+    /// Payloads stored with an older version are upcast on load.
+    fn schema_version(event_type: &str) -> u32 {
+        let _ = event_type;
+        1
+    }
+}

@@ -1,0 +1,206 @@
+//! [`InMemoryEventStore`]: a complete event store in memory.
+//!
+//! It keeps every promise of the [`EventStore`] trait (optimistic
+//! concurrency, atomic batches, gap-free global order), so examples and
+//! tests can use it wherever production uses PostgreSQL. Everything is lost
+//! when the process ends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use super::{AppendOutcome, EventStore, EventStoreError};
+use crate::clock::{Clock, SystemClock};
+use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId};
+
+/// An event store in memory. Clones share the same events.
+#[derive(Clone)]
+pub struct InMemoryEventStore {
+    inner: Arc<Mutex<Log>>,
+    notify: Arc<watch::Sender<u64>>,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Default)]
+struct Log {
+    /// Every event, in global order.
+    events: Vec<StoredEvent>,
+    /// Indexes into `events`, per stream, in version order.
+    streams: HashMap<StreamId, Vec<usize>>,
+    snapshots: HashMap<StreamId, Snapshot>,
+    event_ids: HashSet<uuid::Uuid>,
+    commits: u64,
+}
+
+impl InMemoryEventStore {
+    /// An empty store that stamps events with the system time.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty store that stamps events with `clock`'s time.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        let (notify, _) = watch::channel(0);
+        Self {
+            inner: Arc::new(Mutex::new(Log::default())),
+            notify: Arc::new(notify),
+            clock,
+        }
+    }
+
+    /// How many events the store holds.
+    pub fn len(&self) -> usize {
+        self.lock().events.len()
+    }
+
+    /// Whether the store holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for InMemoryEventStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for InMemoryEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryEventStore")
+            .field("events", &self.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        if events.is_empty() {
+            return Err(EventStoreError::EmptyAppend {
+                stream_id: stream_id.to_string(),
+            });
+        }
+        let recorded_at = self.clock.now();
+        let outcome = {
+            let mut log = self.lock();
+            let actual = log
+                .streams
+                .get(stream_id)
+                .map_or(0, |indexes| indexes.len() as u64);
+            if !expected.accepts(actual) {
+                return Err(EventStoreError::WrongExpectedVersion {
+                    stream_id: stream_id.to_string(),
+                    expected,
+                    actual,
+                });
+            }
+            let mut batch_ids = HashSet::new();
+            for event in &events {
+                if log.event_ids.contains(&event.event_id) || !batch_ids.insert(event.event_id) {
+                    return Err(EventStoreError::DuplicateEventId {
+                        event_id: event.event_id,
+                    });
+                }
+            }
+            log.commits += 1;
+            let commit = log.commits;
+            let mut first_position = None;
+            let mut position = Position::START;
+            let mut version = actual;
+            for event in events {
+                version += 1;
+                position = Position::new(commit, log.events.len() as u64 + 1);
+                first_position.get_or_insert(position);
+                let index = log.events.len();
+                log.event_ids.insert(event.event_id);
+                log.events.push(StoredEvent {
+                    event_id: event.event_id,
+                    stream_id: stream_id.clone(),
+                    stream_version: version,
+                    position,
+                    event_type: event.event_type,
+                    schema_version: event.schema_version,
+                    payload: event.payload,
+                    metadata: event.metadata,
+                    recorded_at,
+                });
+                log.streams
+                    .entry(stream_id.clone())
+                    .or_default()
+                    .push(index);
+            }
+            AppendOutcome {
+                stream_version: version,
+                first_position: first_position.unwrap_or(position),
+                last_position: position,
+            }
+        };
+        self.notify.send_modify(|n| *n += 1);
+        Ok(outcome)
+    }
+
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        let log = self.lock();
+        let Some(indexes) = log.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let skip = from_version.saturating_sub(1) as usize;
+        Ok(indexes
+            .iter()
+            .skip(skip)
+            .map(|&i| log.events[i].clone())
+            .collect())
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
+        Ok(self
+            .lock()
+            .streams
+            .get(stream_id)
+            .map_or(0, |indexes| indexes.len() as u64))
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        let log = self.lock();
+        let start = log.events.partition_point(|event| event.position <= after);
+        Ok(log.events[start..].iter().take(limit).cloned().collect())
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        self.lock()
+            .snapshots
+            .insert(snapshot.stream_id.clone(), snapshot.clone());
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream_id: &StreamId,
+    ) -> Result<Option<Snapshot>, EventStoreError> {
+        Ok(self.lock().snapshots.get(stream_id).cloned())
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+}

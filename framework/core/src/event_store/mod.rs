@@ -1,0 +1,137 @@
+//! The [`EventStore`] trait: an append-only log of streams, readable per
+//! stream and as one global, gap-free sequence; plus snapshots.
+//!
+//! Implementations: [`InMemoryEventStore`] here (the embedded default and
+//! the fast test path) and `PostgresEventStore` in
+//! `composable-rust-postgres`. Both pass the same conformance suite
+//! (`composable_rust_testing::event_store_conformance`).
+
+mod error;
+mod in_memory;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+pub use error::EventStoreError;
+pub use in_memory::InMemoryEventStore;
+
+use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId};
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The stream's version after the append (the last event's version).
+    pub stream_version: u64,
+    /// The global position of the first appended event.
+    pub first_position: Position,
+    /// The global position of the last appended event; wait for a
+    /// projection to reach it to read your own writes.
+    pub last_position: Position,
+}
+
+/// An append-only store of event streams.
+///
+/// Guarantees every implementation gives:
+///
+/// - **Optimistic concurrency.** [`append`](EventStore::append) writes only
+///   if the stream is at the expected version; otherwise it returns
+///   [`EventStoreError::WrongExpectedVersion`] and writes nothing.
+/// - **Atomic batches.** All events of one append are written, or none.
+/// - **Gap-free global order.** [`read_all`](EventStore::read_all) returns
+///   events in [`Position`] order, and an event that becomes visible later
+///   always has a position after every event already returned, so a reader
+///   that remembers the last position it saw never misses one.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream_id` if the stream is at `expected`.
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError>;
+
+    /// The events of `stream_id` with version `>= from_version`, in version
+    /// order (`from_version` 0 or 1 loads the whole stream). A stream that
+    /// does not exist is empty.
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError>;
+
+    /// The stream's current version (0 if it does not exist).
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError>;
+
+    /// Up to `limit` events after `after`, in global order. Pass the last
+    /// position you read to get the next page; [`Position::START`] reads
+    /// from the beginning.
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError>;
+
+    /// Stores `snapshot`, replacing the stream's previous one.
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError>;
+
+    /// The latest snapshot of `stream_id`, if any.
+    async fn load_snapshot(
+        &self,
+        stream_id: &StreamId,
+    ) -> Result<Option<Snapshot>, EventStoreError>;
+
+    /// A receiver that changes whenever new events may be readable, so a
+    /// follower can sleep until then instead of polling tightly. Wake-ups
+    /// can be spurious; treat them as "read again".
+    fn subscribe(&self) -> watch::Receiver<u64>;
+}
+
+#[async_trait]
+impl<S: EventStore + ?Sized> EventStore for Arc<S> {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        (**self).append(stream_id, expected, events).await
+    }
+
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        (**self).load_stream(stream_id, from_version).await
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
+        (**self).stream_version(stream_id).await
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        (**self).read_all(after, limit).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        (**self).save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream_id: &StreamId,
+    ) -> Result<Option<Snapshot>, EventStoreError> {
+        (**self).load_snapshot(stream_id).await
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        (**self).subscribe()
+    }
+}

@@ -1,0 +1,409 @@
+//! One conformance suite for every [`EventStore`]: the promises of the
+//! trait, checked the same way against the in-memory store and PostgreSQL.
+//!
+//! Generate the tests for your store with
+//! [`event_store_conformance_tests!`](crate::event_store_conformance_tests),
+//! passing an async function that returns a fresh, empty, isolated store:
+//!
+//! ```
+//! use composable_rust_core::InMemoryEventStore;
+//!
+//! async fn fresh_store() -> InMemoryEventStore {
+//!     InMemoryEventStore::new()
+//! }
+//!
+//! composable_rust_testing::event_store_conformance_tests!(fresh_store);
+//! # fn main() {}
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use composable_rust_core::{
+    EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
+    StreamId,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Generates one `#[test]` per conformance check, each on a fresh store
+/// from `$make` (an async fn returning an [`EventStore`]).
+#[macro_export]
+macro_rules! event_store_conformance_tests {
+    ($make:ident) => {
+        mod event_store_conformance {
+            $crate::event_store_conformance_tests!(@tests $make;
+                append_and_load_round_trip,
+                load_from_a_version,
+                streams_are_isolated,
+                expected_version_conflicts_write_nothing,
+                any_version_appends_anywhere,
+                a_failing_batch_writes_nothing,
+                an_empty_append_is_refused,
+                concurrent_appends_have_one_winner_per_version,
+                read_all_pages_through_every_event_in_order,
+                snapshots_keep_the_latest,
+                subscribers_are_woken_by_appends,
+            );
+        }
+    };
+    (@tests $make:ident; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::event_store_conformance::run(async {
+                    let store = super::$make().await;
+                    $crate::event_store_conformance::$check(store).await;
+                });
+            }
+        )*
+    };
+}
+
+/// Runs `check` on a fresh multi-threaded tokio runtime (used by the
+/// generated tests, so callers need no tokio macros).
+pub fn run(check: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance test")
+        .block_on(check);
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new(format!("{name}-{}", Uuid::new_v4())).expect("valid stream id")
+}
+
+fn event(kind: &str, n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: kind.to_owned(),
+        schema_version: 1,
+        payload: json!({ "n": n, "text": format!("event {n}") }),
+        metadata: EventMetadata::default(),
+    }
+}
+
+fn events(n: u64) -> Vec<NewEvent> {
+    (1..=n).map(|i| event("Happened", i)).collect()
+}
+
+/// Appended events load back exactly, with versions 1..n, increasing
+/// positions, and their metadata.
+pub async fn append_and_load_round_trip(store: impl EventStore) {
+    let id = stream("round-trip");
+    let mut batch = events(3);
+    batch[1].metadata = EventMetadata {
+        correlation_id: Some(Uuid::new_v4()),
+        causation_id: Some(Uuid::new_v4()),
+        headers: BTreeMap::from([("user".to_owned(), "ada".to_owned())]),
+    };
+    batch[2].schema_version = 4;
+    batch[2].event_type = "Other".into();
+    let outcome = store
+        .append(&id, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(outcome.stream_version, 3);
+    assert!(outcome.first_position < outcome.last_position);
+
+    let loaded = store.load_stream(&id, 0).await.unwrap();
+    assert_eq!(loaded.len(), 3);
+    for (i, (stored, sent)) in loaded.iter().zip(&batch).enumerate() {
+        assert_eq!(stored.stream_id, id);
+        assert_eq!(stored.stream_version, i as u64 + 1);
+        assert_eq!(stored.event_id, sent.event_id);
+        assert_eq!(stored.event_type, sent.event_type);
+        assert_eq!(stored.schema_version, sent.schema_version);
+        assert_eq!(stored.payload, sent.payload);
+        assert_eq!(stored.metadata, sent.metadata);
+    }
+    assert_eq!(loaded[0].position, outcome.first_position);
+    assert_eq!(loaded[2].position, outcome.last_position);
+    assert!(loaded.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(store.stream_version(&id).await.unwrap(), 3);
+}
+
+/// `load_stream(from_version)` starts at that version.
+pub async fn load_from_a_version(store: impl EventStore) {
+    let id = stream("from-version");
+    store
+        .append(&id, ExpectedVersion::NoStream, events(5))
+        .await
+        .unwrap();
+    let tail = store.load_stream(&id, 4).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [4, 5]
+    );
+    assert!(store.load_stream(&id, 6).await.unwrap().is_empty());
+    assert!(
+        store
+            .load_stream(&stream("missing"), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.stream_version(&stream("missing")).await.unwrap(), 0);
+}
+
+/// Events of one stream never show up in another.
+pub async fn streams_are_isolated(store: impl EventStore) {
+    let (a, b) = (stream("a"), stream("b"));
+    store
+        .append(&a, ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap();
+    store
+        .append(&b, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    store
+        .append(&a, ExpectedVersion::Exact(2), events(1))
+        .await
+        .unwrap();
+    let loaded_a = store.load_stream(&a, 0).await.unwrap();
+    assert_eq!(loaded_a.len(), 3);
+    assert!(loaded_a.iter().all(|e| e.stream_id == a));
+    assert_eq!(store.stream_version(&b).await.unwrap(), 1);
+}
+
+/// A wrong expected version is a typed error naming stream, expected and
+/// actual version, and nothing is written.
+pub async fn expected_version_conflicts_write_nothing(store: impl EventStore) {
+    let id = stream("conflict");
+    store
+        .append(&id, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+
+    let error = store
+        .append(&id, ExpectedVersion::NoStream, events(2))
+        .await
+        .unwrap_err();
+    match &error {
+        EventStoreError::WrongExpectedVersion {
+            stream_id,
+            expected,
+            actual,
+        } => {
+            assert_eq!(stream_id, id.as_str());
+            assert_eq!(*expected, ExpectedVersion::NoStream);
+            assert_eq!(*actual, 1);
+        }
+        other => panic!("expected WrongExpectedVersion, got {other:?}"),
+    }
+    assert!(error.to_string().starts_with("[CR-E0003]"), "{error}");
+
+    for wrong in [
+        ExpectedVersion::Exact(0),
+        ExpectedVersion::Exact(2),
+        ExpectedVersion::Exact(7),
+    ] {
+        let error = store.append(&id, wrong, events(1)).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                EventStoreError::WrongExpectedVersion { actual: 1, .. }
+            ),
+            "{wrong:?}: {error:?}"
+        );
+    }
+    assert_eq!(store.load_stream(&id, 0).await.unwrap().len(), 1);
+    assert_eq!(store.read_all(Position::START, 100).await.unwrap().len(), 1);
+}
+
+/// `ExpectedVersion::Any` appends to new and existing streams.
+pub async fn any_version_appends_anywhere(store: impl EventStore) {
+    let id = stream("any");
+    assert_eq!(
+        store
+            .append(&id, ExpectedVersion::Any, events(2))
+            .await
+            .unwrap()
+            .stream_version,
+        2
+    );
+    assert_eq!(
+        store
+            .append(&id, ExpectedVersion::Any, events(1))
+            .await
+            .unwrap()
+            .stream_version,
+        3
+    );
+}
+
+/// A batch that cannot be written in full (a reused event id) writes
+/// nothing at all.
+pub async fn a_failing_batch_writes_nothing(store: impl EventStore) {
+    let id = stream("atomic");
+    let first = events(1);
+    store
+        .append(&id, ExpectedVersion::NoStream, first.clone())
+        .await
+        .unwrap();
+
+    let mut batch = events(3);
+    batch[2].event_id = first[0].event_id;
+    let error = store
+        .append(&id, ExpectedVersion::Exact(1), batch)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, EventStoreError::DuplicateEventId { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().starts_with("[CR-E0010]"), "{error}");
+
+    let mut twice = events(2);
+    twice[1].event_id = twice[0].event_id;
+    let error = store
+        .append(&id, ExpectedVersion::Exact(1), twice)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, EventStoreError::DuplicateEventId { .. }),
+        "{error:?}"
+    );
+
+    assert_eq!(store.stream_version(&id).await.unwrap(), 1);
+    assert_eq!(store.read_all(Position::START, 100).await.unwrap().len(), 1);
+}
+
+/// Appending no events is refused with a clear error.
+pub async fn an_empty_append_is_refused(store: impl EventStore) {
+    let error = store
+        .append(&stream("empty"), ExpectedVersion::Any, Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, EventStoreError::EmptyAppend { .. }),
+        "{error:?}"
+    );
+}
+
+/// Eight writers race for each version of one stream: exactly one wins each
+/// round, the others get the conflict error, and the stream ends with no
+/// duplicate and no lost event.
+pub async fn concurrent_appends_have_one_winner_per_version(store: impl EventStore) {
+    let store = Arc::new(store);
+    let id = stream("race");
+    let rounds = 10u64;
+    let mut winners = Vec::new();
+    for version in 0..rounds {
+        let tasks: Vec<_> = (0..8)
+            .map(|writer| {
+                let (store, id) = (Arc::clone(&store), id.clone());
+                tokio::spawn(async move {
+                    let event = event(&format!("Writer{writer}"), version);
+                    let event_id = event.event_id;
+                    let result = store
+                        .append(&id, ExpectedVersion::Exact(version), vec![event])
+                        .await;
+                    (event_id, result)
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for task in tasks {
+            let (event_id, result) = task.await.unwrap();
+            match result {
+                Ok(outcome) => {
+                    assert_eq!(outcome.stream_version, version + 1);
+                    won.push(event_id);
+                }
+                Err(EventStoreError::WrongExpectedVersion { actual, .. }) => {
+                    assert_eq!(actual, version + 1, "a loser must see the winner's version");
+                }
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "round {version}: exactly one writer must win");
+        winners.extend(won);
+    }
+    let stored = store.load_stream(&id, 0).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        winners
+    );
+    assert_eq!(
+        stored.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        (1..=rounds).collect::<Vec<_>>()
+    );
+}
+
+/// Paging through `read_all` returns every event once, in position order.
+pub async fn read_all_pages_through_every_event_in_order(store: impl EventStore) {
+    let streams: Vec<_> = (0..3).map(|i| stream(&format!("page{i}"))).collect();
+    let mut appended = Vec::new();
+    for round in 0..3 {
+        for id in &streams {
+            let batch = events(2);
+            appended.extend(batch.iter().map(|e| e.event_id));
+            let expected = if round == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(round * 2)
+            };
+            store.append(id, expected, batch).await.unwrap();
+        }
+    }
+    let mut seen = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let page = store.read_all(after, 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4);
+        for event in page {
+            assert!(event.position > after, "positions must increase");
+            after = event.position;
+            seen.push(event.event_id);
+        }
+    }
+    assert_eq!(seen, appended, "every event once, in append order");
+}
+
+/// Saving a snapshot replaces the previous one; streams without one have none.
+pub async fn snapshots_keep_the_latest(store: impl EventStore) {
+    let id = stream("snap");
+    assert!(store.load_snapshot(&id).await.unwrap().is_none());
+    for version in [10, 20] {
+        let snapshot = Snapshot {
+            stream_id: id.clone(),
+            stream_version: version,
+            schema_version: 1,
+            state: json!({ "count": version }),
+            taken_at: chrono::Utc::now(),
+        };
+        store.save_snapshot(&snapshot).await.unwrap();
+    }
+    let latest = store.load_snapshot(&id).await.unwrap().unwrap();
+    assert_eq!(latest.stream_version, 20);
+    assert_eq!(latest.state, json!({ "count": 20 }));
+    assert!(
+        store
+            .load_snapshot(&stream("other"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A subscriber is woken after an append.
+pub async fn subscribers_are_woken_by_appends(store: impl EventStore) {
+    let mut changes = store.subscribe();
+    changes.borrow_and_update();
+    store
+        .append(&stream("wake"), ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), changes.changed())
+        .await
+        .expect("a subscriber must be woken within 5 s of an append")
+        .expect("the store must keep its notifier alive");
+}
