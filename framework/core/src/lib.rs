@@ -19,6 +19,7 @@
 //! this one and import `composable_rust::prelude::*`.
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod clock;
 pub mod composition;
 pub mod effect;
@@ -29,6 +30,7 @@ pub mod event_store;
 pub mod reducer;
 pub mod store;
 
+pub use aggregate::{Aggregate, AggregateRepository, SnapshotPolicy};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use composition::{Combine, Scope, combine, scope};
 pub use effect::{Effect, EffectId, EffectKind, Effects};

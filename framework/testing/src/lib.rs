@@ -9,17 +9,21 @@
 //!   running or a fed-back action was never asserted.
 //! - [`ReducerTest`]: a fluent given/when/then builder for a single reducer
 //!   call, for tests that only care about state and the shape of effects.
+//! - [`AggregateTest`]: given events, when a command, then events (or a
+//!   refusal), for event-sourced aggregates.
 //! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
 //! - [`TestClock`]: time that moves only when the test says so.
 //! - [`event_store_conformance`]: the suite every event store must pass.
 #![deny(missing_docs)]
 
+mod aggregate_test;
 pub mod assertions;
 mod diff;
 pub mod event_store_conformance;
 pub mod reducer_test;
 pub mod test_store;
 
+pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use assertions::{
     assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
     assert_state_changed, assert_state_unchanged,
