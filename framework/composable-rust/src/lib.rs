@@ -21,26 +21,29 @@
 
 pub use composable_rust_core as core;
 pub use composable_rust_core::{
-    Clock, CodedError, Effect, EffectId, EffectKind, Effects, ErrorCode, Reducer, SendHandle,
-    Store, StoreError, SystemClock, TestClock, clock, combine, composition, effect, environment,
-    error, reducer, scope, store,
+    Aggregate, AggregateRepository, AppendOutcome, Clock, CodedError, Effect, EffectId, EffectKind,
+    Effects, ErrorCode, Event, EventMetadata, EventStore, EventStoreError, ExpectedVersion,
+    InMemoryEventStore, NewEvent, Position, Reducer, SendHandle, Snapshot, SnapshotPolicy, Store,
+    StoreError, StoredEvent, StreamId, SystemClock, TestClock, Upcasters, aggregate, clock,
+    combine, composition, effect, environment, error, event, event_store, reducer, scope, store,
 };
 
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
-/// assertion helpers.
+/// `AggregateTest`, assertion helpers, the event store conformance suite.
 #[cfg(feature = "testing")]
 pub use composable_rust_testing as testing;
 
 /// The names almost every feature needs, in one import.
 pub mod prelude {
     pub use composable_rust_core::{
-        Clock, Effect, EffectId, EffectKind, Effects, Reducer, Store, SystemClock, TestClock,
-        combine, scope,
+        Aggregate, AggregateRepository, Clock, Effect, EffectId, EffectKind, Effects, Event,
+        EventStore, ExpectedVersion, InMemoryEventStore, Reducer, SnapshotPolicy, Store, StreamId,
+        SystemClock, TestClock, combine, scope,
     };
 
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::{
-        ReducerTest, TestStore, assert_delayed_action, assert_effects_count, assert_has_effect,
-        assert_no_effects, assert_state_changed, assert_state_unchanged,
+        AggregateTest, ReducerTest, TestStore, assert_delayed_action, assert_effects_count,
+        assert_has_effect, assert_no_effects, assert_state_changed, assert_state_unchanged,
     };
 }
