@@ -43,6 +43,7 @@ macro_rules! event_store_conformance_tests {
                 an_empty_append_is_refused,
                 concurrent_appends_have_one_winner_per_version,
                 read_all_pages_through_every_event_in_order,
+                count_after_counts_what_a_follower_has_not_read,
                 snapshots_keep_the_latest,
                 subscribers_are_woken_by_appends,
             );
@@ -366,6 +367,17 @@ pub async fn read_all_pages_through_every_event_in_order(store: impl EventStore)
         }
     }
     assert_eq!(seen, appended, "every event once, in append order");
+}
+
+/// `count_after` counts the events a follower at a position has not read.
+pub async fn count_after_counts_what_a_follower_has_not_read(store: impl EventStore) {
+    assert_eq!(store.count_after(Position::START).await.unwrap(), 0);
+    store.append(&stream("count"), ExpectedVersion::NoStream, events(5)).await.unwrap();
+    assert_eq!(store.count_after(Position::START).await.unwrap(), 5);
+    let first_two = store.read_all(Position::START, 2).await.unwrap();
+    assert_eq!(store.count_after(first_two[1].position).await.unwrap(), 3);
+    let all = store.read_all(Position::START, 10).await.unwrap();
+    assert_eq!(store.count_after(all[4].position).await.unwrap(), 0);
 }
 
 /// Saving a snapshot replaces the previous one; streams without one have none.

@@ -186,6 +186,12 @@ impl EventStore for InMemoryEventStore {
         Ok(log.events[start..].iter().take(limit).cloned().collect())
     }
 
+    async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {
+        let log = self.lock();
+        let start = log.events.partition_point(|event| event.position <= after);
+        Ok((log.events.len() - start) as u64)
+    }
+
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         self.lock()
             .snapshots

@@ -74,6 +74,22 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, EventStoreError>;
 
+    /// How many events [`read_all`](EventStore::read_all) would return after
+    /// `after` right now (how far behind a follower at `after` is). The
+    /// default pages through `read_all`; backends should count in place.
+    async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {
+        let mut count = 0;
+        let mut cursor = after;
+        loop {
+            let page = self.read_all(cursor, 1_000).await?;
+            let Some(last) = page.last() else {
+                return Ok(count);
+            };
+            cursor = last.position;
+            count += page.len() as u64;
+        }
+    }
+
     /// Stores `snapshot`, replacing the stream's previous one.
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError>;
 
@@ -118,6 +134,10 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
         (**self).read_all(after, limit).await
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {
+        (**self).count_after(after).await
     }
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
