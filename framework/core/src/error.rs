@@ -79,6 +79,18 @@ pub mod codes {
     /// An event id was used twice.
     pub const DUPLICATE_EVENT_ID: ErrorCode = ErrorCode::new("CR-E0010", "duplicate event id");
 
+    /// A projection failed to apply an event.
+    pub const PROJECTION_APPLY: ErrorCode =
+        ErrorCode::new("CR-E0011", "a projection failed to apply an event");
+    /// A read-model value could not be (de)serialized.
+    pub const PROJECTION_SERIALIZATION: ErrorCode =
+        ErrorCode::new("CR-E0012", "read-model value cannot be (de)serialized");
+    /// Waiting for a projection to reach a position timed out.
+    pub const PROJECTION_WAIT_TIMED_OUT: ErrorCode =
+        ErrorCode::new("CR-E0013", "projection did not reach a position in time");
+    /// A dead letter was not found.
+    pub const DEAD_LETTER_NOT_FOUND: ErrorCode = ErrorCode::new("CR-E0014", "no such dead letter");
+
     /// Every code this crate owns, in order.
     pub const ALL: &[ErrorCode] = &[
         STORE_SHUT_DOWN,
@@ -91,6 +103,10 @@ pub mod codes {
         MISSING_UPCASTER,
         EMPTY_APPEND,
         DUPLICATE_EVENT_ID,
+        PROJECTION_APPLY,
+        PROJECTION_SERIALIZATION,
+        PROJECTION_WAIT_TIMED_OUT,
+        DEAD_LETTER_NOT_FOUND,
     ];
 }
 

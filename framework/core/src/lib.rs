@@ -27,6 +27,7 @@ pub mod environment;
 pub mod error;
 pub mod event;
 pub mod event_store;
+pub mod projection;
 pub mod reducer;
 pub mod store;
 
@@ -40,5 +41,8 @@ pub use event::{
     Upcasters,
 };
 pub use event_store::{AppendOutcome, EventStore, EventStoreError, InMemoryEventStore};
+pub use projection::{
+    InMemoryProjectionStore, Projection, ProjectionError, ProjectionManager, ProjectionStore,
+};
 pub use reducer::Reducer;
 pub use store::{EffectRunner, SendHandle, Store};

@@ -1,0 +1,514 @@
+//! [`ProjectionManager`]: runs one projection against an event source.
+//!
+//! ```text
+//!            ┌──────────── run() ─────────────┐
+//! checkpoint │ read batch after checkpoint    │ idle: wait for a notification
+//!  (store) ──►  apply each event through tx   │       (or the poll interval)
+//!            │  save checkpoint in tx, commit │
+//!            └────────────────────────────────┘
+//! ```
+//!
+//! - **Resumes** from the checkpoint it committed last, after a restart or
+//!   a crash.
+//! - **Exactly once** on stores whose commit is atomic: a batch's writes and
+//!   its checkpoint commit together.
+//! - **Retries** an event that fails to apply, with exponential backoff,
+//!   one event per unit of work; after the last attempt the event goes to
+//!   the **dead letters** (in the same unit of work as the checkpoint that
+//!   moves past it), so one poison event never stalls the projection.
+//!   Infrastructure failures (the database is down) are never
+//!   dead-lettered: the batch is retried until the store is back.
+//! - **Rebuilds** on request: reset the read model and the checkpoint in one
+//!   unit of work, then catch up.
+//! - Reports **lag** and throughput as metrics ([`metrics`]), and traces each
+//!   batch.
+//! - **Shuts down gracefully**: the current batch finishes and commits.
+//! - [`wait_for`](ProjectionManager::wait_for) lets a caller wait until the
+//!   projection has applied a position (read-your-writes).
+
+mod config;
+pub mod metrics;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use config::{ProjectionConfig, RetryPolicy};
+pub use metrics::{Lag, ProjectionStats};
+
+use super::Projection;
+use super::error::ProjectionError;
+use super::source::EventSource;
+use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionStore};
+use crate::event::{Position, StoredEvent};
+
+/// Runs a [`Projection`]. Cloning gives another handle to the same manager.
+pub struct ProjectionManager<P: Projection> {
+    shared: Arc<Shared<P>>,
+}
+
+struct Shared<P: Projection> {
+    projection: P,
+    store: Arc<P::Store>,
+    source: Arc<dyn EventSource>,
+    config: ProjectionConfig,
+    /// The committed position, or `None` when it must be reloaded from the
+    /// store (at start, and after a failure that may or may not have
+    /// committed). Held for the whole of every batch, rebuild and
+    /// dead-letter retry, so they never interleave.
+    cursor: tokio::sync::Mutex<Option<Position>>,
+    position: watch::Sender<Position>,
+    shutdown: CancellationToken,
+    stats: Mutex<ProjectionStats>,
+}
+
+impl<P: Projection> Clone for ProjectionManager<P> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<P: Projection> ProjectionManager<P> {
+    /// A manager for `projection`, writing to `store`, reading from
+    /// `source`, with the default [`ProjectionConfig`].
+    pub fn new(projection: P, store: Arc<P::Store>, source: impl EventSource) -> Self {
+        Self::with_config(projection, store, source, ProjectionConfig::default())
+    }
+
+    /// A manager with explicit settings.
+    pub fn with_config(
+        projection: P,
+        store: Arc<P::Store>,
+        source: impl EventSource,
+        config: ProjectionConfig,
+    ) -> Self {
+        let (position, _) = watch::channel(Position::START);
+        Self {
+            shared: Arc::new(Shared {
+                projection,
+                store,
+                source: Arc::new(source),
+                config,
+                cursor: tokio::sync::Mutex::new(None),
+                position,
+                shutdown: CancellationToken::new(),
+                stats: Mutex::new(ProjectionStats::default()),
+            }),
+        }
+    }
+
+    /// The projection's name.
+    pub fn name(&self) -> &str {
+        self.shared.projection.name()
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.shared.projection
+    }
+
+    /// The store the read model lives in.
+    pub fn store(&self) -> &Arc<P::Store> {
+        &self.shared.store
+    }
+
+    /// The last position this manager committed (or loaded).
+    pub fn position(&self) -> Position {
+        *self.shared.position.borrow()
+    }
+
+    /// A receiver of the committed position, updated after every commit.
+    pub fn subscribe_position(&self) -> watch::Receiver<Position> {
+        self.shared.position.subscribe()
+    }
+
+    /// Running totals since this manager was created.
+    pub fn stats(&self) -> ProjectionStats {
+        *self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Processes batches until the source has nothing more; returns how many
+    /// events were committed.
+    pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        let mut total = 0;
+        loop {
+            match self.process_next_batch().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+            if self.shared.shutdown.is_cancelled() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Catches up, then follows new events as they arrive, until
+    /// [`shutdown`](Self::shutdown). Infrastructure failures are logged,
+    /// counted and retried after `failure_backoff`; `run` only returns when
+    /// asked to stop.
+    pub async fn run(&self) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let mut notifications = shared.source.subscribe();
+        let mut lag_refreshed: Option<Instant> = None;
+        tracing::info!(projection = self.name(), "projection manager started");
+        while !shared.shutdown.is_cancelled() {
+            notifications.borrow_and_update();
+            let outcome = self.process_next_batch().await;
+            if lag_refreshed.is_none_or(|at| at.elapsed() >= shared.config.lag_interval) {
+                if let Ok(lag) = self.lag().await {
+                    metrics::record_lag(self.name(), lag);
+                }
+                lag_refreshed = Some(Instant::now());
+            }
+            match outcome {
+                Ok(0) => {
+                    tokio::select! {
+                        changed = notifications.changed() => {
+                            if changed.is_err() {
+                                // The source stopped notifying; fall back to polling.
+                                self.pause(shared.config.idle_poll_interval).await;
+                            }
+                        }
+                        () = tokio::time::sleep(shared.config.idle_poll_interval) => {}
+                        () = shared.shutdown.cancelled() => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    metrics::record_backend_error(self.name());
+                    tracing::warn!(projection = self.name(), %error, "projection batch failed; retrying");
+                    self.pause(shared.config.failure_backoff).await;
+                }
+            }
+        }
+        tracing::info!(projection = self.name(), position = %self.position(), "projection manager stopped");
+        Ok(())
+    }
+
+    /// Runs [`run`](Self::run) on a tokio task.
+    pub fn start(&self) -> JoinHandle<Result<(), ProjectionError>> {
+        let manager = self.clone();
+        tokio::spawn(async move { manager.run().await })
+    }
+
+    /// Asks `run` and `catch_up` to stop after the batch in progress has
+    /// committed.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Resets the read model and the checkpoint in one unit of work, then
+    /// catches up from the first event; returns how many events were
+    /// committed while catching up.
+    pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
+        let shared = &self.shared;
+        {
+            let mut cursor = shared.cursor.lock().await;
+            tracing::info!(projection = self.name(), "rebuilding projection");
+            let mut tx = shared.store.begin().await?;
+            shared.projection.reset(&mut tx).await?;
+            shared
+                .store
+                .save_position(&mut tx, self.name(), Position::START)
+                .await?;
+            shared.store.commit(tx).await?;
+            *cursor = Some(Position::START);
+            shared.position.send_replace(Position::START);
+        }
+        self.catch_up().await
+    }
+
+    /// Waits until the projection has applied `target` (e.g. the
+    /// `last_position` of an append), for read-your-writes.
+    pub async fn wait_for(
+        &self,
+        target: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let mut position = self.subscribe_position();
+        match tokio::time::timeout(timeout, position.wait_for(|p| *p >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ProjectionError::WaitTimedOut {
+                projection: self.name().to_owned(),
+                target,
+                reached: self.position(),
+                timeout,
+            }),
+        }
+    }
+
+    /// How far behind the source the projection is right now.
+    pub async fn lag(&self) -> Result<Lag, ProjectionError> {
+        let position = self.position();
+        let events_behind = self.shared.source.count_after(position).await?;
+        let mut seconds_behind = Duration::ZERO;
+        if events_behind > 0 {
+            if let Some(next) = self.shared.source.read_after(position, 1).await?.first() {
+                let age = self.shared.config.clock.now() - next.recorded_at;
+                seconds_behind = age.to_std().unwrap_or_default();
+            }
+        }
+        Ok(Lag {
+            events_behind,
+            seconds_behind,
+        })
+    }
+
+    /// The events this projection gave up on, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, ProjectionError> {
+        self.shared.store.dead_letters(self.name()).await
+    }
+
+    /// Applies a dead-lettered event again (after a fix) and, if it now
+    /// succeeds, removes it from the dead letters in the same unit of work.
+    /// The checkpoint does not move. Only do this when applying the event
+    /// late is correct for the read model; otherwise rebuild.
+    pub async fn retry_dead_letter(&self, event_id: Uuid) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let _cursor = shared.cursor.lock().await;
+        let letter = self.find_dead_letter(event_id).await?;
+        let mut tx = shared.store.begin().await?;
+        shared.projection.apply(&letter.event, &mut tx).await?;
+        shared
+            .store
+            .remove_dead_letter(&mut tx, self.name(), event_id)
+            .await?;
+        shared.store.commit(tx).await
+    }
+
+    /// Removes a dead letter without applying it.
+    pub async fn discard_dead_letter(&self, event_id: Uuid) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let _cursor = shared.cursor.lock().await;
+        self.find_dead_letter(event_id).await?;
+        let mut tx = shared.store.begin().await?;
+        shared
+            .store
+            .remove_dead_letter(&mut tx, self.name(), event_id)
+            .await?;
+        shared.store.commit(tx).await
+    }
+
+    async fn find_dead_letter(&self, event_id: Uuid) -> Result<DeadLetter, ProjectionError> {
+        self.dead_letters()
+            .await?
+            .into_iter()
+            .find(|letter| letter.event.event_id == event_id)
+            .ok_or_else(|| ProjectionError::DeadLetterNotFound {
+                projection: self.name().to_owned(),
+                event_id,
+            })
+    }
+
+    /// Reads and commits one batch; returns how many events it committed.
+    async fn process_next_batch(&self) -> Result<u64, ProjectionError> {
+        let shared = &self.shared;
+        let mut cursor = shared.cursor.lock().await;
+        let after = match *cursor {
+            Some(position) => position,
+            None => {
+                let loaded = shared
+                    .store
+                    .load_position(self.name())
+                    .await?
+                    .unwrap_or(Position::START);
+                *cursor = Some(loaded);
+                shared.position.send_replace(loaded);
+                loaded
+            }
+        };
+        let batch = shared
+            .source
+            .read_after(after, shared.config.batch_size.max(1))
+            .await?;
+        let Some(last) = batch.last().map(|event| event.position) else {
+            return Ok(0);
+        };
+        let span = tracing::info_span!("projection.batch", projection = self.name(), %after, events = batch.len());
+        let started = Instant::now();
+        let result = async {
+            match self.commit_batch(&batch, last).await {
+                Ok(()) => {
+                    self.advance(&mut cursor, last, batch.len() as u64);
+                    Ok(batch.len() as u64)
+                }
+                Err(error) if error.is_transient() => Err(error),
+                Err(error) => {
+                    tracing::debug!(%error, "an event failed; applying the batch one event at a time");
+                    self.commit_one_by_one(&batch, &mut cursor).await
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        match result {
+            Ok(committed) => {
+                self.count(|stats| stats.batches += 1);
+                metrics::record_batch(self.name(), committed, started.elapsed());
+                Ok(committed)
+            }
+            Err(error) => {
+                // The failure may have happened after the commit reached the
+                // store: reload the checkpoint rather than guess.
+                *cursor = None;
+                Err(error)
+            }
+        }
+    }
+
+    async fn commit_batch(
+        &self,
+        batch: &[StoredEvent],
+        last: Position,
+    ) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let mut tx = shared.store.begin().await?;
+        for event in batch {
+            if shared.projection.handles(event) {
+                shared.projection.apply(event, &mut tx).await?;
+            }
+        }
+        shared
+            .store
+            .save_position(&mut tx, self.name(), last)
+            .await?;
+        shared.store.commit(tx).await
+    }
+
+    /// The slow path after a failure: one unit of work per event, retrying
+    /// each failing event with backoff, then dead-lettering it.
+    async fn commit_one_by_one(
+        &self,
+        batch: &[StoredEvent],
+        cursor: &mut Option<Position>,
+    ) -> Result<u64, ProjectionError> {
+        let shared = &self.shared;
+        let retry = shared.config.retry;
+        let mut committed = 0;
+        for event in batch {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut tx = shared.store.begin().await?;
+                let applied = if shared.projection.handles(event) {
+                    shared.projection.apply(event, &mut tx).await
+                } else {
+                    Ok(())
+                };
+                match applied {
+                    Ok(()) => {
+                        shared
+                            .store
+                            .save_position(&mut tx, self.name(), event.position)
+                            .await?;
+                        shared.store.commit(tx).await?;
+                        break;
+                    }
+                    Err(error) if error.is_transient() => return Err(error),
+                    Err(error) => {
+                        drop(tx);
+                        self.count(|stats| stats.apply_errors += 1);
+                        metrics::record_apply_error(self.name());
+                        if attempt >= retry.max_attempts.max(1) {
+                            self.dead_letter(event, &error, attempt).await?;
+                            break;
+                        }
+                        tracing::warn!(
+                            projection = self.name(),
+                            event_id = %event.event_id,
+                            attempt,
+                            %error,
+                            "applying an event failed; retrying"
+                        );
+                        tokio::select! {
+                            () = shared.config.clock.sleep(retry.backoff(attempt)) => {}
+                            () = shared.shutdown.cancelled() => return Ok(committed),
+                        }
+                    }
+                }
+            }
+            self.advance(cursor, event.position, 1);
+            committed += 1;
+        }
+        Ok(committed)
+    }
+
+    async fn dead_letter(
+        &self,
+        event: &StoredEvent,
+        error: &ProjectionError,
+        attempts: u32,
+    ) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let letter = DeadLetter {
+            projection: self.name().to_owned(),
+            event: event.clone(),
+            error: error.to_string(),
+            attempts,
+            failed_at: shared.config.clock.now(),
+        };
+        let mut tx = shared.store.begin().await?;
+        shared.store.record_dead_letter(&mut tx, &letter).await?;
+        shared
+            .store
+            .save_position(&mut tx, self.name(), event.position)
+            .await?;
+        shared.store.commit(tx).await?;
+        self.count(|stats| stats.dead_letters += 1);
+        metrics::record_dead_letter(self.name());
+        tracing::error!(
+            projection = self.name(),
+            event_id = %event.event_id,
+            stream_id = %event.stream_id,
+            stream_version = event.stream_version,
+            attempts,
+            %error,
+            "event moved to the dead letters"
+        );
+        Ok(())
+    }
+
+    fn advance(&self, cursor: &mut Option<Position>, position: Position, events: u64) {
+        *cursor = Some(position);
+        self.shared.position.send_replace(position);
+        self.count(|stats| stats.events_applied += events);
+    }
+
+    fn count(&self, update: impl FnOnce(&mut ProjectionStats)) {
+        update(
+            &mut self
+                .shared
+                .stats
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+
+    async fn pause(&self, duration: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            () = self.shared.shutdown.cancelled() => {}
+        }
+    }
+}
+
+impl<P: Projection> std::fmt::Debug for ProjectionManager<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionManager")
+            .field("projection", &self.name())
+            .field("position", &self.position())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,201 @@
+//! Where read models live: [`ProjectionStore`] and its unit of work
+//! [`ProjectionTx`], the [`ProjectionCheckpoint`] extension that records
+//! progress and dead letters in the same unit of work, and the
+//! [`QueryableProjectionStore`] extension for stores that answer queries.
+//!
+//! Everything a projection writes for a batch of events, the checkpoint
+//! after that batch, and any dead letter go through one `Tx` and are
+//! committed together. On a store whose commit is atomic (PostgreSQL, the
+//! in-memory store), a crash can never leave the read model ahead of or
+//! behind its checkpoint: each event takes effect exactly once.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::ProjectionError;
+use crate::event::{Position, StoredEvent};
+
+/// What a store promises about a batch's writes and its checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Read-model writes and checkpoint commit atomically: after a crash the
+    /// manager resumes exactly after the last applied event.
+    ExactlyOnce,
+    /// A crash can leave writes applied without their checkpoint; those
+    /// events are applied again on restart, so `apply` must be idempotent
+    /// (for example, keep the last applied position per key).
+    AtLeastOnce,
+}
+
+/// One unit of work against a [`ProjectionStore`]. Dropping it without
+/// committing discards (rolls back) its writes.
+#[async_trait]
+pub trait ProjectionTx: Send + 'static {
+    /// Stores `data` under `key`, replacing any previous value.
+    async fn save(&mut self, key: &str, data: &[u8]) -> Result<(), ProjectionError>;
+    /// The value under `key`, including this unit of work's own writes
+    /// where the backend can see them (documented per store).
+    async fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError>;
+    /// Removes `key`; removing a missing key is not an error.
+    async fn delete(&mut self, key: &str) -> Result<(), ProjectionError>;
+    /// Removes every key starting with `prefix` (used to reset a projection
+    /// for a rebuild); returns how many were removed, where known.
+    async fn delete_prefix(&mut self, prefix: &str) -> Result<u64, ProjectionError>;
+}
+
+/// JSON helpers for every [`ProjectionTx`].
+#[async_trait]
+pub trait ProjectionTxExt: ProjectionTx {
+    /// Stores `value` as JSON under `key`.
+    async fn save_json<T: Serialize + Sync>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), ProjectionError> {
+        let data = serde_json::to_vec(value).map_err(|error| serialization(key, &error))?;
+        self.save(key, &data).await
+    }
+
+    /// The JSON value under `key`, deserialized.
+    async fn get_json<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<T>, ProjectionError> {
+        match self.get(key).await? {
+            Some(data) => serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|error| serialization(key, &error)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<T: ProjectionTx + ?Sized> ProjectionTxExt for T {}
+
+/// A read-model store: reads directly, writes through units of work.
+#[async_trait]
+pub trait ProjectionStore: Send + Sync + 'static {
+    /// This store's unit of work.
+    type Tx: ProjectionTx;
+
+    /// What a projection on this store can rely on after a crash.
+    fn delivery(&self) -> Delivery;
+
+    /// Starts a unit of work.
+    async fn begin(&self) -> Result<Self::Tx, ProjectionError>;
+
+    /// Commits everything written through `tx`.
+    async fn commit(&self, tx: Self::Tx) -> Result<(), ProjectionError>;
+
+    /// The committed value under `key`.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError>;
+
+    /// Whether a committed value exists under `key`.
+    async fn exists(&self, key: &str) -> Result<bool, ProjectionError> {
+        Ok(self.get(key).await?.is_some())
+    }
+
+    /// Stores `data` under `key` in a unit of work of its own.
+    async fn save(&self, key: &str, data: &[u8]) -> Result<(), ProjectionError> {
+        let mut tx = self.begin().await?;
+        tx.save(key, data).await?;
+        self.commit(tx).await
+    }
+
+    /// Removes `key` in a unit of work of its own.
+    async fn delete(&self, key: &str) -> Result<(), ProjectionError> {
+        let mut tx = self.begin().await?;
+        tx.delete(key).await?;
+        self.commit(tx).await
+    }
+}
+
+/// JSON helpers for every [`ProjectionStore`].
+#[async_trait]
+pub trait ProjectionStoreExt: ProjectionStore {
+    /// The committed JSON value under `key`, deserialized.
+    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ProjectionError> {
+        match self.get(key).await? {
+            Some(data) => serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|error| serialization(key, &error)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<T: ProjectionStore + ?Sized> ProjectionStoreExt for T {}
+
+/// A store that also keeps projections' checkpoints and dead letters, in the
+/// same units of work as their read models.
+#[async_trait]
+pub trait ProjectionCheckpoint: ProjectionStore {
+    /// Where `projection` got to, or `None` if it never committed a batch.
+    async fn load_position(&self, projection: &str) -> Result<Option<Position>, ProjectionError>;
+
+    /// Records, in `tx`, that `projection` has applied everything up to
+    /// `position`.
+    async fn save_position(
+        &self,
+        tx: &mut Self::Tx,
+        projection: &str,
+        position: Position,
+    ) -> Result<(), ProjectionError>;
+
+    /// Records, in `tx`, an event `projection` gave up on.
+    async fn record_dead_letter(
+        &self,
+        tx: &mut Self::Tx,
+        letter: &DeadLetter,
+    ) -> Result<(), ProjectionError>;
+
+    /// Removes, in `tx`, the dead letter of `event_id`; whether there was one.
+    async fn remove_dead_letter(
+        &self,
+        tx: &mut Self::Tx,
+        projection: &str,
+        event_id: Uuid,
+    ) -> Result<bool, ProjectionError>;
+
+    /// The dead letters of `projection`, oldest first.
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, ProjectionError>;
+}
+
+/// A store that answers queries beyond get-by-key (filters, sorting,
+/// top-N...). Each store defines its own query and result types.
+#[async_trait]
+pub trait QueryableProjectionStore: ProjectionStore {
+    /// A query this store understands.
+    type Query: Send + Sync;
+    /// What a query returns.
+    type Output: Send;
+
+    /// Runs `query` against committed data.
+    async fn query(&self, query: &Self::Query) -> Result<Self::Output, ProjectionError>;
+}
+
+/// An event a projection could not apply after every retry, kept with the
+/// error so it can be inspected, retried after a fix, or discarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The projection that failed.
+    pub projection: String,
+    /// The event, complete, so a retry needs nothing else.
+    pub event: StoredEvent,
+    /// The last error.
+    pub error: String,
+    /// How many times it was tried.
+    pub attempts: u32,
+    /// When it was given up on.
+    pub failed_at: DateTime<Utc>,
+}
+
+fn serialization(key: &str, error: &serde_json::Error) -> ProjectionError {
+    ProjectionError::Serialization {
+        key: key.to_owned(),
+        reason: error.to_string(),
+    }
+}
