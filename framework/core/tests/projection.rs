@@ -437,3 +437,131 @@ async fn shutdown_stops_a_running_manager_with_its_work_committed() {
         .unwrap();
     assert_eq!(store.load_position("totals").await.unwrap(), Some(last));
 }
+
+mod cached {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use composable_rust_core::projection::{
+        CacheMode, CachedProjectionStore, ProjectionCache, ProjectionTx,
+    };
+    use composable_rust_core::{InMemoryProjectionStore, ProjectionError, ProjectionStore};
+
+    /// An in-memory cache that can be switched off, like a Redis that died.
+    #[derive(Default)]
+    struct FlakyCache {
+        data: InMemoryProjectionStore,
+        down: AtomicBool,
+    }
+
+    impl FlakyCache {
+        fn check(&self) -> Result<(), ProjectionError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(ProjectionError::Backend {
+                    code: composable_rust_core::ErrorCode::new("CR-E9998", "test cache"),
+                    message: "connection refused".into(),
+                    source: None,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl ProjectionCache for FlakyCache {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+            self.check()?;
+            ProjectionCache::get(&self.data, key).await
+        }
+        async fn set(
+            &self,
+            key: &str,
+            data: &[u8],
+            ttl: Option<Duration>,
+        ) -> Result<(), ProjectionError> {
+            self.check()?;
+            self.data.set(key, data, ttl).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), ProjectionError> {
+            self.check()?;
+            ProjectionCache::delete(&self.data, key).await
+        }
+        async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError> {
+            self.check()?;
+            ProjectionCache::delete_prefix(&self.data, prefix).await
+        }
+    }
+
+    fn store(mode: CacheMode) -> CachedProjectionStore<InMemoryProjectionStore, FlakyCache> {
+        CachedProjectionStore::new(InMemoryProjectionStore::new(), FlakyCache::default(), mode)
+    }
+
+    #[tokio::test]
+    async fn write_through_fills_the_cache_on_commit() {
+        let store = store(CacheMode::WriteThrough);
+        store.save("k", b"v1").await.unwrap();
+        assert!(store.cache().data.contains_key("k"));
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!((store.stats().hits, store.stats().misses), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn cache_aside_fills_the_cache_on_the_first_miss() {
+        let store = store(CacheMode::CacheAside);
+        store.save("k", b"v1").await.unwrap();
+        assert!(!store.cache().data.contains_key("k"));
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v1".to_vec()));
+        assert_eq!((store.stats().hits, store.stats().misses), (1, 1));
+        store.save("k", b"v2").await.unwrap();
+        assert!(!store.cache().data.contains_key("k"), "a write invalidates");
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v2".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_dead_cache_degrades_to_the_primary_without_errors() {
+        for mode in [CacheMode::WriteThrough, CacheMode::CacheAside] {
+            let store = store(mode);
+            store.cache().down.store(true, Ordering::SeqCst);
+            store.save("k", b"v1").await.unwrap();
+            assert_eq!(store.get("k").await.unwrap(), Some(b"v1".to_vec()));
+            store.delete("k").await.unwrap();
+            assert_eq!(store.get("k").await.unwrap(), None);
+            assert!(store.stats().errors > 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_missed_an_invalidation_never_serves_the_old_value() {
+        let store = store(CacheMode::WriteThrough);
+        store.save("k", b"old").await.unwrap();
+        assert_eq!(store.get("k").await.unwrap(), Some(b"old".to_vec()));
+
+        // The cache dies, a write commits, and the cache comes back with
+        // the old value still in it.
+        store.cache().down.store(true, Ordering::SeqCst);
+        store.save("k", b"new").await.unwrap();
+        assert_eq!(store.get("k").await.unwrap(), Some(b"new".to_vec()));
+        store.cache().down.store(false, Ordering::SeqCst);
+        assert!(
+            store.cache().data.contains_key("k"),
+            "the stale entry is still cached"
+        );
+
+        assert_eq!(store.get("k").await.unwrap(), Some(b"new".to_vec()));
+        assert_eq!(store.get("k").await.unwrap(), Some(b"new".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_prefix_reset_that_missed_the_cache_is_not_served_stale() {
+        let store = store(CacheMode::WriteThrough);
+        store.save("p:1", b"x").await.unwrap();
+        store.cache().down.store(true, Ordering::SeqCst);
+        let mut tx = store.begin().await.unwrap();
+        tx.delete_prefix("p:").await.unwrap();
+        store.commit(tx).await.unwrap();
+        store.cache().down.store(false, Ordering::SeqCst);
+        assert_eq!(store.get("p:1").await.unwrap(), None);
+    }
+}

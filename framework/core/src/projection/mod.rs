@@ -15,6 +15,7 @@
 //! - [`EventSource`]: where events come from (the event store's global
 //!   stream; any type implementing [`EventStore`](crate::EventStore) is one).
 
+pub mod cached;
 mod error;
 mod in_memory;
 pub mod manager;
@@ -23,6 +24,7 @@ mod store;
 
 use async_trait::async_trait;
 
+pub use cached::{CacheMode, CacheStats, CachedProjectionStore, CachedTx, ProjectionCache};
 pub use error::ProjectionError;
 pub use in_memory::{InMemoryProjectionStore, InMemoryTx};
 pub use manager::{Lag, ProjectionConfig, ProjectionManager, ProjectionStats, RetryPolicy};

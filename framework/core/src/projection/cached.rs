@@ -1,0 +1,394 @@
+//! [`CachedProjectionStore`]: a primary store (PostgreSQL) with a cache in
+//! front of it (Redis), that degrades to the primary when the cache fails.
+//!
+//! - **Write-through** ([`CacheMode::WriteThrough`]): after a unit of work
+//!   commits to the primary, the new values are written to the cache.
+//! - **Cache-aside** ([`CacheMode::CacheAside`]): after a commit, the
+//!   touched keys are removed from the cache; a read that misses loads the
+//!   value from the primary and puts it in the cache.
+//!
+//! Promises:
+//!
+//! - The primary is the source of truth. Checkpoints and dead letters live
+//!   there, so delivery is the primary's ([`Delivery`]).
+//! - A cache failure is never an error: reads fall back to the primary,
+//!   writes still commit to the primary.
+//! - A read never returns data older than the last successful write made
+//!   through this store: a key whose cache entry could not be updated or
+//!   removed is read from the primary until the cache entry is removed; and
+//!   a miss does not fill the cache if a write committed while the primary
+//!   was being read. (Writes made through *another* process are bounded by
+//!   the cache TTL.)
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::error::ProjectionError;
+use super::in_memory::InMemoryProjectionStore;
+use super::store::{DeadLetter, Delivery, ProjectionCheckpoint, ProjectionStore, ProjectionTx};
+use crate::event::Position;
+
+/// Counter: reads answered by the cache.
+pub const CACHE_HITS: &str = "composable_projection_cache_hits_total";
+/// Counter: reads the cache could not answer (absent, or the cache failed).
+pub const CACHE_MISSES: &str = "composable_projection_cache_misses_total";
+/// Counter: cache operations that failed.
+pub const CACHE_ERRORS: &str = "composable_projection_cache_errors_total";
+
+/// A fast, lossy key-value cache (Redis in production).
+#[async_trait]
+pub trait ProjectionCache: Send + Sync + 'static {
+    /// The cached value of `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError>;
+    /// Caches `data` under `key`, expiring after `ttl` if given.
+    async fn set(
+        &self,
+        key: &str,
+        data: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), ProjectionError>;
+    /// Removes `key` from the cache.
+    async fn delete(&self, key: &str) -> Result<(), ProjectionError>;
+    /// Removes every key starting with `prefix`.
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError>;
+}
+
+/// The in-memory store doubles as a cache for tests (TTLs are ignored).
+#[async_trait]
+impl ProjectionCache for InMemoryProjectionStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+        ProjectionStore::get(self, key).await
+    }
+
+    async fn set(
+        &self,
+        key: &str,
+        data: &[u8],
+        _ttl: Option<Duration>,
+    ) -> Result<(), ProjectionError> {
+        ProjectionStore::save(self, key, data).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), ProjectionError> {
+        ProjectionStore::delete(self, key).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError> {
+        let mut tx = self.begin().await?;
+        tx.delete_prefix(prefix).await?;
+        self.commit(tx).await
+    }
+}
+
+/// When the cache is updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Write new values to the cache after each commit.
+    WriteThrough,
+    /// Remove touched keys after each commit; fill the cache on read misses.
+    CacheAside,
+}
+
+/// How a cached store's reads went, since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered by the cache.
+    pub hits: u64,
+    /// Reads answered by the primary.
+    pub misses: u64,
+    /// Cache operations that failed (the store fell back to the primary).
+    pub errors: u64,
+}
+
+/// A primary [`ProjectionStore`] with a [`ProjectionCache`] in front.
+pub struct CachedProjectionStore<P, C> {
+    primary: P,
+    cache: C,
+    mode: CacheMode,
+    ttl: Option<Duration>,
+    /// Bumped by every commit; a miss only fills the cache if no commit
+    /// happened while it read the primary.
+    writes: AtomicU64,
+    /// Keys and prefixes whose cache entries may be stale because removing
+    /// them failed; read from the primary until removal succeeds.
+    suspect: Mutex<Suspect>,
+    stats: Mutex<CacheStats>,
+}
+
+#[derive(Default)]
+struct Suspect {
+    keys: HashSet<String>,
+    prefixes: HashSet<String>,
+}
+
+/// A unit of work on a [`CachedProjectionStore`]: the primary's unit of
+/// work, plus the keys it touches so the cache can follow after commit.
+pub struct CachedTx<T> {
+    inner: T,
+    changes: Vec<Change>,
+}
+
+enum Change {
+    Saved(String, Vec<u8>),
+    Deleted(String),
+    DeletedPrefix(String),
+}
+
+impl<T> CachedTx<T> {
+    /// The primary's unit of work, for backend-specific writes (e.g. SQL).
+    /// Keys written this way are not tracked: call
+    /// [`touched`](Self::touched) for each so the cache follows.
+    pub fn primary(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
+    /// Marks `key` as changed by a backend-specific write, so its cache
+    /// entry is removed after commit.
+    pub fn touched(&mut self, key: &str) {
+        self.changes.push(Change::Deleted(key.to_owned()));
+    }
+}
+
+impl<P, C> CachedProjectionStore<P, C> {
+    /// `primary` behind `cache`, in `mode`, with no TTL.
+    pub fn new(primary: P, cache: C, mode: CacheMode) -> Self {
+        Self {
+            primary,
+            cache,
+            mode,
+            ttl: None,
+            writes: AtomicU64::new(0),
+            suspect: Mutex::new(Suspect::default()),
+            stats: Mutex::new(CacheStats::default()),
+        }
+    }
+
+    /// Cache entries expire after `ttl` (bounds staleness across processes).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// The primary store.
+    pub fn primary(&self) -> &P {
+        &self.primary
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    /// Hits, misses and errors so far.
+    pub fn stats(&self) -> CacheStats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, update: impl FnOnce(&mut CacheStats)) {
+        update(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn suspect(&self) -> std::sync::MutexGuard<'_, Suspect> {
+        self.suspect.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
+    fn cache_failed(&self, operation: &str, key: &str, error: &ProjectionError) {
+        self.count(|stats| stats.errors += 1);
+        metrics::counter!(CACHE_ERRORS).increment(1);
+        tracing::warn!(operation, key, %error, "projection cache failed; using the primary store");
+    }
+
+    /// Whether `key` must bypass the cache. Tries to clear suspicion by
+    /// removing the possibly stale entries first.
+    async fn must_bypass(&self, key: &str) -> bool {
+        let (key_suspect, prefixes): (bool, Vec<String>) = {
+            let suspect = self.suspect();
+            let prefixes = suspect
+                .prefixes
+                .iter()
+                .filter(|p| key.starts_with(p.as_str()))
+                .cloned()
+                .collect();
+            (suspect.keys.contains(key), prefixes)
+        };
+        if !key_suspect && prefixes.is_empty() {
+            return false;
+        }
+        for prefix in prefixes {
+            if self.cache.delete_prefix(&prefix).await.is_err() {
+                return true;
+            }
+            self.suspect().prefixes.remove(&prefix);
+        }
+        if key_suspect {
+            if self.cache.delete(key).await.is_err() {
+                return true;
+            }
+            self.suspect().keys.remove(key);
+        }
+        false
+    }
+
+    async fn follow_commit(&self, changes: Vec<Change>) {
+        for change in changes {
+            let result = match &change {
+                Change::Saved(key, data) if self.mode == CacheMode::WriteThrough => {
+                    self.cache.set(key, data, self.ttl).await
+                }
+                Change::Saved(key, _) | Change::Deleted(key) => self.cache.delete(key).await,
+                Change::DeletedPrefix(prefix) => self.cache.delete_prefix(prefix).await,
+            };
+            if let Err(error) = result {
+                let mut suspect = self.suspect();
+                match change {
+                    Change::Saved(key, _) | Change::Deleted(key) => {
+                        self.cache_failed("invalidate", &key, &error);
+                        suspect.keys.insert(key);
+                    }
+                    Change::DeletedPrefix(prefix) => {
+                        self.cache_failed("invalidate prefix", &prefix, &error);
+                        suspect.prefixes.insert(prefix);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<T: ProjectionTx> ProjectionTx for CachedTx<T> {
+    async fn save(&mut self, key: &str, data: &[u8]) -> Result<(), ProjectionError> {
+        self.inner.save(key, data).await?;
+        self.changes
+            .push(Change::Saved(key.to_owned(), data.to_vec()));
+        Ok(())
+    }
+
+    async fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+        self.inner.get(key).await
+    }
+
+    async fn delete(&mut self, key: &str) -> Result<(), ProjectionError> {
+        self.inner.delete(key).await?;
+        self.changes.push(Change::Deleted(key.to_owned()));
+        Ok(())
+    }
+
+    async fn delete_prefix(&mut self, prefix: &str) -> Result<u64, ProjectionError> {
+        let removed = self.inner.delete_prefix(prefix).await?;
+        self.changes.push(Change::DeletedPrefix(prefix.to_owned()));
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectionStore<P, C> {
+    type Tx = CachedTx<P::Tx>;
+
+    fn delivery(&self) -> Delivery {
+        self.primary.delivery()
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, ProjectionError> {
+        Ok(CachedTx {
+            inner: self.primary.begin().await?,
+            changes: Vec::new(),
+        })
+    }
+
+    async fn commit(&self, tx: Self::Tx) -> Result<(), ProjectionError> {
+        // Invalidate first as well, so a reader that fills the cache from
+        // the old primary value just before the commit cannot win the race.
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        for change in &tx.changes {
+            let result = match change {
+                Change::Saved(key, _) | Change::Deleted(key) => self.cache.delete(key).await,
+                Change::DeletedPrefix(prefix) => self.cache.delete_prefix(prefix).await,
+            };
+            if result.is_err() {
+                break; // follow_commit records what stays suspect
+            }
+        }
+        self.primary.commit(tx.inner).await?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.follow_commit(tx.changes).await;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+        if !self.must_bypass(key).await {
+            match self.cache.get(key).await {
+                Ok(Some(data)) => {
+                    self.count(|stats| stats.hits += 1);
+                    metrics::counter!(CACHE_HITS).increment(1);
+                    return Ok(Some(data));
+                }
+                Ok(None) => {}
+                Err(error) => self.cache_failed("get", key, &error),
+            }
+        }
+        self.count(|stats| stats.misses += 1);
+        metrics::counter!(CACHE_MISSES).increment(1);
+        let writes_before = self.writes.load(Ordering::SeqCst);
+        let value = self.primary.get(key).await?;
+        let quiet = self.writes.load(Ordering::SeqCst) == writes_before;
+        if let Some(data) = &value {
+            if quiet && !self.must_bypass(key).await {
+                if let Err(error) = self.cache.set(key, data, self.ttl).await {
+                    self.cache_failed("fill", key, &error);
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
+#[async_trait]
+impl<P: ProjectionCheckpoint, C: ProjectionCache> ProjectionCheckpoint
+    for CachedProjectionStore<P, C>
+{
+    async fn load_position(&self, projection: &str) -> Result<Option<Position>, ProjectionError> {
+        self.primary.load_position(projection).await
+    }
+
+    async fn save_position(
+        &self,
+        tx: &mut Self::Tx,
+        projection: &str,
+        position: Position,
+    ) -> Result<(), ProjectionError> {
+        self.primary
+            .save_position(&mut tx.inner, projection, position)
+            .await
+    }
+
+    async fn record_dead_letter(
+        &self,
+        tx: &mut Self::Tx,
+        letter: &DeadLetter,
+    ) -> Result<(), ProjectionError> {
+        self.primary.record_dead_letter(&mut tx.inner, letter).await
+    }
+
+    async fn remove_dead_letter(
+        &self,
+        tx: &mut Self::Tx,
+        projection: &str,
+        event_id: Uuid,
+    ) -> Result<bool, ProjectionError> {
+        self.primary
+            .remove_dead_letter(&mut tx.inner, projection, event_id)
+            .await
+    }
+
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, ProjectionError> {
+        self.primary.dead_letters(projection).await
+    }
+}
