@@ -37,13 +37,15 @@ pub use composable_rust_testing as testing;
 pub mod prelude {
     pub use composable_rust_core::{
         Aggregate, AggregateRepository, Clock, Effect, EffectId, EffectKind, Effects, Event,
-        EventStore, ExpectedVersion, InMemoryEventStore, Reducer, SnapshotPolicy, Store, StreamId,
-        SystemClock, TestClock, combine, scope,
+        EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, Projection,
+        ProjectionError, ProjectionManager, ProjectionStore, Reducer, SnapshotPolicy, Store,
+        StreamId, SystemClock, TestClock, combine, scope,
     };
 
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::{
-        AggregateTest, ReducerTest, TestStore, assert_delayed_action, assert_effects_count,
-        assert_has_effect, assert_no_effects, assert_state_changed, assert_state_unchanged,
+        AggregateTest, ProjectionTestHarness, ReducerTest, TestStore, assert_delayed_action,
+        assert_effects_count, assert_has_effect, assert_no_effects, assert_state_changed,
+        assert_state_unchanged,
     };
 }

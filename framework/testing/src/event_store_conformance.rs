@@ -372,7 +372,10 @@ pub async fn read_all_pages_through_every_event_in_order(store: impl EventStore)
 /// `count_after` counts the events a follower at a position has not read.
 pub async fn count_after_counts_what_a_follower_has_not_read(store: impl EventStore) {
     assert_eq!(store.count_after(Position::START).await.unwrap(), 0);
-    store.append(&stream("count"), ExpectedVersion::NoStream, events(5)).await.unwrap();
+    store
+        .append(&stream("count"), ExpectedVersion::NoStream, events(5))
+        .await
+        .unwrap();
     assert_eq!(store.count_after(Position::START).await.unwrap(), 5);
     let first_two = store.read_all(Position::START, 2).await.unwrap();
     assert_eq!(store.count_after(first_two[1].position).await.unwrap(), 3);

@@ -11,6 +11,8 @@
 //!   call, for tests that only care about state and the shape of effects.
 //! - [`AggregateTest`]: given events, when a command, then events (or a
 //!   refusal), for event-sourced aggregates.
+//! - [`ProjectionTestHarness`]: given events, then the read model contains
+//!   this; plus idempotency and rebuild checks.
 //! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
 //! - [`TestClock`]: time that moves only when the test says so.
 //! - [`event_store_conformance`]: the suite every event store must pass.
@@ -20,6 +22,7 @@ mod aggregate_test;
 pub mod assertions;
 mod diff;
 pub mod event_store_conformance;
+mod projection_harness;
 pub mod reducer_test;
 pub mod test_store;
 
@@ -29,5 +32,6 @@ pub use assertions::{
     assert_state_changed, assert_state_unchanged,
 };
 pub use composable_rust_core::TestClock;
+pub use projection_harness::ProjectionTestHarness;
 pub use reducer_test::ReducerTest;
 pub use test_store::TestStore;
