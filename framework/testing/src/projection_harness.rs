@@ -211,7 +211,7 @@ fn printable(entries: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
 mod tests {
     use async_trait::async_trait;
     use composable_rust_core::ProjectionError;
-    use composable_rust_core::projection::ProjectionTxExt;
+    use composable_rust_core::projection::{ProjectionTx, ProjectionTxExt};
     use serde::{Deserialize, Serialize};
 
     use super::*;
