@@ -23,23 +23,29 @@ pub use composable_rust_core as core;
 pub use composable_rust_core::{
     Aggregate, AggregateRepository, AppendOutcome, Clock, CodedError, Effect, EffectId, EffectKind,
     Effects, ErrorCode, Event, EventMetadata, EventStore, EventStoreError, ExpectedVersion,
-    InMemoryEventStore, NewEvent, Position, Reducer, SendHandle, Snapshot, SnapshotPolicy, Store,
+    InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError,
+    ProjectionManager, ProjectionStore, Reducer, SendHandle, Snapshot, SnapshotPolicy, Store,
     StoreError, StoredEvent, StreamId, SystemClock, TestClock, Upcasters, aggregate, clock,
-    combine, composition, effect, environment, error, event, event_store, reducer, scope, store,
+    combine, composition, effect, environment, error, event, event_store, projection, reducer,
+    scope, store,
 };
 
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
-/// `AggregateTest`, assertion helpers, the event store conformance suite.
+/// `AggregateTest`, `ProjectionTestHarness`, assertion helpers, the event
+/// store conformance suite.
 #[cfg(feature = "testing")]
 pub use composable_rust_testing as testing;
 
 /// The names almost every feature needs, in one import.
 pub mod prelude {
+    pub use composable_rust_core::projection::{
+        ProjectionCheckpoint, ProjectionStoreExt, ProjectionTx, ProjectionTxExt,
+    };
     pub use composable_rust_core::{
         Aggregate, AggregateRepository, Clock, Effect, EffectId, EffectKind, Effects, Event,
         EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, Projection,
         ProjectionError, ProjectionManager, ProjectionStore, Reducer, SnapshotPolicy, Store,
-        StreamId, SystemClock, TestClock, combine, scope,
+        StoredEvent, StreamId, SystemClock, TestClock, combine, scope,
     };
 
     #[cfg(feature = "testing")]

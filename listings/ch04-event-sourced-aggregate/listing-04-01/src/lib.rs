@@ -56,7 +56,11 @@ impl Aggregate for Account {
     type Error = AccountError;
     type Environment = ();
 
-    fn decide(&self, command: AccountCommand, _env: &()) -> Result<Vec<AccountEvent>, AccountError> {
+    fn decide(
+        &self,
+        command: AccountCommand,
+        _env: &(),
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountCommand::*;
         match command {
             Open { .. } if self.owner.is_some() => Err(AccountError::AlreadyOpen),
@@ -64,9 +68,10 @@ impl Aggregate for Account {
             _ if self.owner.is_none() => Err(AccountError::NotOpen),
             Deposit { amount: 0 } | Withdraw { amount: 0 } => Err(AccountError::ZeroAmount),
             Deposit { amount } => Ok(vec![AccountEvent::Deposited { amount }]),
-            Withdraw { amount } if amount > self.balance => {
-                Err(AccountError::InsufficientFunds { balance: self.balance, requested: amount })
-            }
+            Withdraw { amount } if amount > self.balance => Err(AccountError::InsufficientFunds {
+                balance: self.balance,
+                requested: amount,
+            }),
             Withdraw { amount } => Ok(vec![AccountEvent::Withdrawn { amount }]),
         }
     }
@@ -87,7 +92,9 @@ mod tests {
     use super::*;
 
     fn opened() -> AccountEvent {
-        AccountEvent::Opened { owner: "Ada".into() }
+        AccountEvent::Opened {
+            owner: "Ada".into(),
+        }
     }
 
     #[test]
@@ -104,7 +111,10 @@ mod tests {
         AggregateTest::<Account>::new(())
             .given([opened(), AccountEvent::Deposited { amount: 50 }])
             .when(AccountCommand::Withdraw { amount: 80 })
-            .then_rejected(AccountError::InsufficientFunds { balance: 50, requested: 80 });
+            .then_rejected(AccountError::InsufficientFunds {
+                balance: 50,
+                requested: 80,
+            });
     }
 
     #[test]
