@@ -14,6 +14,7 @@
 //! | feature | adds |
 //! |---|---|
 //! | `testing` | [`testing`]: `TestStore`, `ReducerTest` and assertion helpers (enable it in `[dev-dependencies]`) |
+//! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL |
 //!
 //! The Composable Rust Book teaches the framework from the first reducer to
 //! production projections.
@@ -29,6 +30,10 @@ pub use composable_rust_core::{
     combine, composition, effect, environment, error, event, event_store, projection, reducer,
     scope, store,
 };
+
+/// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`.
+#[cfg(feature = "postgres")]
+pub use composable_rust_postgres as postgres;
 
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
 /// `AggregateTest`, `ProjectionTestHarness`, assertion helpers, the event

@@ -1,0 +1,3 @@
+//! Benchmark of PostgresEventStore against raw SQL (being written).
+
+fn main() {}

@@ -1,0 +1,95 @@
+//! # composable-rust-postgres
+//!
+//! PostgreSQL backends for Composable Rust. Today: [`PostgresEventStore`],
+//! an [`EventStore`](composable_rust_core::EventStore) that passes the
+//! same conformance suite as the in-memory store.
+//!
+//! ```no_run
+//! use composable_rust_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+//! use composable_rust_postgres::PostgresEventStore;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! // Your pool, with your options (or PostgresEventStore::connect(url)).
+//! let pool = sqlx::PgPool::connect("postgres://postgres@localhost:5432/postgres").await?;
+//! let store = PostgresEventStore::with_schema(pool, "shop")?;
+//! store.migrate().await?; // once at startup: creates the schema and tables
+//!
+//! let stream = StreamId::for_aggregate("order", 42)?;
+//! let event = NewEvent {
+//!     event_id: uuid::Uuid::new_v4(),
+//!     event_type: "order.placed".into(),
+//!     schema_version: 1,
+//!     payload: serde_json::json!({ "total": 1250 }),
+//!     metadata: Default::default(),
+//! };
+//! store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
+//! let events = store.load_stream(&stream, 0).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Schema and migrations
+//!
+//! The tables (`events`, `snapshots`) live in one schema,
+//! [`DEFAULT_SCHEMA`] (`composable_rust`) unless you pass another to
+//! [`PostgresEventStore::with_schema`]. Schema names are validated
+//! (`^[a-z_][a-z0-9_]{0,55}$`, not `pg_...`; otherwise `CR-E0101`), and
+//! they are the only text ever spliced into SQL.
+//!
+//! The migrations in this crate's `migrations/` folder are embedded with
+//! `sqlx::migrate!` and run only when you call
+//! [`PostgresEventStore::migrate`]. Until then every operation fails with
+//! `CR-E0103`, which tells you to call it.
+//!
+//! ## Appending
+//!
+//! An append is one SQL statement, so one round trip and one transaction,
+//! whatever the batch size: it reads the stream's version, compares it
+//! with the expected one and inserts every event, all in the database. On
+//! a conflict nothing is written and the error names the actual version.
+//! Two writers racing for the same version are stopped by the primary key
+//! on `(stream_id, stream_version)`.
+//!
+//! ## No skipped events
+//!
+//! An event's [`Position`](composable_rust_core::Position) is
+//! `(commit, sequence)`: the id of the transaction that wrote it (`xid8`)
+//! and a sequence number. [`read_all`](composable_rust_core::EventStore::read_all)
+//! returns only events of transactions older than the oldest one still in
+//! flight, in `(commit, sequence)` order. Everything it returns is final,
+//! and every event that commits later sorts after it, so a reader that
+//! remembers its last position never misses an event, even though
+//! concurrent transactions commit out of order. Ordering by a plain
+//! sequence would: see the documentation of the `read_all` statement in
+//! `src/sql.rs` for the full argument, and the `gap` tests for the proof.
+//!
+//! ## Following new events
+//!
+//! Every insert into `events` notifies the channel `<schema>_events` (a
+//! trigger, so it fires whoever writes). [`subscribe`](composable_rust_core::EventStore::subscribe)
+//! returns a watch receiver that is bumped after this store's own appends
+//! and, through a LISTEN task spawned by the first `subscribe()` (on its
+//! own connection; reconnecting on failure), after anyone else's. A bump
+//! means "read again".
+//!
+//! ## Errors
+//!
+//! Constructors and `migrate` return [`PostgresError`]; the
+//! [`EventStore`](composable_rust_core::EventStore) methods return
+//! `EventStoreError::Backend` with the same code and message. The codes
+//! (`CR-E0101` to `CR-E0106`) are listed in [`codes`].
+#![deny(missing_docs)]
+
+mod append;
+pub mod error;
+mod notify;
+mod read;
+mod rows;
+mod schema;
+mod snapshot;
+mod sql;
+mod store;
+
+pub use error::{PostgresError, codes};
+pub use schema::DEFAULT_SCHEMA;
+pub use store::PostgresEventStore;

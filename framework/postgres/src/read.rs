@@ -1,0 +1,136 @@
+//! Reading: one stream by version, the stream's current version, and the
+//! whole store in global order ([`Statements::read_all`](crate::sql::Statements::read_all)
+//! explains why that order never skips an event).
+
+use std::time::Duration;
+
+use composable_rust_core::{Position, StoredEvent, StreamId};
+use tokio::time::Instant;
+
+use crate::error::PostgresError;
+use crate::rows::{self, EventRow, GlobalEventRow, saturating_i64, unsigned};
+use crate::store::PostgresEventStore;
+
+/// The events of `stream_id` from `from_version` on, in version order.
+pub(crate) async fn load_stream(
+    store: &PostgresEventStore,
+    stream_id: &StreamId,
+    from_version: u64,
+) -> Result<Vec<StoredEvent>, PostgresError> {
+    const OPERATION: &str = "load a stream";
+    let rows = sqlx::query_as::<_, EventRow>(&store.sql().load_stream)
+        .bind(stream_id.as_str())
+        .bind(saturating_i64(from_version))
+        .fetch_all(store.pool())
+        .await
+        .map_err(|error| store.error(error, OPERATION))?;
+    rows.into_iter()
+        .map(|row| rows::stored_event(stream_id.clone(), row, OPERATION))
+        .collect()
+}
+
+/// The version of the last event of `stream_id`, 0 if it has none.
+pub(crate) async fn stream_version(
+    store: &PostgresEventStore,
+    stream_id: &StreamId,
+) -> Result<u64, PostgresError> {
+    const OPERATION: &str = "read a stream's version";
+    let version = sqlx::query_scalar::<_, i64>(&store.sql().stream_version)
+        .bind(stream_id.as_str())
+        .fetch_one(store.pool())
+        .await
+        .map_err(|error| store.error(error, OPERATION))?;
+    unsigned(version, "stream_version", OPERATION)
+}
+
+/// How long `read_all` waits, at most, for the transactions that hold
+/// back committed events (see [`Statements::read_all`](crate::sql::Statements::read_all))
+/// before it returns the final part it has. Ordinary appends finish within
+/// milliseconds, so a read right after an append sees it.
+pub(crate) const HELD_BACK_WAIT: Duration = Duration::from_millis(200);
+
+/// When a read gives up waiting, subscribers are woken this much later to
+/// read again, because the transaction holding the horizon back may end
+/// without a NOTIFY.
+pub(crate) const HELD_BACK_RECHECK: Duration = Duration::from_millis(50);
+
+/// Up to `limit` events after `after`, in global order.
+///
+/// When committed events are held back by an older transaction still in
+/// flight and the page is not full, it re-reads with growing pauses for up
+/// to [`HELD_BACK_WAIT`], keeping what it already read (that part is
+/// final), then returns what it has and schedules a wake-up for
+/// subscribers.
+pub(crate) async fn read_all(
+    store: &PostgresEventStore,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, PostgresError> {
+    let mut events = Vec::new();
+    let mut after = after;
+    let deadline = Instant::now() + HELD_BACK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let held_back = read_page(store, after, limit - events.len(), &mut events).await?;
+        if !held_back || events.len() >= limit {
+            return Ok(events);
+        }
+        if let Some(last) = events.last() {
+            after = last.position;
+        }
+        if Instant::now() + pause > deadline {
+            store.notifier().bump_later(HELD_BACK_RECHECK);
+            return Ok(events);
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+}
+
+/// Appends up to `limit` events after `after` to `events`; returns whether
+/// committed events were held back.
+async fn read_page(
+    store: &PostgresEventStore,
+    after: Position,
+    limit: usize,
+    events: &mut Vec<StoredEvent>,
+) -> Result<bool, PostgresError> {
+    const OPERATION: &str = "read all events";
+    if limit == 0 {
+        return Ok(false);
+    }
+    let rows = sqlx::query_as::<_, GlobalEventRow>(&store.sql().read_all)
+        .bind(saturating_i64(after.commit))
+        .bind(saturating_i64(after.sequence))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(store.pool())
+        .await
+        .map_err(|error| store.error(error, OPERATION))?;
+    let held_back = rows.first().is_some_and(|row| row.0);
+    events.reserve(rows.len());
+    for row in rows {
+        if let Some(event) = rows::global_stored_event(row, OPERATION)? {
+            events.push(event);
+        }
+    }
+    Ok(held_back)
+}
+
+/// How many committed events lie after `after`: the events a follower at
+/// `after` has still to read. It counts in place (an index range scan),
+/// and includes events that are committed but still held back behind an
+/// older transaction in flight: the follower will read them, so they are
+/// part of its lag.
+pub(crate) async fn count_after(
+    store: &PostgresEventStore,
+    after: Position,
+) -> Result<u64, PostgresError> {
+    const OPERATION: &str = "count events";
+    let count = sqlx::query_scalar::<_, i64>(&store.sql().count_after)
+        .bind(saturating_i64(after.commit))
+        .bind(saturating_i64(after.sequence))
+        .fetch_one(store.pool())
+        .await
+        .map_err(|error| store.error(error, OPERATION))?;
+    unsigned(count, "count", OPERATION)
+}

@@ -1,0 +1,192 @@
+//! Every SQL statement the store runs at runtime, built once per store
+//! from the validated, quoted schema name.
+//!
+//! The schema name is the only text spliced into SQL (see
+//! [`schema`](crate::schema)); every value travels as a bind parameter.
+//! Because each statement's text never changes for a store, sqlx prepares
+//! it once per connection and reuses it.
+
+use crate::schema::SchemaName;
+
+/// The columns of a stored event as the store reads them, in the order
+/// [`crate::rows`] decodes them. `transaction_id` is an `xid8`, which has
+/// no binary decoder in sqlx: it is cast to `bigint` through its text form
+/// (xid8 is a 64-bit counter that never wraps, and stays below 2^63 for
+/// any realistic database lifetime; a value above that is reported as a
+/// corrupt row, never wrapped).
+macro_rules! event_columns {
+    () => {
+        "event_id, stream_version, transaction_id::text::int8, sequence, event_type, \
+         schema_version, payload, metadata, recorded_at"
+    };
+}
+
+/// The statements of one store.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// Appends a batch if the stream is at the expected version.
+    ///
+    /// One statement, so one round trip and one transaction:
+    ///
+    /// - `head` reads the stream's current version (an index-only scan of
+    ///   the primary key, backwards);
+    /// - `inserted` inserts every event of the batch from the unnested
+    ///   array parameters, numbered `head + 1, head + 2, ...`, but only if
+    ///   `$2` (the expected version) is NULL (any) or equals `head`;
+    /// - the final SELECT reports the version seen, how many rows were
+    ///   written, and their versions and positions.
+    ///
+    /// 0 rows written means the expected version was wrong, and `head` is
+    /// the actual version, so the failure needs no extra query. Two writers
+    /// that both saw the same `head` race for the same
+    /// `(stream_id, stream_version)` key: the primary key lets one commit
+    /// and fails the other with a unique violation (the backstop).
+    ///
+    /// Parameters: `$1` stream id, `$2` expected version or NULL, `$3`
+    /// event ids, `$4` types, `$5` schema versions, `$6` payloads, `$7`
+    /// metadata.
+    pub append: String,
+    /// The current version of stream `$1`.
+    pub stream_version: String,
+    /// Which of the ids `$1` are already stored (the duplicate id path).
+    pub existing_event_ids: String,
+    /// The events of stream `$1` with version `>= $2`, in version order.
+    pub load_stream: String,
+    /// Up to `$3` events after position (`$1`, `$2`), in global order,
+    /// plus whether committed events exist that this read could not return
+    /// yet (`held_back`).
+    ///
+    /// # Why not simply `ORDER BY sequence`
+    ///
+    /// `sequence` is handed out when a row is inserted, but rows become
+    /// visible when their transaction commits, and concurrent transactions
+    /// commit in any order. Transaction A inserts and gets sequence 10;
+    /// transaction B inserts, gets 11 and commits; a reader sees 11 and
+    /// remembers "after 11"; A commits; event 10 is now visible but lies
+    /// behind the reader, which never reads it. A plain sequence, or any
+    /// counter assigned before commit, has this gap.
+    ///
+    /// # What this query does instead
+    ///
+    /// Positions are `(transaction_id, sequence)`, and the query returns
+    /// only rows whose transaction id is below
+    /// `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction
+    /// still in flight. Every transaction below that xmin has finished: it
+    /// committed (its rows are visible to this very snapshot) or it
+    /// aborted (it has no rows). So the set of rows below xmin is final;
+    /// nothing can ever appear there again. A transaction still running
+    /// has an id at or above xmin, so its rows, whenever they commit, sort
+    /// after everything returned now. A reader that remembers the last
+    /// position it read therefore never skips an event; it only waits
+    /// while an older transaction is still open.
+    ///
+    /// # Held back
+    ///
+    /// Transaction ids are server-wide, so any open *writing* transaction
+    /// on the server (in any schema or database) holds the horizon back,
+    /// for as long as it stays open. Events committed after it started
+    /// are then visible but not yet readable. The query reports that in
+    /// the same snapshot (`held_back`), because a later snapshot could no
+    /// longer tell: [`crate::read`] waits briefly for the horizon to pass
+    /// and otherwise schedules a wake-up for subscribers, since the
+    /// transaction holding the horizon may end without any NOTIFY (it may
+    /// abort, or write elsewhere).
+    ///
+    /// The EXISTS is a single probe of the `(transaction_id, sequence)`
+    /// index, and the page is a range scan of it.
+    pub read_all: String,
+    /// How many committed events lie after position (`$1`, `$2`).
+    pub count_after: String,
+    /// Stores or replaces the snapshot of a stream.
+    pub save_snapshot: String,
+    /// The snapshot of stream `$1`.
+    pub load_snapshot: String,
+}
+
+impl Statements {
+    /// Builds the statements for `schema`.
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = schema.quoted();
+        let events = format!("{s}.events");
+        let snapshots = format!("{s}.snapshots");
+        Self {
+            append: format!(
+                "WITH head AS ( \
+                     SELECT COALESCE(MAX(stream_version), 0) AS version \
+                     FROM {events} WHERE stream_id = $1 \
+                 ), inserted AS ( \
+                     INSERT INTO {events} \
+                         (event_id, stream_id, stream_version, event_type, schema_version, \
+                          payload, metadata) \
+                     SELECT e.event_id, $1, head.version + e.ord, e.event_type, \
+                            e.schema_version, e.payload, e.metadata \
+                     FROM head, \
+                          unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[], $7::jsonb[]) \
+                          WITH ORDINALITY \
+                          AS e(event_id, event_type, schema_version, payload, metadata, ord) \
+                     WHERE $2::int8 IS NULL OR head.version = $2::int8 \
+                     ORDER BY e.ord \
+                     RETURNING stream_version, transaction_id, sequence \
+                 ) \
+                 SELECT (SELECT version FROM head), count(*), max(stream_version), \
+                        min(sequence), max(sequence), max(transaction_id::text::int8) \
+                 FROM inserted"
+            ),
+            stream_version: format!(
+                "SELECT COALESCE(MAX(stream_version), 0) FROM {events} WHERE stream_id = $1"
+            ),
+            existing_event_ids: format!(
+                "SELECT event_id FROM {events} WHERE event_id = ANY($1::uuid[])"
+            ),
+            load_stream: format!(
+                "SELECT {columns} FROM {events} \
+                 WHERE stream_id = $1 AND stream_version >= $2 \
+                 ORDER BY stream_version",
+                columns = event_columns!()
+            ),
+            read_all: format!(
+                "SELECT h.held_back, e.stream_id, e.event_id, e.stream_version, \
+                        e.transaction_id::text::int8, e.sequence, e.event_type, \
+                        e.schema_version, e.payload, e.metadata, e.recorded_at \
+                 FROM ( \
+                     SELECT EXISTS ( \
+                         SELECT 1 FROM {events} \
+                         WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8) \
+                           AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) \
+                     ) AS held_back \
+                 ) AS h \
+                 LEFT JOIN LATERAL ( \
+                     SELECT * FROM {events} \
+                     WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8) \
+                       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                     ORDER BY transaction_id, sequence \
+                     LIMIT $3 \
+                 ) AS e ON true \
+                 ORDER BY e.transaction_id, e.sequence"
+            ),
+            count_after: format!(
+                "SELECT count(*) FROM {events} \
+                 WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8)"
+            ),
+            save_snapshot: format!(
+                "INSERT INTO {snapshots} \
+                     (stream_id, stream_version, schema_version, state, taken_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (stream_id) DO UPDATE SET \
+                     stream_version = EXCLUDED.stream_version, \
+                     schema_version = EXCLUDED.schema_version, \
+                     state = EXCLUDED.state, \
+                     taken_at = EXCLUDED.taken_at"
+            ),
+            load_snapshot: format!(
+                "SELECT stream_version, schema_version, state, taken_at \
+                 FROM {snapshots} WHERE stream_id = $1"
+            ),
+        }
+    }
+}
+
+/// The constraint that makes `(stream_id, stream_version)` unique.
+pub(crate) const STREAM_VERSION_KEY: &str = "events_stream_version_key";
+/// The constraint that makes `event_id` unique.
+pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";

@@ -1,0 +1,259 @@
+//! [`PostgresEventStore`]: construction, migrations, and the
+//! [`EventStore`] implementation, which delegates to the `append`, `read`
+//! and `snapshot` modules.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use composable_rust_core::{
+    AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
+    StoredEvent, StreamId,
+};
+use sqlx::migrate::Migrator;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::watch;
+
+use crate::error::PostgresError;
+use crate::notify::Notifier;
+use crate::schema::SchemaName;
+use crate::sql::Statements;
+
+/// The migrations in `migrations/`, embedded in the binary.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// An [`EventStore`] in PostgreSQL.
+///
+/// Its tables (`events`, `snapshots`) live in one schema,
+/// [`DEFAULT_SCHEMA`](crate::DEFAULT_SCHEMA) unless you choose another
+/// with [`with_schema`](Self::with_schema); several stores can share a
+/// database in different schemas. Create the tables with
+/// [`migrate`](Self::migrate) before first use.
+///
+/// Clones are cheap and share the pool, the statements and the
+/// notification listener.
+#[derive(Clone)]
+pub struct PostgresEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    schema: SchemaName,
+    sql: Statements,
+    notifier: Notifier,
+}
+
+impl PostgresEventStore {
+    /// A store on `pool`, in the schema [`DEFAULT_SCHEMA`](crate::DEFAULT_SCHEMA).
+    pub fn new(pool: PgPool) -> Self {
+        Self::build(pool, SchemaName::default_schema())
+    }
+
+    /// A store on `pool`, in `schema`.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::InvalidSchemaName`] (`CR-E0101`) unless `schema`
+    /// matches `^[a-z_][a-z0-9_]{0,55}$` and does not start with `pg_`.
+    pub fn with_schema(pool: PgPool, schema: &str) -> Result<Self, PostgresError> {
+        Ok(Self::build(pool, SchemaName::new(schema)?))
+    }
+
+    /// Connects a new pool (sqlx's default options) to `url`, e.g.
+    /// `postgres://postgres@localhost:5432/postgres`, and returns a store in
+    /// the default schema. For other pool options or another schema, build
+    /// the pool yourself and call [`new`](Self::new) or
+    /// [`with_schema`](Self::with_schema).
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Unreachable`] (`CR-E0102`) if the URL is malformed
+    /// or the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, PostgresError> {
+        let pool = PgPool::connect(url)
+            .await
+            .map_err(|error| PostgresError::Unreachable {
+                source: Arc::new(error),
+            })?;
+        Ok(Self::new(pool))
+    }
+
+    fn build(pool: PgPool, schema: SchemaName) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sql: Statements::new(&schema),
+                notifier: Notifier::new(schema.notify_channel()),
+                pool,
+                schema,
+            }),
+        }
+    }
+
+    /// Creates the schema if needed and brings its tables up to date with
+    /// the migrations embedded in this crate (`migrations/` in its source).
+    ///
+    /// Call it once at startup, before using the store; running it again is
+    /// cheap and changes nothing when the tables are current. Until it has
+    /// run, every operation fails with
+    /// [`MigrationsNotRun`](PostgresError::MigrationsNotRun) (`CR-E0103`).
+    ///
+    /// The migrations are plain, unqualified SQL, so they run on a
+    /// dedicated connection (opened with the pool's connect options, never
+    /// returned to the pool) whose `search_path` is set to the store's
+    /// schema, after `CREATE SCHEMA IF NOT EXISTS`. Their history is kept
+    /// in that schema's own `_sqlx_migrations` table, so each schema
+    /// migrates independently. sqlx holds an advisory lock while
+    /// migrating, so concurrent calls are safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Unreachable`](PostgresError::Unreachable) (`CR-E0102`) if no
+    /// connection can be opened; [`Migration`](PostgresError::Migration)
+    /// (`CR-E0105`) if a migration fails, e.g. because the user may not
+    /// create schemas.
+    pub async fn migrate(&self) -> Result<(), PostgresError> {
+        let schema = &self.inner.schema;
+        let mut connection = PgConnection::connect_with(&self.inner.pool.connect_options())
+            .await
+            .map_err(|error| PostgresError::Unreachable {
+                source: Arc::new(error),
+            })?;
+        let result = run_migrations(&mut connection, schema).await;
+        // The connection's search_path was changed: never reuse it.
+        if let Err(error) = connection.close().await {
+            tracing::debug!(%error, "closing the migration connection failed");
+        }
+        result
+    }
+
+    /// The pool the store uses.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The schema the store's tables live in.
+    pub fn schema(&self) -> &str {
+        self.inner.schema.as_str()
+    }
+
+    /// The LISTEN/NOTIFY channel appends notify: `<schema>_events`.
+    pub fn notify_channel(&self) -> &str {
+        self.inner.notifier.channel()
+    }
+
+    pub(crate) fn sql(&self) -> &Statements {
+        &self.inner.sql
+    }
+
+    pub(crate) fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    /// Classifies a sqlx error of `operation` as a [`PostgresError`].
+    pub(crate) fn error(&self, error: sqlx::Error, operation: &'static str) -> PostgresError {
+        PostgresError::from_sqlx(error, operation, self.schema())
+    }
+}
+
+async fn run_migrations(
+    connection: &mut PgConnection,
+    schema: &SchemaName,
+) -> Result<(), PostgresError> {
+    let failed = |error: sqlx::Error| PostgresError::Migration {
+        schema: schema.as_str().to_owned(),
+        source: Arc::new(error.into()),
+    };
+    let quoted = schema.quoted();
+    if let Err(error) = connection
+        .execute(format!("CREATE SCHEMA IF NOT EXISTS {quoted}").as_str())
+        .await
+    {
+        // Two processes creating the same schema at once: one of them gets
+        // a unique violation on pg_namespace, and the schema exists.
+        let raced = error
+            .as_database_error()
+            .is_some_and(|database| database.is_unique_violation());
+        if !raced {
+            return Err(failed(error));
+        }
+    }
+    connection
+        .execute(format!("SET search_path TO {quoted}").as_str())
+        .await
+        .map_err(failed)?;
+    MIGRATOR
+        .run(connection)
+        .await
+        .map_err(|error| PostgresError::Migration {
+            schema: schema.as_str().to_owned(),
+            source: Arc::new(error),
+        })
+}
+
+impl fmt::Debug for PostgresEventStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresEventStore")
+            .field("schema", &self.schema())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        crate::append::append(self, stream_id, expected, events).await
+    }
+
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        Ok(crate::read::load_stream(self, stream_id, from_version).await?)
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
+        Ok(crate::read::stream_version(self, stream_id).await?)
+    }
+
+    /// Up to `limit` events after `after`, in global order, never skipping
+    /// one that commits later; see the crate documentation ("No skipped
+    /// events") for how.
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        Ok(crate::read::read_all(self, after, limit).await?)
+    }
+
+    /// Counts in place; includes committed events still held back behind
+    /// an older transaction in flight (the follower will read them).
+    async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {
+        Ok(crate::read::count_after(self, after).await?)
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        crate::snapshot::save(self, snapshot).await
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream_id: &StreamId,
+    ) -> Result<Option<Snapshot>, EventStoreError> {
+        Ok(crate::snapshot::load(self, stream_id).await?)
+    }
+
+    /// Bumped after this store's appends and, through a LISTEN task that
+    /// the first call spawns on the current tokio runtime, after appends by
+    /// anyone else; see the crate documentation ("Following new events").
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.notifier.subscribe(&self.inner.pool)
+    }
+}

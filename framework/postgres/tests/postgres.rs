@@ -1,0 +1,17 @@
+//! Integration tests of `PostgresEventStore` against a real PostgreSQL,
+//! in one test binary (one link) with a module per topic.
+//!
+//! They need `DATABASE_URL`, e.g.
+//! `DATABASE_URL=postgres://postgres@localhost:5432/postgres`; `ci/test`
+//! exports it (through `ci/start-services`). Each test works in its own
+//! randomly named schema and drops it at the end, so tests run in parallel
+//! and leave nothing behind.
+
+mod postgres {
+    pub mod support;
+
+    mod conformance;
+    mod errors;
+    mod gaps;
+    mod notify;
+}

@@ -1,0 +1,212 @@
+//! Shared helpers: the database URL, isolated schemas that drop themselves,
+//! and a store wrapper for the conformance suite.
+
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use composable_rust_core::{
+    AppendOutcome, EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position,
+    Snapshot, StoredEvent, StreamId,
+};
+use composable_rust_postgres::PostgresEventStore;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, watch};
+use uuid::Uuid;
+
+/// `DATABASE_URL`, or a failure that says how to set it.
+pub fn database_url() -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "DATABASE_URL is not set: these tests need a PostgreSQL server. Run them with e.g. \
+             `DATABASE_URL=postgres://postgres@localhost:5432/postgres cargo test -p \
+             composable-rust-postgres` (ci/test sets it through ci/start-services)"
+        ),
+    }
+}
+
+/// A pool on `DATABASE_URL`.
+pub async fn pool() -> PgPool {
+    let url = database_url();
+    PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to DATABASE_URL={url}: {error}"))
+}
+
+/// A fresh schema name: `cr_test_<uuid>`.
+pub fn schema_name() -> String {
+    format!("cr_test_{}", Uuid::new_v4().simple())
+}
+
+/// Tests that hold transactions open on purpose take this exclusively:
+/// the read horizon is server-wide, so their open transactions would hold
+/// back every other test's reads (by design, see `read_all`).
+static GATE: LazyLock<Arc<RwLock<()>>> = LazyLock::new(|| Arc::new(RwLock::new(())));
+
+/// Held by ordinary tests while they run.
+pub async fn shared_gate() -> OwnedRwLockReadGuard<()> {
+    Arc::clone(&GATE).read_owned().await
+}
+
+/// Held by tests that keep transactions open on purpose.
+pub async fn exclusive_gate() -> OwnedRwLockWriteGuard<()> {
+    Arc::clone(&GATE).write_owned().await
+}
+
+/// Drops its schema (CASCADE) when dropped, even when the test panicked.
+#[derive(Debug)]
+pub struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl SchemaGuard {
+    /// Guards `schema`.
+    pub fn new(schema: &str) -> Self {
+        Self {
+            url: database_url(),
+            schema: schema.to_owned(),
+        }
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        // Drop may run inside or outside a runtime: use a thread with its own.
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            runtime.block_on(async {
+                let mut connection = PgConnection::connect(&url)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                connection
+                    .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                connection.close().await.map_err(|error| error.to_string())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
+        }
+    }
+}
+
+/// A migrated store in its own schema, dropped with it. Derefs to the
+/// store; implements `EventStore` for the conformance suite.
+#[derive(Debug)]
+pub struct TestStore {
+    pub store: PostgresEventStore,
+    // Fields drop in order: the store (and its pool) before the schema.
+    _schema: SchemaGuard,
+    _gate: Gate,
+}
+
+/// Which side of the [`GATE`] a test holds.
+#[derive(Debug)]
+#[allow(dead_code)] // held only for its Drop
+enum Gate {
+    Shared(OwnedRwLockReadGuard<()>),
+    Exclusive(OwnedRwLockWriteGuard<()>),
+}
+
+/// A fresh, migrated store in a new schema, for an ordinary test.
+pub async fn fresh_store() -> TestStore {
+    let gate = Gate::Shared(shared_gate().await);
+    store_in_new_schema(gate).await
+}
+
+/// A fresh, migrated store for a test that keeps transactions open on
+/// purpose: no other test of this binary runs meanwhile.
+pub async fn exclusive_store() -> TestStore {
+    let gate = Gate::Exclusive(exclusive_gate().await);
+    store_in_new_schema(gate).await
+}
+
+async fn store_in_new_schema(gate: Gate) -> TestStore {
+    let schema = schema_name();
+    let guard = SchemaGuard::new(&schema);
+    let store = PostgresEventStore::with_schema(pool().await, &schema).expect("valid schema");
+    store.migrate().await.expect("migrations run");
+    TestStore {
+        store,
+        _schema: guard,
+        _gate: gate,
+    }
+}
+
+impl Deref for TestStore {
+    type Target = PostgresEventStore;
+    fn deref(&self) -> &PostgresEventStore {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl EventStore for TestStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        self.store.append(stream_id, expected, events).await
+    }
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.store.load_stream(stream_id, from_version).await
+    }
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
+        self.store.stream_version(stream_id).await
+    }
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.store.read_all(after, limit).await
+    }
+    async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {
+        self.store.count_after(after).await
+    }
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        self.store.save_snapshot(snapshot).await
+    }
+    async fn load_snapshot(
+        &self,
+        stream_id: &StreamId,
+    ) -> Result<Option<Snapshot>, EventStoreError> {
+        self.store.load_snapshot(stream_id).await
+    }
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.store.subscribe()
+    }
+}
+
+/// A stream id unique to this call.
+pub fn stream(name: &str) -> StreamId {
+    StreamId::new(format!("{name}-{}", Uuid::new_v4().simple())).expect("valid stream id")
+}
+
+/// A small event numbered `n`.
+pub fn event(n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "Happened".into(),
+        schema_version: 1,
+        payload: serde_json::json!({ "n": n }),
+        metadata: EventMetadata::default(),
+    }
+}
