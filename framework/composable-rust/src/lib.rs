@@ -15,6 +15,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: `TestStore`, `ReducerTest` and assertion helpers (enable it in `[dev-dependencies]`) |
 //! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL |
+//! | `redis` | [`redis`]: `RedisProjectionStore`, read models in Redis (TTLs, counters, sorted sets) and a cache for `CachedProjectionStore` |
 //!
 //! The Composable Rust Book teaches the framework from the first reducer to
 //! production projections.
@@ -34,6 +35,10 @@ pub use composable_rust_core::{
 /// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`.
 #[cfg(feature = "postgres")]
 pub use composable_rust_postgres as postgres;
+
+/// Redis backends (the `redis` feature): `RedisProjectionStore`.
+#[cfg(feature = "redis")]
+pub use composable_rust_redis as redis;
 
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
 /// `AggregateTest`, `ProjectionTestHarness`, assertion helpers, the event
