@@ -61,7 +61,16 @@
 //! remembers its last position never misses an event, even though
 //! concurrent transactions commit out of order. Ordering by a plain
 //! sequence would: see the documentation of the `read_all` statement in
-//! `src/sql.rs` for the full argument, and the `gap` tests for the proof.
+//! `src/sql.rs` for the full argument, and the `gaps` tests for the proof.
+//!
+//! The price: transaction ids are server-wide, so a *writing* transaction
+//! that stays open anywhere on the server holds readers back (never
+//! writers) until it ends. When committed events are held back, `read_all`
+//! waits up to 200 ms for the horizon to pass (ordinary appends finish
+//! well within that, so a read right after your own append sees it), then
+//! returns what is final and wakes subscribers again shortly after, since
+//! the transaction holding the horizon may end without any notification.
+//! Keep writing transactions short.
 //!
 //! ## Following new events
 //!
