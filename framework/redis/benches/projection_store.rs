@@ -1,0 +1,260 @@
+//! Benchmark: `RedisProjectionStore` operations against the raw redis-rs
+//! command doing the same work on the same connection, in one run.
+//!
+//! ```console
+//! $ REDIS_URL=redis://127.0.0.1:6379 cargo bench -p composable-rust-redis --bench projection_store
+//! ```
+//!
+//! Each section measures a store operation and its raw counterpart,
+//! interleaved (store, raw, store, raw, ...) so drift in the machine's load
+//! affects both alike, and prints p50/p99/mean latencies and the ratio of
+//! the p50s. Sections:
+//!
+//! - `get`: `ProjectionStore::get` of existing keys vs a raw `GET`
+//!   (target: p50 under 1 ms);
+//! - `commit`: a unit of work with one `save` (`MULTI`/`SET`/`EXEC`) vs a
+//!   raw `SET`: the price of the transaction.
+//!
+//! A section for the core's `CachedProjectionStore` (a cache hit vs a raw
+//! `GET`) slots in as one more function returning [`Row`]s.
+//!
+//! Everything is written under a random `cr-bench:<uuid>` prefix and
+//! deleted at the end.
+
+use std::time::{Duration, Instant};
+
+use composable_rust_core::projection::{ProjectionStore, ProjectionTx};
+use composable_rust_redis::redis::{self, aio::ConnectionManager};
+use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
+
+/// Distinct keys read.
+const KEYS: usize = 1_000;
+/// Bytes per value (a small JSON document).
+const VALUE_BYTES: usize = 200;
+/// Measured operations per variant and section.
+const GETS: usize = 10_000;
+/// Measured commits per variant.
+const COMMITS: usize = 2_000;
+/// Unmeasured operations first.
+const WARMUP: usize = 1_000;
+
+/// One line of the results table.
+struct Row {
+    section: &'static str,
+    variant: &'static str,
+    latencies: Vec<Duration>,
+}
+
+impl Row {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted.get(index).copied().unwrap_or_default()
+    }
+
+    fn mean(&self) -> Duration {
+        let total: Duration = self.latencies.iter().sum();
+        total / u32::try_from(self.latencies.len().max(1)).unwrap_or(u32::MAX)
+    }
+}
+
+fn main() {
+    let url = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!(
+                "REDIS_URL is not set: this benchmark needs a Redis server. Run it with e.g. \
+                 `REDIS_URL=redis://127.0.0.1:6379 cargo bench -p composable-rust-redis --bench \
+                 projection_store` (or `source ci/start-services` first)"
+            );
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(run(&url));
+}
+
+async fn run(url: &str) {
+    let prefix = format!("cr-bench:{}", uuid::Uuid::new_v4().simple());
+    let store = RedisStoreOptions::new(&prefix)
+        .expect("valid prefix")
+        .connect(url)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    println!(
+        "RedisProjectionStore vs raw redis-rs on the same ConnectionManager, Redis at {}",
+        store.address()
+    );
+    println!(
+        "{KEYS} keys of {VALUE_BYTES} bytes; {GETS} gets and {COMMITS} commits per variant, \
+         interleaved, after {WARMUP} warm-up operations\n"
+    );
+
+    seed(&store).await;
+    let mut rows = Vec::new();
+    rows.extend(get_section(&store).await);
+    rows.extend(commit_section(&store).await);
+    print_table(&rows);
+
+    let removed = store.clear().await.expect("clean up");
+    println!("\n(removed the {removed} benchmark keys)");
+}
+
+async fn seed(store: &RedisProjectionStore) {
+    let value = vec![b'x'; VALUE_BYTES];
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(200) {
+        let mut tx = store.begin().await.expect("begin");
+        for i in chunk {
+            tx.save(&key(*i), &value).await.expect("save");
+        }
+        store.commit(tx).await.expect("seed");
+    }
+}
+
+fn key(i: usize) -> String {
+    format!("bench:item:{i}")
+}
+
+/// `ProjectionStore::get` vs a raw `GET` of the same Redis key.
+async fn get_section(store: &RedisProjectionStore) -> Vec<Row> {
+    let mut raw: ConnectionManager = store.connection();
+    let redis_keys: Vec<String> = (0..KEYS).map(|i| store.keyspace().data(&key(i))).collect();
+    for i in 0..WARMUP {
+        store.get(&key(i % KEYS)).await.expect("get");
+        raw_get(&mut raw, &redis_keys[i % KEYS]).await;
+    }
+    let mut ours = Vec::with_capacity(GETS);
+    let mut theirs = Vec::with_capacity(GETS);
+    for i in 0..GETS {
+        let k = key(i % KEYS);
+        let started = Instant::now();
+        let value = store.get(&k).await.expect("get");
+        ours.push(started.elapsed());
+        assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
+
+        let started = Instant::now();
+        let value = raw_get(&mut raw, &redis_keys[i % KEYS]).await;
+        theirs.push(started.elapsed());
+        assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
+    }
+    vec![
+        Row {
+            section: "get",
+            variant: "RedisProjectionStore::get",
+            latencies: ours,
+        },
+        Row {
+            section: "get",
+            variant: "raw GET",
+            latencies: theirs,
+        },
+    ]
+}
+
+async fn raw_get(connection: &mut ConnectionManager, redis_key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET")
+        .arg(redis_key)
+        .query_async(connection)
+        .await
+        .expect("GET")
+}
+
+/// A one-`save` unit of work (`MULTI`/`SET`/`EXEC`) vs a raw `SET`.
+async fn commit_section(store: &RedisProjectionStore) -> Vec<Row> {
+    let mut raw: ConnectionManager = store.connection();
+    let value = vec![b'y'; VALUE_BYTES];
+    let commit_once = |i: usize| {
+        let value = value.clone();
+        async move {
+            let mut tx = store.begin().await.expect("begin");
+            tx.save(&key(i % KEYS), &value).await.expect("save");
+            store.commit(tx).await.expect("commit");
+        }
+    };
+    for i in 0..WARMUP {
+        commit_once(i).await;
+    }
+    let mut ours = Vec::with_capacity(COMMITS);
+    let mut theirs = Vec::with_capacity(COMMITS);
+    for i in 0..COMMITS {
+        let started = Instant::now();
+        commit_once(i).await;
+        ours.push(started.elapsed());
+
+        let redis_key = store.keyspace().data(&key(i % KEYS));
+        let started = Instant::now();
+        let () = redis::cmd("SET")
+            .arg(&redis_key)
+            .arg(value.as_slice())
+            .query_async(&mut raw)
+            .await
+            .expect("SET");
+        theirs.push(started.elapsed());
+    }
+    vec![
+        Row {
+            section: "commit",
+            variant: "begin + save + commit",
+            latencies: ours,
+        },
+        Row {
+            section: "commit",
+            variant: "raw SET",
+            latencies: theirs,
+        },
+    ]
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.1} µs", duration.as_secs_f64() * 1e6)
+}
+
+/// Rows come in pairs per section: the store's operation, then the raw one.
+fn print_table(rows: &[Row]) {
+    println!(
+        "| {:<8} | {:<27} | {:>6} | {:>10} | {:>10} | {:>10} | {:>14} |",
+        "section", "variant", "n", "p50", "p99", "mean", "p50 vs raw"
+    );
+    println!(
+        "|{:-<10}|{:-<29}|{:-<8}|{:-<12}|{:-<12}|{:-<12}|{:-<16}|",
+        "", "", "", "", "", "", ""
+    );
+    for pair in rows.chunks(2) {
+        let raw_p50 = pair.last().map(|raw| raw.percentile(0.5));
+        for row in pair {
+            let ratio = match raw_p50 {
+                Some(raw) if !raw.is_zero() => format!(
+                    "{:.2}x",
+                    row.percentile(0.5).as_secs_f64() / raw.as_secs_f64()
+                ),
+                _ => "-".to_owned(),
+            };
+            println!(
+                "| {:<8} | {:<27} | {:>6} | {:>10} | {:>10} | {:>10} | {:>14} |",
+                row.section,
+                row.variant,
+                row.latencies.len(),
+                micros(row.percentile(0.5)),
+                micros(row.percentile(0.99)),
+                micros(row.mean()),
+                ratio
+            );
+        }
+    }
+    if let Some(get) = rows.iter().find(|row| row.section == "get") {
+        let p50 = get.percentile(0.5);
+        let verdict = if p50 < Duration::from_millis(1) {
+            "met"
+        } else {
+            "MISSED"
+        };
+        println!(
+            "\ntarget: RedisProjectionStore::get p50 under 1 ms: {verdict} ({})",
+            micros(p50)
+        );
+    }
+}

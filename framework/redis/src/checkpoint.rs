@@ -1,0 +1,123 @@
+//! Checkpoints and dead letters in Redis, written through the same unit of
+//! work as the read model.
+//!
+//! - Checkpoints: one hash per store, `{prefix}:checkpoints`, field =
+//!   projection name, value = `commit/sequence` (readable in `redis-cli`:
+//!   `HGETALL "{prefix}:checkpoints"`).
+//! - Dead letters: one hash per projection,
+//!   `{prefix}:dead-letters:<projection>`, field = event id, value = the
+//!   [`DeadLetter`] as JSON (the complete event, the error, the attempts).
+//!   Recording the same event again replaces its letter.
+
+use async_trait::async_trait;
+use composable_rust_core::projection::{DeadLetter, ProjectionCheckpoint};
+use composable_rust_core::{Position, ProjectionError};
+use uuid::Uuid;
+
+use crate::commit::Op;
+use crate::error::serialization;
+use crate::store::RedisProjectionStore;
+use crate::tx::{RedisTx, parse_position};
+
+#[async_trait]
+impl ProjectionCheckpoint for RedisProjectionStore {
+    /// One `HGET`.
+    async fn load_position(&self, projection: &str) -> Result<Option<Position>, ProjectionError> {
+        let key = self.keyspace().checkpoints();
+        let value: Option<Vec<u8>> = self
+            .redis()
+            .query(
+                redis::cmd("HGET").arg(&key).arg(projection),
+                "load a checkpoint",
+            )
+            .await?;
+        match value {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(parse_position(
+                &format!("{key} {projection}"),
+                &bytes,
+            )?)),
+        }
+    }
+
+    /// Buffered; committed with the read model.
+    async fn save_position(
+        &self,
+        tx: &mut RedisTx,
+        projection: &str,
+        position: Position,
+    ) -> Result<(), ProjectionError> {
+        tx.push(Op::Checkpoint {
+            projection: projection.to_owned(),
+            position,
+        });
+        Ok(())
+    }
+
+    /// Buffered; committed with the checkpoint that moves past the event.
+    async fn record_dead_letter(
+        &self,
+        tx: &mut RedisTx,
+        letter: &DeadLetter,
+    ) -> Result<(), ProjectionError> {
+        let json = serde_json::to_vec(letter).map_err(|error| {
+            serialization(
+                format!(
+                    "{} {}",
+                    self.keyspace().dead_letters(&letter.projection),
+                    letter.event.event_id
+                ),
+                &error,
+            )
+        })?;
+        tx.push(Op::DeadLetter {
+            projection: letter.projection.clone(),
+            event_id: letter.event.event_id,
+            json,
+        });
+        Ok(())
+    }
+
+    /// Checks now whether the letter exists (one `HEXISTS`); the removal
+    /// is buffered.
+    async fn remove_dead_letter(
+        &self,
+        tx: &mut RedisTx,
+        projection: &str,
+        event_id: Uuid,
+    ) -> Result<bool, ProjectionError> {
+        let exists: bool = tx
+            .store()
+            .redis()
+            .query(
+                redis::cmd("HEXISTS")
+                    .arg(self.keyspace().dead_letters(projection))
+                    .arg(event_id.to_string()),
+                "look up a dead letter",
+            )
+            .await?;
+        tx.push(Op::RemoveDeadLetter {
+            projection: projection.to_owned(),
+            event_id,
+        });
+        Ok(exists)
+    }
+
+    /// One `HGETALL`; sorted oldest first (by the time they failed, then
+    /// by position).
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, ProjectionError> {
+        let key = self.keyspace().dead_letters(projection);
+        let entries: Vec<(String, Vec<u8>)> = self
+            .redis()
+            .query(redis::cmd("HGETALL").arg(&key), "list dead letters")
+            .await?;
+        let mut letters = Vec::with_capacity(entries.len());
+        for (event_id, json) in entries {
+            let letter: DeadLetter = serde_json::from_slice(&json)
+                .map_err(|error| serialization(format!("{key} {event_id}"), &error))?;
+            letters.push(letter);
+        }
+        letters.sort_by_key(|letter| (letter.failed_at, letter.event.position));
+        Ok(letters)
+    }
+}

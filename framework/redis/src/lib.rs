@@ -1,0 +1,64 @@
+//! # composable-rust-redis
+//!
+//! Redis backend for Composable Rust: [`RedisProjectionStore`], a
+//! projection store for read models that want Redis' data structures and
+//! speed: values with TTLs (sessions, caches), counters, and sorted sets
+//! (leaderboards, top-N), with checkpoints and dead letters kept beside
+//! them.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use composable_rust_core::projection::{ProjectionStore, ProjectionTx};
+//! use composable_rust_redis::RedisProjectionStore;
+//!
+//! let store = RedisProjectionStore::connect("redis://127.0.0.1:6379", "myapp:leaderboard").await?;
+//! let mut tx = store.begin().await?;
+//! tx.zincr_by("scores", "alice", 10.0)?;
+//! tx.incr_by("games-played", 1)?;
+//! tx.save("player:alice", br#"{"name":"Alice"}"#).await?;
+//! store.commit(tx).await?; // one MULTI/EXEC
+//!
+//! let podium = store.sorted_set("scores").top(3).await?;
+//! # let _ = podium;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`RedisStoreOptions`] | prefix, default TTL, timeouts; `connect`, `connect_lazy` |
+//! | [`RedisProjectionStore`] | reads (`get`, `counter`, `ttl`, sorted sets), units of work, delivery notes |
+//! | [`RedisTx`] | buffered writes, Redis-native operations, [`apply_once`](RedisTx::apply_once) |
+//! | [`Keyspace`] | where each thing lives in Redis, under the validated [`KeyPrefix`] |
+//! | [`SortedSet`] | top-N, score, rank, length |
+//! | cache | the core's `ProjectionCache` (Redis in front of PostgreSQL in a `CachedProjectionStore`), also as [`cache_get`](RedisProjectionStore::cache_get), `cache_set`, `cache_delete`, `cache_delete_prefix` |
+//! | [`codes`] | this crate's error codes, `CR-E02xx` |
+//!
+//! **Delivery is at-least-once** (Redis' `MULTI`/`EXEC` does not roll
+//! back, and a lost `EXEC` reply can lead to a batch being applied
+//! twice); the [store's docs](RedisProjectionStore#delivery-at-least-once)
+//! explain why and how to apply events idempotently.
+#![deny(missing_docs)]
+
+mod cache;
+mod checkpoint;
+mod commit;
+mod connection;
+pub mod error;
+mod keyspace;
+mod options;
+mod sorted_set;
+mod store;
+mod tx;
+
+pub use error::{CheckpointRepair, RedisStoreError, codes};
+pub use keyspace::{KeyPrefix, Keyspace, MAX_PREFIX_LEN};
+pub use options::RedisStoreOptions;
+pub use sorted_set::{Ranked, SortedSet, SortedSetQuery};
+pub use store::RedisProjectionStore;
+pub use tx::RedisTx;
+
+/// The redis-rs crate this backend is built on, for
+/// [`RedisProjectionStore::connection`] and
+/// [`RedisStoreOptions::connect_client`].
+pub use redis;

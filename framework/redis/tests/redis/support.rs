@@ -1,0 +1,156 @@
+//! Shared helpers: the Redis URL, stores under random prefixes that delete
+//! their keys when dropped, and a dump of a store's read model.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+
+use composable_rust_redis::redis::{self as redis_rs, Commands};
+use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
+use uuid::Uuid;
+
+/// `REDIS_URL`, or a failure that says how to set it.
+pub fn redis_url() -> String {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "REDIS_URL is not set: these tests need a Redis server. Run them with e.g. \
+             `REDIS_URL=redis://127.0.0.1:6379 cargo test -p composable-rust-redis` \
+             (ci/test sets it through ci/start-services)"
+        ),
+    }
+}
+
+/// A fresh prefix: `cr-test:<uuid>`.
+pub fn test_prefix() -> String {
+    format!("cr-test:{}", Uuid::new_v4().simple())
+}
+
+/// A store under a fresh prefix, whose keys are deleted when it is dropped
+/// (even when the test panicked). Derefs to the store.
+#[derive(Debug)]
+pub struct TestStore {
+    pub store: RedisProjectionStore,
+    pub prefix: String,
+}
+
+/// A store with default options under a fresh prefix.
+pub async fn fresh_store() -> TestStore {
+    fresh_store_with(|options| options).await
+}
+
+/// A store under a fresh prefix, with options adjusted by `configure`.
+pub async fn fresh_store_with(
+    configure: impl FnOnce(RedisStoreOptions) -> RedisStoreOptions,
+) -> TestStore {
+    let prefix = test_prefix();
+    let url = redis_url();
+    let options = configure(RedisStoreOptions::new(&prefix).expect("valid prefix"));
+    let store = options
+        .connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={url}: {error}"));
+    TestStore { store, prefix }
+}
+
+impl Deref for TestStore {
+    type Target = RedisProjectionStore;
+    fn deref(&self) -> &RedisProjectionStore {
+        &self.store
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Err(error) = delete_keys(&self.prefix) {
+            eprintln!(
+                "could not delete the keys of test prefix {}: {error}",
+                self.prefix
+            );
+        }
+    }
+}
+
+/// Every Redis key under `prefix`, found with SCAN on a plain (blocking)
+/// connection.
+pub fn keys_under(prefix: &str) -> redis_rs::RedisResult<Vec<String>> {
+    let mut connection = redis_rs::Client::open(redis_url())?.get_connection()?;
+    let pattern = format!("{{{prefix}}}:*");
+    connection.scan_match::<_, String>(&pattern)?.collect()
+}
+
+/// Deletes every Redis key under `prefix` (SCAN, then DEL).
+fn delete_keys(prefix: &str) -> redis_rs::RedisResult<()> {
+    let keys = keys_under(prefix)?;
+    if !keys.is_empty() {
+        let mut connection = redis_rs::Client::open(redis_url())?.get_connection()?;
+        let _: u64 = connection.del(keys)?;
+    }
+    Ok(())
+}
+
+/// The read model of `store`: every read-model key (without the store's
+/// prefix) with its Redis type and contents, for comparing two stores.
+pub async fn dump(store: &RedisProjectionStore) -> BTreeMap<String, String> {
+    let mut connection = store.connection();
+    let data_prefix = store.keyspace().data("");
+    let pattern = format!("{data_prefix}*");
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis_rs::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut dump = BTreeMap::new();
+    for key in keys {
+        let kind: String = redis_rs::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .expect("TYPE");
+        let contents = match kind.as_str() {
+            "string" => {
+                let value: Vec<u8> = redis_rs::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+                    .expect("GET");
+                String::from_utf8_lossy(&value).into_owned()
+            }
+            "zset" => {
+                let members: Vec<(String, f64)> = redis_rs::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut connection)
+                    .await
+                    .expect("ZRANGE");
+                format!("{members:?}")
+            }
+            "hash" => {
+                let fields: BTreeMap<String, String> = redis_rs::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+                    .expect("HGETALL");
+                format!("{fields:?}")
+            }
+            other => format!("<{other}>"),
+        };
+        let short = key.strip_prefix(&data_prefix).unwrap_or(&key).to_owned();
+        dump.insert(short, format!("{kind}: {contents}"));
+    }
+    dump
+}
