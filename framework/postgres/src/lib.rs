@@ -66,7 +66,7 @@
 //! The price: transaction ids are server-wide, so a *writing* transaction
 //! that stays open anywhere on the server holds readers back (never
 //! writers) until it ends. When committed events are held back, `read_all`
-//! waits up to 200 ms for the horizon to pass (ordinary appends finish
+//! waits up to 1 s for the horizon to pass (ordinary appends finish
 //! well within that, so a read right after your own append sees it), then
 //! returns what is final and wakes subscribers again shortly after, since
 //! the transaction holding the horizon may end without any notification.

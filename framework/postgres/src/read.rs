@@ -46,8 +46,13 @@ pub(crate) async fn stream_version(
 /// How long `read_all` waits, at most, for the transactions that hold
 /// back committed events (see [`Statements::read_all`](crate::sql::Statements::read_all))
 /// before it returns the final part it has. Ordinary appends finish within
-/// milliseconds, so a read right after an append sees it.
-pub(crate) const HELD_BACK_WAIT: Duration = Duration::from_millis(200);
+/// milliseconds, so a read right after an append sees it; the margin is
+/// for loaded servers and the short DDL or batch transactions of other
+/// clients, which hold the (server-wide) horizon too.
+pub(crate) const HELD_BACK_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest pause between two re-reads while held back.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// When a read gives up waiting, subscribers are woken this much later to
 /// read again, because the transaction holding the horizon back may end
@@ -83,7 +88,7 @@ pub(crate) async fn read_all(
             return Ok(events);
         }
         tokio::time::sleep(pause).await;
-        pause *= 2;
+        pause = (pause * 2).min(MAX_PAUSE);
     }
 }
 
