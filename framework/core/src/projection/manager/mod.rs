@@ -481,8 +481,10 @@ impl<P: Projection> ProjectionManager<P> {
 
     fn advance(&self, cursor: &mut Option<Position>, position: Position, events: u64) {
         *cursor = Some(position);
-        self.shared.position.send_replace(position);
+        // Count before publishing the position: a `wait_for` caller woken by
+        // it must see these events in `stats()`.
         self.count(|stats| stats.events_applied += events);
+        self.shared.position.send_replace(position);
     }
 
     fn count(&self, update: impl FnOnce(&mut ProjectionStats)) {
