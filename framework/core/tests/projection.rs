@@ -293,6 +293,39 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_apply() {
 }
 
 #[tokio::test]
+async fn a_rebuild_clears_old_dead_letters_and_applies_fixed_events_once() {
+    let events = InMemoryEventStore::new();
+    let poison = new_event("Added", json!({ "n": 50, "poison": true }));
+    events
+        .append(
+            &StreamId::new("a").unwrap(),
+            ExpectedVersion::Any,
+            vec![poison],
+        )
+        .await
+        .unwrap();
+    append_numbers(&events, "a", [1]).await;
+    let store = InMemoryProjectionStore::new();
+    let projection = Totals::default();
+    projection.poison_fails.store(true, Ordering::SeqCst);
+    let manager = manager(&events, &store, projection);
+    manager.catch_up().await.unwrap();
+    assert_eq!(manager.dead_letters().await.unwrap().len(), 1);
+
+    manager
+        .projection()
+        .poison_fails
+        .store(false, Ordering::SeqCst);
+    manager.rebuild().await.unwrap();
+    assert!(manager.dead_letters().await.unwrap().is_empty());
+    assert_eq!(
+        total(&store, "a").await,
+        Some((2, 51)),
+        "the fixed event applied once"
+    );
+}
+
+#[tokio::test]
 async fn a_dead_letter_can_be_discarded() {
     let events = InMemoryEventStore::new();
     let poison = new_event("Added", json!({ "poison": true }));

@@ -144,13 +144,17 @@ impl<P: Projection> ProjectionManager<P> {
         let mut total = 0;
         loop {
             match self.process_next_batch().await? {
-                0 => return Ok(total),
+                0 => break,
                 n => total += n,
             }
             if self.shared.shutdown.is_cancelled() {
-                return Ok(total);
+                break;
             }
         }
+        if let Ok(lag) = self.lag().await {
+            metrics::record_lag(self.name(), lag);
+        }
+        Ok(total)
     }
 
     /// Catches up, then follows new events as they arrive, until
@@ -208,16 +212,26 @@ impl<P: Projection> ProjectionManager<P> {
         self.shared.shutdown.cancel();
     }
 
-    /// Resets the read model and the checkpoint in one unit of work, then
-    /// catches up from the first event; returns how many events were
-    /// committed while catching up.
+    /// Resets the read model, the checkpoint and the dead letters in one
+    /// unit of work, then catches up from the first event; returns how many
+    /// events were committed while catching up. Events that fail again
+    /// during the rebuild are dead-lettered again.
     pub async fn rebuild(&self) -> Result<u64, ProjectionError> {
         let shared = &self.shared;
         {
             let mut cursor = shared.cursor.lock().await;
             tracing::info!(projection = self.name(), "rebuilding projection");
+            // Old dead letters go too: the rebuild applies every event again,
+            // so retrying one of them later would apply it twice.
+            let dead_letters = shared.store.dead_letters(self.name()).await?;
             let mut tx = shared.store.begin().await?;
             shared.projection.reset(&mut tx).await?;
+            for letter in &dead_letters {
+                shared
+                    .store
+                    .remove_dead_letter(&mut tx, self.name(), letter.event.event_id)
+                    .await?;
+            }
             shared
                 .store
                 .save_position(&mut tx, self.name(), Position::START)
@@ -345,6 +359,8 @@ impl<P: Projection> ProjectionManager<P> {
                 }
                 Err(error) if error.is_transient() => Err(error),
                 Err(error) => {
+                    // Not counted as an attempt: the slow path retries this
+                    // event `max_attempts` times on its own and counts those.
                     tracing::debug!(%error, "an event failed; applying the batch one event at a time");
                     self.commit_one_by_one(&batch, &mut cursor).await
                 }
