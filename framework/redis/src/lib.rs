@@ -34,6 +34,12 @@
 //! | cache | the core's `ProjectionCache` (Redis in front of PostgreSQL in a `CachedProjectionStore`), also as [`cache_get`](RedisProjectionStore::cache_get), `cache_set`, `cache_delete`, `cache_delete_prefix` |
 //! | [`codes`] | this crate's error codes, `CR-E02xx` |
 //!
+//! Checkpoints and dead letters live in the same Redis, under the same
+//! prefix, and are written in the same `MULTI`/`EXEC` as the read model:
+//! the store itself implements
+//! [`ProjectionCheckpoint`](composable_rust_core::projection::ProjectionCheckpoint)
+//! (there is no separate checkpoint type), as the in-memory store does.
+//!
 //! **Delivery is at-least-once** (Redis' `MULTI`/`EXEC` does not roll
 //! back, and a lost `EXEC` reply can lead to a batch being applied
 //! twice); the [store's docs](RedisProjectionStore#delivery-at-least-once)
