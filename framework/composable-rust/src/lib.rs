@@ -40,6 +40,10 @@ pub use composable_rust_postgres as postgres;
 #[cfg(feature = "redis")]
 pub use composable_rust_redis as redis;
 
+/// Crates whose types appear in the framework's API (event ids, timestamps,
+/// payloads), re-exported so that your code uses the same versions.
+pub use {chrono, serde_json, uuid};
+
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
 /// `AggregateTest`, `ProjectionTestHarness`, assertion helpers, the event
 /// store conformance suite.
