@@ -503,26 +503,26 @@ mod cached {
 
     #[async_trait]
     impl ProjectionCache for FlakyCache {
-        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+        async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
             self.check()?;
-            ProjectionCache::get(&self.data, key).await
+            self.data.cache_get(key).await
         }
-        async fn set(
+        async fn cache_set(
             &self,
             key: &str,
             data: &[u8],
             ttl: Option<Duration>,
         ) -> Result<(), ProjectionError> {
             self.check()?;
-            self.data.set(key, data, ttl).await
+            self.data.cache_set(key, data, ttl).await
         }
-        async fn delete(&self, key: &str) -> Result<(), ProjectionError> {
+        async fn cache_delete(&self, key: &str) -> Result<(), ProjectionError> {
             self.check()?;
-            ProjectionCache::delete(&self.data, key).await
+            self.data.cache_delete(key).await
         }
-        async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError> {
+        async fn cache_delete_prefix(&self, prefix: &str) -> Result<u64, ProjectionError> {
             self.check()?;
-            ProjectionCache::delete_prefix(&self.data, prefix).await
+            self.data.cache_delete_prefix(prefix).await
         }
     }
 

@@ -1,15 +1,15 @@
 //! Redis as a cache in front of another projection store: the core's
 //! [`ProjectionCache`] trait, so a `RedisProjectionStore` can be the cache
 //! of a [`CachedProjectionStore`](composable_rust_core::projection::CachedProjectionStore)
-//! (PostgreSQL behind, Redis in front), and the same operations as
-//! inherent methods (`cache_get`, `cache_set`, `cache_delete`,
-//! `cache_delete_prefix`).
+//! (PostgreSQL behind, Redis in front). Import the trait to call
+//! `cache_get`, `cache_set`, `cache_delete` and `cache_delete_prefix`
+//! directly.
 //!
 //! Cache entries live in their own namespace, `{prefix}:cache:<key>`
 //! (see [`Keyspace`](crate::Keyspace)), apart from this store's own read
 //! models, so invalidating the cache never touches a read model and
 //! resetting a read model never touches the cache. Each call is one round
-//! trip, except [`cache_delete_prefix`](RedisProjectionStore::cache_delete_prefix).
+//! trip, except `cache_delete_prefix`.
 //! They write directly, outside any unit of work.
 
 use std::time::Duration;
@@ -21,10 +21,14 @@ use composable_rust_core::projection::ProjectionCache;
 use crate::commit::ttl_millis;
 use crate::store::RedisProjectionStore;
 
-impl RedisProjectionStore {
+/// The cache operations, for
+/// [`CachedProjectionStore`](composable_rust_core::projection::CachedProjectionStore).
+/// A `None` TTL means the store's default TTL (if it has one).
+#[async_trait]
+impl ProjectionCache for RedisProjectionStore {
     /// The cached bytes under `key`, if present and not expired (one
     /// `GET`).
-    pub async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
         Ok(self
             .redis()
             .query(
@@ -38,7 +42,7 @@ impl RedisProjectionStore {
     /// after the store's default TTL when `ttl` is `None` (never, if the
     /// store has none). TTLs are rounded up to whole milliseconds, at
     /// least 1 ms.
-    pub async fn cache_set(
+    async fn cache_set(
         &self,
         key: &str,
         data: &[u8],
@@ -55,7 +59,7 @@ impl RedisProjectionStore {
 
     /// Removes the cache entry under `key` (one `DEL`); removing a missing
     /// entry is not an error.
-    pub async fn cache_delete(&self, key: &str) -> Result<(), ProjectionError> {
+    async fn cache_delete(&self, key: &str) -> Result<(), ProjectionError> {
         let _: u64 = self
             .redis()
             .query(
@@ -69,37 +73,10 @@ impl RedisProjectionStore {
     /// Removes every cache entry whose key starts with `prefix` (`SCAN`,
     /// then `DEL`: several round trips, not atomic; an entry written
     /// while it runs may survive); returns how many were removed.
-    pub async fn cache_delete_prefix(&self, prefix: &str) -> Result<u64, ProjectionError> {
+    async fn cache_delete_prefix(&self, prefix: &str) -> Result<u64, ProjectionError> {
         Ok(self
             .redis()
             .delete_matching(&self.keyspace().cache_pattern(prefix))
             .await?)
-    }
-}
-
-/// The cache operations above, for
-/// [`CachedProjectionStore`](composable_rust_core::projection::CachedProjectionStore).
-/// A `None` TTL means the store's default TTL (if it has one).
-#[async_trait]
-impl ProjectionCache for RedisProjectionStore {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
-        self.cache_get(key).await
-    }
-
-    async fn set(
-        &self,
-        key: &str,
-        data: &[u8],
-        ttl: Option<Duration>,
-    ) -> Result<(), ProjectionError> {
-        self.cache_set(key, data, ttl).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), ProjectionError> {
-        self.cache_delete(key).await
-    }
-
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError> {
-        self.cache_delete_prefix(prefix).await.map(|_| ())
     }
 }

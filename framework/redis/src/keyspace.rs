@@ -72,7 +72,7 @@ impl std::fmt::Display for KeyPrefix {
 /// | `{prefix}:data:<key>` | the read model: values, counters, hashes, sorted sets, `apply_once` markers |
 /// | `{prefix}:checkpoints` | a hash: projection name → `commit/sequence` |
 /// | `{prefix}:dead-letters:<projection>` | a hash: event id → the dead letter as JSON |
-/// | `{prefix}:cache:<key>` | cache entries ([`cache_get`](crate::RedisProjectionStore::cache_get) ...) |
+/// | `{prefix}:cache:<key>` | cache entries (`ProjectionCache::cache_get` ...) |
 ///
 /// The braces make the prefix a Redis Cluster *hash tag*: all of a store's
 /// keys live in one slot, which a `MULTI`/`EXEC` across them requires. They

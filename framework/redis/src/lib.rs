@@ -31,7 +31,7 @@
 //! | [`RedisTx`] | buffered writes, Redis-native operations, [`apply_once`](RedisTx::apply_once) |
 //! | [`Keyspace`] | where each thing lives in Redis, under the validated [`KeyPrefix`] |
 //! | [`SortedSet`] | top-N, score, rank, length |
-//! | cache | the core's `ProjectionCache` (Redis in front of PostgreSQL in a `CachedProjectionStore`), also as [`cache_get`](RedisProjectionStore::cache_get), `cache_set`, `cache_delete`, `cache_delete_prefix` |
+//! | cache | the core's `ProjectionCache` (Redis in front of PostgreSQL in a `CachedProjectionStore`): `cache_get`, `cache_set`, `cache_delete`, `cache_delete_prefix` |
 //! | [`codes`] | this crate's error codes, `CR-E02xx` |
 //!
 //! Checkpoints and dead letters live in the same Redis, under the same

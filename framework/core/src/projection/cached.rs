@@ -40,48 +40,53 @@ pub const CACHE_MISSES: &str = "composable_projection_cache_misses_total";
 /// Counter: cache operations that failed.
 pub const CACHE_ERRORS: &str = "composable_projection_cache_errors_total";
 
-/// A fast, lossy key-value cache (Redis in production).
+/// A fast, lossy key-value cache (Redis in production). The methods carry a
+/// `cache_` prefix so they never clash with [`ProjectionStore`]'s on a type
+/// that is both.
 #[async_trait]
 pub trait ProjectionCache: Send + Sync + 'static {
     /// The cached value of `key`, if any.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError>;
-    /// Caches `data` under `key`, expiring after `ttl` if given.
-    async fn set(
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError>;
+    /// Caches `data` under `key`, expiring after `ttl` if given (a cache may
+    /// apply a default TTL when `ttl` is `None`).
+    async fn cache_set(
         &self,
         key: &str,
         data: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), ProjectionError>;
-    /// Removes `key` from the cache.
-    async fn delete(&self, key: &str) -> Result<(), ProjectionError>;
-    /// Removes every key starting with `prefix`.
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError>;
+    /// Removes `key` from the cache; removing a missing key is not an error.
+    async fn cache_delete(&self, key: &str) -> Result<(), ProjectionError>;
+    /// Removes every key starting with `prefix`; returns how many, where
+    /// known.
+    async fn cache_delete_prefix(&self, prefix: &str) -> Result<u64, ProjectionError>;
 }
 
 /// The in-memory store doubles as a cache for tests (TTLs are ignored).
 #[async_trait]
 impl ProjectionCache for InMemoryProjectionStore {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
-        ProjectionStore::get(self, key).await
+    async fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+        self.get(key).await
     }
 
-    async fn set(
+    async fn cache_set(
         &self,
         key: &str,
         data: &[u8],
         _ttl: Option<Duration>,
     ) -> Result<(), ProjectionError> {
-        ProjectionStore::save(self, key, data).await
+        self.save(key, data).await
     }
 
-    async fn delete(&self, key: &str) -> Result<(), ProjectionError> {
-        ProjectionStore::delete(self, key).await
+    async fn cache_delete(&self, key: &str) -> Result<(), ProjectionError> {
+        self.delete(key).await
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<(), ProjectionError> {
+    async fn cache_delete_prefix(&self, prefix: &str) -> Result<u64, ProjectionError> {
         let mut tx = self.begin().await?;
-        tx.delete_prefix(prefix).await?;
-        self.commit(tx).await
+        let removed = tx.delete_prefix(prefix).await?;
+        self.commit(tx).await?;
+        Ok(removed)
     }
 }
 
@@ -222,13 +227,13 @@ impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
             return false;
         }
         for prefix in prefixes {
-            if self.cache.delete_prefix(&prefix).await.is_err() {
+            if self.cache.cache_delete_prefix(&prefix).await.is_err() {
                 return true;
             }
             self.suspect().prefixes.remove(&prefix);
         }
         if key_suspect {
-            if self.cache.delete(key).await.is_err() {
+            if self.cache.cache_delete(key).await.is_err() {
                 return true;
             }
             self.suspect().keys.remove(key);
@@ -240,10 +245,12 @@ impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
         for change in changes {
             let result = match &change {
                 Change::Saved(key, data) if self.mode == CacheMode::WriteThrough => {
-                    self.cache.set(key, data, self.ttl).await
+                    self.cache.cache_set(key, data, self.ttl).await
                 }
-                Change::Saved(key, _) | Change::Deleted(key) => self.cache.delete(key).await,
-                Change::DeletedPrefix(prefix) => self.cache.delete_prefix(prefix).await,
+                Change::Saved(key, _) | Change::Deleted(key) => self.cache.cache_delete(key).await,
+                Change::DeletedPrefix(prefix) => {
+                    self.cache.cache_delete_prefix(prefix).await.map(|_| ())
+                }
             };
             if let Err(error) = result {
                 let mut suspect = self.suspect();
@@ -309,8 +316,10 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
         self.writes.fetch_add(1, Ordering::SeqCst);
         for change in &tx.changes {
             let result = match change {
-                Change::Saved(key, _) | Change::Deleted(key) => self.cache.delete(key).await,
-                Change::DeletedPrefix(prefix) => self.cache.delete_prefix(prefix).await,
+                Change::Saved(key, _) | Change::Deleted(key) => self.cache.cache_delete(key).await,
+                Change::DeletedPrefix(prefix) => {
+                    self.cache.cache_delete_prefix(prefix).await.map(|_| ())
+                }
             };
             if result.is_err() {
                 break; // follow_commit records what stays suspect
@@ -324,7 +333,7 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
         if !self.must_bypass(key).await {
-            match self.cache.get(key).await {
+            match self.cache.cache_get(key).await {
                 Ok(Some(data)) => {
                     self.count(|stats| stats.hits += 1);
                     metrics::counter!(CACHE_HITS).increment(1);
@@ -341,7 +350,7 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
         let quiet = self.writes.load(Ordering::SeqCst) == writes_before;
         if let Some(data) = &value {
             if quiet && !self.must_bypass(key).await {
-                if let Err(error) = self.cache.set(key, data, self.ttl).await {
+                if let Err(error) = self.cache.cache_set(key, data, self.ttl).await {
                     self.cache_failed("fill", key, &error);
                 }
             }

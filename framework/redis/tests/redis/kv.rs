@@ -1,6 +1,7 @@
 //! Values by key: units of work, what a unit of work sees, delete_prefix.
 
 use composable_rust_core::Position;
+use composable_rust_core::projection::ProjectionCache;
 use composable_rust_core::projection::{
     Delivery, ProjectionCheckpoint, ProjectionStore, ProjectionStoreExt, ProjectionTx,
     ProjectionTxExt,

@@ -1,6 +1,7 @@
 //! Key prefixes: stores under different prefixes share one Redis without
 //! seeing each other; bad prefixes are refused with a coded error.
 
+use composable_rust_core::projection::ProjectionCache;
 use composable_rust_core::projection::{ProjectionCheckpoint, ProjectionStore, ProjectionTx};
 use composable_rust_core::{CodedError, Position};
 use composable_rust_redis::{RedisProjectionStore, RedisStoreError, RedisStoreOptions};
