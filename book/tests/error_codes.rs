@@ -2,12 +2,18 @@
 //! troubleshooting appendix, under a heading that starts with the code.
 
 use composable_rust::core::error::codes;
+use composable_rust::ErrorCode;
 
 const TROUBLESHOOTING: &str = include_str!("../src/appendix/troubleshooting.md");
 
 #[test]
-fn every_core_error_code_has_a_troubleshooting_entry() {
-    for code in codes::ALL {
+fn every_error_code_has_a_troubleshooting_entry() {
+    let all: Vec<&ErrorCode> = codes::ALL
+        .iter()
+        .chain(composable_rust::postgres::codes::ALL)
+        .chain(composable_rust::redis::codes::ALL)
+        .collect();
+    for code in all {
         let heading = format!("### {}: ", code.as_str());
         assert!(
             TROUBLESHOOTING.contains(&heading),
