@@ -348,12 +348,12 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
         let writes_before = self.writes.load(Ordering::SeqCst);
         let value = self.primary.get(key).await?;
         let quiet = self.writes.load(Ordering::SeqCst) == writes_before;
-        if let Some(data) = &value {
-            if quiet && !self.must_bypass(key).await {
-                if let Err(error) = self.cache.cache_set(key, data, self.ttl).await {
-                    self.cache_failed("fill", key, &error);
-                }
-            }
+        if let Some(data) = &value
+            && quiet
+            && !self.must_bypass(key).await
+            && let Err(error) = self.cache.cache_set(key, data, self.ttl).await
+        {
+            self.cache_failed("fill", key, &error);
         }
         Ok(value)
     }

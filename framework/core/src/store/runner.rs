@@ -163,11 +163,10 @@ impl EffectRunner {
                         biased;
                         () = token.cancelled() => {}
                         output = future => {
-                            if let Some(action) = output {
-                                if !token.is_cancelled() {
+                            if let Some(action) = output
+                                && !token.is_cancelled() {
                                     sink(action);
                                 }
-                            }
                         }
                     }
                 }))

@@ -267,11 +267,11 @@ impl<P: Projection> ProjectionManager<P> {
         let position = self.position();
         let events_behind = self.shared.source.count_after(position).await?;
         let mut seconds_behind = Duration::ZERO;
-        if events_behind > 0 {
-            if let Some(next) = self.shared.source.read_after(position, 1).await?.first() {
-                let age = self.shared.config.clock.now() - next.recorded_at;
-                seconds_behind = age.to_std().unwrap_or_default();
-            }
+        if events_behind > 0
+            && let Some(next) = self.shared.source.read_after(position, 1).await?.first()
+        {
+            let age = self.shared.config.clock.now() - next.recorded_at;
+            seconds_behind = age.to_std().unwrap_or_default();
         }
         Ok(Lag {
             events_behind,
