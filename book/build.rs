@@ -425,18 +425,18 @@ fn find_links(s: &str) -> Vec<Link> {
             }
         }
         // Alternative 2: `{{ #type rest}}`.
-        if s[p..].starts_with("{{") {
-            if let Some((end, typ, rest)) = match_link(s, p) {
-                if let Some(kind) = link_type(typ, rest) {
-                    links.push(Link {
-                        start: p,
-                        end,
-                        kind,
-                    });
-                }
-                p = end;
-                continue;
+        if s[p..].starts_with("{{")
+            && let Some((end, typ, rest)) = match_link(s, p)
+        {
+            if let Some(kind) = link_type(typ, rest) {
+                links.push(Link {
+                    start: p,
+                    end,
+                    kind,
+                });
             }
+            p = end;
+            continue;
         }
         p += s[p..].chars().next().map_or(1, char::len_utf8);
     }

@@ -57,14 +57,14 @@ pub fn find(s: &str) -> Vec<Directive> {
                 continue;
             }
         }
-        if s[p..].starts_with("{{") {
-            if let Some((end, typ, rest)) = match_link(s, p) {
-                if let Some(directive) = directive(p, end, typ, rest) {
-                    found.push(directive);
-                }
-                p = end;
-                continue;
+        if s[p..].starts_with("{{")
+            && let Some((end, typ, rest)) = match_link(s, p)
+        {
+            if let Some(directive) = directive(p, end, typ, rest) {
+                found.push(directive);
             }
+            p = end;
+            continue;
         }
         p += s[p..].chars().next().map_or(1, char::len_utf8);
     }

@@ -43,12 +43,11 @@ pub fn package_name(manifest: &Path) -> Result<String, String> {
     let table = table(&text, "package")
         .ok_or_else(|| format!("{} has no [package] table", manifest.display()))?;
     for line in table.lines() {
-        if let Some((key, value)) = line.split_once('=') {
-            if key.trim() == "name" {
-                if let Some(name) = strings(value).into_iter().next() {
-                    return Ok(name);
-                }
-            }
+        if let Some((key, value)) = line.split_once('=')
+            && key.trim() == "name"
+            && let Some(name) = strings(value).into_iter().next()
+        {
+            return Ok(name);
         }
     }
     Err(format!("{} has no `name` in [package]", manifest.display()))
