@@ -14,7 +14,7 @@
 //! | feature | adds |
 //! |---|---|
 //! | `testing` | [`testing`]: `TestStore`, `ReducerTest` and assertion helpers (enable it in `[dev-dependencies]`) |
-//! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL |
+//! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL; `PostgresProjectionStore`, exactly-once read models (key/value and queryable JSONB documents), in the same or a separate database |
 //! | `redis` | [`redis`]: `RedisProjectionStore`, read models in Redis (TTLs, counters, sorted sets) and a cache for `CachedProjectionStore` |
 //!
 //! The Composable Rust Book teaches the framework from the first reducer to
@@ -32,7 +32,8 @@ pub use composable_rust_core::{
     scope, store,
 };
 
-/// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`.
+/// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`,
+/// `PostgresProjectionStore` and `DocumentTable`.
 #[cfg(feature = "postgres")]
 pub use composable_rust_postgres as postgres;
 

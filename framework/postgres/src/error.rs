@@ -35,6 +35,35 @@ pub mod codes {
     /// A stored row holds a value the store never writes.
     pub const CORRUPT_ROW: ErrorCode =
         ErrorCode::new("CR-E0106", "a stored row holds an impossible value");
+    /// The projection store's tables do not exist: `migrate()` was not called.
+    pub const PROJECTION_MIGRATIONS_NOT_RUN: ErrorCode = ErrorCode::new(
+        "CR-E0107",
+        "projection store tables missing: call PostgresProjectionStore::migrate()",
+    );
+    /// Running the projection store's embedded migrations failed.
+    pub const PROJECTION_MIGRATION_FAILED: ErrorCode =
+        ErrorCode::new("CR-E0108", "running the projection store migrations failed");
+    /// A projection store query failed for another reason.
+    pub const PROJECTION_QUERY_FAILED: ErrorCode =
+        ErrorCode::new("CR-E0109", "a projection store query failed");
+    /// A document table name was rejected.
+    pub const INVALID_TABLE_NAME: ErrorCode =
+        ErrorCode::new("CR-E0110", "invalid document table name");
+    /// A document table does not exist: `ensure()` was not called.
+    pub const DOCUMENT_TABLE_MISSING: ErrorCode = ErrorCode::new(
+        "CR-E0111",
+        "document table missing: call DocumentTable::ensure()",
+    );
+    /// A projection store row holds a value the store never writes.
+    pub const PROJECTION_CORRUPT_ROW: ErrorCode = ErrorCode::new(
+        "CR-E0112",
+        "a projection store row holds an impossible value",
+    );
+    /// Another manager moved a projection's checkpoint during a batch.
+    pub const CHECKPOINT_CONFLICT: ErrorCode = ErrorCode::new(
+        "CR-E0113",
+        "another manager moved the projection's checkpoint",
+    );
 
     /// Every code this crate owns, in order.
     pub const ALL: &[ErrorCode] = &[
@@ -44,6 +73,13 @@ pub mod codes {
         QUERY_FAILED,
         MIGRATION_FAILED,
         CORRUPT_ROW,
+        PROJECTION_MIGRATIONS_NOT_RUN,
+        PROJECTION_MIGRATION_FAILED,
+        PROJECTION_QUERY_FAILED,
+        INVALID_TABLE_NAME,
+        DOCUMENT_TABLE_MISSING,
+        PROJECTION_CORRUPT_ROW,
+        CHECKPOINT_CONFLICT,
     ];
 }
 
@@ -94,6 +130,58 @@ pub enum PostgresError {
         /// What is wrong with the row.
         reason: String,
     },
+    /// The projection store's tables are missing: its `migrate()` has not
+    /// run for this schema (`CR-E0107`).
+    ProjectionMigrationsNotRun {
+        /// The schema the projection store uses.
+        schema: String,
+        /// What PostgreSQL reported (`undefined_table`, 42P01).
+        source: Arc<sqlx::Error>,
+    },
+    /// Running the projection store's migrations failed (`CR-E0108`).
+    ProjectionMigration {
+        /// The schema being migrated.
+        schema: String,
+        /// What the migrator reported.
+        source: Arc<sqlx::migrate::MigrateError>,
+    },
+    /// A projection store query failed for another reason (`CR-E0109`).
+    ProjectionQuery {
+        /// What the store was doing, e.g. `"commit a unit of work"`.
+        operation: &'static str,
+        /// What sqlx reported.
+        source: Arc<sqlx::Error>,
+    },
+    /// A document table name was rejected (`CR-E0110`).
+    InvalidTableName {
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A document table does not exist: `DocumentTable::ensure()` has not
+    /// run (`CR-E0111`).
+    DocumentTableMissing {
+        /// The table, schema-qualified.
+        table: String,
+        /// What PostgreSQL reported.
+        source: Arc<sqlx::Error>,
+    },
+    /// A projection store row holds a value the store never writes, e.g. a
+    /// negative checkpoint, or a position too large to store (`CR-E0112`).
+    ProjectionCorruptRow {
+        /// What the store was doing.
+        operation: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// Another manager of the same projection moved its checkpoint to or
+    /// past this batch's position while the batch ran; the batch was not
+    /// committed (`CR-E0113`).
+    CheckpointConflict {
+        /// The projection.
+        projection: String,
+    },
 }
 
 impl PostgresError {
@@ -101,7 +189,7 @@ impl PostgresError {
     pub fn message(&self) -> String {
         match self {
             Self::InvalidSchemaName { name, reason } => format!(
-                "`{name}` is not a valid schema name for the event store: {reason}; use 1 to 56 \
+                "`{name}` is not a valid PostgreSQL schema name: {reason}; use 1 to 56 \
                  characters from a-z, 0-9 and _, starting with a letter or _ and not with pg_, \
                  e.g. \"composable_rust\""
             ),
@@ -127,6 +215,40 @@ impl PostgresError {
                 "a row read to {operation} holds an impossible value: {reason}; it was probably \
                  written outside the event store: fix or remove that row"
             ),
+            Self::ProjectionMigrationsNotRun { schema, source } => format!(
+                "the projection store's tables do not exist in schema `{schema}` ({source}); call \
+                 PostgresProjectionStore::migrate() once at startup, before using the store"
+            ),
+            Self::ProjectionMigration { schema, source } => format!(
+                "the projection store's migrations failed in schema `{schema}`: {source}; check \
+                 that the database user may create schemas and tables, and that no migration \
+                 that already ran was edited"
+            ),
+            Self::ProjectionQuery { operation, source } => format!(
+                "PostgreSQL failed to {operation}: {source}; if the statement is a projection's \
+                 own SQL, fix it (data PostgreSQL rejects sends the event to the dead letters); \
+                 if tables were changed by hand, restore them or rebuild the projection"
+            ),
+            Self::InvalidTableName { name, reason } => format!(
+                "`{name}` is not a valid document table name: {reason}; use 1 to 54 characters \
+                 from a-z, 0-9 and _, starting with a letter or _, not with pg_, and not the \
+                 name of one of the stores' own tables, e.g. \"order_history\""
+            ),
+            Self::DocumentTableMissing { table, source } => format!(
+                "the document table {table} does not exist ({source}); call \
+                 DocumentTable::ensure() once at startup, after PostgresProjectionStore::migrate()"
+            ),
+            Self::ProjectionCorruptRow { operation, reason } => format!(
+                "a value read or written to {operation} is impossible: {reason}; a row was \
+                 probably written outside the projection store: fix or remove it (a rebuild \
+                 rewrites a projection's read model and checkpoint)"
+            ),
+            Self::CheckpointConflict { projection } => format!(
+                "the checkpoint of projection `{projection}` was moved by someone else while a \
+                 batch ran, so the batch was rolled back to avoid applying events twice; run \
+                 one ProjectionManager per projection (the manager reloads the checkpoint and \
+                 carries on)"
+            ),
         }
     }
 
@@ -141,6 +263,52 @@ impl PostgresError {
                 source,
             },
             Kind::Other => Self::Query { operation, source },
+        }
+    }
+
+    /// Classifies a sqlx error of the projection store while doing
+    /// `operation` in `schema`: a missing table is
+    /// [`DocumentTableMissing`](Self::DocumentTableMissing) when `table`
+    /// (a document table, qualified) is given, otherwise
+    /// [`ProjectionMigrationsNotRun`](Self::ProjectionMigrationsNotRun).
+    pub(crate) fn from_sqlx_projection(
+        error: sqlx::Error,
+        operation: &'static str,
+        schema: &str,
+        table: Option<&str>,
+    ) -> Self {
+        let source = Arc::new(error);
+        match (kind(&source), table) {
+            (Kind::Unreachable, _) => Self::Unreachable { source },
+            (Kind::MissingTable, Some(table)) => Self::DocumentTableMissing {
+                table: table.to_owned(),
+                source,
+            },
+            (Kind::MissingTable, None) => Self::ProjectionMigrationsNotRun {
+                schema: schema.to_owned(),
+                source,
+            },
+            (Kind::Other, _) => Self::ProjectionQuery { operation, source },
+        }
+    }
+
+    /// The underlying error, shareable.
+    pub(crate) fn shared_source(&self) -> Option<Arc<dyn std::error::Error + Send + Sync>> {
+        match self {
+            Self::Unreachable { source }
+            | Self::MigrationsNotRun { source, .. }
+            | Self::Query { source, .. }
+            | Self::ProjectionMigrationsNotRun { source, .. }
+            | Self::ProjectionQuery { source, .. }
+            | Self::DocumentTableMissing { source, .. } => Some(source.clone()),
+            Self::Migration { source, .. } | Self::ProjectionMigration { source, .. } => {
+                Some(source.clone())
+            }
+            Self::InvalidSchemaName { .. }
+            | Self::CorruptRow { .. }
+            | Self::InvalidTableName { .. }
+            | Self::ProjectionCorruptRow { .. }
+            | Self::CheckpointConflict { .. } => None,
         }
     }
 
@@ -199,9 +367,18 @@ impl std::error::Error for PostgresError {
         match self {
             Self::Unreachable { source }
             | Self::MigrationsNotRun { source, .. }
-            | Self::Query { source, .. } => Some(source.as_ref()),
-            Self::Migration { source, .. } => Some(source.as_ref()),
-            Self::InvalidSchemaName { .. } | Self::CorruptRow { .. } => None,
+            | Self::Query { source, .. }
+            | Self::ProjectionMigrationsNotRun { source, .. }
+            | Self::ProjectionQuery { source, .. }
+            | Self::DocumentTableMissing { source, .. } => Some(source.as_ref()),
+            Self::Migration { source, .. } | Self::ProjectionMigration { source, .. } => {
+                Some(source.as_ref())
+            }
+            Self::InvalidSchemaName { .. }
+            | Self::CorruptRow { .. }
+            | Self::InvalidTableName { .. }
+            | Self::ProjectionCorruptRow { .. }
+            | Self::CheckpointConflict { .. } => None,
         }
     }
 }
@@ -215,19 +392,20 @@ impl CodedError for PostgresError {
             Self::Query { .. } => codes::QUERY_FAILED,
             Self::Migration { .. } => codes::MIGRATION_FAILED,
             Self::CorruptRow { .. } => codes::CORRUPT_ROW,
+            Self::ProjectionMigrationsNotRun { .. } => codes::PROJECTION_MIGRATIONS_NOT_RUN,
+            Self::ProjectionMigration { .. } => codes::PROJECTION_MIGRATION_FAILED,
+            Self::ProjectionQuery { .. } => codes::PROJECTION_QUERY_FAILED,
+            Self::InvalidTableName { .. } => codes::INVALID_TABLE_NAME,
+            Self::DocumentTableMissing { .. } => codes::DOCUMENT_TABLE_MISSING,
+            Self::ProjectionCorruptRow { .. } => codes::PROJECTION_CORRUPT_ROW,
+            Self::CheckpointConflict { .. } => codes::CHECKPOINT_CONFLICT,
         }
     }
 }
 
 impl From<PostgresError> for EventStoreError {
     fn from(error: PostgresError) -> Self {
-        let source: Option<Arc<dyn std::error::Error + Send + Sync>> = match &error {
-            PostgresError::Unreachable { source }
-            | PostgresError::MigrationsNotRun { source, .. }
-            | PostgresError::Query { source, .. } => Some(source.clone()),
-            PostgresError::Migration { source, .. } => Some(source.clone()),
-            PostgresError::InvalidSchemaName { .. } | PostgresError::CorruptRow { .. } => None,
-        };
+        let source = error.shared_source();
         EventStoreError::Backend {
             code: error.code(),
             message: error.message(),

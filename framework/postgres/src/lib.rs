@@ -1,8 +1,12 @@
 //! # composable-rust-postgres
 //!
-//! PostgreSQL backends for Composable Rust. Today: [`PostgresEventStore`],
-//! an [`EventStore`](composable_rust_core::EventStore) that passes the
-//! same conformance suite as the in-memory store.
+//! PostgreSQL backends for Composable Rust: [`PostgresEventStore`], an
+//! [`EventStore`](composable_rust_core::EventStore) that passes the same
+//! conformance suite as the in-memory store, and
+//! [`PostgresProjectionStore`], where projections keep their read models,
+//! checkpoints and dead letters, committed together (exactly once), on the
+//! event store's database or a separate read database (see the
+//! [`projection`] module).
 //!
 //! ```no_run
 //! use composable_rust_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
@@ -85,13 +89,15 @@
 //!
 //! Constructors and `migrate` return [`PostgresError`]; the
 //! [`EventStore`](composable_rust_core::EventStore) methods return
-//! `EventStoreError::Backend` with the same code and message. The codes
-//! (`CR-E0101` to `CR-E0106`) are listed in [`codes`].
+//! `EventStoreError::Backend` with the same code and message; the
+//! projection store's trait methods return `ProjectionError::Backend`
+//! likewise. The codes (`CR-E0101` to `CR-E0113`) are listed in [`codes`].
 #![deny(missing_docs)]
 
 mod append;
 pub mod error;
 mod notify;
+pub mod projection;
 mod read;
 mod rows;
 mod schema;
@@ -100,5 +106,9 @@ mod sql;
 mod store;
 
 pub use error::{PostgresError, codes};
+pub use projection::{
+    Document, DocumentQuery, DocumentTable, PostgresProjectionStore, PostgresProjectionTx,
+    SortOrder, sql_error,
+};
 pub use schema::DEFAULT_SCHEMA;
 pub use store::PostgresEventStore;

@@ -92,8 +92,14 @@ pub(crate) struct Statements {
     /// transaction holding the horizon may end without any NOTIFY (it may
     /// abort, or write elsewhere).
     ///
-    /// The EXISTS is a single probe of the `(transaction_id, sequence)`
-    /// index, and the page is a range scan of it.
+    /// The EXISTS looks at one row only, the last visible one in position
+    /// order (a backward probe of the `(transaction_id, sequence)` index):
+    /// each of its two conditions, once true for a row, is true for every
+    /// later row, so some row meets both exactly when the last one does.
+    /// (A plain EXISTS over the range let the planner pick a sequential
+    /// scan of the whole table: it cannot know the horizon, expects many
+    /// matches, and during a catch-up finds none.) The page is a range scan
+    /// of the same index.
     pub read_all: String,
     /// How many committed events lie after position (`$1`, `$2`).
     pub count_after: String,
@@ -150,9 +156,14 @@ impl Statements {
                         e.schema_version, e.payload, e.metadata, e.recorded_at \
                  FROM ( \
                      SELECT EXISTS ( \
-                         SELECT 1 FROM {events} \
-                         WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8) \
-                           AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) \
+                         SELECT 1 FROM ( \
+                             SELECT transaction_id, sequence FROM {events} \
+                             ORDER BY transaction_id DESC, sequence DESC \
+                             LIMIT 1 \
+                         ) AS last \
+                         WHERE (last.transaction_id, last.sequence) \
+                                   > ($1::int8::text::xid8, $2::int8) \
+                           AND last.transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) \
                      ) AS held_back \
                  ) AS h \
                  LEFT JOIN LATERAL ( \

@@ -19,8 +19,16 @@ use crate::notify::Notifier;
 use crate::schema::SchemaName;
 use crate::sql::Statements;
 
-/// The migrations in `migrations/`, embedded in the binary.
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The migrations in `migrations/` (not its subfolders), embedded in the
+/// binary. Their versions are 1 to 9999; the projection store's
+/// (`migrations/projections/`) are 10001 to 19999, so both can share a
+/// schema and its `_sqlx_migrations` table: each migrator ignores the
+/// versions it does not know (`ignore_missing`).
+fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// An [`EventStore`] in PostgreSQL.
 ///
@@ -182,7 +190,7 @@ async fn run_migrations(
         .execute(format!("SET search_path TO {quoted}").as_str())
         .await
         .map_err(failed)?;
-    MIGRATOR
+    migrator()
         .run(connection)
         .await
         .map_err(|error| PostgresError::Migration {

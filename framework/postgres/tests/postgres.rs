@@ -1,4 +1,5 @@
-//! Integration tests of `PostgresEventStore` against a real PostgreSQL,
+//! Integration tests of `PostgresEventStore` and `PostgresProjectionStore`
+//! against a real PostgreSQL,
 //! in one test binary (one link) with a module per topic.
 //!
 //! They need `DATABASE_URL`, e.g.
@@ -10,8 +11,13 @@
 mod postgres {
     pub mod support;
 
+    pub mod projection_support;
+
     mod conformance;
     mod errors;
     mod gaps;
     mod notify;
+    mod projection_documents;
+    mod projection_manager;
+    mod projection_store;
 }

@@ -1,0 +1,306 @@
+//! Helpers of the projection store tests: migrated projection stores in
+//! schemas (or databases) of their own that drop themselves, a projection
+//! that tallies events per stream and counts how often each event was
+//! applied (in its own table, in the same transaction), and read-model
+//! snapshots to compare.
+//!
+//! These helpers take no test gate: callers hold the right one (through
+//! `support::fresh_store` or `support::exclusive_store`).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use composable_rust_core::projection::{
+    ProjectionConfig, ProjectionTx, ProjectionTxExt, RetryPolicy,
+};
+use composable_rust_core::{Projection, ProjectionError, StoredEvent};
+use composable_rust_postgres::{PostgresProjectionStore, PostgresProjectionTx, sql_error};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::support::{self, SchemaGuard};
+
+/// A migrated projection store in its own schema, dropped with it.
+#[derive(Debug)]
+pub struct TestProjectionStore {
+    pub store: Arc<PostgresProjectionStore>,
+    // Fields drop in order: the store before the schema.
+    _schema: SchemaGuard,
+}
+
+/// A fresh, migrated projection store in a new schema of `DATABASE_URL`.
+pub async fn fresh_projection_store() -> TestProjectionStore {
+    let schema = support::schema_name();
+    let guard = SchemaGuard::new(&schema);
+    let store =
+        PostgresProjectionStore::with_schema(support::pool().await, &schema).expect("valid");
+    store.migrate().await.expect("projection migrations run");
+    TestProjectionStore {
+        store: Arc::new(store),
+        _schema: guard,
+    }
+}
+
+/// A database of its own (`CREATE DATABASE`), dropped (`WITH (FORCE)`)
+/// when this guard is dropped, even after a panic.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub options: PgConnectOptions,
+}
+
+impl TestDatabase {
+    /// Creates `cr_test_db_<uuid>` on the `DATABASE_URL` server.
+    pub async fn create() -> Self {
+        let name = format!("cr_test_db_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&support::database_url())
+            .await
+            .expect("connect to DATABASE_URL");
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("CREATE DATABASE (the test user needs CREATEDB)");
+        admin.close().await.ok();
+        let options = PgConnectOptions::from_str(&support::database_url())
+            .expect("a valid DATABASE_URL")
+            .database(&name);
+        Self { name, options }
+    }
+
+    /// A pool on this database.
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with(self.options.clone())
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (support::database_url(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            runtime.block_on(async {
+                let mut connection = PgConnection::connect(&url)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                connection
+                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                connection.close().await.map_err(|error| error.to_string())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A manager configuration for tests: small batches, fast retries.
+pub fn test_config(batch_size: usize) -> ProjectionConfig {
+    ProjectionConfig {
+        batch_size,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        },
+        failure_backoff: Duration::from_millis(20),
+        idle_poll_interval: Duration::from_millis(100),
+        ..ProjectionConfig::default()
+    }
+}
+
+/// One stream's line of the tally.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub events: u64,
+    pub last_version: u64,
+    pub sum: u64,
+}
+
+/// Keeps a [`Tally`] per stream under `tally:<stream>` (read-modify-write
+/// through the unit of work), and counts in its own table
+/// `applications(event_id, count)`, in the same transaction, how often
+/// each event was applied. Events whose payload has `"poison": true` fail
+/// (until [`fix`](Self::fix)); `"bad_sql": true` makes its own SQL break
+/// a CHECK constraint. It can be told to stall forever on one event.
+pub struct Tallies {
+    name: String,
+    applications: String,
+    fixed: AtomicBool,
+    stall_on: Mutex<Option<Uuid>>,
+    pub stalled: Notify,
+}
+
+impl Tallies {
+    /// A projection named `name` writing to `store` (creates its table).
+    pub async fn new(name: &str, store: &PostgresProjectionStore) -> Self {
+        let applications = format!("\"{}\".applications", store.schema());
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {applications} ( \
+                 event_id uuid PRIMARY KEY, \
+                 count integer NOT NULL CHECK (count >= 0))"
+        ))
+        .execute(store.pool())
+        .await
+        .expect("create the applications table");
+        Self {
+            name: name.to_owned(),
+            applications,
+            fixed: AtomicBool::new(false),
+            stall_on: Mutex::new(None),
+            stalled: Notify::new(),
+        }
+    }
+
+    /// Lets poison events through from now on.
+    pub fn fix(&self) {
+        self.fixed.store(true, Ordering::SeqCst);
+    }
+
+    /// Stalls forever (after notifying [`stalled`](Self::stalled)) when
+    /// applying `event_id`; `None` stalls nowhere.
+    pub fn stall_on(&self, event_id: Option<Uuid>) {
+        *self.stall_on.lock().unwrap() = event_id;
+    }
+}
+
+#[async_trait]
+impl Projection for Tallies {
+    type Store = PostgresProjectionStore;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn apply(
+        &self,
+        event: &StoredEvent,
+        tx: &mut PostgresProjectionTx,
+    ) -> Result<(), ProjectionError> {
+        let flag = |name: &str| event.payload.get(name) == Some(&serde_json::Value::Bool(true));
+        if flag("poison") && !self.fixed.load(Ordering::SeqCst) {
+            return Err(ProjectionError::apply(format!(
+                "event {} is poison",
+                event.event_id
+            )));
+        }
+        let key = format!("tally:{}", event.stream_id);
+        let mut tally: Tally = tx.get_json(&key).await?.unwrap_or_default();
+        tally.events += 1;
+        tally.last_version = event.stream_version;
+        tally.sum += event.payload["n"].as_u64().unwrap_or(0);
+        tx.save_json(&key, &tally).await?;
+
+        let increment = if flag("bad_sql") && !self.fixed.load(Ordering::SeqCst) {
+            -1
+        } else {
+            1
+        };
+        sqlx::query(&format!(
+            "INSERT INTO {0} (event_id, count) VALUES ($1, $2) \
+             ON CONFLICT (event_id) DO UPDATE SET count = {0}.count + $2",
+            self.applications
+        ))
+        .bind(event.event_id)
+        .bind(increment)
+        .execute(tx.connection().await?)
+        .await
+        .map_err(sql_error)?;
+
+        let stall = *self.stall_on.lock().unwrap() == Some(event.event_id);
+        if stall {
+            self.stalled.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut PostgresProjectionTx) -> Result<(), ProjectionError> {
+        tx.delete_prefix("tally:").await?;
+        sqlx::query(&format!("DELETE FROM {}", self.applications))
+            .execute(tx.connection().await?)
+            .await
+            .map_err(sql_error)?;
+        Ok(())
+    }
+}
+
+/// Everything a [`Tallies`] projection wrote: the tallies and the
+/// application counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadModel {
+    pub tallies: BTreeMap<String, Tally>,
+    pub applications: BTreeMap<Uuid, i32>,
+}
+
+impl ReadModel {
+    /// Reads the committed read model of `store`.
+    pub async fn of(store: &PostgresProjectionStore) -> Self {
+        let tallies = store
+            .scan_prefix("tally:")
+            .await
+            .expect("scan tallies")
+            .into_iter()
+            .map(|(key, data)| (key, serde_json::from_slice(&data).expect("a tally")))
+            .collect();
+        let applications: Vec<(Uuid, i32)> = sqlx::query_as(&format!(
+            "SELECT event_id, count FROM \"{}\".applications",
+            store.schema()
+        ))
+        .fetch_all(store.pool())
+        .await
+        .expect("read applications");
+        Self {
+            tallies,
+            applications: applications.into_iter().collect(),
+        }
+    }
+
+    /// The read model a correct run over `events` produces.
+    pub fn expected(events: &[StoredEvent]) -> Self {
+        let mut tallies = BTreeMap::<String, Tally>::new();
+        let mut applications = BTreeMap::new();
+        for event in events {
+            let tally = tallies
+                .entry(format!("tally:{}", event.stream_id))
+                .or_default();
+            tally.events += 1;
+            tally.last_version = event.stream_version;
+            tally.sum += event.payload["n"].as_u64().unwrap_or(0);
+            applications.insert(event.event_id, 1);
+        }
+        Self {
+            tallies,
+            applications,
+        }
+    }
+
+    /// Asserts every event was applied exactly once.
+    pub fn assert_each_applied_once(&self) {
+        let twice: Vec<_> = self
+            .applications
+            .iter()
+            .filter(|(_, count)| **count != 1)
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "events applied other than once: {twice:?}"
+        );
+    }
+}
