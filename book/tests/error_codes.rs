@@ -1,8 +1,8 @@
 //! Every error code the framework can report is explained in the book's
 //! troubleshooting appendix, under a heading that starts with the code.
 
-use composable_rust::core::error::codes;
 use composable_rust::ErrorCode;
+use composable_rust::core::error::codes;
 
 const TROUBLESHOOTING: &str = include_str!("../src/appendix/troubleshooting.md");
 

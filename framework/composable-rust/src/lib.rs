@@ -23,13 +23,14 @@
 
 pub use composable_rust_core as core;
 pub use composable_rust_core::{
-    Aggregate, AggregateRepository, AppendOutcome, Clock, CodedError, Effect, EffectId, EffectKind,
-    Effects, ErrorCode, Event, EventMetadata, EventStore, EventStoreError, ExpectedVersion,
-    InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError,
-    ProjectionManager, ProjectionStore, Reducer, SendHandle, Snapshot, SnapshotPolicy, Store,
-    StoreError, StoredEvent, StreamId, SystemClock, TestClock, Upcasters, aggregate, clock,
-    combine, composition, effect, environment, error, event, event_store, projection, reducer,
-    scope, store,
+    Aggregate, AggregateRepository, AppendOutcome, BusMessage, Clock, CodedError, Effect, EffectId,
+    EffectKind, Effects, ErrorCode, Event, EventBus, EventBusError, EventMetadata, EventPublisher,
+    EventStore, EventStoreError, ExpectedVersion, InMemoryEventBus, InMemoryEventStore,
+    InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
+    ProjectionStore, Reducer, SendHandle, Snapshot, SnapshotPolicy, Store, StoreError, StoredEvent,
+    StreamId, SubscribeOptions, Subscription, SubscriptionSource, SystemClock, TestClock, Topic,
+    Upcasters, aggregate, clock, combine, composition, effect, environment, error, event,
+    event_bus, event_store, projection, reducer, scope, store,
 };
 
 /// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`,

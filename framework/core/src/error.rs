@@ -91,6 +91,18 @@ pub mod codes {
     /// A dead letter was not found.
     pub const DEAD_LETTER_NOT_FOUND: ErrorCode = ErrorCode::new("CR-E0014", "no such dead letter");
 
+    /// A topic, consumer group or consumer name was rejected.
+    pub const INVALID_BUS_NAME: ErrorCode =
+        ErrorCode::new("CR-E0015", "invalid topic, consumer group or consumer name");
+    /// A message on the event bus is not in the form the bus writes.
+    pub const BUS_MESSAGE_DECODE: ErrorCode =
+        ErrorCode::new("CR-E0016", "event bus message cannot be decoded");
+    /// Waiting for the event publisher to reach a position timed out.
+    pub const PUBLISHER_WAIT_TIMED_OUT: ErrorCode = ErrorCode::new(
+        "CR-E0017",
+        "event publisher did not reach a position in time",
+    );
+
     /// Every code this crate owns, in order.
     pub const ALL: &[ErrorCode] = &[
         STORE_SHUT_DOWN,
@@ -107,6 +119,9 @@ pub mod codes {
         PROJECTION_SERIALIZATION,
         PROJECTION_WAIT_TIMED_OUT,
         DEAD_LETTER_NOT_FOUND,
+        INVALID_BUS_NAME,
+        BUS_MESSAGE_DECODE,
+        PUBLISHER_WAIT_TIMED_OUT,
     ];
 }
 

@@ -26,6 +26,7 @@ pub mod effect;
 pub mod environment;
 pub mod error;
 pub mod event;
+pub mod event_bus;
 pub mod event_store;
 pub mod projection;
 pub mod reducer;
@@ -39,6 +40,10 @@ pub use error::{CodedError, ErrorCode, StoreError};
 pub use event::{
     Event, EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
     Upcasters,
+};
+pub use event_bus::{
+    BusMessage, EventBus, EventBusError, EventPublisher, InMemoryEventBus, SubscribeOptions,
+    Subscription, SubscriptionSource, Topic,
 };
 pub use event_store::{AppendOutcome, EventStore, EventStoreError, InMemoryEventStore};
 pub use projection::{

@@ -15,15 +15,20 @@
 //! - `commit`: a unit of work with one `save` (`MULTI`/`SET`/`EXEC`) vs a
 //!   raw `SET`: the price of the transaction.
 //!
-//! A section for the core's `CachedProjectionStore` (a cache hit vs a raw
-//! `GET`) slots in as one more function returning [`Row`]s.
+//! - `cached`: a `CachedProjectionStore` (PostgreSQL behind, this Redis in
+//!   front, write-through) answering from the cache, vs a raw `GET` of the
+//!   same cache key (target: within 1.5x). Needs `DATABASE_URL` as well; it
+//!   works in a schema of its own, dropped at the end.
 //!
 //! Everything is written under a random `cr-bench:<uuid>` prefix and
 //! deleted at the end.
 
 use std::time::{Duration, Instant};
 
-use composable_rust_core::projection::{ProjectionStore, ProjectionTx};
+use composable_rust_core::projection::{
+    CacheMode, CachedProjectionStore, ProjectionStore, ProjectionTx,
+};
+use composable_rust_postgres::PostgresProjectionStore;
 use composable_rust_redis::redis::{self, aio::ConnectionManager};
 use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
 
@@ -98,6 +103,7 @@ async fn run(url: &str) {
     let mut rows = Vec::new();
     rows.extend(get_section(&store).await);
     rows.extend(commit_section(&store).await);
+    rows.extend(cached_section(&store).await);
     print_table(&rows);
 
     let removed = store.clear().await.expect("clean up");
@@ -245,6 +251,14 @@ fn print_table(rows: &[Row]) {
             );
         }
     }
+    let cached: Vec<&Row> = rows.iter().filter(|row| row.section == "cached").collect();
+    if let [hit, raw] = cached[..] {
+        let ratio = hit.percentile(0.5).as_secs_f64() / raw.percentile(0.5).as_secs_f64();
+        let verdict = if ratio <= 1.5 { "met" } else { "MISSED" };
+        println!(
+            "\ntarget: cached-store hit p50 within 1.5x of a raw GET: {verdict} ({ratio:.2}x)"
+        );
+    }
     if let Some(get) = rows.iter().find(|row| row.section == "get") {
         let p50 = get.percentile(0.5);
         let verdict = if p50 < Duration::from_millis(1) {
@@ -257,4 +271,66 @@ fn print_table(rows: &[Row]) {
             micros(p50)
         );
     }
+}
+
+/// A `CachedProjectionStore` hit (PostgreSQL behind, Redis in front) vs a
+/// raw `GET` of the same cache entry.
+async fn cached_section(store: &RedisProjectionStore) -> Vec<Row> {
+    let Ok(database_url) = std::env::var("DATABASE_URL") else {
+        println!("(cached section skipped: set DATABASE_URL to measure it)");
+        return Vec::new();
+    };
+    let pool = sqlx::PgPool::connect(&database_url)
+        .await
+        .expect("PostgreSQL");
+    let schema = format!("cr_bench_cached_{}", uuid::Uuid::new_v4().simple());
+    let primary = PostgresProjectionStore::with_schema(pool.clone(), &schema).expect("schema");
+    primary.migrate().await.expect("migrate");
+    let cached = CachedProjectionStore::new(primary, store.clone(), CacheMode::WriteThrough);
+    let value = vec![b'x'; VALUE_BYTES];
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(200) {
+        let mut tx = cached.begin().await.expect("begin");
+        for i in chunk {
+            tx.save(&key(*i), &value).await.expect("save");
+        }
+        cached.commit(tx).await.expect("seed through the cache");
+    }
+
+    let mut raw: ConnectionManager = store.connection();
+    let cache_keys: Vec<String> = (0..KEYS).map(|i| store.keyspace().cache(&key(i))).collect();
+    for i in 0..WARMUP {
+        cached.get(&key(i % KEYS)).await.expect("get");
+        raw_get(&mut raw, &cache_keys[i % KEYS]).await;
+    }
+    let mut ours = Vec::with_capacity(GETS);
+    let mut theirs = Vec::with_capacity(GETS);
+    for i in 0..GETS {
+        let started = Instant::now();
+        let value = cached.get(&key(i % KEYS)).await.expect("get");
+        ours.push(started.elapsed());
+        assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
+
+        let started = Instant::now();
+        let value = raw_get(&mut raw, &cache_keys[i % KEYS]).await;
+        theirs.push(started.elapsed());
+        assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
+    }
+    let stats = cached.stats();
+    assert_eq!(stats.misses, 0, "every measured read must be a cache hit");
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(&pool)
+        .await
+        .expect("drop the benchmark schema");
+    vec![
+        Row {
+            section: "cached",
+            variant: "CachedProjectionStore hit",
+            latencies: ours,
+        },
+        Row {
+            section: "cached",
+            variant: "raw GET",
+            latencies: theirs,
+        },
+    ]
 }

@@ -16,11 +16,13 @@
 //! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
 //! - [`TestClock`]: time that moves only when the test says so.
 //! - [`event_store_conformance`]: the suite every event store must pass.
+//! - [`event_bus_conformance`]: the suite every event bus must pass.
 #![deny(missing_docs)]
 
 mod aggregate_test;
 pub mod assertions;
 mod diff;
+pub mod event_bus_conformance;
 pub mod event_store_conformance;
 mod projection_harness;
 pub mod reducer_test;

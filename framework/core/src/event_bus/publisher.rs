@@ -1,0 +1,380 @@
+//! [`EventPublisher`]: publishes every event of the event store to the bus,
+//! reliably, by following the store's global stream with a checkpoint.
+//!
+//! # Why a checkpointed follower, and not "publish after append"
+//!
+//! Publishing from the command handler right after `append` loses the
+//! event whenever the process dies between the two (or the bus is down
+//! at that moment), and nothing would ever notice. Instead, the publisher
+//! treats the event store as the outbox: it reads the global stream after
+//! its checkpoint, publishes a page, and only then moves the checkpoint.
+//!
+//! - An event appended while no publisher runs (crashed, deploying, the bus
+//!   down) is published when one runs again: **nothing is lost**.
+//! - A crash after publishing a page and before saving the checkpoint
+//!   publishes that page again on restart: **duplicates are possible**, and
+//!   every copy carries the same [`event_id`](crate::StoredEvent::event_id)
+//!   (and position), so consumers de-duplicate.
+//! - Events are published in global position order, so on each topic the
+//!   first copy of every event comes in position order (a re-published page
+//!   repeats events already seen, never reorders new ones). Run **one
+//!   publisher per name** at a time (e.g. on the leader instance); two
+//!   publishers would only duplicate the work.
+//!
+//! # Why not a `Projection`
+//!
+//! The checkpoint lives in any [`ProjectionCheckpoint`] store (in memory,
+//! PostgreSQL, Redis): the same machinery, and crash safety, as projections.
+//! But the loop is its own rather than a [`Projection`](crate::Projection)
+//! run by a [`ProjectionManager`](crate::ProjectionManager), because
+//! publishing needs different promises:
+//!
+//! - **No dead letters.** The manager gives up on an event after a few
+//!   attempts and moves on; a publisher that skipped an event would
+//!   silently starve every consumer of it. Every publish failure is
+//!   retried (after `failure_backoff`) until the bus takes the page.
+//! - **Batches.** `Projection::apply` sees one event at a time; the
+//!   publisher sends a whole page per topic with
+//!   [`EventBus::publish_batch`] (one round trip on Redis).
+//! - **Nothing to rebuild or reset**: there is no read model.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{EventBus, EventBusError, Topic};
+use crate::event::{Position, StoredEvent};
+use crate::projection::{EventSource, ProjectionCheckpoint};
+
+/// Chooses the topic of each event, or `None` to not publish it.
+type Router = Arc<dyn Fn(&StoredEvent) -> Option<Topic> + Send + Sync>;
+
+/// Settings of an [`EventPublisher`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublisherConfig {
+    /// Events read, published and checkpointed per page (default 500).
+    pub batch_size: usize,
+    /// How long to wait after a failure (bus, store or checkpoint store
+    /// down) before trying the page again (default 1 s).
+    pub failure_backoff: Duration,
+    /// The longest wait for new events without a notification from the
+    /// source (default 5 s).
+    pub idle_poll_interval: Duration,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            failure_backoff: Duration::from_secs(1),
+            idle_poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Publishes the events of an [`EventSource`] (the event store's global
+/// stream) to an [`EventBus`], at least once, resuming from a checkpoint;
+/// see the [module docs](self) for the guarantees. Cloning gives another
+/// handle to the same publisher.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use composable_rust_core::event_bus::{EventBus, EventPublisher, InMemoryEventBus, Topic};
+/// use composable_rust_core::{EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, NewEvent, StreamId};
+///
+/// let events = InMemoryEventStore::new();
+/// let bus = InMemoryEventBus::new();
+/// let checkpoints = Arc::new(InMemoryProjectionStore::new());
+/// let topic = Topic::new("orders")?;
+/// let publisher = EventPublisher::new("orders-publisher", events.clone(), bus.clone(), checkpoints, topic.clone());
+/// let running = publisher.start();
+///
+/// # let new_event = NewEvent { event_id: uuid::Uuid::new_v4(), event_type: "OrderPlaced".into(),
+/// #     schema_version: 1, payload: serde_json::json!({}), metadata: Default::default() };
+/// let written = events.append(&StreamId::new("order-1")?, ExpectedVersion::NoStream, vec![new_event]).await?;
+/// publisher.wait_for(written.last_position, Duration::from_secs(5)).await?;
+/// assert_eq!(bus.topic_len(&topic).await?, 1);
+///
+/// publisher.shutdown();
+/// running.await??;
+/// # Ok(())
+/// # }
+/// ```
+pub struct EventPublisher<C: ProjectionCheckpoint> {
+    shared: Arc<Shared<C>>,
+}
+
+struct Shared<C: ProjectionCheckpoint> {
+    name: String,
+    source: Arc<dyn EventSource>,
+    bus: Arc<dyn EventBus>,
+    checkpoints: Arc<C>,
+    router: Router,
+    config: PublisherConfig,
+    /// The checkpoint, or `None` when it must be reloaded (at start and
+    /// after a failure). Held for a whole page.
+    cursor: tokio::sync::Mutex<Option<Position>>,
+    position: watch::Sender<Position>,
+    shutdown: CancellationToken,
+    published: AtomicU64,
+}
+
+impl<C: ProjectionCheckpoint> Clone for EventPublisher<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C: ProjectionCheckpoint> EventPublisher<C> {
+    /// A publisher named `name` that publishes every event of `source` to
+    /// `topic`, keeping its checkpoint in `checkpoints` under `name` (use a
+    /// name no projection of that store uses, e.g. `"bus-publisher"`).
+    pub fn new(
+        name: &str,
+        source: impl EventSource,
+        bus: impl EventBus,
+        checkpoints: Arc<C>,
+        topic: Topic,
+    ) -> Self {
+        Self::with_router(
+            name,
+            source,
+            bus,
+            checkpoints,
+            move |_: &StoredEvent| Some(topic.clone()),
+            PublisherConfig::default(),
+        )
+    }
+
+    /// A publisher that asks `router` for each event's topic (`None`: do
+    /// not publish it; the checkpoint still moves past it).
+    ///
+    /// ```
+    /// # use composable_rust_core::event_bus::Topic;
+    /// # use composable_rust_core::StoredEvent;
+    /// // One topic per aggregate kind: "order-42" goes to "order".
+    /// let router = |event: &StoredEvent| {
+    ///     let kind = event.stream_id.as_str().split('-').next()?;
+    ///     Topic::new(kind).ok()
+    /// };
+    /// # let _ = router;
+    /// ```
+    pub fn with_router(
+        name: &str,
+        source: impl EventSource,
+        bus: impl EventBus,
+        checkpoints: Arc<C>,
+        router: impl Fn(&StoredEvent) -> Option<Topic> + Send + Sync + 'static,
+        config: PublisherConfig,
+    ) -> Self {
+        let (position, _) = watch::channel(Position::START);
+        Self {
+            shared: Arc::new(Shared {
+                name: name.to_owned(),
+                source: Arc::new(source),
+                bus: Arc::new(bus),
+                checkpoints,
+                router: Arc::new(router),
+                config,
+                cursor: tokio::sync::Mutex::new(None),
+                position,
+                shutdown: CancellationToken::new(),
+                published: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The publisher's name (its checkpoint's key).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The last position published and checkpointed (or loaded).
+    pub fn position(&self) -> Position {
+        *self.shared.position.borrow()
+    }
+
+    /// A receiver of the checkpointed position, updated after every page.
+    pub fn subscribe_position(&self) -> watch::Receiver<Position> {
+        self.shared.position.subscribe()
+    }
+
+    /// How many messages this publisher (this process) has published,
+    /// re-published pages included.
+    pub fn published(&self) -> u64 {
+        self.shared.published.load(Ordering::Relaxed)
+    }
+
+    /// Publishes pages until the source has nothing more; returns how many
+    /// events it went past (published or routed nowhere).
+    ///
+    /// # Errors
+    ///
+    /// The first failure of the source, the bus or the checkpoint store;
+    /// what was checkpointed before it stays checkpointed.
+    pub async fn publish_pending(&self) -> Result<u64, EventBusError> {
+        let mut total = 0;
+        loop {
+            match self.publish_next_page().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+            if self.shared.shutdown.is_cancelled() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Publishes everything pending, then follows new events as they are
+    /// appended, until [`shutdown`](Self::shutdown). Failures are logged and
+    /// retried after `failure_backoff`; `run` only returns when asked to
+    /// stop.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for fatal errors.
+    pub async fn run(&self) -> Result<(), EventBusError> {
+        let shared = &self.shared;
+        let mut notifications = shared.source.subscribe();
+        tracing::info!(publisher = self.name(), "event publisher started");
+        while !shared.shutdown.is_cancelled() {
+            notifications.borrow_and_update();
+            match self.publish_next_page().await {
+                Ok(0) => {
+                    tokio::select! {
+                        changed = notifications.changed() => {
+                            if changed.is_err() {
+                                self.pause(shared.config.idle_poll_interval).await;
+                            }
+                        }
+                        () = tokio::time::sleep(shared.config.idle_poll_interval) => {}
+                        () = shared.shutdown.cancelled() => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(publisher = self.name(), %error, "publishing a page failed; retrying");
+                    self.pause(shared.config.failure_backoff).await;
+                }
+            }
+        }
+        tracing::info!(publisher = self.name(), position = %self.position(), "event publisher stopped");
+        Ok(())
+    }
+
+    /// Runs [`run`](Self::run) on a tokio task.
+    pub fn start(&self) -> JoinHandle<Result<(), EventBusError>> {
+        let publisher = self.clone();
+        tokio::spawn(async move { publisher.run().await })
+    }
+
+    /// Asks `run` and `publish_pending` to stop after the page in progress.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Waits until everything up to `target` (e.g. an append's
+    /// `last_position`) has been published and checkpointed.
+    ///
+    /// # Errors
+    ///
+    /// [`EventBusError::PublisherWaitTimedOut`] (`CR-E0017`).
+    pub async fn wait_for(&self, target: Position, timeout: Duration) -> Result<(), EventBusError> {
+        let mut position = self.subscribe_position();
+        match tokio::time::timeout(timeout, position.wait_for(|p| *p >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(EventBusError::PublisherWaitTimedOut {
+                publisher: self.name().to_owned(),
+                target,
+                reached: self.position(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Reads, publishes and checkpoints one page; returns its size.
+    async fn publish_next_page(&self) -> Result<u64, EventBusError> {
+        let shared = &self.shared;
+        let mut cursor = shared.cursor.lock().await;
+        let result = async {
+            let after = match *cursor {
+                Some(position) => position,
+                None => {
+                    let loaded = shared
+                        .checkpoints
+                        .load_position(&shared.name)
+                        .await?
+                        .unwrap_or(Position::START);
+                    *cursor = Some(loaded);
+                    shared.position.send_replace(loaded);
+                    loaded
+                }
+            };
+            let page = shared
+                .source
+                .read_after(after, shared.config.batch_size.max(1))
+                .await?;
+            let Some(last) = page.last().map(|event| event.position) else {
+                return Ok(0);
+            };
+            // Per topic, in position order; topics in order of first use.
+            let mut batches: Vec<(Topic, Vec<StoredEvent>)> = Vec::new();
+            for event in &page {
+                if let Some(topic) = (shared.router)(event) {
+                    match batches.iter_mut().find(|(t, _)| *t == topic) {
+                        Some((_, batch)) => batch.push(event.clone()),
+                        None => batches.push((topic, vec![event.clone()])),
+                    }
+                }
+            }
+            for (topic, batch) in &batches {
+                shared.bus.publish_batch(topic, batch).await?;
+                shared
+                    .published
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            let mut tx = shared.checkpoints.begin().await?;
+            shared
+                .checkpoints
+                .save_position(&mut tx, &shared.name, last)
+                .await?;
+            shared.checkpoints.commit(tx).await?;
+            *cursor = Some(last);
+            shared.position.send_replace(last);
+            tracing::debug!(publisher = %shared.name, events = page.len(), position = %last, "published a page");
+            Ok(page.len() as u64)
+        }
+        .await;
+        if result.is_err() {
+            // The checkpoint may or may not have been saved: reload it.
+            *cursor = None;
+        }
+        result
+    }
+
+    async fn pause(&self, duration: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            () = self.shared.shutdown.cancelled() => {}
+        }
+    }
+}
+
+impl<C: ProjectionCheckpoint> std::fmt::Debug for EventPublisher<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPublisher")
+            .field("name", &self.name())
+            .field("position", &self.position())
+            .field("published", &self.published())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,173 @@
+//! Sections measuring the aggregate repository on top of the store:
+//! single-event commands (load + decide + append) against raw single-row
+//! inserts, and loading a 10,050-event stream from a snapshot against
+//! loading a 100-event stream without one.
+
+use std::convert::Infallible;
+
+use composable_rust_core::aggregate::AggregateRepository;
+use composable_rust_core::event::decode_all;
+use composable_rust_core::{
+    Aggregate, Event, EventStore, ExpectedVersion, NewEvent, Snapshot, StreamId, Upcasters,
+};
+use composable_rust_postgres::PostgresEventStore;
+use serde::{Deserialize, Serialize};
+
+use super::{Side, new_event};
+
+/// The benchmark's events: the shape `new_event` writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OrderEvent {
+    /// One order line.
+    #[serde(rename = "order.line_added")]
+    LineAdded {
+        line: u64,
+        sku: String,
+        quantity: u64,
+        unit_price_cents: u64,
+        note: String,
+    },
+}
+
+impl Event for OrderEvent {}
+
+/// An order that sums its lines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    lines: u64,
+    total_cents: u64,
+}
+
+impl Aggregate for Order {
+    const KIND: &'static str = "order";
+    type Event = OrderEvent;
+    type Command = u64;
+    type Error = Infallible;
+    type Environment = ();
+
+    fn decide(&self, line: u64, _: &()) -> Result<Vec<OrderEvent>, Infallible> {
+        let event = new_event(line);
+        let decoded: OrderEvent =
+            serde_json::from_value(serde_json::json!({ event.event_type: event.payload }))
+                .expect("new_event writes an order.line_added");
+        Ok(vec![decoded])
+    }
+
+    fn apply(
+        &mut self,
+        OrderEvent::LineAdded {
+            quantity,
+            unit_price_cents,
+            ..
+        }: &OrderEvent,
+    ) {
+        self.lines += 1;
+        self.total_cents += quantity * unit_price_cents;
+    }
+}
+
+/// `AggregateRepository::execute` of a one-event command, rotating over
+/// `streams` orders that grow as the section runs.
+pub struct RepositoryCommand {
+    repository: AggregateRepository<Order, PostgresEventStore>,
+    streams: Vec<StreamId>,
+    next: u64,
+}
+
+impl RepositoryCommand {
+    pub fn new(store: PostgresEventStore, streams: usize) -> Self {
+        let repository = AggregateRepository::new(store, ());
+        let streams = (0..streams)
+            .map(|i| repository.stream_id(format!("cmd-{i}")).expect("stream id"))
+            .collect();
+        Self {
+            repository,
+            streams,
+            next: 0,
+        }
+    }
+}
+
+impl Side for RepositoryCommand {
+    async fn once(&mut self) -> u64 {
+        let stream = &self.streams[self.next as usize % self.streams.len()];
+        self.next += 1;
+        self.repository
+            .execute(stream, self.next)
+            .await
+            .expect("command");
+        1
+    }
+}
+
+/// How many events the snapshotted stream holds, and where its snapshot is.
+const SNAPSHOTTED: u64 = 10_050;
+const SNAPSHOT_AT: u64 = 10_000;
+
+/// Builds a 10,050-event order with a snapshot at version 10,000 (as
+/// `SnapshotPolicy::every(100)` would leave it), and a 100-event order
+/// without one. Checks that the snapshot-loaded state equals the fully
+/// replayed state.
+pub async fn snapshotted_streams(store: &PostgresEventStore) -> (StreamId, StreamId) {
+    let long = StreamId::for_aggregate("order", "snapshotted").expect("id");
+    for batch in 0..SNAPSHOTTED.div_ceil(1_000) {
+        let end = ((batch + 1) * 1_000).min(SNAPSHOTTED);
+        let events: Vec<NewEvent> = (batch * 1_000..end).map(new_event).collect();
+        store
+            .append(&long, ExpectedVersion::Exact(batch * 1_000), events)
+            .await
+            .expect("append the long stream");
+    }
+    let stored = store.load_stream(&long, 0).await.expect("load");
+    let replay = |upto: usize| {
+        let mut order = Order::default();
+        for event in decode_all::<OrderEvent>(&stored[..upto], &Upcasters::new()).expect("decode") {
+            order.apply(&event);
+        }
+        order
+    };
+    let snapshot = Snapshot {
+        stream_id: long.clone(),
+        stream_version: SNAPSHOT_AT,
+        schema_version: Order::SNAPSHOT_VERSION,
+        state: serde_json::to_value(replay(SNAPSHOT_AT as usize)).expect("state"),
+        taken_at: chrono::Utc::now(),
+    };
+    store.save_snapshot(&snapshot).await.expect("snapshot");
+
+    let repository = AggregateRepository::<Order, _>::new(store.clone(), ());
+    let loaded = repository.load(&long).await.expect("load with snapshot");
+    assert_eq!(loaded.snapshot_version, Some(SNAPSHOT_AT));
+    assert_eq!(loaded.events_replayed, (SNAPSHOTTED - SNAPSHOT_AT) as usize);
+    assert_eq!(
+        loaded.state,
+        replay(stored.len()),
+        "snapshot + tail must equal a full replay"
+    );
+
+    let short = StreamId::for_aggregate("order", "short").expect("id");
+    store
+        .append(
+            &short,
+            ExpectedVersion::NoStream,
+            (0..100).map(new_event).collect(),
+        )
+        .await
+        .expect("append the short stream");
+    (long, short)
+}
+
+/// `AggregateRepository::load` of a stream; one unit per load.
+pub struct RepositoryLoad {
+    pub repository: AggregateRepository<Order, PostgresEventStore>,
+    pub stream: StreamId,
+    pub expected_version: u64,
+}
+
+impl Side for RepositoryLoad {
+    async fn once(&mut self) -> u64 {
+        let loaded = self.repository.load(&self.stream).await.expect("load");
+        assert_eq!(loaded.version, self.expected_version);
+        1
+    }
+}

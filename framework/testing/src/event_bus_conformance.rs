@@ -1,0 +1,668 @@
+//! One conformance suite for every [`EventBus`]: the promises of the trait
+//! (consumer groups, acknowledgement, redelivery, dead letters, bounded
+//! topics), checked the same way against the in-memory bus and Redis
+//! Streams.
+//!
+//! Generate the tests for your bus with
+//! [`event_bus_conformance_tests!`](crate::event_bus_conformance_tests),
+//! passing an async function that returns a [`BusFixture`]: a fresh,
+//! empty, isolated bus, and how to let time pass for it.
+//!
+//! ```
+//! use composable_rust_core::InMemoryEventBus;
+//! use composable_rust_testing::event_bus_conformance::BusFixture;
+//!
+//! async fn fresh_bus() -> BusFixture<InMemoryEventBus> {
+//!     BusFixture::in_memory()
+//! }
+//!
+//! composable_rust_testing::event_bus_conformance_tests!(fresh_bus);
+//! # fn main() {}
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use composable_rust_core::event_bus::{
+    BusMessage, EventBus, InMemoryEventBus, StartFrom, SubscribeOptions, Subscription, Topic,
+};
+use composable_rust_core::{EventMetadata, Position, StoredEvent, StreamId, TestClock};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Generates one `#[test]` per conformance check, each on a fresh
+/// [`BusFixture`] from `$make` (an async fn).
+#[macro_export]
+macro_rules! event_bus_conformance_tests {
+    ($make:ident) => {
+        mod event_bus_conformance {
+            $crate::event_bus_conformance_tests!(@tests $make;
+                published_events_are_delivered_in_order,
+                a_waiting_receiver_gets_a_later_message,
+                a_new_group_starts_where_asked,
+                members_of_a_group_split_the_work,
+                every_group_gets_every_message,
+                acknowledged_messages_leave_the_pending_list,
+                a_dead_consumers_messages_are_redelivered_and_handled_once,
+                a_consumer_restarting_under_its_name_gets_its_messages_back_first,
+                a_take_over_subscription_gets_the_whole_groups_messages_first,
+                poison_messages_go_to_the_dead_letter_topic,
+                receive_returns_at_most_max_across_topics,
+                topics_are_bounded,
+            );
+        }
+    };
+    (@tests $make:ident; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::event_bus_conformance::run(async {
+                    let fixture = super::$make().await;
+                    $crate::event_bus_conformance::$check(fixture).await;
+                });
+            }
+        )*
+    };
+}
+
+/// Runs `check` on a fresh multi-threaded tokio runtime (used by the
+/// generated tests, so callers need no tokio macros).
+pub fn run(check: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance test")
+        .block_on(check);
+}
+
+/// How time passes for a bus's visibility timeout.
+#[derive(Debug, Clone)]
+pub enum BusTime {
+    /// The bus measures idle time on this test clock: the suite advances
+    /// it (instant tests).
+    Test(TestClock),
+    /// The bus measures idle time in real time (e.g. on the Redis
+    /// server): the suite sleeps.
+    Real,
+}
+
+/// A fresh, isolated bus and what the suite needs to know about it.
+pub struct BusFixture<B: EventBus> {
+    /// The bus, with no topics yet (or topics nobody else uses).
+    pub bus: B,
+    /// How to let a visibility timeout pass.
+    pub time: BusTime,
+    /// The visibility timeout the suite subscribes with (short for a
+    /// real-time bus).
+    pub visibility_timeout: Duration,
+    /// The length bound the bus was built with.
+    pub max_len: u64,
+    /// How many messages above `max_len` a topic may hold (approximate
+    /// trimming, e.g. Redis' `MAXLEN ~`); 0 for exact trimming.
+    pub trim_slack: u64,
+    /// Dropped when the check ends (even after a panic): clean up there,
+    /// e.g. delete a test's Redis keys.
+    pub guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl BusFixture<InMemoryEventBus> {
+    /// An [`InMemoryEventBus`] on a [`TestClock`], keeping 50 messages per
+    /// topic.
+    pub fn in_memory() -> Self {
+        let clock = TestClock::new();
+        Self {
+            bus: InMemoryEventBus::with_clock(Arc::new(clock.clone())).with_max_len(50),
+            time: BusTime::Test(clock),
+            visibility_timeout: Duration::from_secs(30),
+            max_len: 50,
+            trim_slack: 0,
+            guard: None,
+        }
+    }
+}
+
+impl<B: EventBus> BusFixture<B> {
+    /// Lets `duration` pass as the bus measures idle time.
+    pub async fn pass(&self, duration: Duration) {
+        match &self.time {
+            BusTime::Test(clock) => {
+                clock.advance(duration);
+                tokio::task::yield_now().await;
+            }
+            BusTime::Real => tokio::time::sleep(duration).await,
+        }
+    }
+
+    /// Lets the visibility timeout pass, with a margin.
+    pub async fn pass_visibility_timeout(&self) {
+        self.pass(self.visibility_timeout + self.visibility_timeout / 2)
+            .await;
+    }
+
+    /// Options for `consumer` of `group` on `topic` with the fixture's
+    /// visibility timeout.
+    pub fn options(&self, topic: &Topic, group: &str, consumer: &str) -> SubscribeOptions {
+        SubscribeOptions::new(topic.clone(), group, consumer)
+            .expect("valid names")
+            .with_visibility_timeout(self.visibility_timeout)
+    }
+
+    /// Subscribes with [`options`](Self::options).
+    pub async fn subscribe(
+        &self,
+        topic: &Topic,
+        group: &str,
+        consumer: &str,
+    ) -> Box<dyn Subscription> {
+        self.bus
+            .subscribe(self.options(topic, group, consumer))
+            .await
+            .expect("subscribe")
+    }
+}
+
+/// How long a check waits for messages it expects.
+const EXPECT: Duration = Duration::from_secs(5);
+
+fn topic(name: &str) -> Topic {
+    Topic::new(format!("{name}-{}", Uuid::new_v4().simple())).expect("valid topic")
+}
+
+/// A stored event with position `n/n`, as if read from an event store.
+pub fn stored_event(n: u64) -> StoredEvent {
+    StoredEvent {
+        event_id: Uuid::new_v4(),
+        stream_id: StreamId::new(format!("conformance-{}", n % 3)).expect("valid stream id"),
+        stream_version: n,
+        position: Position::new(n, n),
+        event_type: "Happened".into(),
+        schema_version: 1,
+        payload: json!({ "n": n, "text": format!("event {n}") }),
+        metadata: EventMetadata::default(),
+        recorded_at: Utc::now(),
+    }
+}
+
+fn events(range: std::ops::RangeInclusive<u64>) -> Vec<StoredEvent> {
+    range.map(stored_event).collect()
+}
+
+/// Receives until `count` messages arrived (failing after a while).
+async fn receive_exactly(subscription: &mut dyn Subscription, count: usize) -> Vec<BusMessage> {
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + EXPECT * 2;
+    while received.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {count} messages, got {}: {:?}",
+            received.len(),
+            positions(&received)
+        );
+        let batch = subscription
+            .receive(count - received.len(), EXPECT)
+            .await
+            .expect("receive");
+        received.extend(batch);
+    }
+    assert_eq!(received.len(), count, "received more than expected");
+    received
+}
+
+/// Asserts that nothing is delivered right now.
+async fn assert_nothing(subscription: &mut dyn Subscription) {
+    let extra = subscription
+        .receive(100, Duration::ZERO)
+        .await
+        .expect("receive");
+    assert!(
+        extra.is_empty(),
+        "expected no message, got {:?}",
+        positions(&extra)
+    );
+}
+
+fn positions(messages: &[BusMessage]) -> Vec<u64> {
+    messages.iter().map(|m| m.event.position.sequence).collect()
+}
+
+fn event_ids(messages: &[BusMessage]) -> Vec<Uuid> {
+    messages.iter().map(|m| m.event.event_id).collect()
+}
+
+/// Published events arrive whole, in publish order, once, with delivery
+/// count 1; `read` and `topic_len` see them without delivering them.
+pub async fn published_events_are_delivered_in_order(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("orders");
+    let mut consumer = fixture.subscribe(&topic, "billing", "billing-1").await;
+    let mut sent = events(1..=3);
+    let mut ids = fixture.bus.publish_batch(&topic, &sent).await.unwrap();
+    for event in events(4..=5) {
+        ids.push(fixture.bus.publish(&topic, &event).await.unwrap());
+        sent.push(event);
+    }
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        5,
+        "ids are unique"
+    );
+
+    let received = receive_exactly(&mut *consumer, 5).await;
+    for ((message, event), id) in received.iter().zip(&sent).zip(&ids) {
+        assert_eq!(&message.event, event, "the event arrives whole");
+        assert_eq!(&message.id, id);
+        assert_eq!(message.topic, topic);
+        assert_eq!(message.deliveries, 1);
+        assert_eq!(message.dead_letter, None);
+    }
+    assert_nothing(&mut *consumer).await;
+
+    assert_eq!(fixture.bus.topic_len(&topic).await.unwrap(), 5);
+    let read = fixture.bus.read(&topic, None, 10).await.unwrap();
+    assert_eq!(event_ids(&read), event_ids(&received));
+    assert!(read.iter().all(|m| m.deliveries == 0));
+    let tail = fixture.bus.read(&topic, Some(&ids[1]), 2).await.unwrap();
+    assert_eq!(positions(&tail), [3, 4]);
+    assert_eq!(
+        fixture
+            .bus
+            .topic_len(&Topic::new("never-used").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// A receiver waiting for messages gets one published while it waits,
+/// without waiting out its whole wait.
+pub async fn a_waiting_receiver_gets_a_later_message(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("later");
+    let mut consumer = fixture.subscribe(&topic, "g", "c").await;
+    let started = tokio::time::Instant::now();
+    let (received, ()) = tokio::join!(consumer.receive(10, Duration::from_secs(20)), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fixture.bus.publish(&topic, &stored_event(1)).await.unwrap();
+    });
+    assert_eq!(positions(&received.unwrap()), [1]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the receiver was not woken by the publish"
+    );
+}
+
+/// A group created with `StartFrom::Beginning` gets what was published
+/// before it existed; with `StartFrom::Latest`, only what comes after.
+pub async fn a_new_group_starts_where_asked(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("start");
+    fixture
+        .bus
+        .publish_batch(&topic, &events(1..=2))
+        .await
+        .unwrap();
+    let mut from_start = fixture.subscribe(&topic, "replay", "c").await;
+    let mut from_now = fixture
+        .bus
+        .subscribe(
+            fixture
+                .options(&topic, "live", "c")
+                .with_start(StartFrom::Latest),
+        )
+        .await
+        .unwrap();
+    fixture.bus.publish(&topic, &stored_event(3)).await.unwrap();
+    assert_eq!(
+        positions(&receive_exactly(&mut *from_start, 3).await),
+        [1, 2, 3]
+    );
+    assert_eq!(positions(&receive_exactly(&mut *from_now, 1).await), [3]);
+}
+
+/// Members of one group split the messages: each goes to exactly one.
+pub async fn members_of_a_group_split_the_work(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("split");
+    let mut a = fixture.subscribe(&topic, "workers", "worker-a").await;
+    let mut b = fixture.subscribe(&topic, "workers", "worker-b").await;
+    fixture
+        .bus
+        .publish_batch(&topic, &events(1..=12))
+        .await
+        .unwrap();
+    let mut got_a = Vec::new();
+    let mut got_b = Vec::new();
+    while got_a.len() + got_b.len() < 12 {
+        let batch = a.receive(3, EXPECT).await.unwrap();
+        a.ack_many(&batch).await.unwrap();
+        got_a.extend(positions(&batch));
+        let batch = b.receive(3, Duration::ZERO).await.unwrap();
+        b.ack_many(&batch).await.unwrap();
+        got_b.extend(positions(&batch));
+    }
+    assert!(!got_a.is_empty() && !got_b.is_empty(), "both members work");
+    let a_set: HashSet<_> = got_a.iter().collect();
+    assert!(
+        got_b.iter().all(|p| !a_set.contains(p)),
+        "no message went to both: {got_a:?} / {got_b:?}"
+    );
+    let mut all: Vec<_> = got_a.into_iter().chain(got_b).collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=12).collect::<Vec<_>>());
+    assert_nothing(&mut *a).await;
+    assert_nothing(&mut *b).await;
+}
+
+/// Two groups each get every message.
+pub async fn every_group_gets_every_message(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("fanout");
+    let mut billing = fixture.subscribe(&topic, "billing", "billing-1").await;
+    let mut shipping = fixture.subscribe(&topic, "shipping", "shipping-1").await;
+    fixture
+        .bus
+        .publish_batch(&topic, &events(1..=6))
+        .await
+        .unwrap();
+    let to_billing = receive_exactly(&mut *billing, 6).await;
+    billing.ack_many(&to_billing).await.unwrap();
+    let to_shipping = receive_exactly(&mut *shipping, 6).await;
+    assert_eq!(event_ids(&to_billing), event_ids(&to_shipping));
+    assert_eq!(positions(&to_shipping), [1, 2, 3, 4, 5, 6]);
+    // One group's acknowledgements do not touch the other's pending list.
+    assert!(
+        fixture
+            .bus
+            .pending(&topic, "billing")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        fixture.bus.pending(&topic, "shipping").await.unwrap().len(),
+        6
+    );
+}
+
+/// A delivered message is pending for its consumer until acknowledged;
+/// acknowledging removes exactly it; acknowledging again is harmless.
+pub async fn acknowledged_messages_leave_the_pending_list(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("acks");
+    let mut consumer = fixture.subscribe(&topic, "g", "c-1").await;
+    fixture
+        .bus
+        .publish_batch(&topic, &events(1..=5))
+        .await
+        .unwrap();
+    let received = receive_exactly(&mut *consumer, 5).await;
+    let pending = fixture.bus.pending(&topic, "g").await.unwrap();
+    assert_eq!(
+        pending.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        received.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|p| p.consumer == "c-1" && p.deliveries == 1)
+    );
+
+    consumer.ack_many(&received[..3]).await.unwrap();
+    let pending = fixture.bus.pending(&topic, "g").await.unwrap();
+    assert_eq!(
+        pending.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        [&received[3].id, &received[4].id]
+    );
+    consumer.ack(&received[0]).await.unwrap(); // again: harmless
+    consumer.ack_many(&received[3..]).await.unwrap();
+    assert!(fixture.bus.pending(&topic, "g").await.unwrap().is_empty());
+
+    // Acknowledged messages are never delivered again, even after the
+    // visibility timeout.
+    fixture.pass_visibility_timeout().await;
+    assert_nothing(&mut *consumer).await;
+}
+
+/// A consumer that dies holding unacknowledged messages: after the
+/// visibility timeout (not before) another member gets them, with a higher
+/// delivery count, and an idempotent handler (de-duplicating by event id)
+/// applies each event once.
+pub async fn a_dead_consumers_messages_are_redelivered_and_handled_once(
+    fixture: BusFixture<impl EventBus>,
+) {
+    let topic = topic("redeliver");
+    let mut a = fixture.subscribe(&topic, "payments", "payments-a").await;
+    let mut b = fixture.subscribe(&topic, "payments", "payments-b").await;
+    let sent = events(1..=3);
+    fixture.bus.publish_batch(&topic, &sent).await.unwrap();
+
+    // The handler's effects, and its idempotency records, per event id.
+    let mut effects: HashMap<Uuid, u32> = HashMap::new();
+    let mut handled: HashSet<Uuid> = HashSet::new();
+    let mut handle = |message: &BusMessage| {
+        if handled.insert(message.event.event_id) {
+            *effects.entry(message.event.event_id).or_default() += 1;
+        }
+    };
+
+    let held = receive_exactly(&mut *a, 3).await;
+    handle(&held[0]);
+    a.ack(&held[0]).await.unwrap();
+    handle(&held[1]); // handled, then the process dies before the ack
+    drop(a); // ... and held[2] was never handled
+
+    assert_nothing(&mut *b).await; // not before the visibility timeout
+    fixture.pass_visibility_timeout().await;
+    let redelivered = receive_exactly(&mut *b, 2).await;
+    assert_eq!(positions(&redelivered), [2, 3]);
+    assert!(
+        redelivered.iter().all(|m| m.deliveries == 2),
+        "{redelivered:?}"
+    );
+    assert_eq!(redelivered[0].event, sent[1]);
+    for message in &redelivered {
+        handle(message);
+        b.ack(message).await.unwrap();
+    }
+    assert!(
+        fixture
+            .bus
+            .pending(&topic, "payments")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(effects.len(), 3);
+    assert!(
+        effects.values().all(|&n| n == 1),
+        "each event handled once: {effects:?}"
+    );
+    fixture.pass_visibility_timeout().await;
+    assert_nothing(&mut *b).await;
+}
+
+/// A consumer that subscribes again under the same name gets back the
+/// messages it held, at once and before new ones.
+pub async fn a_consumer_restarting_under_its_name_gets_its_messages_back_first(
+    fixture: BusFixture<impl EventBus>,
+) {
+    let topic = topic("restart");
+    let mut first = fixture.subscribe(&topic, "g", "worker-1").await;
+    fixture
+        .bus
+        .publish_batch(&topic, &events(1..=3))
+        .await
+        .unwrap();
+    let held = receive_exactly(&mut *first, 3).await;
+    first.ack(&held[0]).await.unwrap();
+    drop(first);
+    fixture
+        .bus
+        .publish_batch(&topic, &events(4..=5))
+        .await
+        .unwrap();
+
+    let mut again = fixture.subscribe(&topic, "g", "worker-1").await;
+    let back = again.receive(2, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        positions(&back),
+        [2, 3],
+        "held messages first, without waiting"
+    );
+    assert!(back.iter().all(|m| m.deliveries == 2));
+    let new = receive_exactly(&mut *again, 2).await;
+    assert_eq!(positions(&new), [4, 5]);
+    assert!(new.iter().all(|m| m.deliveries == 1));
+    // Recovered messages are not recovered a second time.
+    assert_nothing(&mut *again).await;
+}
+
+/// With `take_over_pending`, a consumer under a new name first takes every
+/// message the group has pending, in order.
+pub async fn a_take_over_subscription_gets_the_whole_groups_messages_first(
+    fixture: BusFixture<impl EventBus>,
+) {
+    let topic = topic("take-over");
+    let mut old = fixture.subscribe(&topic, "projection", "old-name").await;
+    fixture
+        .bus
+        .publish_batch(&topic, &events(1..=4))
+        .await
+        .unwrap();
+    let held = receive_exactly(&mut *old, 2).await;
+    assert_eq!(positions(&held), [1, 2]);
+    drop(old);
+
+    let mut new = fixture
+        .bus
+        .subscribe(
+            fixture
+                .options(&topic, "projection", "new-name")
+                .take_over_pending(),
+        )
+        .await
+        .unwrap();
+    let all = receive_exactly(&mut *new, 4).await;
+    assert_eq!(
+        positions(&all),
+        [1, 2, 3, 4],
+        "the old name's messages first, in order"
+    );
+    assert_eq!(
+        all.iter().map(|m| m.deliveries).collect::<Vec<_>>(),
+        [2, 2, 1, 1]
+    );
+    let pending = fixture.bus.pending(&topic, "projection").await.unwrap();
+    assert!(pending.iter().all(|p| p.consumer == "new-name"));
+}
+
+/// A message delivered `max_deliveries` times without an acknowledgement
+/// goes to the dead-letter topic, with where it came from, and leaves the
+/// pending list; messages after it still flow.
+pub async fn poison_messages_go_to_the_dead_letter_topic(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("poison");
+    let options = fixture
+        .options(&topic, "mailer", "mailer-1")
+        .with_max_deliveries(3);
+    let mut consumer = fixture.bus.subscribe(options).await.unwrap();
+    let poison = stored_event(1);
+    let id = fixture.bus.publish(&topic, &poison).await.unwrap();
+
+    for attempt in 1..=3 {
+        let got = receive_exactly(&mut *consumer, 1).await;
+        assert_eq!(got[0].deliveries, attempt);
+        assert_eq!(got[0].id, id);
+        // The handler fails: no ack.
+        fixture.pass_visibility_timeout().await;
+    }
+    assert_nothing(&mut *consumer).await;
+
+    let dead = fixture
+        .bus
+        .read(&topic.dead_letter(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].event, poison);
+    let info = dead[0].dead_letter.as_ref().expect("dead-letter info");
+    assert_eq!(info.topic, topic);
+    assert_eq!(info.group, "mailer");
+    assert_eq!(info.consumer, "mailer-1");
+    assert_eq!(info.message_id, id);
+    assert_eq!(info.deliveries, 3);
+    assert!(
+        fixture
+            .bus
+            .pending(&topic, "mailer")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    fixture.bus.publish(&topic, &stored_event(2)).await.unwrap();
+    let healthy = receive_exactly(&mut *consumer, 1).await;
+    assert_eq!(positions(&healthy), [2]);
+    assert_eq!(healthy[0].deliveries, 1);
+    consumer.ack(&healthy[0]).await.unwrap();
+}
+
+/// `receive(max, ..)` never returns more than `max` messages, even from
+/// several topics; nothing is lost between calls.
+pub async fn receive_returns_at_most_max_across_topics(fixture: BusFixture<impl EventBus>) {
+    let first = topic("multi-a");
+    let second = topic("multi-b");
+    let options = fixture.options(&first, "g", "c").with_topic(second.clone());
+    let mut consumer = fixture.bus.subscribe(options).await.unwrap();
+    fixture
+        .bus
+        .publish_batch(&first, &events(1..=5))
+        .await
+        .unwrap();
+    fixture
+        .bus
+        .publish_batch(&second, &events(6..=10))
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    while all.len() < 10 {
+        let batch = consumer.receive(3, EXPECT).await.unwrap();
+        assert!(!batch.is_empty() && batch.len() <= 3, "{}", batch.len());
+        consumer.ack_many(&batch).await.unwrap();
+        all.extend(batch);
+    }
+    let mut got = positions(&all);
+    got.sort_unstable();
+    assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    assert!(all.iter().all(|m| {
+        let expected = if m.event.position.sequence <= 5 {
+            &first
+        } else {
+            &second
+        };
+        &m.topic == expected
+    }));
+    assert_nothing(&mut *consumer).await;
+}
+
+/// A topic keeps at most its bound (plus the bus's trimming slack),
+/// dropping the oldest messages and keeping the newest.
+pub async fn topics_are_bounded(fixture: BusFixture<impl EventBus>) {
+    let topic = topic("bounded");
+    let total = fixture.max_len * 4;
+    let sent = events(1..=total);
+    for chunk in sent.chunks(25) {
+        fixture.bus.publish_batch(&topic, chunk).await.unwrap();
+    }
+    let len = fixture.bus.topic_len(&topic).await.unwrap();
+    assert!(
+        len >= fixture.max_len && len <= fixture.max_len + fixture.trim_slack,
+        "{len} messages for a bound of {} (slack {})",
+        fixture.max_len,
+        fixture.trim_slack
+    );
+    let held = fixture
+        .bus
+        .read(&topic, None, usize::try_from(len).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(held.len() as u64, len);
+    let expected: Vec<u64> = (total - len + 1..=total).collect();
+    assert_eq!(positions(&held), expected, "the newest are kept, in order");
+}
