@@ -103,6 +103,25 @@ pub mod codes {
         "event publisher did not reach a position in time",
     );
 
+    /// A saga id was rejected.
+    pub const INVALID_SAGA_ID: ErrorCode = ErrorCode::new("CR-E0030", "invalid saga id");
+    /// A saga's command could not be delivered; it stays pending.
+    pub const SAGA_DISPATCH_FAILED: ErrorCode =
+        ErrorCode::new("CR-E0031", "a saga command could not be dispatched");
+    /// Another writer kept appending to a saga's stream.
+    pub const SAGA_CONFLICT: ErrorCode = ErrorCode::new(
+        "CR-E0032",
+        "a saga was changed by another writer on every attempt",
+    );
+    /// A saga's stream holds records the runtime did not write that way.
+    pub const SAGA_STREAM_CORRUPT: ErrorCode =
+        ErrorCode::new("CR-E0033", "a saga's stream is inconsistent");
+    /// An event was given to a saga runtime that is shut down.
+    pub const SAGA_RUNTIME_SHUT_DOWN: ErrorCode = ErrorCode::new(
+        "CR-E0034",
+        "event given to a saga runtime that is shut down",
+    );
+
     /// Every code this crate owns, in order.
     pub const ALL: &[ErrorCode] = &[
         STORE_SHUT_DOWN,
@@ -122,6 +141,11 @@ pub mod codes {
         INVALID_BUS_NAME,
         BUS_MESSAGE_DECODE,
         PUBLISHER_WAIT_TIMED_OUT,
+        INVALID_SAGA_ID,
+        SAGA_DISPATCH_FAILED,
+        SAGA_CONFLICT,
+        SAGA_STREAM_CORRUPT,
+        SAGA_RUNTIME_SHUT_DOWN,
     ];
 }
 

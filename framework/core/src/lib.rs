@@ -30,6 +30,7 @@ pub mod event_bus;
 pub mod event_store;
 pub mod projection;
 pub mod reducer;
+pub mod saga;
 pub mod store;
 
 pub use aggregate::{Aggregate, AggregateRepository, SnapshotPolicy};
@@ -50,4 +51,5 @@ pub use projection::{
     InMemoryProjectionStore, Projection, ProjectionError, ProjectionManager, ProjectionStore,
 };
 pub use reducer::Reducer;
+pub use saga::{Saga, SagaError, SagaRuntime};
 pub use store::{EffectRunner, SendHandle, Store};

@@ -1,0 +1,38 @@
+//! [`CommandDispatcher`]: how a saga's commands leave the runtime.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{DispatchError, SagaCommand};
+
+/// Delivers a saga's commands to whoever carries them out: a command
+/// handler in the same process, an aggregate repository, a bus topic, an
+/// HTTP client.
+///
+/// `dispatch` returns `Ok` once the command is handed over (accepted, not
+/// necessarily carried out): its outcome comes back to the saga as an
+/// event. A business refusal (payment declined) is such an event, not an
+/// error; return `Err` only when the command could not be delivered, and the
+/// runtime delivers it again later.
+///
+/// Delivery is **at least once**, so the receiver must use
+/// [`SagaCommand::id`] to carry a command out only once. A dispatcher must
+/// not wait for the saga itself to handle the outcome (that would wait on the
+/// saga's own lock): record the outcome as an event and let it be delivered.
+#[async_trait]
+pub trait CommandDispatcher<C>: Send + Sync + 'static {
+    /// Hands `command` over to its receiver.
+    async fn dispatch(&self, command: &SagaCommand<C>) -> Result<(), DispatchError>;
+}
+
+#[async_trait]
+impl<C, D> CommandDispatcher<C> for Arc<D>
+where
+    C: Send + Sync + 'static,
+    D: CommandDispatcher<C> + ?Sized,
+{
+    async fn dispatch(&self, command: &SagaCommand<C>) -> Result<(), DispatchError> {
+        (**self).dispatch(command).await
+    }
+}

@@ -1,0 +1,157 @@
+//! Errors of sagas and the saga runtime.
+
+use std::sync::Arc;
+
+use super::id::{CommandId, SagaId};
+use crate::error::{CodedError, ErrorCode, codes};
+use crate::event_store::EventStoreError;
+
+/// Why a [`CommandDispatcher`](super::CommandDispatcher) could not deliver a
+/// command. The command stays pending and is delivered again later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DispatchError {
+    message: String,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DispatchError {
+    /// A dispatch failure described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A dispatch failure caused by `source`.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+}
+
+/// What can go wrong running a saga.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SagaError {
+    /// A saga id was rejected.
+    #[error(
+        "[CR-E0030] `{id}` is not a valid saga id: {reason}; use 1 to 100 bytes without \
+         control characters, such as the order id or the correlation id the saga coordinates"
+    )]
+    InvalidSagaId {
+        /// The rejected id.
+        id: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A command could not be handed to its receiver. The step that issued
+    /// it is recorded; the command stays pending.
+    #[error(
+        "[CR-E0031] command {command_id} of saga {saga_id} could not be dispatched: {source}; \
+         the step that issued it is recorded and the command stays pending: it is dispatched \
+         again on the next event for this saga, by SagaRuntime::retry_pending, or by \
+         SagaRuntime::resume after a restart, so make its receiver idempotent by command id"
+    )]
+    Dispatch {
+        /// The saga that issued the command.
+        saga_id: SagaId,
+        /// The command that was not delivered.
+        command_id: CommandId,
+        /// What the dispatcher reported.
+        #[source]
+        source: DispatchError,
+    },
+    /// Another writer kept appending to the saga's stream.
+    #[error(
+        "[CR-E0032] saga {saga_id} was changed by another writer on each of {attempts} \
+         attempts, so this event was not handled; run one saga runtime per saga kind (or \
+         route each saga id to one consumer), and deliver the event again"
+    )]
+    Conflict {
+        /// The saga.
+        saga_id: SagaId,
+        /// How many times the runtime reloaded the saga and tried again.
+        attempts: usize,
+    },
+    /// The saga's stream holds events the runtime did not write in that
+    /// order.
+    #[error(
+        "[CR-E0033] the stream of saga {saga_id} is inconsistent at version {version}: \
+         {reason}; only the saga runtime may append to a saga's stream (`saga-<kind>-<id>`)"
+    )]
+    CorruptStream {
+        /// The saga.
+        saga_id: SagaId,
+        /// The stream version where the problem is.
+        version: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The runtime was shut down.
+    #[error(
+        "[CR-E0034] the saga runtime is shut down and did not handle this event; stop \
+         delivering events before SagaRuntime::shutdown, and deliver it again to a new \
+         runtime (it resumes from the event store)"
+    )]
+    ShutDown,
+    /// Loading or appending failed; nothing was recorded. The code is the
+    /// event store's.
+    #[error(transparent)]
+    Store(#[from] EventStoreError),
+}
+
+impl CodedError for SagaError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidSagaId { .. } => codes::INVALID_SAGA_ID,
+            Self::Dispatch { .. } => codes::SAGA_DISPATCH_FAILED,
+            Self::Conflict { .. } => codes::SAGA_CONFLICT,
+            Self::CorruptStream { .. } => codes::SAGA_STREAM_CORRUPT,
+            Self::ShutDown => codes::SAGA_RUNTIME_SHUT_DOWN,
+            Self::Store(error) => error.code(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_start_with_their_code() {
+        let saga_id = SagaId::new("s-1").unwrap();
+        let errors = [
+            SagaError::InvalidSagaId {
+                id: String::new(),
+                reason: "it is empty",
+            },
+            SagaError::Dispatch {
+                saga_id: saga_id.clone(),
+                command_id: CommandId::new("saga-x-s-1#1"),
+                source: DispatchError::new("connection refused"),
+            },
+            SagaError::Conflict {
+                saga_id: saga_id.clone(),
+                attempts: 3,
+            },
+            SagaError::CorruptStream {
+                saga_id,
+                version: 4,
+                reason: "x".into(),
+            },
+            SagaError::ShutDown,
+        ];
+        for error in errors {
+            let prefix = format!("[{}]", error.code());
+            assert!(error.to_string().starts_with(&prefix), "{error}");
+        }
+    }
+}
