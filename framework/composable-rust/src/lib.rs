@@ -27,10 +27,10 @@ pub use composable_rust_core::{
     EffectKind, Effects, ErrorCode, Event, EventBus, EventBusError, EventMetadata, EventPublisher,
     EventStore, EventStoreError, ExpectedVersion, InMemoryEventBus, InMemoryEventStore,
     InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
-    ProjectionStore, Reducer, SendHandle, Snapshot, SnapshotPolicy, Store, StoreError, StoredEvent,
-    StreamId, SubscribeOptions, Subscription, SubscriptionSource, SystemClock, TestClock, Topic,
-    Upcasters, aggregate, clock, combine, composition, effect, environment, error, event,
-    event_bus, event_store, projection, reducer, scope, store,
+    ProjectionStore, Reducer, Saga, SagaError, SagaRuntime, SendHandle, Snapshot, SnapshotPolicy,
+    Store, StoreError, StoredEvent, StreamId, SubscribeOptions, Subscription, SubscriptionSource,
+    SystemClock, TestClock, Topic, Upcasters, aggregate, clock, combine, composition, effect,
+    environment, error, event, event_bus, event_store, projection, reducer, saga, scope, store,
 };
 
 /// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`,
@@ -47,8 +47,8 @@ pub use composable_rust_redis as redis;
 pub use {chrono, serde_json, uuid};
 
 /// Test tools (the `testing` feature): `TestStore`, `ReducerTest`,
-/// `AggregateTest`, `ProjectionTestHarness`, assertion helpers, the event
-/// store conformance suite.
+/// `AggregateTest`, `SagaTest`, `ProjectionTestHarness`, assertion helpers,
+/// the event store conformance suite.
 #[cfg(feature = "testing")]
 pub use composable_rust_testing as testing;
 
@@ -56,6 +56,10 @@ pub use composable_rust_testing as testing;
 pub mod prelude {
     pub use composable_rust_core::projection::{
         ProjectionCheckpoint, ProjectionStoreExt, ProjectionTx, ProjectionTxExt,
+    };
+    pub use composable_rust_core::saga::{
+        CommandDispatcher, DispatchError, Reaction, Routed, Saga, SagaCommand, SagaContext, SagaId,
+        SagaRuntime, SagaSteps,
     };
     pub use composable_rust_core::{
         Aggregate, AggregateRepository, Clock, Effect, EffectId, EffectKind, Effects, Event,
@@ -66,8 +70,8 @@ pub mod prelude {
 
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::{
-        AggregateTest, ProjectionTestHarness, ReducerTest, TestStore, assert_delayed_action,
-        assert_effects_count, assert_has_effect, assert_no_effects, assert_state_changed,
-        assert_state_unchanged,
+        AggregateTest, ProjectionTestHarness, ReducerTest, SagaTest, TestStore,
+        assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
+        assert_state_changed, assert_state_unchanged,
     };
 }

@@ -13,8 +13,8 @@ use composable_rust_core::saga::{
     SagaError, SagaId, SagaInstance, SagaOutcome, SagaRuntime, SagaSteps,
 };
 use composable_rust_core::{
-    CodedError, Event, EventStore, EventStoreError, ExpectedVersion, InMemoryEventStore, NewEvent,
-    Position, StoredEvent, StreamId, TestClock, Upcasters,
+    CodedError, Event, EventStore, ExpectedVersion, InMemoryEventStore, NewEvent, Position,
+    StoredEvent, StreamId, TestClock, Upcasters,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -74,7 +74,7 @@ impl Saga for Checkout {
     type Event = Recorded;
     type Command = Command;
 
-    fn route(&self, event: &StoredEvent) -> Result<Option<Routed<Input>>, EventStoreError> {
+    fn route(&self, event: &StoredEvent) -> Result<Option<Routed<Input>>, SagaError> {
         if !event.stream_id.as_str().starts_with("shop-") {
             return Ok(None);
         }
@@ -87,7 +87,7 @@ impl Saga for Checkout {
             Shop::Charged { order } => (order, Input::Charged),
             Shop::Declined { order } => (order, Input::Declined),
         };
-        Ok(Some(Routed::new(SagaId::new(order).unwrap(), input)))
+        Ok(Some(Routed::new(SagaId::new(order)?, input)))
     }
 
     fn react(&self, state: &State, input: Input, _: &SagaContext) -> Reaction<Self> {

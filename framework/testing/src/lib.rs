@@ -11,6 +11,9 @@
 //!   call, for tests that only care about state and the shape of effects.
 //! - [`AggregateTest`]: given events, when a command, then events (or a
 //!   refusal), for event-sourced aggregates.
+//! - [`SagaTest`]: feed a saga inputs and let time pass on a test clock,
+//!   asserting every command it sends (it fails on any left unasserted),
+//!   its timeouts and how it ends.
 //! - [`ProjectionTestHarness`]: given events, then the read model contains
 //!   this; plus idempotency and rebuild checks.
 //! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
@@ -26,6 +29,7 @@ pub mod event_bus_conformance;
 pub mod event_store_conformance;
 mod projection_harness;
 pub mod reducer_test;
+mod saga_test;
 pub mod test_store;
 
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
@@ -36,4 +40,5 @@ pub use assertions::{
 pub use composable_rust_core::TestClock;
 pub use projection_harness::ProjectionTestHarness;
 pub use reducer_test::ReducerTest;
+pub use saga_test::SagaTest;
 pub use test_store::TestStore;

@@ -80,8 +80,10 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use composable_rust_core::saga::{Reaction, Routed, Saga, SagaContext, SagaId, SagaSteps};
-//! use composable_rust_core::{Event, EventStoreError, StoredEvent};
+//! use composable_rust_core::saga::{
+//!     Reaction, Routed, Saga, SagaContext, SagaError, SagaId, SagaSteps,
+//! };
+//! use composable_rust_core::{Event, StoredEvent};
 //! use serde::{Deserialize, Serialize};
 //!
 //! /// What the saga reacts to (decoded from the domain's events).
@@ -109,7 +111,7 @@
 //!     type Event = Recorded;
 //!     type Command = Command;
 //!
-//!     fn route(&self, _event: &StoredEvent) -> Result<Option<Routed<Input>>, EventStoreError> {
+//!     fn route(&self, _event: &StoredEvent) -> Result<Option<Routed<Input>>, SagaError> {
 //!         Ok(None) // decode the domain's events here
 //!     }
 //!
@@ -191,7 +193,6 @@ pub use runtime::{Handled, ResumeReport, SagaRuntime, SagaRuntimeBuilder};
 pub use steps::SagaSteps;
 
 use crate::event::{Event, StoredEvent};
-use crate::event_store::EventStoreError;
 
 /// A saga: which events it follows, how it reacts to each, and how its own
 /// events build its state. See the [module docs](self) for the model and
@@ -217,7 +218,9 @@ pub trait Saga: Send + Sync + Sized + 'static {
     /// this saga does not care about it. Decode the payload with
     /// [`decode`](crate::event::decode); the instance id is usually in the
     /// (fat) event or its correlation id ([`SagaId::from_correlation`]).
-    fn route(&self, event: &StoredEvent) -> Result<Option<Routed<Self::Input>>, EventStoreError>;
+    /// An error (an event that cannot be decoded) is returned by
+    /// [`SagaRuntime::handle`], and the event is not acknowledged.
+    fn route(&self, event: &StoredEvent) -> Result<Option<Routed<Self::Input>>, SagaError>;
 
     /// What happens when `input` arrives. Pure: decide from `state` and
     /// `input` only; return [`Reaction::new`] for an input that does not

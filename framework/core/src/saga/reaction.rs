@@ -62,8 +62,8 @@ pub enum TimeoutChange {
 ///
 /// ```
 /// # use std::time::Duration;
-/// # use composable_rust_core::saga::{Reaction, Saga, SagaContext, Routed};
-/// # use composable_rust_core::{Event, EventStoreError, StoredEvent};
+/// # use composable_rust_core::saga::{Reaction, Saga, SagaContext, SagaError, Routed};
+/// # use composable_rust_core::{Event, StoredEvent};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 /// # enum Recorded { Asked }
@@ -77,7 +77,7 @@ pub enum TimeoutChange {
 /// #     type Input = ();
 /// #     type Event = Recorded;
 /// #     type Command = Command;
-/// #     fn route(&self, _: &StoredEvent) -> Result<Option<Routed<()>>, EventStoreError> { Ok(None) }
+/// #     fn route(&self, _: &StoredEvent) -> Result<Option<Routed<()>>, SagaError> { Ok(None) }
 /// #     fn react(&self, _: &(), _: (), _: &SagaContext) -> Reaction<Self> { Reaction::new() }
 /// #     fn apply(_: &mut (), _: &Recorded) {}
 /// # }
