@@ -122,3 +122,50 @@ async fn a_cached_store_keeps_serving_from_its_primary_when_redis_is_down() {
     assert!(store.stats().errors > 0);
     assert_eq!(store.stats().hits, 0);
 }
+
+#[tokio::test]
+async fn a_cached_store_keeps_serving_from_postgres_when_redis_is_down() {
+    let Ok(database_url) = std::env::var("DATABASE_URL") else {
+        panic!(
+            "DATABASE_URL is not set: this test needs PostgreSQL behind the cache, e.g. \
+             DATABASE_URL=postgres://postgres@localhost:5432/postgres (ci/start-services sets it)"
+        );
+    };
+    let pool = sqlx::PgPool::connect(&database_url)
+        .await
+        .expect("PostgreSQL");
+    let schema = format!("cr_test_{}", uuid::Uuid::new_v4().simple());
+    let primary =
+        composable_rust_postgres::PostgresProjectionStore::with_schema(pool.clone(), &schema)
+            .unwrap();
+    primary.migrate().await.unwrap();
+    let cache = RedisStoreOptions::new("cr-test:closed")
+        .unwrap()
+        .reconnect_attempts(0)
+        .connection_timeout(Duration::from_millis(100))
+        .connect_lazy(CLOSED)
+        .unwrap();
+    let store = CachedProjectionStore::new(primary, cache, CacheMode::CacheAside);
+    let work = async {
+        store.save("order:1", b"placed").await.unwrap();
+        assert_eq!(
+            store.get("order:1").await.unwrap(),
+            Some(b"placed".to_vec())
+        );
+        store.save("order:1", b"shipped").await.unwrap();
+        assert_eq!(
+            store.get("order:1").await.unwrap(),
+            Some(b"shipped".to_vec())
+        );
+        store.delete("order:1").await.unwrap();
+        assert_eq!(store.get("order:1").await.unwrap(), None);
+    };
+    let outcome = tokio::time::timeout(BOUND, work).await;
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    outcome.expect("every read and write succeeds in time, from PostgreSQL");
+    assert!(store.stats().errors > 0, "the cache failures are counted");
+    assert_eq!(store.stats().hits, 0);
+}
