@@ -704,3 +704,42 @@ fn clock_now(clock: &TestClock) -> chrono::DateTime<chrono::Utc> {
     use composable_rust_core::Clock;
     clock.now()
 }
+
+#[tokio::test]
+async fn resume_reads_the_catalog_from_a_snapshot_once_it_is_long() {
+    let world = World::new();
+    let catalog = StreamId::new("sagas-checkout").unwrap();
+    // 600 sagas that started and ended long ago.
+    let mut old = Vec::new();
+    for n in 0..600 {
+        for (kind, _) in [("$saga.started", ()), ("$saga.closed", ())] {
+            old.push(NewEvent {
+                event_id: uuid::Uuid::new_v4(),
+                event_type: kind.into(),
+                schema_version: 1,
+                payload: serde_json::json!({ "saga_id": format!("old-{n}") }),
+                metadata: Default::default(),
+            });
+        }
+    }
+    world
+        .store
+        .append(&catalog, ExpectedVersion::NoStream, old)
+        .await
+        .unwrap();
+    let outbox = Arc::new(Outbox::default());
+    let runtime = world.runtime(&outbox);
+    runtime
+        .handle(&world.record(ordered("o1")).await)
+        .await
+        .unwrap();
+    assert_eq!(runtime.resume().await.unwrap().sagas, 1);
+    let snapshot = world.store.load_snapshot(&catalog).await.unwrap();
+    assert_eq!(snapshot.map(|s| s.stream_version), Some(1201));
+
+    // The next resume starts from the snapshot and still finds o1.
+    drop(runtime);
+    let runtime = world.runtime(&outbox);
+    let report = runtime.resume().await.unwrap();
+    assert_eq!((report.sagas, report.timeouts), (1, 1));
+}

@@ -16,6 +16,9 @@ use super::{DispatchError, SagaCommand};
 /// error; return `Err` only when the command could not be delivered, and the
 /// runtime delivers it again later.
 ///
+/// The runtime waits for `dispatch` (one saga's commands go out in order),
+/// so put a time limit on network calls and return `Err` when it passes.
+///
 /// Delivery is **at least once**, so the receiver must use
 /// [`SagaCommand::id`] to carry a command out only once. A dispatcher must
 /// not wait for the saga itself to handle the outcome (that would wait on the

@@ -58,7 +58,8 @@ pub struct ResumeReport {
     pub redispatched: usize,
     /// Timeouts armed again (each waits only for what is left of it).
     pub timeouts: usize,
-    /// Sagas that had ended, now closed in the catalog.
+    /// Sagas that had ended (and delivered all their commands) but were
+    /// still listed in the catalog, now closed there.
     pub closed: usize,
 }
 
@@ -635,9 +636,10 @@ impl<S: Saga> Inner<S> {
                 return Err(error);
             }
         }
-        // Ended (or never recorded anything, after a crash between the
-        // catalog entry and the first step): close it in the catalog.
-        if instance.is_settled() || instance.version() == 0 {
+        // Ended, and every command delivered: close it in the catalog. (A
+        // saga with an empty stream stays listed: another process may be
+        // about to record its first step.)
+        if instance.is_settled() {
             report.closed += 1;
             this.close(saga_id).await?;
         }
