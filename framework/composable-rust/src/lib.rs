@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: `TestStore`, `ReducerTest` and assertion helpers (enable it in `[dev-dependencies]`) |
 //! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL; `PostgresProjectionStore`, exactly-once read models (key/value and queryable JSONB documents), in the same or a separate database |
-//! | `redis` | [`redis`]: `RedisProjectionStore`, read models in Redis (TTLs, counters, sorted sets) and a cache for `CachedProjectionStore` |
+//! | `redis` | [`redis`]: `RedisProjectionStore`, read models in Redis (TTLs, counters, sorted sets) and a cache for `CachedProjectionStore`; `RedisStreamsEventBus`, the event bus on Redis Streams |
 //!
 //! The Composable Rust Book teaches the framework from the first reducer to
 //! production projections.
@@ -38,7 +38,8 @@ pub use composable_rust_core::{
 #[cfg(feature = "postgres")]
 pub use composable_rust_postgres as postgres;
 
-/// Redis backends (the `redis` feature): `RedisProjectionStore`.
+/// Redis backends (the `redis` feature): `RedisProjectionStore` and
+/// `RedisStreamsEventBus`.
 #[cfg(feature = "redis")]
 pub use composable_rust_redis as redis;
 

@@ -413,8 +413,9 @@ async fn wait_for_times_out_with_a_coded_error() {
 struct History {
     /// Fail every apply (as a backend error) while set.
     broken: AtomicBool,
-    /// Sleep in every apply (to kill a manager mid-way).
-    slow: bool,
+    /// Hang forever on the event with this global sequence (a process
+    /// stuck mid-batch, about to be killed).
+    hang_at: Option<u64>,
 }
 
 #[async_trait]
@@ -430,8 +431,8 @@ impl Projection for History {
         event: &StoredEvent,
         tx: &mut <Self::Store as ProjectionStore>::Tx,
     ) -> Result<(), ProjectionError> {
-        if self.slow {
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        if self.hang_at == Some(event.position.sequence) {
+            std::future::pending::<()>().await;
         }
         if self.broken.load(Ordering::SeqCst) {
             return Err(ProjectionError::Backend {
@@ -508,7 +509,7 @@ async fn a_projection_fed_by_the_bus_matches_one_fed_by_the_store_despite_duplic
     // A first run applies part of the stream, then dies mid-way.
     let first = ProjectionManager::with_config(
         History {
-            slow: true,
+            hang_at: Some(20),
             ..History::default()
         },
         Arc::clone(&read_model),
@@ -516,11 +517,17 @@ async fn a_projection_fed_by_the_bus_matches_one_fed_by_the_store_despite_duplic
         fast(),
     );
     let task = first.start();
-    first
-        .wait_for(Position::new(5, 13), Duration::from_secs(5))
-        .await
-        .unwrap();
-    task.abort();
+    // It applies the first batches, then gets stuck in the batch holding
+    // event 20, with that batch's messages received and unacknowledged.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while first.position() < Position::new(4, 13) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first run applies the first batches");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    task.abort(); // the projection process dies mid-batch
     let _ = task.await;
     assert!(
         !bus.pending(&orders(), "history").await.unwrap().is_empty(),

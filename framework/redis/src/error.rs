@@ -37,6 +37,11 @@ pub mod codes {
     /// A stored value does not have the form the store writes.
     pub const CORRUPT_VALUE: ErrorCode =
         ErrorCode::new("CR-E0206", "a Redis value has an unexpected form");
+    /// The server is too old for the Redis Streams event bus.
+    pub const UNSUPPORTED_SERVER: ErrorCode = ErrorCode::new(
+        "CR-E0207",
+        "the Redis server is too old for the event bus (needs 6.2 or later)",
+    );
 
     /// Every code this crate owns, in order.
     pub const ALL: &[ErrorCode] = &[
@@ -46,6 +51,7 @@ pub mod codes {
         COMMAND_FAILED,
         PARTIAL_COMMIT,
         CORRUPT_VALUE,
+        UNSUPPORTED_SERVER,
     ];
 }
 
@@ -107,6 +113,14 @@ pub enum RedisStoreError {
         key: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// The server is older than the Redis Streams event bus needs
+    /// (`CR-E0207`).
+    UnsupportedServer {
+        /// The server's address.
+        address: String,
+        /// The version it reported.
+        version: String,
     },
 }
 
@@ -196,6 +210,11 @@ impl RedisStoreError {
                     failed.join("; ")
                 )
             }
+            Self::UnsupportedServer { address, version } => format!(
+                "the Redis server at {address} is version {version}, but the event bus needs \
+                 Redis 6.2 or later (XPENDING with IDLE, XAUTOCLAIM-era consumer groups); \
+                 upgrade the server (7.x recommended) or use another bus"
+            ),
             Self::CorruptValue { key, reason } => format!(
                 "the value at `{key}` does not have the form this store writes: {reason}; it was \
                  probably written by something else: delete it, or rebuild the projection"
@@ -248,7 +267,8 @@ impl RedisStoreError {
             | Self::Command { source, .. } => Some(Arc::clone(source)),
             Self::InvalidKeyPrefix { .. }
             | Self::PartialCommit { .. }
-            | Self::CorruptValue { .. } => None,
+            | Self::CorruptValue { .. }
+            | Self::UnsupportedServer { .. } => None,
         }
     }
 }
@@ -267,7 +287,8 @@ impl std::error::Error for RedisStoreError {
             | Self::Command { source, .. } => Some(source.as_ref()),
             Self::InvalidKeyPrefix { .. }
             | Self::PartialCommit { .. }
-            | Self::CorruptValue { .. } => None,
+            | Self::CorruptValue { .. }
+            | Self::UnsupportedServer { .. } => None,
         }
     }
 }
@@ -281,6 +302,7 @@ impl CodedError for RedisStoreError {
             Self::Command { .. } => codes::COMMAND_FAILED,
             Self::PartialCommit { .. } => codes::PARTIAL_COMMIT,
             Self::CorruptValue { .. } => codes::CORRUPT_VALUE,
+            Self::UnsupportedServer { .. } => codes::UNSUPPORTED_SERVER,
         }
     }
 }

@@ -73,6 +73,7 @@ impl std::fmt::Display for KeyPrefix {
 /// | `{prefix}:checkpoints` | a hash: projection name → `commit/sequence` |
 /// | `{prefix}:dead-letters:<projection>` | a hash: event id → the dead letter as JSON |
 /// | `{prefix}:cache:<key>` | cache entries (`ProjectionCache::cache_get` ...) |
+/// | `{prefix}:bus:<topic>` | an event bus topic: a stream with its consumer groups (`RedisStreamsEventBus`) |
 ///
 /// The braces make the prefix a Redis Cluster *hash tag*: all of a store's
 /// keys live in one slot, which a `MULTI`/`EXEC` across them requires. They
@@ -119,6 +120,11 @@ impl Keyspace {
     /// The Redis key of cache entry `key`: `{prefix}:cache:<key>`.
     pub fn cache(&self, key: &str) -> String {
         format!("{}cache:{key}", self.root)
+    }
+
+    /// The stream of event bus topic `topic`: `{prefix}:bus:<topic>`.
+    pub fn stream(&self, topic: &str) -> String {
+        format!("{}bus:{topic}", self.root)
     }
 
     /// A `SCAN ... MATCH` pattern for the read-model keys starting with
@@ -202,6 +208,7 @@ mod tests {
         assert_eq!(keys.checkpoints(), "{app}:checkpoints");
         assert_eq!(keys.dead_letters("totals"), "{app}:dead-letters:totals");
         assert_eq!(keys.cache("orders:1"), "{app}:cache:orders:1");
+        assert_eq!(keys.stream("orders"), "{app}:bus:orders");
         assert_eq!(keys.data_pattern("a*b"), "{app}:data:a\\*b*");
         assert_eq!(keys.cache_pattern(""), "{app}:cache:*");
         assert_eq!(keys.everything_pattern(), "{app}:*");

@@ -31,6 +31,7 @@
 //! | [`RedisTx`] | buffered writes, Redis-native operations, [`apply_once`](RedisTx::apply_once) |
 //! | [`Keyspace`] | where each thing lives in Redis, under the validated [`KeyPrefix`] |
 //! | [`SortedSet`] | top-N, score, rank, length |
+//! | [`RedisStreamsEventBus`], [`RedisBusOptions`] | the core's `EventBus` on Redis Streams: consumer groups, acknowledgements, claims of idle messages, dead-letter streams, bounded topics ([`bus`] maps each operation to its commands) |
 //! | cache | the core's `ProjectionCache` (Redis in front of PostgreSQL in a `CachedProjectionStore`): `cache_get`, `cache_set`, `cache_delete`, `cache_delete_prefix` |
 //! | [`codes`] | this crate's error codes, `CR-E02xx` |
 //!
@@ -46,6 +47,7 @@
 //! explain why and how to apply events idempotently.
 #![deny(missing_docs)]
 
+pub mod bus;
 mod cache;
 mod checkpoint;
 mod commit;
@@ -57,6 +59,7 @@ mod sorted_set;
 mod store;
 mod tx;
 
+pub use bus::{RedisBusOptions, RedisStreamsEventBus};
 pub use error::{CheckpointRepair, RedisStoreError, codes};
 pub use keyspace::{KeyPrefix, Keyspace, MAX_PREFIX_LEN};
 pub use options::RedisStoreOptions;

@@ -7,8 +7,12 @@
 //! tests run in parallel and leave nothing behind.
 
 mod redis {
+    pub mod bus_support;
     pub mod support;
 
+    mod bus;
+    mod bus_conformance;
+    mod bus_reliability;
     mod cache;
     mod counters;
     mod idempotent;

@@ -1,0 +1,378 @@
+//! Benchmark: `RedisStreamsEventBus` throughput against raw redis-rs
+//! stream commands doing the same work on the same Redis, in one run.
+//!
+//! ```console
+//! $ REDIS_URL=redis://127.0.0.1:6379 cargo bench -p composable-rust-redis --bench event_bus
+//! ```
+//!
+//! Sections, each in events per second, bus and raw interleaved in rounds
+//! (bus, raw, bus, raw, ...) so drift in the machine's load affects both
+//! alike; the ratio is bus / raw (target: at least 0.6):
+//!
+//! - `publish 1/call`: `EventBus::publish` of one event vs one raw
+//!   `XADD key MAXLEN ~ n * event_id <id> ... payload <json>` with the same
+//!   fields;
+//! - `publish 100/call`: `EventBus::publish_batch` of 100 events vs a raw
+//!   pipeline of 100 such `XADD`s;
+//! - `consume+ack 100/call`: `Subscription::receive(100)` then `ack_many`
+//!   vs raw `XREADGROUP ... COUNT 100 STREAMS key >` then `XACK key group
+//!   id...`, each on a connection of its own, from streams filled
+//!   beforehand.
+//!
+//! The raw side is the least work a client can do: it sends the same
+//! fields, encoded once up front, and reads replies without decoding the
+//! events. The bus encodes each `StoredEvent` on publish and decodes it on
+//! receive (its payload is JSON), and keeps its claim and recovery
+//! bookkeeping.
+//!
+//! Everything is written under a random `cr-bench:<uuid>` prefix and
+//! deleted at the end.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use composable_rust_core::event_bus::{EventBus, SubscribeOptions, Subscription, Topic};
+use composable_rust_core::{EventMetadata, Position, StoredEvent, StreamId};
+use composable_rust_redis::redis::{self, aio::ConnectionManager};
+use composable_rust_redis::{RedisBusOptions, RedisStreamsEventBus};
+use serde_json::json;
+
+/// Events per variant in the one-event-per-call section.
+const SINGLE: usize = 5_000;
+/// Events per variant in the batch and consume sections.
+const MANY: usize = 50_000;
+/// Events per call in the batch and consume sections.
+const BATCH: usize = 100;
+/// Events per round (per variant) before switching to the other variant.
+const ROUND: usize = 1_000;
+/// The topics' length bound (larger than anything written).
+const MAX_LEN: u64 = 1_000_000;
+
+fn main() {
+    let url = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!(
+                "REDIS_URL is not set: this benchmark needs a Redis server. Run it with e.g. \
+                 `REDIS_URL=redis://127.0.0.1:6379 cargo bench -p composable-rust-redis --bench \
+                 event_bus` (or `source ci/start-services` first)"
+            );
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(run(&url));
+}
+
+/// One measured variant: events and the time they took.
+#[derive(Default)]
+struct Tally {
+    events: usize,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, events: usize, started: Instant) {
+        self.events += events;
+        self.elapsed += started.elapsed();
+    }
+
+    fn per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+struct Section {
+    name: &'static str,
+    bus: Tally,
+    raw: Tally,
+}
+
+fn event(n: usize) -> StoredEvent {
+    StoredEvent {
+        event_id: uuid::Uuid::new_v4(),
+        stream_id: StreamId::new(format!("order-{}", n % 1_000)).expect("valid stream id"),
+        stream_version: n as u64 + 1,
+        position: Position::new(n as u64 + 1, n as u64 + 1),
+        event_type: "OrderPlaced".into(),
+        schema_version: 1,
+        payload: json!({
+            "order_id": n,
+            "customer": format!("customer-{}", n % 97),
+            "lines": [{ "sku": "SKU-1", "quantity": 2, "price_cents": 1999 },
+                      { "sku": "SKU-2", "quantity": 1, "price_cents": 4999 }],
+            "note": "leave at the door",
+        }),
+        metadata: EventMetadata::default(),
+        recorded_at: Utc::now(),
+    }
+}
+
+async fn run(url: &str) {
+    let prefix = format!("cr-bench:{}", uuid::Uuid::new_v4().simple());
+    let bus = RedisBusOptions::new(&prefix)
+        .expect("valid prefix")
+        .max_len(MAX_LEN)
+        .connect(url)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let client = redis::Client::open(url).expect("valid URL");
+    let mut raw = ConnectionManager::new(client.clone())
+        .await
+        .expect("a raw connection");
+    let events: Vec<StoredEvent> = (0..MANY).map(event).collect();
+    let encoded: Vec<Fields> = events.iter().map(fields).collect();
+    println!("RedisStreamsEventBus vs raw redis-rs stream commands, Redis at {url}");
+    println!(
+        "events of {} bytes in {} fields; rounds of {ROUND} events per variant, interleaved\n",
+        encoded[0]
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>(),
+        encoded[0].len()
+    );
+
+    let mut sections = Vec::new();
+
+    // Warm-up: connections, stream creation, allocator.
+    let warm = Topic::new("warm-up").expect("topic");
+    bus.publish_batch(&warm, &events[..BATCH])
+        .await
+        .expect("warm-up");
+    raw_publish(
+        &mut raw,
+        &format!("{{{prefix}}}:raw:warm-up"),
+        &encoded[..BATCH],
+    )
+    .await;
+
+    // publish 1/call
+    let topic = Topic::new("single").expect("topic");
+    let raw_key = format!("{{{prefix}}}:raw:single");
+    let mut section = Section {
+        name: "publish 1/call",
+        bus: Tally::default(),
+        raw: Tally::default(),
+    };
+    for round in (0..SINGLE).step_by(ROUND) {
+        let started = Instant::now();
+        for event in &events[round..round + ROUND] {
+            bus.publish(&topic, event).await.expect("publish");
+        }
+        section.bus.add(ROUND, started);
+        let started = Instant::now();
+        for one in &encoded[round..round + ROUND] {
+            raw_publish(&mut raw, &raw_key, std::slice::from_ref(one)).await;
+        }
+        section.raw.add(ROUND, started);
+    }
+    sections.push(section);
+
+    // publish 100/call; these streams are then consumed.
+    let topic = Topic::new("batch").expect("topic");
+    let raw_key = format!("{{{prefix}}}:raw:batch");
+    let mut section = Section {
+        name: "publish 100/call",
+        bus: Tally::default(),
+        raw: Tally::default(),
+    };
+    for round in (0..MANY).step_by(ROUND) {
+        let started = Instant::now();
+        for batch in events[round..round + ROUND].chunks(BATCH) {
+            bus.publish_batch(&topic, batch).await.expect("publish");
+        }
+        section.bus.add(ROUND, started);
+        let started = Instant::now();
+        for batch in encoded[round..round + ROUND].chunks(BATCH) {
+            raw_publish(&mut raw, &raw_key, batch).await;
+        }
+        section.raw.add(ROUND, started);
+    }
+    sections.push(section);
+
+    // consume+ack 100/call, from the streams just filled.
+    let mut subscription = bus
+        .subscribe(SubscribeOptions::new(topic.clone(), "bench", "bench-1").expect("options"))
+        .await
+        .expect("subscribe");
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&raw_key)
+        .arg("bench")
+        .arg("0")
+        .query_async(&mut raw)
+        .await
+        .expect("XGROUP CREATE");
+    let mut reader = ConnectionManager::new(client.clone())
+        .await
+        .expect("a raw reader connection");
+    let mut section = Section {
+        name: "consume+ack 100/call",
+        bus: Tally::default(),
+        raw: Tally::default(),
+    };
+    while section.bus.events < MANY || section.raw.events < MANY {
+        let started = Instant::now();
+        let mut got = 0;
+        while got < ROUND && section.bus.events + got < MANY {
+            got += bus_consume(&mut *subscription).await;
+        }
+        section.bus.add(got, started);
+        let started = Instant::now();
+        let mut got = 0;
+        while got < ROUND && section.raw.events + got < MANY {
+            got += raw_consume(&mut reader, &mut raw, &raw_key).await;
+        }
+        section.raw.add(got, started);
+    }
+    sections.push(section);
+
+    print_table(&sections);
+    cleanup(&bus, &mut raw, &prefix).await;
+}
+
+/// An event as the stream fields the bus writes, encoded once up front.
+type Fields = Vec<(&'static str, Vec<u8>)>;
+
+fn fields(event: &StoredEvent) -> Fields {
+    vec![
+        ("event_id", event.event_id.to_string().into_bytes()),
+        ("stream_id", event.stream_id.as_str().as_bytes().to_vec()),
+        (
+            "stream_version",
+            event.stream_version.to_string().into_bytes(),
+        ),
+        ("position", event.position.to_string().into_bytes()),
+        ("event_type", event.event_type.clone().into_bytes()),
+        (
+            "schema_version",
+            event.schema_version.to_string().into_bytes(),
+        ),
+        (
+            "recorded_at",
+            event
+                .recorded_at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .into_bytes(),
+        ),
+        ("payload", serde_json::to_vec(&event.payload).expect("JSON")),
+    ]
+}
+
+async fn raw_publish(raw: &mut ConnectionManager, key: &str, events: &[Fields]) {
+    let mut pipeline = redis::pipe();
+    for fields in events {
+        pipeline
+            .cmd("XADD")
+            .arg(key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(MAX_LEN)
+            .arg("*");
+        for (field, value) in fields {
+            pipeline.arg(*field).arg(value);
+        }
+    }
+    let _: Vec<String> = pipeline.query_async(raw).await.expect("raw XADD");
+}
+
+async fn bus_consume(subscription: &mut dyn Subscription) -> usize {
+    let messages = subscription
+        .receive(BATCH, Duration::from_secs(1))
+        .await
+        .expect("receive");
+    subscription.ack_many(&messages).await.expect("ack");
+    messages.len()
+}
+
+/// `XREADGROUP` of up to 100 entries, then `XACK` of their ids; the
+/// entries' fields are not decoded.
+async fn raw_consume(
+    reader: &mut ConnectionManager,
+    raw: &mut ConnectionManager,
+    key: &str,
+) -> usize {
+    type Reply = Option<Vec<(String, Vec<(String, redis::Value)>)>>;
+    let reply: Reply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("bench")
+        .arg("raw-1")
+        .arg("COUNT")
+        .arg(BATCH)
+        .arg("BLOCK")
+        .arg(1_000)
+        .arg("STREAMS")
+        .arg(key)
+        .arg(">")
+        .query_async(reader)
+        .await
+        .expect("raw XREADGROUP");
+    let ids: Vec<String> = reply
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, entries)| entries.into_iter().map(|(id, _)| id))
+        .collect();
+    if !ids.is_empty() {
+        let _: u64 = redis::cmd("XACK")
+            .arg(key)
+            .arg("bench")
+            .arg(&ids)
+            .query_async(raw)
+            .await
+            .expect("raw XACK");
+    }
+    ids.len()
+}
+
+fn print_table(sections: &[Section]) {
+    println!(
+        "{:<22} {:>12} {:>12} {:>7}  target >= 0.6",
+        "section", "bus ev/s", "raw ev/s", "ratio"
+    );
+    for section in sections {
+        let ratio = section.bus.per_second() / section.raw.per_second();
+        println!(
+            "{:<22} {:>12.0} {:>12.0} {:>7.2}  {}",
+            section.name,
+            section.bus.per_second(),
+            section.raw.per_second(),
+            ratio,
+            if ratio >= 0.6 { "met" } else { "MISSED" }
+        );
+    }
+}
+
+async fn cleanup(bus: &RedisStreamsEventBus, raw: &mut ConnectionManager, prefix: &str) {
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{{{prefix}}}:*"))
+            .arg("COUNT")
+            .arg(1_000)
+            .query_async(raw)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    if !keys.is_empty() {
+        let _: u64 = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(raw)
+            .await
+            .expect("DEL");
+    }
+    println!(
+        "\n(removed the {} benchmark streams of {bus:?})",
+        keys.len()
+    );
+}
