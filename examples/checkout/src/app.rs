@@ -44,6 +44,7 @@ impl CheckoutApp {
         inventory: Arc<dyn InventoryGateway>,
         payment: Arc<dyn PaymentGateway>,
     ) -> Result<Self, SagaError> {
+        // ANCHOR: start
         let services = Arc::new(CheckoutServices::new(
             Arc::clone(&store),
             inventory,
@@ -53,6 +54,7 @@ impl CheckoutApp {
             .clock(clock)
             .build();
         runtime.resume().await?;
+        // ANCHOR_END: start
         Ok(Self {
             orders: AggregateRepository::new(Arc::clone(&store), ()),
             store,
@@ -89,11 +91,13 @@ impl CheckoutApp {
     /// store to a topic with an `EventPublisher`, and in a consumer loop
     /// call `runtime().handle(&message.event)` for each message and
     /// acknowledge it once that returned `Ok`.
+    // ANCHOR: deliver
     pub async fn deliver_events(&self) -> Result<(), SagaError> {
         let mut delivered = self.delivered.lock().await;
         *delivered = self.runtime.catch_up(&self.store, *delivered).await?;
         Ok(())
     }
+    // ANCHOR_END: deliver
 
     /// Delivers only the next event, if there is one; `false` if there was
     /// none. Lets a test stop a flow between two events.

@@ -54,6 +54,7 @@ pub trait InventoryGateway: Send + Sync + 'static {
     async fn release(&self, key: &CommandId, order_id: &str) -> Result<bool, InventoryError>;
 }
 
+// ANCHOR: payment_gateway
 /// The payment provider.
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
@@ -70,6 +71,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// amount refunded (`None`: nothing was charged, nothing to do).
     async fn refund(&self, key: &CommandId, order_id: &str) -> Result<Option<Cents>, PaymentError>;
 }
+// ANCHOR_END: payment_gateway
 
 /// How often a fake gateway was called, and how often it did something.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -38,6 +38,7 @@ impl CheckoutSaga {
     }
 }
 
+// ANCHOR: types
 /// What the saga reacts to: the domain's events, as far as it cares.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckoutInput {
@@ -66,7 +67,9 @@ pub enum CheckoutEvent {
 }
 
 impl Event for CheckoutEvent {}
+// ANCHOR_END: types
 
+// ANCHOR: commands
 /// What the saga asks the services to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CheckoutCommand {
@@ -93,7 +96,9 @@ pub enum CheckoutCommand {
         reason: String,
     },
 }
+// ANCHOR_END: commands
 
+// ANCHOR: state
 /// Where the checkout stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Stage {
@@ -115,6 +120,7 @@ pub struct CheckoutState {
     pub charge_id: Option<String>,
     pub failure: Option<String>,
 }
+// ANCHOR_END: state
 
 impl CheckoutState {
     fn order_id(&self) -> String {
@@ -125,13 +131,16 @@ impl CheckoutState {
     }
 }
 
+// ANCHOR: impl
 impl Saga for CheckoutSaga {
     const KIND: &'static str = "checkout";
     type State = CheckoutState;
     type Input = CheckoutInput;
     type Event = CheckoutEvent;
     type Command = CheckoutCommand;
+    // ANCHOR_END: impl
 
+    // ANCHOR: route
     /// Orders, inventory and payments all carry the order id: it is the
     /// saga's id.
     fn route(&self, event: &StoredEvent) -> Result<Option<Routed<CheckoutInput>>, SagaError> {
@@ -172,7 +181,9 @@ impl Saga for CheckoutSaga {
         let (order_id, input) = routed;
         Ok(Some(Routed::new(SagaId::new(order_id)?, input)))
     }
+    // ANCHOR_END: route
 
+    // ANCHOR: react
     fn react(
         &self,
         state: &CheckoutState,
@@ -221,7 +232,9 @@ impl Saga for CheckoutSaga {
             _ => Reaction::new(),
         }
     }
+    // ANCHOR_END: react
 
+    // ANCHOR: on_timeout
     /// A step that does not answer may still have happened (the gateway
     /// took the money, the answer got lost): compensate it too.
     fn on_timeout(&self, state: &CheckoutState, step: &str, _ctx: &SagaContext) -> Reaction<Self> {
@@ -234,7 +247,9 @@ impl Saga for CheckoutSaga {
             })
             .compensated()
     }
+    // ANCHOR_END: on_timeout
 
+    // ANCHOR: apply
     fn apply(state: &mut CheckoutState, event: &CheckoutEvent) {
         match event {
             CheckoutEvent::Started { order } => {
@@ -274,7 +289,9 @@ impl Saga for CheckoutSaga {
         }
     }
 }
+// ANCHOR_END: apply
 
+// ANCHOR: fail
 /// Step `step` failed and did nothing: undo the completed steps, most
 /// recent first, then cancel the order.
 fn fail(state: &CheckoutState, step: &str, reason: String) -> Reaction<CheckoutSaga> {
@@ -290,3 +307,4 @@ fn fail(state: &CheckoutState, step: &str, reason: String) -> Reaction<CheckoutS
         })
         .compensated()
 }
+// ANCHOR_END: fail

@@ -86,6 +86,7 @@ impl CheckoutServices {
         self.reachable.store(reachable, Ordering::SeqCst);
     }
 
+    // ANCHOR: record
     /// Appends `event` to `stream` with the command's metadata, unless an
     /// event recording this command is already there.
     async fn record<E: Event>(
@@ -119,6 +120,7 @@ impl CheckoutServices {
             }
         }
     }
+    // ANCHOR_END: record
 
     async fn order(&self, order_id: &str, command: OrderCommand) -> Result<String, DispatchError> {
         let stream = StreamId::for_aggregate("order", order_id).map_err(store_error)?;

@@ -99,6 +99,7 @@ async fn killed_between_two_steps_it_resumes_and_completes() {
     assert_eq!(world.inventory.stock("book"), 3);
 }
 
+// ANCHOR: killed_after_charge
 /// Passes charges on to the real provider, then hangs: the process dies
 /// after the money was taken, before the answer was recorded.
 struct DiesAfterCharging {
@@ -158,6 +159,7 @@ async fn killed_after_the_money_was_taken_it_does_not_charge_again() {
     assert_eq!(payment.balance, 3000);
     assert_eq!(world.inventory.stats().reservations, 1);
 }
+// ANCHOR_END: killed_after_charge
 
 #[tokio::test]
 async fn killed_before_a_recorded_command_went_out_it_sends_it_on_restart() {
@@ -184,6 +186,7 @@ async fn killed_before_a_recorded_command_went_out_it_sends_it_on_restart() {
     assert_eq!(world.payment.stats().charges, 1);
 }
 
+// ANCHOR: killed_while_waiting
 #[tokio::test]
 async fn killed_while_waiting_for_an_answer_it_times_out_and_compensates_after_restart() {
     let world = World::new(FakePayment::new().not_answering("carol"));
@@ -214,6 +217,7 @@ async fn killed_while_waiting_for_an_answer_it_times_out_and_compensates_after_r
     assert_eq!((inventory.reservations, inventory.releases), (1, 1));
     assert_eq!(world.inventory.stock("book"), 5);
 }
+// ANCHOR_END: killed_while_waiting
 
 #[tokio::test]
 async fn a_declined_payment_compensates_across_a_restart() {

@@ -11,6 +11,7 @@ use composable_rust::{EventMetadata, NewEvent, Position};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+// ANCHOR: setup
 fn saga() -> SagaTest<CheckoutSaga> {
     SagaTest::new(CheckoutSaga::new(TIMEOUT)).with_saga_id("1001")
 }
@@ -23,6 +24,8 @@ fn order() -> PlacedOrder {
         total: 3000,
     }
 }
+
+// ANCHOR_END: setup
 
 fn placed() -> CheckoutInput {
     CheckoutInput::OrderPlaced(order())
@@ -62,6 +65,7 @@ fn cancel(reason: &str) -> CheckoutCommand {
     }
 }
 
+// ANCHOR: happy_path
 #[test]
 fn the_happy_path_reserves_charges_and_confirms() {
     let mut test = saga();
@@ -87,7 +91,9 @@ fn the_happy_path_reserves_charges_and_confirms() {
     });
     test.finish();
 }
+// ANCHOR_END: happy_path
 
+// ANCHOR: declined
 #[test]
 fn a_declined_payment_releases_the_inventory_and_cancels_the_order() {
     let mut test = saga();
@@ -100,6 +106,7 @@ fn a_declined_payment_releases_the_inventory_and_cancels_the_order() {
     .then_no_timeouts();
     test.finish();
 }
+// ANCHOR_END: declined
 
 #[test]
 fn rejected_inventory_has_nothing_to_undo() {
@@ -113,6 +120,7 @@ fn rejected_inventory_has_nothing_to_undo() {
     test.finish();
 }
 
+// ANCHOR: timeout
 #[test]
 fn no_answer_from_the_inventory_releases_whatever_it_may_have_reserved() {
     let mut test = saga();
@@ -147,6 +155,7 @@ fn no_answer_from_the_payment_compensates_in_reverse_order() {
     .then_no_commands();
     test.finish();
 }
+// ANCHOR_END: timeout
 
 #[test]
 fn the_inventory_timeout_stops_once_the_stock_is_reserved() {
@@ -161,6 +170,7 @@ fn the_inventory_timeout_stops_once_the_stock_is_reserved() {
     test.finish();
 }
 
+// ANCHOR: redelivery
 #[test]
 fn repeated_and_out_of_place_replies_change_nothing() {
     let mut test = saga();
@@ -180,7 +190,9 @@ fn repeated_and_out_of_place_replies_change_nothing() {
         .then_no_commands();
     test.finish();
 }
+// ANCHOR_END: redelivery
 
+// ANCHOR: restart
 #[test]
 fn a_restarted_saga_keeps_its_timeout() {
     let mut test = saga();
@@ -195,6 +207,7 @@ fn a_restarted_saga_keeps_its_timeout() {
     ]);
     test.finish();
 }
+// ANCHOR_END: restart
 
 fn stored(stream: &str, new: NewEvent) -> StoredEvent {
     StoredEvent {
