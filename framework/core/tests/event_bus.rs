@@ -481,7 +481,8 @@ async fn store_fed_read_model(events: &InMemoryEventStore) -> Vec<(String, Vec<u
 async fn bus_source(bus: &InMemoryEventBus) -> SubscriptionSource {
     let options = SubscribeOptions::new(orders(), "history", "history")
         .unwrap()
-        .take_over_pending();
+        .take_over_pending()
+        .with_max_deliveries(u32::MAX);
     SubscriptionSource::new(bus.subscribe(options).await.unwrap())
         .with_wait(Duration::from_millis(20))
 }

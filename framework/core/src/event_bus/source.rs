@@ -38,7 +38,8 @@ const DEFAULT_WAIT: Duration = Duration::from_millis(250);
 /// let bus = InMemoryEventBus::new();
 /// // One group per projection, one consumer in it, under a stable name.
 /// let options = SubscribeOptions::new(Topic::new("orders")?, "order-totals", "order-totals")?
-///     .take_over_pending();
+///     .take_over_pending()
+///     .with_max_deliveries(u32::MAX); // the manager dead-letters poison events itself
 /// let source = SubscriptionSource::new(bus.subscribe(options).await?);
 /// let store = Arc::new(InMemoryProjectionStore::new());
 /// let manager = ProjectionManager::new(OrderTotals, store, source);
@@ -72,8 +73,19 @@ const DEFAULT_WAIT: Duration = Duration::from_millis(250);
 ///   would each see a part). Subscribe with a stable consumer name and
 ///   [`take_over_pending`](super::SubscribeOptions::take_over_pending), so
 ///   after a restart the messages held before come back first, in order.
-///   Messages a restarted consumer took more than `max_deliveries` times
-///   without committing go to the bus's dead-letter topic.
+/// - **Let the manager handle poison events.** The manager retries an
+///   event that fails to apply and moves it to the *projection's* dead
+///   letters, committing the checkpoint past it; the bus never sees the
+///   failure. The bus only counts deliveries across restarts (and
+///   redeliveries of a batch held longer than the visibility timeout), and
+///   a message that reaches `max_deliveries` goes to the *bus's*
+///   dead-letter topic, so the projection would never apply it: subscribe
+///   with [`with_max_deliveries(u32::MAX)`](super::SubscribeOptions::with_max_deliveries),
+///   and a visibility timeout longer than a batch takes.
+/// - **Trimmed is gone.** A topic is bounded; messages trimmed before the
+///   group read them never arrive, and the projection cannot tell (positions
+///   need not be consecutive). Size the topic for the longest stop of the
+///   projection, or rebuild it from the event store after a long one.
 /// - **Lag** counts the events received and not yet applied plus the
 ///   messages the group has not been delivered yet, where the bus can tell
 ///   ([`Subscription::backlog`]); copies are counted as events.

@@ -15,6 +15,9 @@ use std::time::Instant;
 use super::wire::{self, Entry, Fields, PendingEntry};
 use super::{MAX_BLOCK, RedisStreamsEventBus, unexpected};
 
+/// The most messages one receive asks Redis for.
+const MAX_RECEIVE: usize = 100_000;
+
 /// How often idle entries are looked for, at most and at least.
 const MIN_CLAIM_INTERVAL: Duration = Duration::from_millis(10);
 const MAX_CLAIM_INTERVAL: Duration = Duration::from_secs(5);
@@ -427,7 +430,7 @@ impl Subscription for RedisSubscription {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<BusMessage>, EventBusError> {
-        let max = max.max(1);
+        let max = max.clamp(1, MAX_RECEIVE);
         let deadline = Instant::now() + wait;
         let mut out: Vec<BusMessage> = Vec::new();
         while out.len() < max {
@@ -439,12 +442,12 @@ impl Subscription for RedisSubscription {
         if out.len() >= max {
             return Ok(out);
         }
-        if !self.recovered() {
+        // New messages only once every held one is back.
+        while !self.recovered() && out.is_empty() {
             self.recover(max, &mut out).await?;
-            if !self.recovered() || !out.is_empty() {
-                // New messages only once every held one is back.
-                return Ok(out);
-            }
+        }
+        if !out.is_empty() {
+            return Ok(out);
         }
         loop {
             let now = Instant::now();

@@ -331,7 +331,8 @@ async fn bus_source(bus: &RedisStreamsEventBus) -> SubscriptionSource {
     let options = SubscribeOptions::new(orders(), "history", "history")
         .unwrap()
         .with_visibility_timeout(Duration::from_secs(30))
-        .take_over_pending();
+        .take_over_pending()
+        .with_max_deliveries(u32::MAX);
     SubscriptionSource::new(bus.subscribe(options).await.unwrap())
         .with_wait(Duration::from_millis(50))
 }
