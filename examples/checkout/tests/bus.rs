@@ -3,6 +3,8 @@
 //! `SagaRuntime::handle` for each message, acknowledging it only once
 //! handled. A consumer that dies before acknowledging gets its messages
 //! again; the saga recognises them and nothing runs twice.
+//!
+//! Every test runs on the in-memory bus and on Redis Streams (`REDIS_URL`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,22 +12,22 @@ use std::time::Duration;
 use checkout::{CheckoutApp, CheckoutSaga, FakeInventory, FakePayment, LineItem, OrderStatus};
 use composable_rust::event_bus::{EventPublisher, Subscription};
 use composable_rust::prelude::*;
+use composable_rust::redis::{RedisProjectionStore, RedisStreamsEventBus};
 use composable_rust::saga::Handled;
 use composable_rust::{EventBus, InMemoryEventBus, SubscribeOptions, Topic};
 
-struct World {
+struct World<B> {
     store: Arc<dyn EventStore>,
-    bus: InMemoryEventBus,
+    bus: B,
     publisher: EventPublisher<InMemoryProjectionStore>,
     topic: Topic,
     inventory: Arc<FakeInventory>,
     payment: Arc<FakePayment>,
 }
 
-impl World {
-    fn new() -> Self {
+impl<B: EventBus + Clone> World<B> {
+    fn new(bus: B) -> Self {
         let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-        let bus = InMemoryEventBus::new();
         let topic = Topic::new("checkout").unwrap();
         let publisher = EventPublisher::new(
             "bus-publisher",
@@ -68,7 +70,11 @@ impl World {
 
 /// Publishes what is new, and hands every message to the saga, until
 /// nothing new happens; acknowledges each message once handled.
-async fn deliver(world: &World, app: &CheckoutApp, consumer: &mut Box<dyn Subscription>) {
+async fn deliver<B: EventBus + Clone>(
+    world: &World<B>,
+    app: &CheckoutApp,
+    consumer: &mut Box<dyn Subscription>,
+) {
     loop {
         world.publisher.publish_pending().await.unwrap();
         let messages = consumer.receive(16, Duration::ZERO).await.unwrap();
@@ -82,9 +88,8 @@ async fn deliver(world: &World, app: &CheckoutApp, consumer: &mut Box<dyn Subscr
     }
 }
 
-#[tokio::test]
-async fn a_checkout_runs_over_the_bus() {
-    let world = World::new();
+async fn a_checkout_runs_over_the_bus<B: EventBus + Clone>(bus: B) {
+    let world = World::new(bus);
     let app = world.start().await;
     let mut consumer = world.subscribe().await;
     app.place_order("1001", "ada", vec![LineItem::new("book", 2, 1500)])
@@ -99,9 +104,10 @@ async fn a_checkout_runs_over_the_bus() {
     assert_eq!(world.payment.stats().charges, 1);
 }
 
-#[tokio::test]
-async fn a_consumer_that_dies_before_acknowledging_changes_nothing_twice() {
-    let world = World::new();
+async fn a_consumer_that_dies_before_acknowledging_changes_nothing_twice<B: EventBus + Clone>(
+    bus: B,
+) {
+    let world = World::new(bus);
     let app = world.start().await;
     let mut consumer = world.subscribe().await;
     app.place_order("1001", "ada", vec![LineItem::new("book", 2, 1500)])
@@ -134,4 +140,56 @@ async fn a_consumer_that_dies_before_acknowledging_changes_nothing_twice() {
     );
     assert_eq!(world.inventory.stats().calls, 1);
     assert_eq!(world.payment.stats().calls, 1);
+}
+
+#[tokio::test]
+async fn a_checkout_runs_over_the_in_memory_bus() {
+    a_checkout_runs_over_the_bus(InMemoryEventBus::new()).await;
+}
+
+#[tokio::test]
+async fn a_dying_consumer_changes_nothing_twice_on_the_in_memory_bus() {
+    a_consumer_that_dies_before_acknowledging_changes_nothing_twice(InMemoryEventBus::new()).await;
+}
+
+#[tokio::test]
+async fn a_checkout_runs_over_redis_streams() {
+    let (bus, prefix) = redis_bus().await;
+    a_checkout_runs_over_the_bus(bus).await;
+    clean_up(&prefix).await;
+}
+
+#[tokio::test]
+async fn a_dying_consumer_changes_nothing_twice_on_redis_streams() {
+    let (bus, prefix) = redis_bus().await;
+    a_consumer_that_dies_before_acknowledging_changes_nothing_twice(bus).await;
+    clean_up(&prefix).await;
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "this test needs a Redis server: set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379"
+        )
+    })
+}
+
+/// A Redis Streams bus under a prefix of its own.
+async fn redis_bus() -> (RedisStreamsEventBus, String) {
+    let prefix = format!(
+        "checkout-test:{}",
+        composable_rust::uuid::Uuid::new_v4().simple()
+    );
+    let bus = RedisStreamsEventBus::connect(&redis_url(), &prefix)
+        .await
+        .unwrap();
+    (bus, prefix)
+}
+
+/// Deletes every key under `prefix`.
+async fn clean_up(prefix: &str) {
+    let keys = RedisProjectionStore::connect(&redis_url(), prefix)
+        .await
+        .unwrap();
+    keys.clear().await.unwrap();
 }
