@@ -17,6 +17,29 @@ use crate::error::PostgresError;
 /// and [`connect`](crate::PostgresEventStore::connect).
 pub const DEFAULT_SCHEMA: &str = "composable_rust";
 
+/// Checks the rules every identifier the crate splices into SQL follows:
+/// 1 to `max_len` characters from a-z, 0-9 and _, starting with a letter or
+/// _, not starting with `pg_`. Returns why `name` breaks them.
+pub(crate) fn check_identifier(name: &str, max_len: usize) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err("it is empty");
+    };
+    if name.len() > max_len {
+        return Err("it is too long");
+    }
+    if !(first.is_ascii_lowercase() || first == '_') {
+        return Err("it must start with a lower-case letter or _");
+    }
+    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err("it may only contain a-z, 0-9 and _");
+    }
+    if name.starts_with("pg_") {
+        return Err("names starting with pg_ are reserved by PostgreSQL");
+    }
+    Ok(())
+}
+
 /// The longest accepted schema name, in bytes.
 const MAX_LEN: usize = 56;
 
@@ -27,27 +50,11 @@ pub(crate) struct SchemaName(String);
 impl SchemaName {
     /// Validates `name`.
     pub(crate) fn new(name: &str) -> Result<Self, PostgresError> {
-        let reject = |reason| {
-            Err(PostgresError::InvalidSchemaName {
+        if let Err(reason) = check_identifier(name, MAX_LEN) {
+            return Err(PostgresError::InvalidSchemaName {
                 name: name.to_owned(),
                 reason,
-            })
-        };
-        let mut chars = name.chars();
-        let Some(first) = chars.next() else {
-            return reject("it is empty");
-        };
-        if name.len() > MAX_LEN {
-            return reject("it is longer than 56 characters");
-        }
-        if !(first.is_ascii_lowercase() || first == '_') {
-            return reject("it must start with a lower-case letter or _");
-        }
-        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return reject("it may only contain a-z, 0-9 and _");
-        }
-        if name.starts_with("pg_") {
-            return reject("names starting with pg_ are reserved by PostgreSQL");
+            });
         }
         Ok(Self(name.to_owned()))
     }

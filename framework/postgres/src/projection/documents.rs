@@ -656,21 +656,8 @@ fn validate(name: &str) -> Result<(), PostgresError> {
             reason,
         })
     };
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return reject("it is empty");
-    };
-    if name.len() > MAX_LEN {
-        return reject("it is longer than 54 characters");
-    }
-    if !(first.is_ascii_lowercase() || first == '_') {
-        return reject("it must start with a lower-case letter or _");
-    }
-    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return reject("it may only contain a-z, 0-9 and _");
-    }
-    if name.starts_with("pg_") {
-        return reject("names starting with pg_ are reserved by PostgreSQL");
+    if let Err(reason) = crate::schema::check_identifier(name, MAX_LEN) {
+        return reject(reason);
     }
     if name.ends_with("_data_idx") {
         return reject("names ending with _data_idx are kept for the tables' indexes");
