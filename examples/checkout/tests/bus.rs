@@ -14,6 +14,7 @@ use composable_rust::event_bus::{EventPublisher, Subscription};
 use composable_rust::prelude::*;
 use composable_rust::redis::{RedisProjectionStore, RedisStreamsEventBus};
 use composable_rust::saga::Handled;
+use composable_rust::testing::services;
 use composable_rust::{EventBus, InMemoryEventBus, SubscribeOptions, Topic};
 
 struct World<B> {
@@ -166,21 +167,13 @@ async fn a_dying_consumer_changes_nothing_twice_on_redis_streams() {
     clean_up(&prefix).await;
 }
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| {
-        panic!(
-            "this test needs a Redis server: set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379"
-        )
-    })
-}
-
 /// A Redis Streams bus under a prefix of its own.
 async fn redis_bus() -> (RedisStreamsEventBus, String) {
     let prefix = format!(
         "checkout-test:{}",
         composable_rust::uuid::Uuid::new_v4().simple()
     );
-    let bus = RedisStreamsEventBus::connect(&redis_url(), &prefix)
+    let bus = RedisStreamsEventBus::connect(&services::redis_url(), &prefix)
         .await
         .unwrap();
     (bus, prefix)
@@ -188,7 +181,7 @@ async fn redis_bus() -> (RedisStreamsEventBus, String) {
 
 /// Deletes every key under `prefix`.
 async fn clean_up(prefix: &str) {
-    let keys = RedisProjectionStore::connect(&redis_url(), prefix)
+    let keys = RedisProjectionStore::connect(&services::redis_url(), prefix)
         .await
         .unwrap();
     keys.clear().await.unwrap();

@@ -16,6 +16,8 @@
 //!   its timeouts and how it ends.
 //! - [`ProjectionTestHarness`]: given events, then the read model contains
 //!   this; plus idempotency and rebuild checks.
+//! - [`services`]: `DATABASE_URL` and `REDIS_URL` for tests, failing
+//!   helpfully when unset.
 //! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
 //! - [`TestClock`]: time that moves only when the test says so.
 //! - [`event_store_conformance`]: the suite every event store must pass.
@@ -30,6 +32,7 @@ pub mod event_store_conformance;
 mod projection_harness;
 pub mod reducer_test;
 mod saga_test;
+pub mod services;
 pub mod test_store;
 
 pub use aggregate_test::{AggregateOutcome, AggregateTest};

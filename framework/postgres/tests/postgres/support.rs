@@ -15,17 +15,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, watch};
 use uuid::Uuid;
 
-/// `DATABASE_URL`, or a failure that says how to set it.
-pub fn database_url() -> String {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "DATABASE_URL is not set: these tests need a PostgreSQL server. Run them with e.g. \
-             `DATABASE_URL=postgres://postgres@localhost:5432/postgres cargo test -p \
-             composable-rust-postgres` (ci/test sets it through ci/start-services)"
-        ),
-    }
-}
+pub use composable_rust_testing::services::database_url;
 
 /// A pool on `DATABASE_URL`.
 pub async fn pool() -> PgPool {

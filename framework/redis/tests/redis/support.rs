@@ -8,17 +8,7 @@ use composable_rust_redis::redis::{self as redis_rs, Commands};
 use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
 use uuid::Uuid;
 
-/// `REDIS_URL`, or a failure that says how to set it.
-pub fn redis_url() -> String {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "REDIS_URL is not set: these tests need a Redis server. Run them with e.g. \
-             `REDIS_URL=redis://127.0.0.1:6379 cargo test -p composable-rust-redis` \
-             (ci/test sets it through ci/start-services)"
-        ),
-    }
-}
+pub use composable_rust_testing::services::redis_url;
 
 /// A fresh prefix: `cr-test:<uuid>`.
 pub fn test_prefix() -> String {

@@ -125,12 +125,7 @@ async fn a_cached_store_keeps_serving_from_its_primary_when_redis_is_down() {
 
 #[tokio::test]
 async fn a_cached_store_keeps_serving_from_postgres_when_redis_is_down() {
-    let Ok(database_url) = std::env::var("DATABASE_URL") else {
-        panic!(
-            "DATABASE_URL is not set: this test needs PostgreSQL behind the cache, e.g. \
-             DATABASE_URL=postgres://postgres@localhost:5432/postgres (ci/start-services sets it)"
-        );
-    };
+    let database_url = composable_rust_testing::services::database_url();
     let pool = sqlx::PgPool::connect(&database_url)
         .await
         .expect("PostgreSQL");
