@@ -12,7 +12,9 @@
 //! 2. everywhere else, expands mdBook's include directives (`{{#include path}}`,
 //!    `{{#include path:anchor}}`, `{{#include path:N:M}}`,
 //!    `{{#rustdoc_include …}}`, `{{#playground …}}`, `{{#title …}}` and escaped
-//!    `\{{#…}}`) relative to the chapter, exactly the way mdBook 0.4 does;
+//!    `\{{#…}}`) relative to the chapter, exactly the way mdBook 0.4 does,
+//!    finding them with the checker's parser (`book_checker::directives`,
+//!    a build dependency), so the two can never disagree;
 //! 3. writes the result to `$OUT_DIR/book/src/<chapter>.md`, next to it
 //!    `<chapter>.md.rs` holding `#[doc = include_str!(…)] pub mod <name> {}`
 //!    (on line 1, so rustdoc's line numbers are the chapter's), and
@@ -36,6 +38,8 @@ use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+
+use book_checker::directives::{self, Directive, Kind, Selection, Token, anchor_name};
 
 /// mdBook stops expanding nested includes at this depth (cyclic includes).
 const MAX_LINK_NESTED_DEPTH: usize = 10;
@@ -327,18 +331,17 @@ fn only_includes_of(body: &[&str], base: &Path, roots: &[PathBuf]) -> bool {
         if trimmed.is_empty() {
             continue;
         }
-        let links = find_links(trimmed);
-        let [link] = links.as_slice() else {
+        let tokens = directives::scan(trimmed);
+        let [Token::Directive(directive)] = tokens.as_slice() else {
             return false;
         };
-        if link.start != 0 || link.end != trimmed.len() {
+        if directive.start != 0 || directive.end != trimmed.len() {
             return false;
         }
-        let path = match &link.kind {
-            LinkType::Include(path, _) | LinkType::RustdocInclude(path, _) => path,
-            _ => return false,
-        };
-        let target = normalize(&base.join(path));
+        if matches!(directive.kind, Kind::Playground { .. }) {
+            return false;
+        }
+        let target = normalize(&base.join(&directive.path));
         if !roots.iter().any(|root| target.starts_with(root)) {
             return false;
         }
@@ -375,186 +378,37 @@ struct Context<'a> {
     deps: &'a mut BTreeSet<PathBuf>,
 }
 
-/// Lines chosen by an include directive.
-#[derive(Debug, Clone, PartialEq)]
-enum RangeOrAnchor {
-    /// Zero-based, end-exclusive line range; `None` means unbounded.
-    Range(Option<usize>, Option<usize>),
-    /// The lines between `ANCHOR: name` and `ANCHOR_END: name`.
-    Anchor(String),
-}
-
-/// The directives mdBook understands.
-#[derive(Debug, Clone, PartialEq)]
-enum LinkType {
-    Escaped,
-    Include(PathBuf, RangeOrAnchor),
-    RustdocInclude(PathBuf, RangeOrAnchor),
-    Playground(PathBuf, Vec<String>),
-    Title(String),
-}
-
-/// One directive found in a text, with its byte span.
-#[derive(Debug, Clone)]
-struct Link {
-    start: usize,
-    end: usize,
-    kind: LinkType,
-}
-
-/// Finds directives like mdBook's regex
-/// `\\\{\{\#.*\}\}|\{\{\s*\#([a-zA-Z0-9_]+)\s+([^}]+)\}\}`, keeping only the
-/// ones mdBook acts on (unknown kinds are skipped and left as text).
-fn find_links(s: &str) -> Vec<Link> {
-    let bytes = s.as_bytes();
-    let mut links = Vec::new();
-    let mut p = 0;
-    while p < bytes.len() {
-        // Alternative 1: an escaped link, `\{{#` then anything up to the last `}}` on the line.
-        if s[p..].starts_with("\\{{#") {
-            let line_end = s[p..].find('\n').map_or(s.len(), |i| p + i);
-            if let Some(close) = s[p + 4..line_end].rfind("}}") {
-                let end = p + 4 + close + 2;
-                links.push(Link {
-                    start: p,
-                    end,
-                    kind: LinkType::Escaped,
-                });
-                p = end;
-                continue;
-            }
-        }
-        // Alternative 2: `{{ #type rest}}`.
-        if s[p..].starts_with("{{")
-            && let Some((end, typ, rest)) = match_link(s, p)
-        {
-            if let Some(kind) = link_type(typ, rest) {
-                links.push(Link {
-                    start: p,
-                    end,
-                    kind,
-                });
-            }
-            p = end;
-            continue;
-        }
-        p += s[p..].chars().next().map_or(1, char::len_utf8);
-    }
-    links
-}
-
-/// Matches `\{\{\s*\#([a-zA-Z0-9_]+)\s+([^}]+)\}\}` at `p`.
-fn match_link(s: &str, p: usize) -> Option<(usize, &str, &str)> {
-    let bytes = s.as_bytes();
-    let mut i = p + 2;
-    while i < bytes.len() && (bytes[i] as char).is_ascii_whitespace() {
-        i += 1;
-    }
-    if bytes.get(i) != Some(&b'#') {
-        return None;
-    }
-    i += 1;
-    let type_start = i;
-    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-        i += 1;
-    }
-    if i == type_start {
-        return None;
-    }
-    let typ = &s[type_start..i];
-    let ws_start = i;
-    while i < bytes.len() && (bytes[i] as char).is_ascii_whitespace() {
-        i += 1;
-    }
-    let ws_len = i - ws_start;
-    if ws_len == 0 {
-        return None;
-    }
-    let mut rest_start = i;
-    while i < bytes.len() && bytes[i] != b'}' {
-        i += 1;
-    }
-    if i == rest_start {
-        // `[^}]+` may take back one whitespace character from `\s+`.
-        if ws_len < 2 {
-            return None;
-        }
-        rest_start -= 1;
-    }
-    if s[i..].starts_with("}}") {
-        Some((i + 2, typ, &s[rest_start..i]))
-    } else {
-        None
-    }
-}
-
-/// mdBook's `Link::from_capture`.
-fn link_type(typ: &str, rest: &str) -> Option<LinkType> {
-    if typ == "title" {
-        return Some(LinkType::Title(rest.to_owned()));
-    }
-    let mut props = rest.split_whitespace();
-    let file = props.next()?;
-    match typ {
-        "include" => {
-            let (path, range) = split_path(file);
-            Some(LinkType::Include(path, range))
-        }
-        "rustdoc_include" => {
-            let (path, range) = split_path(file);
-            Some(LinkType::RustdocInclude(path, range))
-        }
-        "playground" | "playpen" => Some(LinkType::Playground(
-            file.into(),
-            props.map(str::to_owned).collect(),
-        )),
-        _ => None,
-    }
-}
-
-/// Splits `path:range-or-anchor`.
-fn split_path(arg: &str) -> (PathBuf, RangeOrAnchor) {
-    let mut parts = arg.splitn(2, ':');
-    let path = parts.next().unwrap_or_default().into();
-    (path, parse_range_or_anchor(parts.next()))
-}
-
-/// mdBook's `parse_range_or_anchor`: `N`, `N:M`, `N:`, `:M`, or an anchor name.
-fn parse_range_or_anchor(parts: Option<&str>) -> RangeOrAnchor {
-    let mut parts = parts.unwrap_or("").splitn(3, ':').fuse();
-    let next = parts.next();
-    let start = if let Some(value) = next.and_then(|s| s.parse::<usize>().ok()) {
-        Some(value.saturating_sub(1))
-    } else if let Some("") = next {
-        None
-    } else if let Some(anchor) = next {
-        return RangeOrAnchor::Anchor(anchor.to_owned());
-    } else {
-        None
-    };
-    let end = parts.next().map(str::parse::<usize>);
-    match (start, end) {
-        (Some(start), Some(Ok(end))) => RangeOrAnchor::Range(Some(start), Some(end)),
-        (Some(start), Some(Err(_))) => RangeOrAnchor::Range(Some(start), None),
-        (Some(start), None) => RangeOrAnchor::Range(Some(start), Some(start + 1)),
-        (None, Some(Ok(end))) => RangeOrAnchor::Range(None, Some(end)),
-        (None, None) | (None, Some(Err(_))) => RangeOrAnchor::Range(None, None),
-    }
-}
-
 /// mdBook's `replace_all`: expands directives, recursively, relative to `base`.
 fn replace_all(s: &str, base: &Path, depth: usize, cx: &mut Context<'_>) -> String {
     let mut replaced = String::with_capacity(s.len());
     let mut previous_end = 0;
-    for link in find_links(s) {
-        replaced.push_str(&s[previous_end..link.start]);
-        let text = &s[link.start..link.end];
-        match render(&link.kind, text, base, cx) {
+    for token in directives::scan(s) {
+        let (start, end) = match &token {
+            Token::Escaped { start, end } | Token::Title { start, end } => (*start, *end),
+            Token::Directive(directive) => (directive.start, directive.end),
+        };
+        replaced.push_str(&s[previous_end..start]);
+        let text = &s[start..end];
+        let directive = match token {
+            // An escaped directive is shown without its backslash; a title
+            // renders as nothing.
+            Token::Escaped { .. } => {
+                replaced.push_str(&text[1..]);
+                previous_end = end;
+                continue;
+            }
+            Token::Title { .. } => {
+                previous_end = end;
+                continue;
+            }
+            Token::Directive(directive) => directive,
+        };
+        match render(&directive, base, cx) {
             Ok(new_content) => {
                 if depth < MAX_LINK_NESTED_DEPTH {
-                    match relative_base(&link.kind, base) {
+                    match base.join(&directive.path).parent() {
                         Some(new_base) => {
-                            replaced.push_str(&replace_all(&new_content, &new_base, depth + 1, cx))
+                            replaced.push_str(&replace_all(&new_content, new_base, depth + 1, cx))
                         }
                         None => replaced.push_str(&new_content),
                     }
@@ -564,11 +418,11 @@ fn replace_all(s: &str, base: &Path, depth: usize, cx: &mut Context<'_>) -> Stri
                         cx.chapter
                     );
                 }
-                previous_end = link.end;
+                previous_end = end;
             }
             Err(message) => {
                 println!("cargo:warning={}: {text}: {message}", cx.chapter);
-                previous_end = link.start;
+                previous_end = start;
             }
         }
     }
@@ -576,58 +430,31 @@ fn replace_all(s: &str, base: &Path, depth: usize, cx: &mut Context<'_>) -> Stri
     replaced
 }
 
-/// The directory nested directives of an included file are relative to.
-fn relative_base(kind: &LinkType, base: &Path) -> Option<PathBuf> {
-    match kind {
-        LinkType::Include(path, _)
-        | LinkType::RustdocInclude(path, _)
-        | LinkType::Playground(path, _) => base.join(path).parent().map(Path::to_path_buf),
-        LinkType::Escaped | LinkType::Title(_) => None,
-    }
-}
-
 /// The text a directive stands for.
-fn render(
-    kind: &LinkType,
-    text: &str,
-    base: &Path,
-    cx: &mut Context<'_>,
-) -> Result<String, String> {
-    let mut read = |path: &Path| {
-        let target = base.join(path);
-        cx.deps.insert(normalize(&target));
-        fs::read_to_string(&target).map_err(|e| format!("cannot read {}: {e}", target.display()))
-    };
-    match kind {
-        LinkType::Escaped => Ok(text[1..].to_owned()),
-        LinkType::Title(_) => Ok(String::new()),
-        LinkType::Include(path, range) => {
-            let content = read(path)?;
-            match range {
-                RangeOrAnchor::Range(start, end) => Ok(take_lines(&content, *start, *end)),
-                RangeOrAnchor::Anchor(anchor) => take_anchored_lines(&content, anchor)
-                    .ok_or_else(|| missing_anchor(anchor, path)),
-            }
+fn render(directive: &Directive, base: &Path, cx: &mut Context<'_>) -> Result<String, String> {
+    let path = &directive.path;
+    let target = base.join(path);
+    cx.deps.insert(normalize(&target));
+    let mut content = fs::read_to_string(&target)
+        .map_err(|e| format!("cannot read {}: {e}", target.display()))?;
+    match (&directive.kind, &directive.selection) {
+        (Kind::Include, Selection::Lines { start, end }) => Ok(take_lines(&content, *start, *end)),
+        (Kind::Include, Selection::Anchor(anchor)) => {
+            take_anchored_lines(&content, anchor).ok_or_else(|| missing_anchor(anchor, path))
         }
-        LinkType::RustdocInclude(path, range) => {
-            let content = read(path)?;
-            match range {
-                RangeOrAnchor::Range(start, end) => {
-                    Ok(take_rustdoc_include_lines(&content, *start, *end))
-                }
-                RangeOrAnchor::Anchor(anchor) => {
-                    take_rustdoc_include_anchored_lines(&content, anchor)
-                        .ok_or_else(|| missing_anchor(anchor, path))
-                }
-            }
+        (Kind::RustdocInclude, Selection::Lines { start, end }) => {
+            Ok(take_rustdoc_include_lines(&content, *start, *end))
         }
-        LinkType::Playground(path, attrs) => {
-            let mut contents = read(path)?;
-            if !contents.ends_with('\n') {
-                contents.push('\n');
+        (Kind::RustdocInclude, Selection::Anchor(anchor)) => {
+            take_rustdoc_include_anchored_lines(&content, anchor)
+                .ok_or_else(|| missing_anchor(anchor, path))
+        }
+        (Kind::Playground { attrs }, _) => {
+            if !content.ends_with('\n') {
+                content.push('\n');
             }
             let ftype = if attrs.is_empty() { "rust" } else { "rust," };
-            Ok(format!("```{ftype}{}\n{contents}```\n", attrs.join(",")))
+            Ok(format!("```{ftype}{}\n{content}```\n", attrs.join(",")))
         }
     }
 }
@@ -637,25 +464,6 @@ fn missing_anchor(anchor: &str, path: &Path) -> String {
         "no `ANCHOR: {anchor}` in {} (add `// ANCHOR: {anchor}` and `// ANCHOR_END: {anchor}` lines)",
         path.display()
     )
-}
-
-/// The anchor name that `marker` (`ANCHOR:` or `ANCHOR_END:`) introduces on
-/// `line`, like mdBook's `ANCHOR:\s*([\w_-]+)`.
-fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
-    let mut from = 0;
-    while let Some(pos) = line[from..].find(marker) {
-        let after = &line[from + pos + marker.len()..];
-        let after = after.trim_start();
-        let len = after
-            .char_indices()
-            .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == '-'))
-            .map_or(after.len(), |(i, _)| i);
-        if len > 0 {
-            return Some(&after[..len]);
-        }
-        from += pos + marker.len();
-    }
-    None
 }
 
 /// mdBook's `take_lines` (zero-based start, exclusive end).

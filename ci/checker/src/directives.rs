@@ -3,16 +3,24 @@
 //!
 //! The matching rules mirror mdBook 0.4's link preprocessor (the regex
 //! `\\\{\{\#.*\}\}|\{\{\s*\#([a-zA-Z0-9_]+)\s+([^}]+)\}\}` and
-//! `parse_range_or_anchor`), like `book/build.rs` does, so the checker
-//! complains about exactly the directives mdBook would expand.
+//! `parse_range_or_anchor`), so the checker complains about exactly the
+//! directives mdBook would expand. It is the one parser of these directives
+//! in the repository: `book/build.rs` uses it (as a build dependency) to
+//! expand chapters for the doctests.
 
 use std::path::PathBuf;
 
 /// Which lines of the included file a directive selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
-    /// The whole file or a line range (`path`, `path:N`, `path:N:M`, `path::M`).
-    Lines,
+    /// The whole file or a line range (`path`, `path:N`, `path:N:M`,
+    /// `path::M`): zero-based `start`, exclusive `end`, `None` = unbounded.
+    Lines {
+        /// The first line, zero-based.
+        start: Option<usize>,
+        /// One past the last line.
+        end: Option<usize>,
+    },
     /// The lines between `ANCHOR: name` and `ANCHOR_END: name`.
     Anchor(String),
 }
@@ -24,8 +32,12 @@ pub enum Kind {
     Include,
     /// `{{#rustdoc_include …}}`
     RustdocInclude,
-    /// `{{#playground …}}` (or its old name `playpen`)
-    Playground,
+    /// `{{#playground …}}` (or its old name `playpen`), with its attributes
+    /// (`editable`, ...)
+    Playground {
+        /// The words after the path.
+        attrs: Vec<String>,
+    },
 }
 
 /// One include-like directive found in a text.
@@ -43,9 +55,42 @@ pub struct Directive {
     pub selection: Selection,
 }
 
+/// Everything mdBook's link preprocessor acts on in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// `\{{#...}}`: shown literally, without the backslash.
+    Escaped {
+        /// Byte offset of the backslash.
+        start: usize,
+        /// Byte offset just after `}}`.
+        end: usize,
+    },
+    /// `{{#title ...}}`: sets the page title, renders as nothing.
+    Title {
+        /// Byte offset of `{{`.
+        start: usize,
+        /// Byte offset just after `}}`.
+        end: usize,
+    },
+    /// An include-like directive.
+    Directive(Directive),
+}
+
 /// Finds the include-like directives in `s`, skipping escaped ones
 /// (`\{{#include …}}`) and kinds that include nothing (`title`, unknown).
 pub fn find(s: &str) -> Vec<Directive> {
+    scan(s)
+        .into_iter()
+        .filter_map(|token| match token {
+            Token::Directive(directive) => Some(directive),
+            Token::Escaped { .. } | Token::Title { .. } => None,
+        })
+        .collect()
+}
+
+/// Every [`Token`] in `s`, in order (unknown directive kinds are left as
+/// text, like mdBook does).
+pub fn scan(s: &str) -> Vec<Token> {
     let bytes = s.as_bytes();
     let mut found = Vec::new();
     let mut p = 0;
@@ -53,15 +98,19 @@ pub fn find(s: &str) -> Vec<Directive> {
         if s[p..].starts_with("\\{{#") {
             let line_end = s[p..].find('\n').map_or(s.len(), |i| p + i);
             if let Some(close) = s[p + 4..line_end].rfind("}}") {
-                p += 4 + close + 2;
+                let end = p + 4 + close + 2;
+                found.push(Token::Escaped { start: p, end });
+                p = end;
                 continue;
             }
         }
         if s[p..].starts_with("{{")
             && let Some((end, typ, rest)) = match_link(s, p)
         {
-            if let Some(directive) = directive(p, end, typ, rest) {
-                found.push(directive);
+            if typ == "title" {
+                found.push(Token::Title { start: p, end });
+            } else if let Some(directive) = directive(p, end, typ, rest) {
+                found.push(Token::Directive(directive));
             }
             p = end;
             continue;
@@ -116,15 +165,24 @@ fn match_link(s: &str, p: usize) -> Option<(usize, &str, &str)> {
 
 /// Builds a directive from a match, like mdBook's `Link::from_capture`.
 fn directive(start: usize, end: usize, typ: &str, rest: &str) -> Option<Directive> {
+    let mut words = rest.split_whitespace();
+    let arg = words.next()?;
     let kind = match typ {
         "include" => Kind::Include,
         "rustdoc_include" => Kind::RustdocInclude,
-        "playground" | "playpen" => Kind::Playground,
+        "playground" | "playpen" => Kind::Playground {
+            attrs: words.map(str::to_owned).collect(),
+        },
         _ => return None,
     };
-    let arg = rest.split_whitespace().next()?;
-    let (path, selection) = if kind == Kind::Playground {
-        (arg.into(), Selection::Lines)
+    let (path, selection) = if matches!(kind, Kind::Playground { .. }) {
+        (
+            arg.into(),
+            Selection::Lines {
+                start: None,
+                end: None,
+            },
+        )
     } else {
         let mut parts = arg.splitn(2, ':');
         let path = parts.next().unwrap_or_default().into();
@@ -139,14 +197,27 @@ fn directive(start: usize, end: usize, typ: &str, rest: &str) -> Option<Directiv
     })
 }
 
-/// mdBook's `parse_range_or_anchor`, reduced to "lines" or "anchor".
+/// mdBook's `parse_range_or_anchor`: `N`, `N:M`, `N:`, `:M`, or an anchor
+/// name (line numbers as written are one-based and inclusive).
 fn selection(spec: Option<&str>) -> Selection {
-    let first = spec.unwrap_or("").split(':').next().unwrap_or("");
-    if first.is_empty() || first.parse::<usize>().is_ok() {
-        Selection::Lines
-    } else {
-        Selection::Anchor(first.to_owned())
-    }
+    let mut parts = spec.unwrap_or("").splitn(3, ':').fuse();
+    let next = parts.next();
+    let start = match next {
+        Some(value) if value.parse::<usize>().is_ok() => {
+            value.parse::<usize>().ok().map(|n| n.saturating_sub(1))
+        }
+        Some("") | None => None,
+        Some(anchor) => return Selection::Anchor(anchor.to_owned()),
+    };
+    let end = parts.next().map(str::parse::<usize>);
+    let (start, end) = match (start, end) {
+        (Some(start), Some(Ok(end))) => (Some(start), Some(end)),
+        (Some(start), Some(Err(_))) => (Some(start), None),
+        (Some(start), None) => (Some(start), Some(start + 1)),
+        (None, Some(Ok(end))) => (None, Some(end)),
+        (None, None | Some(Err(_))) => (None, None),
+    };
+    Selection::Lines { start, end }
 }
 
 /// The anchor name that `marker` (`ANCHOR:` or `ANCHOR_END:`) introduces on
@@ -220,25 +291,62 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                (Kind::Include, "x.rs".into(), Selection::Lines),
+                (Kind::Include, "x.rs".into(), ALL),
                 (
                     Kind::RustdocInclude,
                     "../y.rs".into(),
                     Selection::Anchor("main".into())
                 ),
-                (Kind::Include, "z.rs".into(), Selection::Lines),
-                (Kind::Playground, "p.rs".into(), Selection::Lines),
+                (
+                    Kind::Include,
+                    "z.rs".into(),
+                    Selection::Lines {
+                        start: Some(2),
+                        end: Some(5)
+                    }
+                ),
+                (
+                    Kind::Playground {
+                        attrs: vec!["editable".into()]
+                    },
+                    "p.rs".into(),
+                    ALL
+                ),
             ]
         );
         assert_eq!(&text[found[0].start..found[0].end], "{{#include x.rs}}");
     }
 
+    const ALL: Selection = Selection::Lines {
+        start: None,
+        end: None,
+    };
+
     #[test]
-    fn ranges_are_not_anchors() {
-        for spec in ["x.rs:2", "x.rs:2:4", "x.rs::4", "x.rs:2:"] {
+    fn ranges_follow_mdbook() {
+        let lines = |start, end| Selection::Lines { start, end };
+        for (spec, expected) in [
+            ("x.rs:2", lines(Some(1), Some(2))),
+            ("x.rs:2:4", lines(Some(1), Some(4))),
+            ("x.rs::4", lines(None, Some(4))),
+            ("x.rs:2:", lines(Some(1), None)),
+            ("x.rs", ALL),
+        ] {
             let d = &find(&format!("{{{{#include {spec}}}}}"))[0];
-            assert_eq!(d.selection, Selection::Lines, "{spec}");
+            assert_eq!(d.selection, expected, "{spec}");
         }
+    }
+
+    #[test]
+    fn scan_reports_escapes_and_titles() {
+        let text = "\\{{#include a.rs}}\n{{#title T}} {{#include b.rs}} {{#unknown c}}";
+        let tokens = scan(text);
+        assert!(matches!(tokens[0], Token::Escaped { start: 0, .. }));
+        assert!(matches!(tokens[1], Token::Title { .. }));
+        assert!(
+            matches!(&tokens[2], Token::Directive(d) if d.path == std::path::Path::new("b.rs"))
+        );
+        assert_eq!(tokens.len(), 3);
     }
 
     #[test]
