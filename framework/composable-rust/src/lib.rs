@@ -23,14 +23,15 @@
 
 pub use composable_rust_core as core;
 pub use composable_rust_core::{
-    Aggregate, AggregateRepository, AppendOutcome, BusMessage, Clock, CodedError, Effect, EffectId,
-    EffectKind, Effects, ErrorCode, Event, EventBus, EventBusError, EventMetadata, EventPublisher,
-    EventStore, EventStoreError, ExpectedVersion, InMemoryEventBus, InMemoryEventStore,
-    InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
-    ProjectionStore, Reducer, Saga, SagaError, SagaRuntime, SendHandle, Snapshot, SnapshotPolicy,
-    Store, StoreError, StoredEvent, StreamId, SubscribeOptions, Subscription, SubscriptionSource,
-    SystemClock, TestClock, Topic, Upcasters, aggregate, clock, combine, composition, effect,
-    environment, error, event, event_bus, event_store, projection, reducer, saga, scope, store,
+    Aggregate, AggregateRepository, AppendOutcome, BackendError, BusMessage, Clock, CodedError,
+    Effect, EffectId, EffectKind, Effects, ErrorClass, ErrorCode, Event, EventBus, EventBusError,
+    EventMetadata, EventPublisher, EventStore, EventStoreError, ExpectedVersion, InMemoryEventBus,
+    InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError,
+    ProjectionManager, ProjectionStore, Reducer, Saga, SagaError, SagaRuntime, SendHandle,
+    Snapshot, SnapshotPolicy, Store, StoreError, StoredEvent, StreamId, SubscribeOptions,
+    Subscription, SubscriptionSource, SystemClock, TestClock, Topic, Upcasters, aggregate, clock,
+    combine, composition, effect, environment, error, event, event_bus, event_store, projection,
+    reducer, saga, scope, store,
 };
 
 /// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`,

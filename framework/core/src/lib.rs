@@ -19,6 +19,9 @@
 //! this one and import `composable_rust::prelude::*`.
 #![deny(missing_docs)]
 
+// Lets the `#[coded_error]` expansion name `::composable_rust_core` here too.
+extern crate self as composable_rust_core;
+
 pub mod aggregate;
 pub mod clock;
 pub mod composition;
@@ -37,7 +40,7 @@ pub use aggregate::{Aggregate, AggregateRepository, SnapshotPolicy};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use composition::{Combine, Scope, combine, scope};
 pub use effect::{Effect, EffectId, EffectKind, Effects};
-pub use error::{CodedError, ErrorCode, StoreError};
+pub use error::{BackendError, CodedError, ErrorClass, ErrorCode, StoreError};
 pub use event::{
     Event, EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
     Upcasters,

@@ -303,11 +303,13 @@ impl EventBus for FlakyBus {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(EventBusError::Backend {
-                code: ErrorCode::new("CR-E0203", "unreachable"),
-                message: "the test bus is down".into(),
-                source: None,
-            });
+            return Err(EventBusError::Backend(
+                composable_rust_core::BackendError::from_message(
+                    ErrorCode::new("CR-E0203", "unreachable"),
+                    composable_rust_core::ErrorClass::Transient,
+                    "the test bus is down",
+                ),
+            ));
         }
         self.bus.publish_batch(topic, events).await
     }
@@ -435,11 +437,13 @@ impl Projection for History {
             std::future::pending::<()>().await;
         }
         if self.broken.load(Ordering::SeqCst) {
-            return Err(ProjectionError::Backend {
-                code: ErrorCode::new("CR-E9999", "test"),
-                message: "the read database is down".into(),
-                source: None,
-            });
+            return Err(ProjectionError::Backend(
+                composable_rust_core::BackendError::from_message(
+                    ErrorCode::new("CR-E9999", "test"),
+                    composable_rust_core::ErrorClass::Transient,
+                    "the read database is down",
+                ),
+            ));
         }
         let key = format!("history:{}", event.stream_id);
         let mut seen: Vec<i64> = tx.get_json(&key).await?.unwrap_or_default();

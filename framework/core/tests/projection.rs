@@ -52,11 +52,13 @@ impl Projection for Totals {
         }
         if self.transient_failures.load(Ordering::SeqCst) > 0 {
             self.transient_failures.fetch_sub(1, Ordering::SeqCst);
-            return Err(ProjectionError::Backend {
-                code: composable_rust_core::ErrorCode::new("CR-E9999", "test backend"),
-                message: "the test database is down".into(),
-                source: None,
-            });
+            return Err(ProjectionError::Backend(
+                composable_rust_core::BackendError::from_message(
+                    composable_rust_core::ErrorCode::new("CR-E9999", "test backend"),
+                    composable_rust_core::ErrorClass::Transient,
+                    "the test database is down",
+                ),
+            ));
         }
         if event.payload["poison"] == json!(true) && self.poison_fails.load(Ordering::SeqCst) {
             return Err(ProjectionError::apply("cannot handle poison"));
@@ -491,11 +493,13 @@ mod cached {
     impl FlakyCache {
         fn check(&self) -> Result<(), ProjectionError> {
             if self.down.load(Ordering::SeqCst) {
-                return Err(ProjectionError::Backend {
-                    code: composable_rust_core::ErrorCode::new("CR-E9998", "test cache"),
-                    message: "connection refused".into(),
-                    source: None,
-                });
+                return Err(ProjectionError::Backend(
+                    composable_rust_core::BackendError::from_message(
+                        composable_rust_core::ErrorCode::new("CR-E9998", "test cache"),
+                        composable_rust_core::ErrorClass::Transient,
+                        "connection refused",
+                    ),
+                ));
             }
             Ok(())
         }

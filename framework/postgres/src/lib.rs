@@ -105,7 +105,7 @@ mod snapshot;
 mod sql;
 mod store;
 
-pub use error::{PostgresError, codes};
+pub use error::{PostgresError, codes, sqlstate_class};
 pub use projection::{
     Document, DocumentQuery, DocumentTable, PostgresProjectionStore, PostgresProjectionTx,
     SortOrder, sql_error,

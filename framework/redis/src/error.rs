@@ -5,54 +5,38 @@
 //! [`connect`](crate::RedisStoreOptions::connect), ...) return a
 //! [`RedisStoreError`]. Through the projection traits the same errors
 //! arrive as [`ProjectionError::Backend`] carrying the same code and
-//! message, with the underlying redis-rs error as its `source`; the
-//! projection manager treats them as transient (it retries the batch
-//! later and never dead-letters an event because of them).
+//! message, with the underlying redis-rs error as its `source`.
+//! Whether retrying can help follows the Redis error kind, mapped
+//! explicitly in [`redis_error_class`]: a connection problem is transient
+//! (retried), a key holding the wrong kind of value (`WRONGTYPE`) or a
+//! value that is not a number is permanent for that key (the event is
+//! dead-lettered), bad credentials are configuration (the manager stops).
 
-use std::fmt;
 use std::sync::Arc;
 
-use composable_rust_core::{CodedError, ErrorCode, ProjectionError};
+use composable_rust_core::error::{BackendError, ErrorClass, coded_error};
+use composable_rust_core::{EventBusError, ProjectionError};
 
 /// The codes owned by `composable-rust-redis`.
 pub mod codes {
-    use composable_rust_core::ErrorCode;
-
-    /// A key prefix was rejected.
-    pub const INVALID_KEY_PREFIX: ErrorCode =
-        ErrorCode::new("CR-E0201", "invalid Redis key prefix");
-    /// A Redis URL could not be parsed.
-    pub const INVALID_URL: ErrorCode = ErrorCode::new("CR-E0202", "invalid Redis URL");
-    /// Redis could not be reached, did not answer in time, or the
-    /// connection was lost.
-    pub const UNREACHABLE: ErrorCode = ErrorCode::new("CR-E0203", "Redis could not be reached");
-    /// Redis refused or failed a command.
-    pub const COMMAND_FAILED: ErrorCode = ErrorCode::new("CR-E0204", "a Redis command failed");
-    /// A command inside a unit of work's `MULTI`/`EXEC` failed while the
-    /// others were applied (Redis does not roll back).
-    pub const PARTIAL_COMMIT: ErrorCode = ErrorCode::new(
-        "CR-E0205",
-        "a Redis unit of work was partly applied (MULTI/EXEC does not roll back)",
-    );
-    /// A stored value does not have the form the store writes.
-    pub const CORRUPT_VALUE: ErrorCode =
-        ErrorCode::new("CR-E0206", "a Redis value has an unexpected form");
-    /// The server is too old for the Redis Streams event bus.
-    pub const UNSUPPORTED_SERVER: ErrorCode = ErrorCode::new(
-        "CR-E0207",
-        "the Redis server is too old for the event bus (needs 6.2 or later)",
-    );
-
-    /// Every code this crate owns, in order.
-    pub const ALL: &[ErrorCode] = &[
-        INVALID_KEY_PREFIX,
-        INVALID_URL,
-        UNREACHABLE,
-        COMMAND_FAILED,
-        PARTIAL_COMMIT,
-        CORRUPT_VALUE,
-        UNSUPPORTED_SERVER,
-    ];
+    composable_rust_core::error_codes! {
+        /// A key prefix was rejected.
+        INVALID_KEY_PREFIX = ("CR-E0201", "invalid Redis key prefix");
+        /// A Redis URL could not be parsed.
+        INVALID_URL = ("CR-E0202", "invalid Redis URL");
+        /// Redis could not be reached, did not answer in time, or the
+        /// connection was lost.
+        UNREACHABLE = ("CR-E0203", "Redis could not be reached");
+        /// Redis refused or failed a command.
+        COMMAND_FAILED = ("CR-E0204", "a Redis command failed");
+        /// A command inside a unit of work's `MULTI`/`EXEC` failed while the
+        /// others were applied (Redis does not roll back).
+        PARTIAL_COMMIT = ("CR-E0205", "a Redis unit of work was partly applied (MULTI/EXEC does not roll back)");
+        /// A stored value does not have the form the store writes.
+        CORRUPT_VALUE = ("CR-E0206", "a Redis value has an unexpected form");
+        /// The server is too old for the Redis Streams event bus.
+        UNSUPPORTED_SERVER = ("CR-E0207", "the Redis server is too old for the event bus (needs 6.2 or later)");
+    }
 }
 
 /// The advice every "cannot reach Redis" message ends with.
@@ -60,11 +44,20 @@ const REACH_ADVICE: &str = "is Redis running? Start it, or point the store at a 
                             server, e.g. set REDIS_URL=redis://127.0.0.1:6379";
 
 /// What can go wrong in the Redis backend. Its `Display` starts with the
-/// code, e.g. `[CR-E0203] ...`, and says what happened and what to do.
-#[derive(Debug, Clone)]
+/// code, e.g. `[CR-E0203] ...`, and says what happened and what to do;
+/// [`class`](composable_rust_core::CodedError::class) says whether
+/// retrying can help.
+#[coded_error]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisStoreError {
     /// A key prefix was rejected (`CR-E0201`).
+    #[code(codes::INVALID_KEY_PREFIX, configuration)]
+    #[error(
+        "`{prefix}` is not a valid key prefix for a Redis projection store: {reason}; use 1 to \
+         128 printable characters without whitespace or any of {{ }} * ? [ ] \\, e.g. \
+         \"myapp:orders\""
+    )]
     InvalidKeyPrefix {
         /// The rejected prefix.
         prefix: String,
@@ -72,6 +65,12 @@ pub enum RedisStoreError {
         reason: &'static str,
     },
     /// The URL could not be parsed (`CR-E0202`).
+    #[code(codes::INVALID_URL, configuration)]
+    #[error(
+        "`{url}` is not a valid Redis URL: {source}; use \
+         redis://[user:password@]host[:port][/db] or redis+unix:///path/to/socket, e.g. \
+         REDIS_URL=redis://127.0.0.1:6379"
+    )]
     InvalidUrl {
         /// The URL, with any password replaced by `***`.
         url: String,
@@ -80,6 +79,11 @@ pub enum RedisStoreError {
     },
     /// Redis could not be reached, timed out, or the connection broke
     /// (`CR-E0203`).
+    #[code(codes::UNREACHABLE, class = redis_error_class(source))]
+    #[error(
+        "could not reach Redis at {address} to {operation}: {source}; {REACH_ADVICE} (the \
+         connection manager reconnects by itself once the server is back)"
+    )]
     Unreachable {
         /// The server's address (`host:port` or a socket path).
         address: String,
@@ -89,6 +93,8 @@ pub enum RedisStoreError {
         source: Arc<redis::RedisError>,
     },
     /// Redis refused or failed a command (`CR-E0204`).
+    #[code(codes::COMMAND_FAILED, class = redis_error_class(source))]
+    #[error("Redis failed to {operation}: {source}; {}", command_advice(source))]
     Command {
         /// What the store was doing.
         operation: &'static str,
@@ -97,6 +103,10 @@ pub enum RedisStoreError {
     },
     /// Commands of a unit of work failed inside `MULTI`/`EXEC` while the
     /// others were applied (`CR-E0205`).
+    #[code(codes::PARTIAL_COMMIT, permanent)]
+    #[error(
+        "{}", partial_commit_message(failures, *commands, checkpoint)
+    )]
     PartialCommit {
         /// `(index in the unit of work, command, error)` of each failure.
         failures: Vec<(usize, String, String)>,
@@ -108,6 +118,11 @@ pub enum RedisStoreError {
     },
     /// A stored value does not have the form the store writes, e.g. a
     /// checkpoint that is not `commit/sequence` (`CR-E0206`).
+    #[code(codes::CORRUPT_VALUE, permanent)]
+    #[error(
+        "the value at `{key}` does not have the form this store writes: {reason}; it was \
+         probably written by something else: delete it, or rebuild the projection"
+    )]
     CorruptValue {
         /// The Redis key (and hash field, if any) holding the value.
         key: String,
@@ -116,6 +131,12 @@ pub enum RedisStoreError {
     },
     /// The server is older than the Redis Streams event bus needs
     /// (`CR-E0207`).
+    #[code(codes::UNSUPPORTED_SERVER, configuration)]
+    #[error(
+        "the Redis server at {address} is version {version}, but the event bus needs Redis 6.2 \
+         or later (XPENDING with IDLE, XAUTOCLAIM-era consumer groups); upgrade the server \
+         (7.x recommended) or use another bus"
+    )]
     UnsupportedServer {
         /// The server's address.
         address: String,
@@ -139,89 +160,6 @@ pub enum CheckpointRepair {
 }
 
 impl RedisStoreError {
-    /// What happened and what to do, without the code prefix.
-    pub fn message(&self) -> String {
-        match self {
-            Self::InvalidKeyPrefix { prefix, reason } => format!(
-                "`{prefix}` is not a valid key prefix for a Redis projection store: {reason}; use \
-                 1 to 128 printable characters without whitespace or any of {{ }} * ? [ ] \\, \
-                 e.g. \"myapp:orders\""
-            ),
-            Self::InvalidUrl { url, source } => format!(
-                "`{url}` is not a valid Redis URL: {source}; use redis://[user:password@]host[:port][/db] \
-                 or redis+unix:///path/to/socket, e.g. REDIS_URL=redis://127.0.0.1:6379"
-            ),
-            Self::Unreachable {
-                address,
-                operation,
-                source,
-            } => format!(
-                "could not reach Redis at {address} to {operation}: {source}; {REACH_ADVICE} \
-                 (the connection manager reconnects by itself once the server is back)"
-            ),
-            Self::Command { operation, source } => {
-                let advice = match source.code() {
-                    Some("WRONGTYPE") => {
-                        "a key holds another kind of Redis value than this operation needs (for \
-                         example a counter key that was written as a sorted set): use each key \
-                         for one kind of value, and rebuild the projection"
-                    }
-                    Some("OOM") => {
-                        "Redis reached its maxmemory limit: raise it, set an eviction policy, or \
-                         give read-model values a TTL"
-                    }
-                    Some("READONLY") => {
-                        "the server is a read-only replica: point the store at the primary"
-                    }
-                    Some("NOAUTH" | "WRONGPASS" | "NOPERM") => {
-                        "check the user name and password in the URL and the user's ACL"
-                    }
-                    _ => "see the Redis server's log; the operation can be retried",
-                };
-                format!("Redis failed to {operation}: {source}; {advice}")
-            }
-            Self::PartialCommit {
-                failures,
-                commands,
-                checkpoint,
-            } => {
-                let failed: Vec<String> = failures
-                    .iter()
-                    .map(|(index, command, error)| format!("#{index} `{command}`: {error}"))
-                    .collect();
-                let checkpoint = match checkpoint {
-                    CheckpointRepair::NoCheckpoint => {
-                        "the unit of work carried no checkpoint".to_owned()
-                    }
-                    CheckpointRepair::Restored => "the checkpoint was put back, so the batch \
-                                                   will be applied again (keep apply idempotent)"
-                        .to_owned(),
-                    CheckpointRepair::RestoreFailed(error) => format!(
-                        "putting the checkpoint back failed too ({error}), so the checkpoint is \
-                         ahead of the failed writes: rebuild the projection"
-                    ),
-                };
-                format!(
-                    "{} of the {commands} commands of a unit of work failed inside MULTI/EXEC ({}); \
-                     Redis does not roll back, so the other writes were applied; {checkpoint}. \
-                     This is usually a bug in the projection (a key used for two kinds of \
-                     value, a counter that is not an integer): fix it and rebuild the projection",
-                    failures.len(),
-                    failed.join("; ")
-                )
-            }
-            Self::UnsupportedServer { address, version } => format!(
-                "the Redis server at {address} is version {version}, but the event bus needs \
-                 Redis 6.2 or later (XPENDING with IDLE, XAUTOCLAIM-era consumer groups); \
-                 upgrade the server (7.x recommended) or use another bus"
-            ),
-            Self::CorruptValue { key, reason } => format!(
-                "the value at `{key}` does not have the form this store writes: {reason}; it was \
-                 probably written by something else: delete it, or rebuild the projection"
-            ),
-        }
-    }
-
     /// Classifies a redis-rs error that happened while doing `operation`
     /// against the server at `address`.
     pub(crate) fn from_redis(
@@ -259,64 +197,117 @@ impl RedisStoreError {
             reason: reason.into(),
         }
     }
+}
 
-    fn source_error(&self) -> Option<Arc<redis::RedisError>> {
-        match self {
-            Self::InvalidUrl { source, .. }
-            | Self::Unreachable { source, .. }
-            | Self::Command { source, .. } => Some(Arc::clone(source)),
-            Self::InvalidKeyPrefix { .. }
-            | Self::PartialCommit { .. }
-            | Self::CorruptValue { .. }
-            | Self::UnsupportedServer { .. } => None,
+/// What to do after Redis refused a command, by its error code.
+fn command_advice(source: &redis::RedisError) -> &'static str {
+    match source.code() {
+        Some("WRONGTYPE") => {
+            "a key holds another kind of Redis value than this operation needs (for example a \
+             counter key that was written as a sorted set): retrying cannot help; use each key \
+             for one kind of value, and rebuild the projection"
         }
+        Some("OOM") => {
+            "Redis reached its maxmemory limit: raise it, set an eviction policy, or give \
+             read-model values a TTL (retried until memory is free)"
+        }
+        Some("READONLY") => {
+            "the server is a read-only replica: point the store at the primary (retried, as a \
+             failover may be in progress)"
+        }
+        Some("NOAUTH" | "WRONGPASS" | "NOPERM") => {
+            "check the user name and password in the URL and the user's ACL"
+        }
+        _ => match redis_error_class(source) {
+            ErrorClass::Transient => {
+                "the operation is retried with backoff; see the Redis server's log if it keeps failing"
+            }
+            ErrorClass::Permanent => {
+                "Redis refused this value or key, so retrying cannot help: fix the projection's data"
+            }
+            ErrorClass::Configuration => {
+                "the server does not support this command or refuses it for this user: check its version and ACL"
+            }
+        },
     }
 }
 
-impl fmt::Display for RedisStoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}] {}", self.code(), self.message())
-    }
+/// The message of a partly applied unit of work.
+fn partial_commit_message(
+    failures: &[(usize, String, String)],
+    commands: usize,
+    checkpoint: &CheckpointRepair,
+) -> String {
+    let failed: Vec<String> = failures
+        .iter()
+        .map(|(index, command, error)| format!("#{index} `{command}`: {error}"))
+        .collect();
+    let checkpoint = match checkpoint {
+        CheckpointRepair::NoCheckpoint => "the unit of work carried no checkpoint".to_owned(),
+        CheckpointRepair::Restored => "the checkpoint and the applied-event markers were put \
+                                       back, so the events are applied again, one at a time, \
+                                       and the failing one is dead-lettered"
+            .to_owned(),
+        CheckpointRepair::RestoreFailed(error) => format!(
+            "putting the checkpoint back failed too ({error}), so the checkpoint is ahead of \
+             the failed writes: rebuild the projection"
+        ),
+    };
+    format!(
+        "{} of the {commands} commands of a unit of work failed inside MULTI/EXEC ({}); Redis \
+         does not roll back, so the other writes were applied; {checkpoint}. This is usually a \
+         bug in the projection (a key used for two kinds of value, a counter that is not an \
+         integer): fix it and rebuild the projection",
+        failures.len(),
+        failed.join("; ")
+    )
 }
 
-impl std::error::Error for RedisStoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::InvalidUrl { source, .. }
-            | Self::Unreachable { source, .. }
-            | Self::Command { source, .. } => Some(source.as_ref()),
-            Self::InvalidKeyPrefix { .. }
-            | Self::PartialCommit { .. }
-            | Self::CorruptValue { .. }
-            | Self::UnsupportedServer { .. } => None,
-        }
+/// Whether retrying can help after redis-rs reported `error`.
+///
+/// Transient: I/O, timeouts, dropped connections, a server that is loading,
+/// busy, out of memory, failing over or moving slots. Configuration: bad
+/// credentials or ACL, a command the server does not know. Permanent:
+/// `WRONGTYPE`, a value that is not a number, anything else the server
+/// refuses for this key or value (an unknown kind too, so it is
+/// dead-lettered rather than retried forever).
+pub fn redis_error_class(error: &redis::RedisError) -> ErrorClass {
+    if error.is_io_error()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_cluster_error()
+    {
+        return ErrorClass::Transient;
     }
-}
-
-impl CodedError for RedisStoreError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            Self::InvalidKeyPrefix { .. } => codes::INVALID_KEY_PREFIX,
-            Self::InvalidUrl { .. } => codes::INVALID_URL,
-            Self::Unreachable { .. } => codes::UNREACHABLE,
-            Self::Command { .. } => codes::COMMAND_FAILED,
-            Self::PartialCommit { .. } => codes::PARTIAL_COMMIT,
-            Self::CorruptValue { .. } => codes::CORRUPT_VALUE,
-            Self::UnsupportedServer { .. } => codes::UNSUPPORTED_SERVER,
+    match error.code() {
+        Some(
+            "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "OOM" | "READONLY"
+            | "MOVED" | "ASK" | "NOREPLICAS",
+        ) => return ErrorClass::Transient,
+        Some("NOAUTH" | "WRONGPASS" | "NOPERM") => return ErrorClass::Configuration,
+        Some("WRONGTYPE" | "EXECABORT") => return ErrorClass::Permanent,
+        _ => {}
+    }
+    match error.kind() {
+        redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig => {
+            ErrorClass::Configuration
         }
+        redis::ErrorKind::ClusterConnectionNotFound => ErrorClass::Transient,
+        _ if error.to_string().contains("unknown command") => ErrorClass::Configuration,
+        _ => ErrorClass::Permanent,
     }
 }
 
 impl From<RedisStoreError> for ProjectionError {
     fn from(error: RedisStoreError) -> Self {
-        let source = error
-            .source_error()
-            .map(|source| source as Arc<dyn std::error::Error + Send + Sync>);
-        ProjectionError::Backend {
-            code: error.code(),
-            message: error.message(),
-            source,
-        }
+        ProjectionError::Backend(BackendError::new(error))
+    }
+}
+
+impl From<RedisStoreError> for EventBusError {
+    fn from(error: RedisStoreError) -> Self {
+        EventBusError::Backend(BackendError::new(error))
     }
 }
 
@@ -351,18 +342,7 @@ pub(crate) fn serialization(key: impl Into<String>, error: &serde_json::Error) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_are_unique_well_formed_and_in_the_redis_range() {
-        let mut seen = std::collections::HashSet::new();
-        for code in codes::ALL {
-            assert!(seen.insert(code.as_str()), "duplicate {code}");
-            let digits = code.as_str().strip_prefix("CR-E02").expect("CR-E02xx");
-            assert_eq!(digits.len(), 2);
-            assert!(digits.chars().all(|c| c.is_ascii_digit()));
-            assert!(!code.summary().is_empty());
-        }
-    }
+    use composable_rust_core::CodedError;
 
     #[test]
     fn messages_start_with_their_code_and_carry_over_to_projection_errors() {
@@ -384,6 +364,83 @@ mod tests {
         assert_eq!(projection.code(), codes::UNREACHABLE);
         assert_eq!(projection.to_string(), text);
         assert!(std::error::Error::source(&projection).is_some());
+        let ProjectionError::Backend(backend) = &projection else {
+            panic!("{projection:?}");
+        };
+        assert!(backend.is::<RedisStoreError>());
+    }
+
+    /// The error redis-rs reports when the server answers `-<line>`.
+    fn server_error(line: &str) -> redis::RedisError {
+        let value = redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .expect("a RESP error line parses");
+        value.extract_error().expect_err("an error reply")
+    }
+
+    #[test]
+    fn every_redis_error_kind_maps_to_the_documented_retry_class() {
+        use ErrorClass::{Configuration, Permanent, Transient};
+        let cases = [
+            (
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+                Permanent,
+            ),
+            ("ERR value is not an integer or out of range", Permanent),
+            (
+                "EXECABORT Transaction discarded because of previous errors.",
+                Permanent,
+            ),
+            ("LOADING Redis is loading the dataset in memory", Transient),
+            ("BUSY Redis is busy running a script", Transient),
+            (
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                Transient,
+            ),
+            (
+                "READONLY You can't write against a read only replica.",
+                Transient,
+            ),
+            (
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+                Transient,
+            ),
+            ("CLUSTERDOWN The cluster is down", Transient),
+            ("MASTERDOWN Link with MASTER is down", Transient),
+            ("MOVED 3999 127.0.0.1:6381", Transient),
+            ("NOAUTH Authentication required.", Configuration),
+            (
+                "WRONGPASS invalid username-password pair or user is disabled.",
+                Configuration,
+            ),
+            (
+                "NOPERM this user has no permissions to run the 'xadd' command",
+                Configuration,
+            ),
+            (
+                "ERR unknown command 'XAUTOCLAIM', with args beginning with:",
+                Configuration,
+            ),
+        ];
+        for (line, class) in cases {
+            assert_eq!(redis_error_class(&server_error(line)), class, "{line}");
+        }
+        let io = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(redis_error_class(&io), Transient);
+    }
+
+    #[test]
+    fn command_errors_take_their_class_from_the_reply() {
+        let error = RedisStoreError::from_redis(
+            server_error("WRONGTYPE Operation against a key holding the wrong kind of value"),
+            "increment a counter",
+            "127.0.0.1:6379",
+        );
+        assert_eq!(error.code(), codes::COMMAND_FAILED);
+        assert_eq!(error.class(), ErrorClass::Permanent);
+        assert!(
+            error.to_string().contains("retrying cannot help"),
+            "{error}"
+        );
     }
 
     #[test]

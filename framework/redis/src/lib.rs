@@ -60,7 +60,7 @@ mod store;
 mod tx;
 
 pub use bus::{RedisBusOptions, RedisStreamsEventBus};
-pub use error::{CheckpointRepair, RedisStoreError, codes};
+pub use error::{CheckpointRepair, RedisStoreError, codes, redis_error_class};
 pub use keyspace::{KeyPrefix, Keyspace, MAX_PREFIX_LEN};
 pub use options::RedisStoreOptions;
 pub use sorted_set::{Ranked, SortedSet, SortedSetQuery};

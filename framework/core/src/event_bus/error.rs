@@ -1,20 +1,21 @@
 //! Errors of event buses, the event publisher and bus-fed event sources.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{CodedError, ErrorCode, codes};
+use crate::error::{BackendError, CodedError, ErrorClass, coded_error, codes};
 use crate::event::Position;
 use crate::event_store::EventStoreError;
 use crate::projection::ProjectionError;
 
 /// What can go wrong publishing to or consuming from an event bus.
+#[coded_error]
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum EventBusError {
     /// A topic, consumer group or consumer name was rejected.
+    #[code(codes::INVALID_BUS_NAME, permanent)]
     #[error(
-        "[CR-E0015] `{name}` is not a valid {kind} name: {reason}; use 1 to 200 bytes of ASCII \
+        "`{name}` is not a valid {kind} name: {reason}; use 1 to 200 bytes of ASCII \
          letters, digits and . _ - : /, e.g. \"orders\" or \"billing-1\""
     )]
     InvalidName {
@@ -27,8 +28,9 @@ pub enum EventBusError {
         reason: &'static str,
     },
     /// A message on the bus is not in the form the bus writes.
+    #[code(codes::BUS_MESSAGE_DECODE, permanent)]
     #[error(
-        "[CR-E0016] message {message_id} of topic `{topic}` cannot be decoded: {reason}; it was \
+        "message {message_id} of topic `{topic}` cannot be decoded: {reason}; it was \
          not written by this framework's bus (or by an incompatible version). Something else \
          writes to this topic: give the framework its own topics (or key prefix)"
     )]
@@ -41,8 +43,9 @@ pub enum EventBusError {
         reason: String,
     },
     /// `EventPublisher::wait_for` gave up.
+    #[code(codes::PUBLISHER_WAIT_TIMED_OUT, transient)]
     #[error(
-        "[CR-E0017] event publisher `{publisher}` did not publish position {target} within \
+        "event publisher `{publisher}` did not publish position {target} within \
          {timeout:?} (it is at {reached}); check that it is running (start() or run()) and \
          that the bus is reachable (its logs show failed batches)"
     )]
@@ -57,63 +60,39 @@ pub enum EventBusError {
         timeout: Duration,
     },
     /// Reading events from the event store failed (the publisher's source).
+    #[code(transparent)]
     #[error(transparent)]
     Source(#[from] EventStoreError),
     /// Loading or saving a checkpoint failed (the publisher's checkpoint
     /// store).
+    #[code(transparent)]
     #[error(transparent)]
     Checkpoint(#[from] ProjectionError),
-    /// The bus's backend failed (connection, command...). The code is the
-    /// backend's own, e.g. `CR-E0203` for an unreachable Redis.
-    #[error("[{code}] {message}")]
-    Backend {
-        /// The backend's code.
-        code: ErrorCode,
-        /// What happened and what to do.
-        message: String,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
-    },
+    /// The bus's backend failed (connection, command...). Code, class and
+    /// message are the backend's own, e.g. `CR-E0203` for an unreachable
+    /// Redis.
+    #[code(transparent)]
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 impl EventBusError {
-    /// Whether the failure is in the infrastructure (a backend that is
-    /// down) and the operation can be retried as is.
+    /// Whether retrying the same operation later can succeed (see
+    /// [`ErrorClass`]); a shortcut for `self.class() == ErrorClass::Transient`.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Backend { .. } | Self::Source(EventStoreError::Backend { .. }) => true,
-            Self::Checkpoint(error) => error.is_transient(),
-            _ => false,
-        }
-    }
-}
-
-impl CodedError for EventBusError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            Self::InvalidName { .. } => codes::INVALID_BUS_NAME,
-            Self::Decode { .. } => codes::BUS_MESSAGE_DECODE,
-            Self::PublisherWaitTimedOut { .. } => codes::PUBLISHER_WAIT_TIMED_OUT,
-            Self::Source(error) => error.code(),
-            Self::Checkpoint(error) => error.code(),
-            Self::Backend { code, .. } => *code,
-        }
+        self.class() == ErrorClass::Transient
     }
 }
 
 impl From<EventBusError> for EventStoreError {
     /// A bus failure as seen by an [`EventSource`](crate::projection::EventSource)
-    /// reader: a backend error carrying the bus error's code and message
-    /// (so a projection manager treats it as transient and retries).
+    /// reader: a backend error that keeps the bus error's code, class and
+    /// type.
     fn from(error: EventBusError) -> Self {
         match error {
             EventBusError::Source(error) => error,
-            other => EventStoreError::Backend {
-                code: other.code(),
-                message: other.to_string(),
-                source: Some(Arc::new(other)),
-            },
+            EventBusError::Backend(error) => EventStoreError::Backend(error),
+            other => EventStoreError::Backend(BackendError::new(other)),
         }
     }
 }
@@ -145,20 +124,33 @@ mod tests {
         for error in errors {
             let prefix = format!("[{}]", error.code());
             assert!(error.to_string().starts_with(&prefix), "{error}");
-            assert!(!error.is_transient());
+            let transient = matches!(error, EventBusError::PublisherWaitTimedOut { .. });
+            assert_eq!(error.is_transient(), transient, "{error}");
         }
     }
 
+    #[crate::error::coded_error]
+    #[derive(Debug, thiserror::Error)]
+    enum FakeBackend {
+        #[code(crate::error::ErrorCode::new("CR-E0299", "test"), transient)]
+        #[error("could not reach the fake backend")]
+        Unreachable,
+    }
+
     #[test]
-    fn backend_failures_are_transient_and_keep_their_code_as_source_errors() {
-        let error = EventBusError::Backend {
-            code: ErrorCode::new("CR-E0203", "unreachable"),
-            message: "could not reach Redis".into(),
-            source: None,
-        };
+    fn backend_failures_keep_their_code_class_and_type_as_source_errors() {
+        let error = EventBusError::from(BackendError::new(FakeBackend::Unreachable));
         assert!(error.is_transient());
         let as_source: EventStoreError = error.into();
-        assert_eq!(as_source.code().as_str(), "CR-E0203");
-        assert!(matches!(as_source, EventStoreError::Backend { .. }));
+        assert_eq!(as_source.code().as_str(), "CR-E0299");
+        assert_eq!(as_source.class(), ErrorClass::Transient);
+        let EventStoreError::Backend(backend) = &as_source else {
+            panic!("{as_source:?}");
+        };
+        assert!(backend.is::<FakeBackend>());
+        assert_eq!(
+            as_source.to_string(),
+            "[CR-E0299] could not reach the fake backend"
+        );
     }
 }

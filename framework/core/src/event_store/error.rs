@@ -1,17 +1,17 @@
 //! Errors of event stores, events and aggregates' persistence.
 
-use std::sync::Arc;
-
-use crate::error::{CodedError, ErrorCode, codes};
-use crate::event::ExpectedVersion;
+use crate::error::{BackendError, coded_error, codes};
+use crate::event::{ExpectedVersion, Position};
 
 /// What can go wrong storing or loading events.
+#[coded_error]
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum EventStoreError {
     /// The stream was not at the expected version; nothing was written.
+    #[code(codes::WRONG_EXPECTED_VERSION, permanent)]
     #[error(
-        "[CR-E0003] stream `{stream_id}` is at version {actual}, but the append expected \
+        "stream `{stream_id}` is at version {actual}, but the append expected \
          {expected}; nothing was written. Another writer got there first: reload the \
          aggregate and run the command again (AggregateRepository::execute_with_retry does this)"
     )]
@@ -24,8 +24,9 @@ pub enum EventStoreError {
         actual: u64,
     },
     /// A stream id was rejected.
+    #[code(codes::INVALID_STREAM_ID, permanent)]
     #[error(
-        "[CR-E0004] `{stream_id}` is not a valid stream id: {reason}; use 1 to 200 bytes \
+        "`{stream_id}` is not a valid stream id: {reason}; use 1 to 200 bytes \
          without control characters, e.g. StreamId::for_aggregate(\"todo\", 42)"
     )]
     InvalidStreamId {
@@ -35,8 +36,9 @@ pub enum EventStoreError {
         reason: &'static str,
     },
     /// A stored payload does not fit today's event type.
+    #[code(codes::EVENT_DECODE, permanent)]
     #[error(
-        "[CR-E0005] event {stream_id}@{stream_version} of type `{event_type}` could not be \
+        "event {stream_id}@{stream_version} of type `{event_type}` could not be \
          decoded: {reason}; if the event's shape changed, bump its schema version and \
          register an upcaster for the old one"
     )]
@@ -51,8 +53,9 @@ pub enum EventStoreError {
         reason: String,
     },
     /// A stored event's type is not a variant of today's event enum.
+    #[code(codes::UNKNOWN_EVENT_TYPE, permanent)]
     #[error(
-        "[CR-E0006] event {stream_id}@{stream_version} has type `{event_type}`, which the \
+        "event {stream_id}@{stream_version} has type `{event_type}`, which the \
          event enum no longer has; register an upcaster that renames or discards it"
     )]
     UnknownEventType {
@@ -64,15 +67,17 @@ pub enum EventStoreError {
         event_type: String,
     },
     /// An event could not be turned into a payload.
-    #[error("[CR-E0007] an event could not be encoded: {reason}")]
+    #[code(codes::EVENT_ENCODE, permanent)]
+    #[error("an event could not be encoded: {reason}")]
     Encode {
         /// Why.
         reason: String,
     },
     /// A stored event is older than its type's current schema version and
     /// no upcaster bridges the gap.
+    #[code(codes::MISSING_UPCASTER, permanent)]
     #[error(
-        "[CR-E0008] event {stream_id}@{stream_version} of type `{event_type}` is stored at \
+        "event {stream_id}@{stream_version} of type `{event_type}` is stored at \
          schema version {stored_version} but the current version is {current_version}; \
          register an upcaster for (`{event_type}`, {stored_version})"
     )]
@@ -89,8 +94,9 @@ pub enum EventStoreError {
         current_version: u32,
     },
     /// An append carried no events.
+    #[code(codes::EMPTY_APPEND, permanent)]
     #[error(
-        "[CR-E0009] append to stream `{stream_id}` carried no events; skip the append when a \
+        "append to stream `{stream_id}` carried no events; skip the append when a \
          command produces no events"
     )]
     EmptyAppend {
@@ -98,40 +104,58 @@ pub enum EventStoreError {
         stream_id: String,
     },
     /// An event id was already used; event ids must be unique.
+    #[code(codes::DUPLICATE_EVENT_ID, permanent)]
     #[error(
-        "[CR-E0010] event id {event_id} is already stored; nothing was written. Give every \
+        "event id {event_id} is already stored; nothing was written. Give every \
          new event a fresh id (NewEvent::from_event does)"
     )]
     DuplicateEventId {
         /// The duplicated id.
         event_id: uuid::Uuid,
     },
-    /// The storage backend failed (connection, SQL, migrations...). The code
-    /// is the backend's own.
-    #[error("[{code}] {message}")]
-    Backend {
-        /// The backend's code, e.g. `CR-E0101`.
-        code: ErrorCode,
-        /// What happened and what to do.
-        message: String,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// A stored event cannot be read back: its row or payload is not what
+    /// the store writes (edited by hand, restored from a bad dump, or
+    /// written by an older version that accepted it). Readers that follow
+    /// the global stream set it aside as a dead letter and go on.
+    #[code(codes::CORRUPT_EVENT, permanent)]
+    #[error(
+        "the event at position {position} (stream `{stream_id}`) cannot be read back: {reason}; \
+         it was probably written or edited outside the event store. Projections and \
+         publishers set it aside as a dead letter (with its raw content) and go on; fix or \
+         delete the row, then retry or discard the dead letter"
+    )]
+    CorruptEvent {
+        /// Where the event is in the global order.
+        position: Position,
+        /// Its stream, as stored (may itself be what is wrong).
+        stream_id: String,
+        /// Its id, when that much could be read.
+        event_id: Option<uuid::Uuid>,
+        /// The raw row or payload, as text, for inspection.
+        raw: String,
+        /// What is wrong with it.
+        reason: String,
     },
-}
-
-impl CodedError for EventStoreError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            Self::WrongExpectedVersion { .. } => codes::WRONG_EXPECTED_VERSION,
-            Self::InvalidStreamId { .. } => codes::INVALID_STREAM_ID,
-            Self::Decode { .. } => codes::EVENT_DECODE,
-            Self::UnknownEventType { .. } => codes::UNKNOWN_EVENT_TYPE,
-            Self::Encode { .. } => codes::EVENT_ENCODE,
-            Self::MissingUpcaster { .. } => codes::MISSING_UPCASTER,
-            Self::EmptyAppend { .. } => codes::EMPTY_APPEND,
-            Self::DuplicateEventId { .. } => codes::DUPLICATE_EVENT_ID,
-            Self::Backend { code, .. } => *code,
-        }
-    }
+    /// An event's payload cannot be stored so that it reads back (too
+    /// deep, too large, or holding a value the backend refuses); nothing
+    /// was written.
+    #[code(codes::UNSTORABLE_PAYLOAD, permanent)]
+    #[error(
+        "event of type `{event_type}` cannot be stored: {reason}; nothing was written. Change \
+         the event so that its payload {limit}"
+    )]
+    UnstorablePayload {
+        /// The event's type.
+        event_type: String,
+        /// What is wrong with the payload.
+        reason: String,
+        /// What the payload must respect instead.
+        limit: &'static str,
+    },
+    /// The storage backend failed (connection, SQL, migrations...). Code,
+    /// class and message are the backend's own; downcast the
+    /// [`BackendError`] to get its typed error back.
+    #[code(transparent)]
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }

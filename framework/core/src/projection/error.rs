@@ -1,20 +1,21 @@
 //! Errors of projections, their stores and the projection manager.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{CodedError, ErrorCode, codes};
+use crate::error::{BackendError, CodedError, ErrorClass, coded_error, codes};
 use crate::event::Position;
 use crate::event_store::EventStoreError;
 
 /// What can go wrong keeping a read model up to date.
+#[coded_error]
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProjectionError {
     /// The projection could not apply an event (a bug, or an event it cannot
     /// handle). The manager retries it with backoff, then dead-letters it.
+    #[code(codes::PROJECTION_APPLY, permanent)]
     #[error(
-        "[CR-E0011] the projection failed to apply an event: {message}; the manager retries \
+        "the projection failed to apply an event: {message}; the manager retries \
          it with backoff and then moves it to the dead letters, where it can be inspected, \
          retried after a fix, or discarded"
     )]
@@ -23,8 +24,9 @@ pub enum ProjectionError {
         message: String,
     },
     /// A read-model value could not be (de)serialized.
+    #[code(codes::PROJECTION_SERIALIZATION, permanent)]
     #[error(
-        "[CR-E0012] the read-model value at `{key}` could not be (de)serialized: {reason}; if \
+        "the read-model value at `{key}` could not be (de)serialized: {reason}; if \
          the value's type changed, rebuild the projection"
     )]
     Serialization {
@@ -34,8 +36,9 @@ pub enum ProjectionError {
         reason: String,
     },
     /// `wait_for` gave up.
+    #[code(codes::PROJECTION_WAIT_TIMED_OUT, transient)]
     #[error(
-        "[CR-E0013] projection `{projection}` did not reach position {target} within \
+        "projection `{projection}` did not reach position {target} within \
          {timeout:?} (it is at {reached}); check that its manager is running and not stuck on \
          a failing event (see its dead letters and lag metrics)"
     )]
@@ -50,8 +53,9 @@ pub enum ProjectionError {
         timeout: Duration,
     },
     /// No dead letter has that event id.
+    #[code(codes::DEAD_LETTER_NOT_FOUND, permanent)]
     #[error(
-        "[CR-E0014] projection `{projection}` has no dead letter for event {event_id}; list \
+        "projection `{projection}` has no dead letter for event {event_id}; list \
          them with ProjectionManager::dead_letters"
     )]
     DeadLetterNotFound {
@@ -60,22 +64,18 @@ pub enum ProjectionError {
         /// The event id asked for.
         event_id: uuid::Uuid,
     },
-    /// Reading events from the source failed.
+    /// Reading events from the source failed; code and class are the
+    /// source's.
+    #[code(transparent)]
     #[error(transparent)]
     Source(#[from] EventStoreError),
-    /// The projection store failed (connection, query...). The code is the
-    /// backend's own. Treated as transient: the manager retries the batch
-    /// later and never dead-letters an event because of it.
-    #[error("[{code}] {message}")]
-    Backend {
-        /// The backend's code, e.g. `CR-E0103`.
-        code: ErrorCode,
-        /// What happened and what to do.
-        message: String,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
-    },
+    /// The projection store failed (connection, query, a key the backend
+    /// refuses...). Code, class and message are the backend's own: the
+    /// manager retries a transient failure, dead-letters the event behind a
+    /// permanent one, and stops on a configuration error.
+    #[code(transparent)]
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 impl ProjectionError {
@@ -87,26 +87,9 @@ impl ProjectionError {
         }
     }
 
-    /// Whether the failure is in the infrastructure rather than in the
-    /// event or the projection: retried without counting towards
-    /// dead-lettering.
+    /// Whether retrying the same operation later can succeed (see
+    /// [`ErrorClass`]); a shortcut for `self.class() == ErrorClass::Transient`.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Backend { .. } | Self::Source(EventStoreError::Backend { .. })
-        )
-    }
-}
-
-impl CodedError for ProjectionError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            Self::Apply { .. } => codes::PROJECTION_APPLY,
-            Self::Serialization { .. } => codes::PROJECTION_SERIALIZATION,
-            Self::WaitTimedOut { .. } => codes::PROJECTION_WAIT_TIMED_OUT,
-            Self::DeadLetterNotFound { .. } => codes::DEAD_LETTER_NOT_FOUND,
-            Self::Source(error) => error.code(),
-            Self::Backend { code, .. } => *code,
-        }
+        self.class() == ErrorClass::Transient
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::id::{CommandId, SagaId};
-use crate::error::{CodedError, ErrorCode, codes};
+use crate::error::{coded_error, codes};
 use crate::event_store::EventStoreError;
 
 /// Why a [`CommandDispatcher`](super::CommandDispatcher) could not deliver a
@@ -38,12 +38,14 @@ impl DispatchError {
 }
 
 /// What can go wrong running a saga.
+#[coded_error]
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SagaError {
     /// A saga id was rejected.
+    #[code(codes::INVALID_SAGA_ID, permanent)]
     #[error(
-        "[CR-E0030] `{id}` is not a valid saga id: {reason}; use 1 to 100 bytes without \
+        "`{id}` is not a valid saga id: {reason}; use 1 to 100 bytes without \
          control characters, such as the order id or the correlation id the saga coordinates"
     )]
     InvalidSagaId {
@@ -54,8 +56,9 @@ pub enum SagaError {
     },
     /// A command could not be handed to its receiver. The step that issued
     /// it is recorded; the command stays pending.
+    #[code(codes::SAGA_DISPATCH_FAILED, transient)]
     #[error(
-        "[CR-E0031] command {command_id} of saga {saga_id} could not be dispatched: {source}; \
+        "command {command_id} of saga {saga_id} could not be dispatched: {source}; \
          the step that issued it is recorded and the command stays pending: it is dispatched \
          again on the next event for this saga, by SagaRuntime::retry_pending, or by \
          SagaRuntime::resume after a restart, so make its receiver idempotent by command id"
@@ -70,8 +73,9 @@ pub enum SagaError {
         source: DispatchError,
     },
     /// Another writer kept appending to the saga's stream.
+    #[code(codes::SAGA_CONFLICT, transient)]
     #[error(
-        "[CR-E0032] saga {saga_id} was changed by another writer on each of {attempts} \
+        "saga {saga_id} was changed by another writer on each of {attempts} \
          attempts, so this event was not handled; run one saga runtime per saga kind (or \
          route each saga id to one consumer), and deliver the event again"
     )]
@@ -83,8 +87,9 @@ pub enum SagaError {
     },
     /// The saga's stream holds events the runtime did not write in that
     /// order.
+    #[code(codes::SAGA_STREAM_CORRUPT, permanent)]
     #[error(
-        "[CR-E0033] the stream of saga {saga_id} is inconsistent at version {version}: \
+        "the stream of saga {saga_id} is inconsistent at version {version}: \
          {reason}; only the saga runtime may append to a saga's stream (`saga-<kind>-<id>`)"
     )]
     CorruptStream {
@@ -96,34 +101,24 @@ pub enum SagaError {
         reason: String,
     },
     /// The runtime was shut down.
+    #[code(codes::SAGA_RUNTIME_SHUT_DOWN, configuration)]
     #[error(
-        "[CR-E0034] the saga runtime is shut down and did not handle this event; stop \
+        "the saga runtime is shut down and did not handle this event; stop \
          delivering events before SagaRuntime::shutdown, and deliver it again to a new \
          runtime (it resumes from the event store)"
     )]
     ShutDown,
-    /// Loading or appending failed; nothing was recorded. The code is the
-    /// event store's.
+    /// Loading or appending failed; nothing was recorded. Code and class
+    /// are the event store's.
+    #[code(transparent)]
     #[error(transparent)]
     Store(#[from] EventStoreError),
-}
-
-impl CodedError for SagaError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            Self::InvalidSagaId { .. } => codes::INVALID_SAGA_ID,
-            Self::Dispatch { .. } => codes::SAGA_DISPATCH_FAILED,
-            Self::Conflict { .. } => codes::SAGA_CONFLICT,
-            Self::CorruptStream { .. } => codes::SAGA_STREAM_CORRUPT,
-            Self::ShutDown => codes::SAGA_RUNTIME_SHUT_DOWN,
-            Self::Store(error) => error.code(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CodedError;
 
     #[test]
     fn messages_start_with_their_code() {

@@ -42,25 +42,23 @@
 //!
 //! Constructors, [`migrate`](PostgresProjectionStore::migrate) and
 //! [`DocumentTable::ensure`] return [`PostgresError`]; through the core
-//! traits the same errors arrive as
-//! [`ProjectionError::Backend`]
-//! with the same code and message (codes `CR-E0102`, `CR-E0107` to
-//! `CR-E0113`). The manager treats those as transient: it retries the
-//! batch until the database is back and never dead-letters an event
-//! because of them. One exception: when PostgreSQL rejects the *data* of
-//! a statement (SQLSTATE classes 22, data exception, and 23, integrity
-//! constraint violation, e.g. a projection's own `CHECK` failing), the
-//! error becomes [`ProjectionError::Apply`],
-//! so the event is retried and then dead-lettered instead of stalling the
-//! projection forever. Use [`sql_error`] to convert the errors of your own
-//! SQL the same way.
+//! traits the same errors arrive as [`ProjectionError::Backend`] with the
+//! same code, class and message (codes `CR-E0102`, `CR-E0107` to
+//! `CR-E0113`). The class follows the SQLSTATE
+//! ([`sqlstate_class`](crate::sqlstate_class)): the manager retries a
+//! transient failure (the database is down, a serialization failure)
+//! until it succeeds; dead-letters the event behind a permanent one (data
+//! PostgreSQL refuses: classes 22 and 23, or a key too long for its index,
+//! class 54), so one bad event never stalls the projection; and stops on a
+//! configuration error (missing tables, permissions). Use [`sql_error`] to
+//! convert the errors of your own SQL the same way.
 
 mod documents;
 mod sql;
 mod store;
 mod tx;
 
-use composable_rust_core::{CodedError, ProjectionError};
+use composable_rust_core::ProjectionError;
 
 pub use documents::{Document, DocumentQuery, DocumentTable, SortOrder};
 pub use store::PostgresProjectionStore;
@@ -69,11 +67,10 @@ pub use tx::PostgresProjectionTx;
 use crate::error::PostgresError;
 
 /// Converts an error of a projection's own SQL (run on
-/// [`PostgresProjectionTx::connection`]) into a [`ProjectionError`]:
-/// data PostgreSQL rejects (SQLSTATE classes 22 and 23) becomes
-/// [`ProjectionError::Apply`], retried and then dead-lettered; anything
-/// else (connection lost, missing table...) becomes
-/// [`ProjectionError::Backend`], retried until it works.
+/// [`PostgresProjectionTx::connection`]) into a [`ProjectionError`] whose
+/// class follows the SQLSTATE: data PostgreSQL rejects is permanent (the
+/// event is dead-lettered), a lost connection transient (retried), a
+/// missing table or privilege configuration (the manager stops).
 ///
 /// ```no_run
 /// # use composable_rust_core::ProjectionError;
@@ -102,35 +99,10 @@ pub fn sql_error(error: sqlx::Error) -> ProjectionError {
     .into()
 }
 
-impl From<PostgresError> for ProjectionError {
-    fn from(error: PostgresError) -> Self {
-        if rejects_data(&error) {
-            return ProjectionError::apply(&error);
-        }
-        ProjectionError::Backend {
-            code: error.code(),
-            message: error.message(),
-            source: error.shared_source(),
-        }
-    }
-}
-
-/// Whether PostgreSQL refused the data of a statement (SQLSTATE class 22,
-/// data exception, or 23, integrity constraint violation): the event or
-/// the projection is at fault, not the infrastructure.
-fn rejects_data(error: &PostgresError) -> bool {
-    let PostgresError::ProjectionQuery { source, .. } = error else {
-        return false;
-    };
-    source
-        .as_database_error()
-        .and_then(|database| database.code())
-        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use composable_rust_core::CodedError;
 
     #[test]
     fn infrastructure_failures_are_backend_errors_with_the_code() {
@@ -149,7 +121,7 @@ mod tests {
         assert_eq!(error.code().as_str(), "CR-E0113");
 
         let error = sql_error(sqlx::Error::RowNotFound);
-        assert!(error.is_transient());
+        assert_eq!(error.class(), composable_rust_core::ErrorClass::Permanent);
         assert_eq!(error.code().as_str(), "CR-E0109");
     }
 }

@@ -43,11 +43,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use composable_rust_core::StoredEvent;
 use composable_rust_core::event_bus::{
     BusMessage, EventBus, EventBusError, MessageId, PendingMessage, StartFrom, SubscribeOptions,
     Subscription, Topic,
 };
-use composable_rust_core::{CodedError, StoredEvent};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::connection::Redis;
@@ -61,20 +61,6 @@ const MAX_BLOCK: Duration = Duration::from_secs(1);
 
 /// Pending entries read per `XPENDING` page.
 const PENDING_PAGE: usize = 1_000;
-
-impl From<RedisStoreError> for EventBusError {
-    /// The same code, message and source, as a backend error of the bus
-    /// (transient: retried by the publisher and by projection managers).
-    fn from(error: RedisStoreError) -> Self {
-        let code = error.code();
-        let message = error.message();
-        EventBusError::Backend {
-            code,
-            message,
-            source: Some(Arc::new(error)),
-        }
-    }
-}
 
 /// How to build a [`RedisStreamsEventBus`]: key prefix, topic length
 /// bound, connection settings.

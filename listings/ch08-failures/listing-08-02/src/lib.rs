@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use composable_rust::ErrorCode;
+use composable_rust::error::{BackendError, ErrorClass, ErrorCode};
 use composable_rust::prelude::*;
 use composable_rust::projection::{DeadLetter, Delivery, InMemoryTx};
 use composable_rust::{Position, ProjectionError};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub const READ_DB_DOWN: ErrorCode = ErrorCode::new("APP-E0001", "read database unavailable");
 
 /// The in-memory store, with a switch that makes it fail like a database
-/// that is down: every call returns a `Backend` error.
+/// that is down: every call returns a transient `Backend` error.
 #[derive(Clone, Default)]
 pub struct FlakyStore {
     inner: InMemoryProjectionStore,
@@ -30,11 +30,11 @@ impl FlakyStore {
 
     fn check(&self) -> Result<(), ProjectionError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(ProjectionError::Backend {
-                code: READ_DB_DOWN,
-                message: "the read database is unavailable".into(),
-                source: None,
-            });
+            return Err(ProjectionError::Backend(BackendError::from_message(
+                READ_DB_DOWN,
+                ErrorClass::Transient,
+                "the read database is unavailable; it is retried until it is back",
+            )));
         }
         Ok(())
     }
