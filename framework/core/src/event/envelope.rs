@@ -99,6 +99,18 @@ impl Position {
     pub const fn new(commit: u64, sequence: u64) -> Self {
         Self { commit, sequence }
     }
+
+    /// The greatest position before this one, so that reading after it
+    /// starts with this position (`START` stays `START`).
+    pub const fn just_before(self) -> Self {
+        if self.sequence > 0 {
+            Self::new(self.commit, self.sequence - 1)
+        } else if self.commit > 0 {
+            Self::new(self.commit - 1, u64::MAX)
+        } else {
+            Self::START
+        }
+    }
 }
 
 impl fmt::Display for Position {

@@ -27,7 +27,9 @@ use async_trait::async_trait;
 pub use cached::{CacheMode, CacheStats, CachedProjectionStore, CachedTx, ProjectionCache};
 pub use error::ProjectionError;
 pub use in_memory::{InMemoryProjectionStore, InMemoryTx};
-pub use manager::{Lag, ProjectionConfig, ProjectionManager, ProjectionStats, RetryPolicy};
+pub use manager::{
+    Lag, ProjectionConfig, ProjectionHealth, ProjectionManager, ProjectionStats, RetryPolicy,
+};
 pub use source::EventSource;
 pub use store::{
     DeadLetter, Delivery, ProjectionCheckpoint, ProjectionStore, ProjectionStoreExt, ProjectionTx,

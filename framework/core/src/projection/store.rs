@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::ProjectionError;
-use crate::event::{Position, StoredEvent};
+use crate::event::{EventMetadata, Position, StoredEvent, StreamId};
 
 /// What a store promises about a batch's writes and its checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +191,49 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// When it was given up on.
     pub failed_at: DateTime<Utc>,
+}
+
+impl DeadLetter {
+    /// The `event_type` of the stand-in event of a dead letter for a stored
+    /// event that could not be read ([`EventStoreError::CorruptEvent`]).
+    ///
+    /// [`EventStoreError::CorruptEvent`]: crate::event_store::EventStoreError::CorruptEvent
+    pub const CORRUPT_EVENT_TYPE: &'static str = "$corrupt-event";
+
+    /// Whether this dead letter stands for a stored event that could not
+    /// be read. Its `event` then carries the position, the stream and the
+    /// id (when they could be read), type [`CORRUPT_EVENT_TYPE`](Self::CORRUPT_EVENT_TYPE),
+    /// and the raw content as a JSON string in `payload`. Retrying it reads
+    /// the event at that position again (after the row was fixed).
+    pub fn is_corrupt_event(&self) -> bool {
+        self.event.event_type == Self::CORRUPT_EVENT_TYPE
+    }
+
+    /// The stand-in event for an unreadable stored event at `position`.
+    /// Without an id, it gets one derived from the position, so recording
+    /// it twice is one dead letter.
+    pub fn corrupt_event(
+        position: Position,
+        stream_id: &str,
+        event_id: Option<Uuid>,
+        raw: String,
+    ) -> StoredEvent {
+        let stream_id = StreamId::new(stream_id)
+            .or_else(|_| StreamId::new("$corrupt-stream"))
+            .expect("a valid constant stream id");
+        StoredEvent {
+            event_id: event_id
+                .unwrap_or_else(|| Uuid::from_u64_pair(position.commit, position.sequence)),
+            stream_id,
+            stream_version: 0,
+            position,
+            event_type: Self::CORRUPT_EVENT_TYPE.to_owned(),
+            schema_version: 0,
+            payload: serde_json::Value::String(raw),
+            metadata: EventMetadata::default(),
+            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
 }
 
 fn serialization(key: &str, error: &serde_json::Error) -> ProjectionError {

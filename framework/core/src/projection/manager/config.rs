@@ -45,9 +45,13 @@ pub struct ProjectionConfig {
     pub batch_size: usize,
     /// Retries of a failing event before it is dead-lettered.
     pub retry: RetryPolicy,
-    /// How long to wait after an infrastructure failure (database down)
-    /// before trying again (default 1 s).
+    /// How long to wait after the first transient failure (database down)
+    /// before trying again (default 1 s); the wait doubles with every
+    /// failure in a row, up to `max_failure_backoff`.
     pub failure_backoff: Duration,
+    /// The longest wait between retries of a transient failure (default
+    /// 30 s).
+    pub max_failure_backoff: Duration,
     /// The longest wait for new events without a notification; a safety
     /// net for missed notifications (default 5 s).
     pub idle_poll_interval: Duration,
@@ -63,6 +67,7 @@ impl Default for ProjectionConfig {
             batch_size: 500,
             retry: RetryPolicy::default(),
             failure_backoff: Duration::from_secs(1),
+            max_failure_backoff: Duration::from_secs(30),
             idle_poll_interval: Duration::from_secs(5),
             lag_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),

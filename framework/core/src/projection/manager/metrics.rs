@@ -10,8 +10,13 @@ pub const EVENTS_APPLIED: &str = "composable_projection_events_applied_total";
 pub const APPLY_ERRORS: &str = "composable_projection_apply_errors_total";
 /// Counter: events moved to the dead letters.
 pub const DEAD_LETTERS: &str = "composable_projection_dead_letters_total";
-/// Counter: infrastructure failures (store or source unavailable).
+/// Counter: batches that failed for a reason other than one event (store or
+/// source unavailable, or misconfigured), labelled by `class`
+/// (`transient`, `permanent`, `configuration`).
 pub const BACKEND_ERRORS: &str = "composable_projection_backend_errors_total";
+/// Gauge: the manager's [`ProjectionHealth`](super::ProjectionHealth): 0
+/// running, 1 retrying a transient failure, 2 stopped.
+pub const HEALTH: &str = "composable_projection_health";
 /// Gauge: events in the source after the checkpoint.
 pub const EVENTS_BEHIND: &str = "composable_projection_events_behind";
 /// Gauge: age of the oldest event not yet applied, in seconds.
@@ -25,6 +30,7 @@ pub const ALL: &[&str] = &[
     APPLY_ERRORS,
     DEAD_LETTERS,
     BACKEND_ERRORS,
+    HEALTH,
     EVENTS_BEHIND,
     SECONDS_BEHIND,
     BATCH_SECONDS,
@@ -67,8 +73,13 @@ pub(super) fn record_dead_letter(projection: &str) {
     metrics::counter!(DEAD_LETTERS, "projection" => projection.to_owned()).increment(1);
 }
 
-pub(super) fn record_backend_error(projection: &str) {
-    metrics::counter!(BACKEND_ERRORS, "projection" => projection.to_owned()).increment(1);
+pub(super) fn record_backend_error(projection: &str, class: crate::error::ErrorClass) {
+    metrics::counter!(BACKEND_ERRORS, "projection" => projection.to_owned(), "class" => class.as_str())
+        .increment(1);
+}
+
+pub(super) fn record_health(projection: &str, health: f64) {
+    metrics::gauge!(HEALTH, "projection" => projection.to_owned()).set(health);
 }
 
 pub(super) fn record_lag(projection: &str, lag: Lag) {

@@ -12,12 +12,20 @@
 //!   a crash.
 //! - **Exactly once** on stores whose commit is atomic: a batch's writes and
 //!   its checkpoint commit together.
-//! - **Retries** an event that fails to apply, with exponential backoff,
-//!   one event per unit of work; after the last attempt the event goes to
-//!   the **dead letters** (in the same unit of work as the checkpoint that
-//!   moves past it), so one poison event never stalls the projection.
-//!   Infrastructure failures (the database is down) are never
-//!   dead-lettered: the batch is retried until the store is back.
+//! - Acts on each failure's [`ErrorClass`]: a **permanent** failure of
+//!   one event (the projection cannot apply it, or the store refuses its
+//!   writes, e.g. a key too long for an index) is isolated by applying the
+//!   batch one event per unit of work, retried with exponential backoff,
+//!   then moved to the **dead letters** (in the same unit of work as the
+//!   checkpoint that moves past it), so one poison event never stalls the
+//!   projection; a stored event that cannot even be read
+//!   ([`EventStoreError::CorruptEvent`]) becomes a dead letter of its own.
+//!   A **transient** failure (the database is down) is never
+//!   dead-lettered: the batch is retried with growing backoff until the
+//!   store is back, and [`health`](ProjectionManager::health) says so. A
+//!   **configuration** failure (missing tables, permissions) stops
+//!   [`run`](ProjectionManager::run) with the error, which says what to
+//!   fix.
 //! - **Rebuilds** on request: reset the read model and the checkpoint in one
 //!   unit of work, then catch up.
 //! - Reports **lag** and throughput as metrics ([`metrics`]), and traces each
@@ -27,6 +35,7 @@
 //!   projection has applied a position (read-your-writes).
 
 mod config;
+mod health;
 pub mod metrics;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,13 +48,16 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 pub use config::{ProjectionConfig, RetryPolicy};
+pub use health::ProjectionHealth;
 pub use metrics::{Lag, ProjectionStats};
 
 use super::Projection;
 use super::error::ProjectionError;
 use super::source::EventSource;
 use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionStore};
+use crate::error::{CodedError, ErrorClass};
 use crate::event::{Position, StoredEvent};
+use crate::event_store::EventStoreError;
 
 /// Runs a [`Projection`]. Cloning gives another handle to the same manager.
 pub struct ProjectionManager<P: Projection> {
@@ -65,6 +77,7 @@ struct Shared<P: Projection> {
     position: watch::Sender<Position>,
     shutdown: CancellationToken,
     stats: Mutex<ProjectionStats>,
+    health: Mutex<ProjectionHealth>,
 }
 
 impl<P: Projection> Clone for ProjectionManager<P> {
@@ -100,6 +113,7 @@ impl<P: Projection> ProjectionManager<P> {
                 position,
                 shutdown: CancellationToken::new(),
                 stats: Mutex::new(ProjectionStats::default()),
+                health: Mutex::new(ProjectionHealth::Running),
             }),
         }
     }
@@ -138,8 +152,20 @@ impl<P: Projection> ProjectionManager<P> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the manager is keeping up, retrying a transient failure, or
+    /// stopped on one that retrying cannot fix.
+    pub fn health(&self) -> ProjectionHealth {
+        self.shared
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Processes batches until the source has nothing more; returns how many
-    /// events were committed.
+    /// events were committed. Poison events and unreadable stored events
+    /// are dead-lettered on the way; any other failure is returned (after
+    /// the events before it were committed).
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         let mut total = 0;
         loop {
@@ -158,9 +184,12 @@ impl<P: Projection> ProjectionManager<P> {
     }
 
     /// Catches up, then follows new events as they arrive, until
-    /// [`shutdown`](Self::shutdown). Infrastructure failures are logged,
-    /// counted and retried after `failure_backoff`; `run` only returns when
-    /// asked to stop.
+    /// [`shutdown`](Self::shutdown) (then it returns `Ok`). Transient
+    /// failures are logged, counted and retried with backoff (from
+    /// `failure_backoff`, doubling up to `max_failure_backoff`) while
+    /// [`health`](Self::health) reports them; a failure retrying cannot fix
+    /// (configuration, or permanent without an event to blame) stops `run`
+    /// with that error.
     pub async fn run(&self) -> Result<(), ProjectionError> {
         let shared = &self.shared;
         let mut notifications = shared.source.subscribe();
@@ -189,15 +218,58 @@ impl<P: Projection> ProjectionManager<P> {
                     }
                 }
                 Ok(_) => {}
+                Err(error) if error.is_transient() => {
+                    metrics::record_backend_error(self.name(), error.class());
+                    let attempts = self.set_health(|health| {
+                        ProjectionHealth::retrying(health, shared.config.clock.now(), &error)
+                    });
+                    tracing::warn!(projection = self.name(), %error, attempts, "projection batch failed; retrying");
+                    self.pause(self.failure_backoff(attempts)).await;
+                }
                 Err(error) => {
-                    metrics::record_backend_error(self.name());
-                    tracing::warn!(projection = self.name(), %error, "projection batch failed; retrying");
-                    self.pause(shared.config.failure_backoff).await;
+                    metrics::record_backend_error(self.name(), error.class());
+                    self.set_health(|_| ProjectionHealth::Stopped {
+                        code: error.code(),
+                        error: error.to_string(),
+                    });
+                    tracing::error!(
+                        projection = self.name(),
+                        %error,
+                        class = %error.class(),
+                        "projection manager stopped: retrying cannot fix this failure"
+                    );
+                    return Err(error);
                 }
             }
         }
         tracing::info!(projection = self.name(), position = %self.position(), "projection manager stopped");
         Ok(())
+    }
+
+    /// Records a new health and returns the number of failed attempts in a
+    /// row it reports (0 unless retrying).
+    fn set_health(&self, update: impl FnOnce(&ProjectionHealth) -> ProjectionHealth) -> u32 {
+        let mut health = self
+            .shared
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *health = update(&health);
+        metrics::record_health(self.name(), health.gauge());
+        match &*health {
+            ProjectionHealth::Retrying { attempts, .. } => *attempts,
+            _ => 0,
+        }
+    }
+
+    /// The wait before retry number `attempts` of a transient failure.
+    fn failure_backoff(&self, attempts: u32) -> Duration {
+        let config = &self.shared.config;
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
+        config
+            .failure_backoff
+            .saturating_mul(factor)
+            .min(config.max_failure_backoff.max(config.failure_backoff))
     }
 
     /// Runs [`run`](Self::run) on a tokio task.
@@ -291,7 +363,22 @@ impl<P: Projection> ProjectionManager<P> {
     pub async fn retry_dead_letter(&self, event_id: Uuid) -> Result<(), ProjectionError> {
         let shared = &self.shared;
         let _cursor = shared.cursor.lock().await;
-        let letter = self.find_dead_letter(event_id).await?;
+        let mut letter = self.find_dead_letter(event_id).await?;
+        if letter.is_corrupt_event() {
+            // The row may have been fixed since: read it again, and apply
+            // it only if it is still the event at that position.
+            let position = letter.event.position;
+            let reread = shared.source.read_after(position.just_before(), 1).await?;
+            match reread.into_iter().next() {
+                Some(event) if event.position == position => letter.event = event,
+                _ => {
+                    return Err(ProjectionError::apply(format!(
+                        "the unreadable event at position {position} is no longer in the \
+                         source; discard its dead letter with discard_dead_letter"
+                    )));
+                }
+            }
+        }
         let mut tx = shared.store.begin().await?;
         shared.projection.apply(&letter.event, &mut tx).await?;
         shared
@@ -342,10 +429,41 @@ impl<P: Projection> ProjectionManager<P> {
                 loaded
             }
         };
-        let batch = shared
+        let read = shared
             .source
             .read_after(after, shared.config.batch_size.max(1))
-            .await?;
+            .await;
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(EventStoreError::CorruptEvent {
+                position,
+                stream_id,
+                event_id,
+                raw,
+                reason,
+            }) => {
+                let error = ProjectionError::Source(EventStoreError::CorruptEvent {
+                    position,
+                    stream_id: stream_id.clone(),
+                    event_id,
+                    raw: raw.clone(),
+                    reason,
+                });
+                let event = DeadLetter::corrupt_event(position, &stream_id, event_id, raw);
+                let result = self.dead_letter(&event, &error, 1).await;
+                return match result {
+                    Ok(()) => {
+                        self.advance(&mut cursor, position, 0);
+                        Ok(1)
+                    }
+                    Err(error) => {
+                        *cursor = None;
+                        Err(error)
+                    }
+                };
+            }
+            Err(error) => return Err(error.into()),
+        };
         let Some(last) = batch.last().map(|event| event.position) else {
             return Ok(0);
         };
@@ -357,7 +475,7 @@ impl<P: Projection> ProjectionManager<P> {
                     self.advance(&mut cursor, last, batch.len() as u64);
                     Ok(batch.len() as u64)
                 }
-                Err(error) if error.is_transient() => Err(error),
+                Err(error) if error.class() != ErrorClass::Permanent => Err(error),
                 Err(error) => {
                     // Not counted as an attempt: the slow path retries this
                     // event `max_attempts` times on its own and counts those.
@@ -370,6 +488,9 @@ impl<P: Projection> ProjectionManager<P> {
         .await;
         match result {
             Ok(committed) => {
+                if !self.health().is_running() {
+                    self.set_health(|_| ProjectionHealth::Running);
+                }
                 self.count(|stats| stats.batches += 1);
                 metrics::record_batch(self.name(), committed, started.elapsed());
                 Ok(committed)
@@ -416,24 +537,10 @@ impl<P: Projection> ProjectionManager<P> {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let mut tx = shared.store.begin().await?;
-                let applied = if shared.projection.handles(event) {
-                    shared.projection.apply(event, &mut tx).await
-                } else {
-                    Ok(())
-                };
-                match applied {
-                    Ok(()) => {
-                        shared
-                            .store
-                            .save_position(&mut tx, self.name(), event.position)
-                            .await?;
-                        shared.store.commit(tx).await?;
-                        break;
-                    }
-                    Err(error) if error.is_transient() => return Err(error),
+                match self.commit_one(event).await {
+                    Ok(()) => break,
+                    Err(error) if error.class() != ErrorClass::Permanent => return Err(error),
                     Err(error) => {
-                        drop(tx);
                         self.count(|stats| stats.apply_errors += 1);
                         metrics::record_apply_error(self.name());
                         if attempt >= retry.max_attempts.max(1) {
@@ -458,6 +565,22 @@ impl<P: Projection> ProjectionManager<P> {
             committed += 1;
         }
         Ok(committed)
+    }
+
+    /// Applies `event` and moves the checkpoint to it in one unit of work.
+    /// Any failure (applying, or the store refusing the writes at commit)
+    /// is this event's.
+    async fn commit_one(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let mut tx = shared.store.begin().await?;
+        if shared.projection.handles(event) {
+            shared.projection.apply(event, &mut tx).await?;
+        }
+        shared
+            .store
+            .save_position(&mut tx, self.name(), event.position)
+            .await?;
+        shared.store.commit(tx).await
     }
 
     async fn dead_letter(
