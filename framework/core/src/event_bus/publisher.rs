@@ -47,8 +47,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{EventBus, EventBusError, Topic};
+use crate::error::CodedError;
 use crate::event::{Position, StoredEvent};
-use crate::projection::{EventSource, ProjectionCheckpoint};
+use crate::event_store::EventStoreError;
+use crate::projection::{DeadLetter, EventSource, ProjectionCheckpoint};
 
 /// Chooses the topic of each event, or `None` to not publish it.
 type Router = Arc<dyn Fn(&StoredEvent) -> Option<Topic> + Send + Sync>;
@@ -235,13 +237,18 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     }
 
     /// Publishes everything pending, then follows new events as they are
-    /// appended, until [`shutdown`](Self::shutdown). Failures are logged and
-    /// retried after `failure_backoff`; `run` only returns when asked to
-    /// stop.
+    /// appended, until [`shutdown`](Self::shutdown). Transient failures
+    /// (the bus or a store unavailable) are logged and retried after
+    /// `failure_backoff`. A stored event that cannot be read is set aside
+    /// as a dead letter under the publisher's name (in its checkpoint
+    /// store) and skipped.
     ///
     /// # Errors
     ///
-    /// None today; the `Result` leaves room for fatal errors.
+    /// Any other failure stops `run` and is returned: a configuration error,
+    /// or a permanent refusal by the bus, which would refuse every retry
+    /// and which the publisher must not skip (subscribers rely on getting
+    /// every event).
     pub async fn run(&self) -> Result<(), EventBusError> {
         let shared = &self.shared;
         let mut notifications = shared.source.subscribe();
@@ -261,9 +268,13 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
                     }
                 }
                 Ok(_) => {}
-                Err(error) => {
+                Err(error) if error.is_transient() => {
                     tracing::warn!(publisher = self.name(), %error, "publishing a page failed; retrying");
                     self.pause(shared.config.failure_backoff).await;
+                }
+                Err(error) => {
+                    tracing::error!(publisher = self.name(), %error, class = %error.class(), "event publisher stopped: retrying cannot fix this failure");
+                    return Err(error);
                 }
             }
         }
@@ -275,6 +286,20 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     pub fn start(&self) -> JoinHandle<Result<(), EventBusError>> {
         let publisher = self.clone();
         tokio::spawn(async move { publisher.run().await })
+    }
+
+    /// The stored events this publisher could not read and skipped, kept in
+    /// its checkpoint store under its name.
+    ///
+    /// # Errors
+    ///
+    /// A failure of the checkpoint store.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, EventBusError> {
+        Ok(self
+            .shared
+            .checkpoints
+            .dead_letters(&self.shared.name)
+            .await?)
     }
 
     /// Asks `run` and `publish_pending` to stop after the page in progress.
@@ -319,10 +344,51 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
                     loaded
                 }
             };
-            let page = shared
+            let read = shared
                 .source
                 .read_after(after, shared.config.batch_size.max(1))
-                .await?;
+                .await;
+            let page = match read {
+                Ok(page) => page,
+                Err(EventStoreError::CorruptEvent {
+                    position,
+                    stream_id,
+                    event_id,
+                    raw,
+                    reason,
+                }) => {
+                    // It cannot be published as it is: set it aside where
+                    // the checkpoint lives, in the same unit of work that
+                    // moves past it, and go on.
+                    let event = DeadLetter::corrupt_event(position, &stream_id, event_id, raw);
+                    let error = EventStoreError::CorruptEvent {
+                        position,
+                        stream_id,
+                        event_id,
+                        raw: String::new(),
+                        reason,
+                    };
+                    tracing::error!(publisher = %shared.name, %error, "an unreadable stored event was set aside as a dead letter");
+                    let letter = DeadLetter {
+                        projection: shared.name.clone(),
+                        event,
+                        error: error.to_string(),
+                        attempts: 1,
+                        failed_at: chrono::Utc::now(),
+                    };
+                    let mut tx = shared.checkpoints.begin().await?;
+                    shared.checkpoints.record_dead_letter(&mut tx, &letter).await?;
+                    shared
+                        .checkpoints
+                        .save_position(&mut tx, &shared.name, position)
+                        .await?;
+                    shared.checkpoints.commit(tx).await?;
+                    *cursor = Some(position);
+                    shared.position.send_replace(position);
+                    return Ok(1);
+                }
+                Err(error) => return Err(error.into()),
+            };
             let Some(last) = page.last().map(|event| event.position) else {
                 return Ok(0);
             };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::id::{CommandId, SagaId};
-use crate::error::{coded_error, codes};
+use crate::error::{ErrorClass, coded_error, codes};
 use crate::event_store::EventStoreError;
 
 /// Why a [`CommandDispatcher`](super::CommandDispatcher) could not deliver a
@@ -12,6 +12,7 @@ use crate::event_store::EventStoreError;
 #[error("{message}")]
 pub struct DispatchError {
     message: String,
+    permanent: bool,
     #[source]
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
@@ -21,7 +22,28 @@ impl DispatchError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            permanent: false,
             source: None,
+        }
+    }
+
+    /// A dispatch failure that delivering again cannot fix (the receiver
+    /// refuses the command as it is). [`SagaError::Dispatch`] then reports
+    /// [`ErrorClass::Permanent`], so a bus consumer stops redelivering the
+    /// event; the command stays pending for an operator.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            ..Self::new(message)
+        }
+    }
+
+    /// Whether delivering again can help.
+    pub fn class(&self) -> ErrorClass {
+        if self.permanent {
+            ErrorClass::Permanent
+        } else {
+            ErrorClass::Transient
         }
     }
 
@@ -32,6 +54,7 @@ impl DispatchError {
     ) -> Self {
         Self {
             message: message.into(),
+            permanent: false,
             source: Some(Arc::new(source)),
         }
     }
@@ -56,7 +79,7 @@ pub enum SagaError {
     },
     /// A command could not be handed to its receiver. The step that issued
     /// it is recorded; the command stays pending.
-    #[code(codes::SAGA_DISPATCH_FAILED, transient)]
+    #[code(codes::SAGA_DISPATCH_FAILED, class = source.class())]
     #[error(
         "command {command_id} of saga {saga_id} could not be dispatched: {source}; \
          the step that issued it is recorded and the command stays pending: it is dispatched \

@@ -15,6 +15,7 @@ use super::instance::{Decision, SagaInstance, SagaMessage, dispatched_record, sa
 use super::{CommandDispatcher, Saga, SagaError, SagaId, SagaOutcome};
 use crate::clock::{Clock, SystemClock};
 use crate::effect::{Effect, EffectId};
+use crate::error::CodedError;
 use crate::event::{
     Event, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId, Upcasters, decode,
 };
@@ -313,7 +314,29 @@ impl<S: Saga> SagaRuntime<S> {
     {
         let mut position = after;
         loop {
-            let page = source.read_after(position, CATCH_UP_PAGE).await?;
+            let page = match source.read_after(position, CATCH_UP_PAGE).await {
+                Ok(page) => page,
+                Err(EventStoreError::CorruptEvent {
+                    position: corrupt,
+                    stream_id,
+                    reason,
+                    ..
+                }) => {
+                    // No saga can act on an event nobody can read; skipping
+                    // it is the only way past it. Logged loudly: the row
+                    // needs fixing, and projections keep it as a dead letter.
+                    tracing::error!(
+                        saga = S::KIND,
+                        position = %corrupt,
+                        stream_id,
+                        reason,
+                        "skipped an unreadable stored event (CR-E0018)"
+                    );
+                    position = corrupt;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             if page.is_empty() {
                 return Ok(position);
             }
@@ -805,7 +828,7 @@ impl<S: Saga> Inner<S> {
                 .get(&key)
                 .is_some_and(|armed| armed.generation == fired.generation);
             match result {
-                Err(error) if still_armed => {
+                Err(error) if still_armed && error.is_transient() => {
                     // Not recorded: try again later.
                     tracing::warn!(
                         saga = S::KIND,
@@ -820,7 +843,20 @@ impl<S: Saga> Inner<S> {
                     Self::arm(&inner, &fired.saga_id, &fired.name, fired.deadline, wake_at);
                 }
                 result => {
-                    if let Err(error) = result {
+                    if let Err(error) = result.as_ref()
+                        && !error.is_transient()
+                        && !matches!(error, SagaError::Dispatch { .. })
+                    {
+                        tracing::error!(
+                            saga = S::KIND,
+                            saga_id = %fired.saga_id,
+                            timeout = %fired.name,
+                            %error,
+                            class = %error.class(),
+                            "handling a saga timeout failed and retrying cannot help; it is \
+                             armed again by resume() once the cause is fixed"
+                        );
+                    } else if let Err(error) = result {
                         tracing::warn!(
                             saga = S::KIND,
                             saga_id = %fired.saga_id,
