@@ -64,10 +64,10 @@ pub mod prelude {
         SagaRuntime, SagaSteps,
     };
     pub use composable_rust_core::{
-        Aggregate, AggregateRepository, Clock, Effect, EffectId, EffectKind, Effects, Event,
-        EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, Projection,
-        ProjectionError, ProjectionManager, ProjectionStore, Reducer, SnapshotPolicy, Store,
-        StoredEvent, StreamId, SystemClock, TestClock, combine, scope,
+        Aggregate, AggregateRepository, Clock, CodedError, Effect, EffectId, EffectKind, Effects,
+        Event, EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore,
+        Projection, ProjectionError, ProjectionManager, ProjectionStore, Reducer, SnapshotPolicy,
+        Store, StoredEvent, StreamId, SystemClock, TestClock, combine, scope,
     };
 
     #[cfg(feature = "testing")]

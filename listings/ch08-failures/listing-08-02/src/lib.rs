@@ -1,8 +1,8 @@
-//! Listing 8-2: a projection store whose database can be switched off, to
-//! show that infrastructure failures are waited out, never dead-lettered.
+//! Listing 8-2: a projection store whose database can be switched off or
+//! misconfigured, to show that transient failures are waited out (never
+//! dead-lettered) and that configuration failures stop the manager.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use composable_rust::error::{BackendError, ErrorClass, ErrorCode};
@@ -14,29 +14,42 @@ use uuid::Uuid;
 // ANCHOR: store
 /// This application's code for "the read database is unavailable".
 pub const READ_DB_DOWN: ErrorCode = ErrorCode::new("APP-E0001", "read database unavailable");
+/// This application's code for "the read database is not set up".
+pub const READ_DB_NOT_SET_UP: ErrorCode =
+    ErrorCode::new("APP-E0002", "read database tables missing");
 
-/// The in-memory store, with a switch that makes it fail like a database
-/// that is down: every call returns a transient `Backend` error.
+/// The in-memory store, with a switch that makes every call fail the way a
+/// database can: down for a while (transient), or missing its tables
+/// (configuration).
 #[derive(Clone, Default)]
 pub struct FlakyStore {
     inner: InMemoryProjectionStore,
-    down: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<ErrorClass>>>,
 }
 
 impl FlakyStore {
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
+    /// From now on, every call fails with an error of `class` (or works
+    /// again, with `None`).
+    pub fn fail_with(&self, class: Option<ErrorClass>) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = class;
     }
 
     fn check(&self) -> Result<(), ProjectionError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(ProjectionError::Backend(BackendError::from_message(
+        let failure = *self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        let error = match failure {
+            None => return Ok(()),
+            Some(ErrorClass::Transient) => BackendError::from_message(
                 READ_DB_DOWN,
                 ErrorClass::Transient,
-                "the read database is unavailable; it is retried until it is back",
-            )));
-        }
-        Ok(())
+                "the read database is unavailable; retried until it is back",
+            ),
+            Some(class) => BackendError::from_message(
+                READ_DB_NOT_SET_UP,
+                class,
+                "the read database has no projection tables; run the migrations",
+            ),
+        };
+        Err(ProjectionError::Backend(error))
     }
 }
 // ANCHOR_END: store
@@ -113,7 +126,7 @@ impl ProjectionCheckpoint for FlakyStore {
 mod tests {
     use std::time::Duration;
 
-    use composable_rust::projection::ProjectionConfig;
+    use composable_rust::projection::{ProjectionConfig, ProjectionHealth};
     use listing_04_01::{Account, AccountCommand};
     use listing_06_01::AccountSummaries;
 
@@ -136,7 +149,7 @@ mod tests {
         );
 
         // The read database goes down; the write side does not notice.
-        store.set_down(true);
+        store.fail_with(Some(ErrorClass::Transient));
         let running = manager.start();
         let ada = accounts.stream_id(1).unwrap();
         let open = AccountCommand::Open {
@@ -156,18 +169,41 @@ mod tests {
             waited.is_err(),
             "nothing commits while the database is down"
         );
+        // health() says the manager is stuck, and since when.
+        assert!(matches!(
+            manager.health(),
+            ProjectionHealth::Retrying { attempts, .. } if attempts >= 1
+        ));
 
         // The database is back: the manager carries on where it was.
-        store.set_down(false);
+        store.fail_with(None);
         manager
             .wait_for(written, Duration::from_secs(5))
             .await
             .unwrap();
+        assert_eq!(manager.health(), ProjectionHealth::Running);
         assert_eq!(manager.stats().apply_errors, 0);
         assert!(manager.dead_letters().await.unwrap().is_empty());
 
         manager.shutdown();
         running.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_configuration_error_stops_the_manager() {
+        let events = InMemoryEventStore::new();
+        let store = Arc::new(FlakyStore::default());
+        let manager = ProjectionManager::new(AccountSummaries::new(), Arc::clone(&store), events);
+
+        // Retrying cannot create the missing tables: run() stops and says why.
+        store.fail_with(Some(ErrorClass::Configuration));
+        let error = manager.run().await.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Configuration);
+        assert_eq!(error.code(), READ_DB_NOT_SET_UP);
+        assert!(matches!(
+            manager.health(),
+            ProjectionHealth::Stopped { code, .. } if code == READ_DB_NOT_SET_UP
+        ));
     }
 }
 // ANCHOR_END: test
