@@ -34,7 +34,7 @@ pub struct ErrorCode {
 }
 
 impl ErrorCode {
-    /// Declares a code. Codes are declared once, with [`error_codes!`],
+    /// Declares a code. Codes are declared once, with [`error_codes!`](crate::error_codes),
     /// by the crate that owns them.
     pub const fn new(code: &'static str, summary: &'static str) -> Self {
         Self { code, summary }
