@@ -80,7 +80,7 @@ impl Default for PublisherConfig {
 
 /// Publishes the events of an [`EventSource`] (the event store's global
 /// stream) to an [`EventBus`], at least once, resuming from a checkpoint;
-/// see the [module docs](self) for the guarantees. Cloning gives another
+/// see the [`event_bus`](crate::event_bus) module for the guarantees. Cloning gives another
 /// handle to the same publisher.
 ///
 /// ```
