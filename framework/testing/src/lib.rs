@@ -22,6 +22,10 @@
 //! - [`TestClock`]: time that moves only when the test says so.
 //! - [`event_store_conformance`]: the suite every event store must pass.
 //! - [`event_bus_conformance`]: the suite every event bus must pass.
+//! - [`faults`]: wrappers that make projection stores, event stores, event
+//!   buses and saga dispatchers fail on purpose, with the error class a
+//!   test chooses ([`FaultyProjectionStore`], [`FaultyEventStore`],
+//!   [`FaultyEventBus`], [`FaultyDispatcher`]).
 #![deny(missing_docs)]
 
 mod aggregate_test;
@@ -29,6 +33,7 @@ pub mod assertions;
 mod diff;
 pub mod event_bus_conformance;
 pub mod event_store_conformance;
+pub mod faults;
 mod projection_harness;
 pub mod reducer_test;
 mod saga_test;
@@ -41,7 +46,20 @@ pub use assertions::{
     assert_state_changed, assert_state_unchanged,
 };
 pub use composable_rust_core::TestClock;
+pub use faults::{FaultyDispatcher, FaultyEventBus, FaultyEventStore, FaultyProjectionStore};
 pub use projection_harness::ProjectionTestHarness;
 pub use reducer_test::ReducerTest;
 pub use saga_test::SagaTest;
 pub use test_store::TestStore;
+
+/// The error codes owned by `composable-rust-testing`. They are only ever
+/// reported by failures a test injects on purpose, never by a real
+/// backend.
+pub mod codes {
+    composable_rust_core::error_codes! {
+        /// A failure injected by a test through a [`faults`](crate::faults)
+        /// wrapper (its class is the one the test asked for); not a real
+        /// failure.
+        FAULT_INJECTED = ("CR-E0099", "a failure injected on purpose by a test (fault injection)");
+    }
+}

@@ -537,7 +537,7 @@ impl<P: Projection> ProjectionManager<P> {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match self.commit_one(event).await {
+                match self.commit_one(event).await? {
                     Ok(()) => break,
                     Err(error) if error.class() != ErrorClass::Permanent => return Err(error),
                     Err(error) => {
@@ -568,19 +568,27 @@ impl<P: Projection> ProjectionManager<P> {
     }
 
     /// Applies `event` and moves the checkpoint to it in one unit of work.
-    /// Any failure (applying, or the store refusing the writes at commit)
-    /// is this event's.
-    async fn commit_one(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
+    /// The inner result is this event's: applying it, or the store
+    /// refusing its writes at commit. The outer error is no event's
+    /// (starting the unit of work, saving the checkpoint): it is returned
+    /// as it is, so a permanent one stops the manager instead of
+    /// dead-lettering an innocent event.
+    async fn commit_one(
+        &self,
+        event: &StoredEvent,
+    ) -> Result<Result<(), ProjectionError>, ProjectionError> {
         let shared = &self.shared;
         let mut tx = shared.store.begin().await?;
-        if shared.projection.handles(event) {
-            shared.projection.apply(event, &mut tx).await?;
+        if shared.projection.handles(event)
+            && let Err(error) = shared.projection.apply(event, &mut tx).await
+        {
+            return Ok(Err(error));
         }
         shared
             .store
             .save_position(&mut tx, self.name(), event.position)
             .await?;
-        shared.store.commit(tx).await
+        Ok(shared.store.commit(tx).await)
     }
 
     async fn dead_letter(
