@@ -3,11 +3,20 @@
 //!
 //! The statement is [`Statements::append`](crate::sql::Statements::append).
 //! Extra queries run only on failure paths: a lost race (unique violation
-//! on `(stream_id, stream_version)`) reads the actual version, and a
-//! duplicate event id looks up which id it was.
+//! on `(stream_id, stream_version)`) reads the actual version, or, for an
+//! `ExpectedVersion::Any` append, runs the statement again; a duplicate
+//! event id looks up which id it was.
+//!
+//! Nothing is sent before every event passed the core's
+//! [`check_storable`](composable_rust_core::event::check_storable), and
+//! what PostgreSQL itself refuses in a payload is reported as
+//! [`EventStoreError::UnstorablePayload`] too. Any error means nothing was
+//! written.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 
+use composable_rust_core::event::check_all_storable;
 use composable_rust_core::{
     AppendOutcome, EventMetadata, EventStoreError, ExpectedVersion, NewEvent, Position, StreamId,
 };
@@ -21,9 +30,14 @@ use crate::store::PostgresEventStore;
 
 const OPERATION: &str = "append events";
 
-/// How often an `ExpectedVersion::Any` append is retried after losing a
-/// race for the next version to a concurrent writer.
-const ANY_VERSION_ATTEMPTS: usize = 10;
+/// After this many lost races in a row, an `ExpectedVersion::Any` append
+/// pauses briefly (a random fraction of [`MAX_ANY_PAUSE`]) before trying
+/// again, so that writers crowding one stream spread out.
+const ANY_PAUSE_AFTER: u32 = 2;
+
+/// The longest pause between two attempts of an `ExpectedVersion::Any`
+/// append.
+const MAX_ANY_PAUSE: Duration = Duration::from_millis(5);
 
 /// The batch as one array per column, the shape `unnest` wants.
 struct Columns {
@@ -80,6 +94,8 @@ pub(crate) async fn append(
             stream_id: stream_id.to_string(),
         });
     }
+    check_all_storable(&events, store.max_payload_bytes())?;
+    store.check_transaction_ids_once().await?;
     let columns = Columns::new(events)?;
     let expected_version: Option<i64> = match expected {
         ExpectedVersion::Any => None,
@@ -87,7 +103,7 @@ pub(crate) async fn append(
         ExpectedVersion::Exact(version) => Some(saturating_i64(version)),
     };
 
-    let mut attempt = 1;
+    let mut lost_races = 0u32;
     loop {
         let result = sqlx::query_as::<_, AppendRow>(&store.sql().append)
             .bind(stream_id.as_str())
@@ -105,9 +121,16 @@ pub(crate) async fn append(
         };
         match violated_constraint(&error) {
             Some(STREAM_VERSION_KEY) => {
-                // Another writer committed the version we computed.
-                if expected == ExpectedVersion::Any && attempt < ANY_VERSION_ATTEMPTS {
-                    attempt += 1;
+                // Another writer committed the version we computed. With
+                // `Any`, any version will do: try again, as often as it
+                // takes. Each lost race means another append committed, so
+                // the writers as a whole always progress, and a fresh
+                // statement sees the new head.
+                if expected == ExpectedVersion::Any {
+                    lost_races += 1;
+                    if lost_races >= ANY_PAUSE_AFTER {
+                        tokio::time::sleep(any_pause()).await;
+                    }
                     continue;
                 }
                 let actual = crate::read::stream_version(store, stream_id).await?;
@@ -118,7 +141,12 @@ pub(crate) async fn append(
                 });
             }
             Some(EVENT_ID_KEY) => return Err(duplicate_id(store, &columns.event_ids, error).await),
-            _ => return Err(store.error(error, OPERATION).into()),
+            _ => {
+                if let Some(refused) = refused_payload(&error, &columns.event_types) {
+                    return Err(refused);
+                }
+                return Err(store.error(error, OPERATION).into());
+            }
         }
     }
 }
@@ -185,5 +213,104 @@ async fn duplicate_id(
             None => store.error(violation, OPERATION).into(),
         },
         Err(error) => store.error(error, OPERATION).into(),
+    }
+}
+
+/// A random pause of at most [`MAX_ANY_PAUSE`] (from the clock's
+/// nanoseconds: enough to spread writers apart, without a dependency).
+fn any_pause() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    let max = u32::try_from(MAX_ANY_PAUSE.as_micros()).unwrap_or(u32::MAX);
+    Duration::from_micros(u64::from(nanos % max.max(1)))
+}
+
+/// What an event refused by PostgreSQL itself must respect instead.
+const JSONB_LIMIT: &str = "its type name, payload and metadata hold only what PostgreSQL stores \
+                           in text and jsonb: no NUL character (\\u0000), numbers within \
+                           jsonb's numeric range, at most 256 MiB";
+
+/// The [`EventStoreError::UnstorablePayload`] for an append that
+/// PostgreSQL refused because of the data it carried (SQLSTATE class 22,
+/// data exception, e.g. 22P05 for `\u0000` in a jsonb string; or 54000,
+/// a value too large), naming the batch's event types.
+fn refused_payload(error: &sqlx::Error, event_types: &[String]) -> Option<EventStoreError> {
+    let database = error.as_database_error()?;
+    let sqlstate = database.code()?;
+    refused_payload_for(&sqlstate, database.message(), event_types)
+}
+
+/// [`refused_payload`] from the SQLSTATE and message.
+fn refused_payload_for(
+    sqlstate: &str,
+    message: &str,
+    event_types: &[String],
+) -> Option<EventStoreError> {
+    if !(sqlstate.starts_with("22") || sqlstate == "54000") {
+        return None;
+    }
+    let types: BTreeSet<&str> = event_types.iter().map(String::as_str).collect();
+    let event_type = types.into_iter().collect::<Vec<_>>().join("`, `");
+    let events = match event_types.len() {
+        1 => "the event".to_owned(),
+        n => format!("one of the {n} events of the batch"),
+    };
+    Some(EventStoreError::UnstorablePayload {
+        event_type,
+        reason: format!("PostgreSQL refused {events}: {message} (SQLSTATE {sqlstate})"),
+        limit: JSONB_LIMIT,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use composable_rust_core::CodedError;
+
+    #[test]
+    fn data_exceptions_are_unstorable_payloads() {
+        let types = vec!["order.placed".to_owned()];
+        let error = refused_payload_for("22P05", "unsupported Unicode escape sequence", &types)
+            .expect("a data exception");
+        assert_eq!(error.code().as_str(), "CR-E0019");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "[CR-E0019] event of type `order.placed` cannot be stored: PostgreSQL refused the \
+                 event: unsupported Unicode escape sequence (SQLSTATE 22P05); nothing was written"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("no NUL character (\\u0000)"), "{text}");
+
+        let batch = vec!["b".to_owned(), "a".to_owned(), "b".to_owned()];
+        let error = refused_payload_for(
+            "54000",
+            "total size of jsonb array elements exceeds the maximum",
+            &batch,
+        )
+        .expect("a program limit");
+        let text = error.to_string();
+        assert!(text.contains("of type `a`, `b` cannot"), "{text}");
+        assert!(text.contains("one of the 3 events of the batch"), "{text}");
+    }
+
+    #[test]
+    fn other_failures_are_not_payload_problems() {
+        let types = vec!["x".to_owned()];
+        for sqlstate in ["23505", "40001", "42P01", "08006", "54001"] {
+            assert!(
+                refused_payload_for(sqlstate, "m", &types).is_none(),
+                "{sqlstate}"
+            );
+        }
+    }
+
+    #[test]
+    fn pauses_stay_below_the_maximum() {
+        for _ in 0..100 {
+            assert!(any_pause() < MAX_ANY_PAUSE);
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! Constructors and [`PostgresEventStore::migrate`](crate::PostgresEventStore::migrate)
 //! return a [`PostgresError`]. Through the [`EventStore`](composable_rust_core::EventStore)
 //! and projection traits the same error arrives as a
-//! [`BackendError`](composable_rust_core::BackendError) with the same code,
+//! [`composable_rust_core::BackendError`] with the same code,
 //! class and message; `downcast_ref::<PostgresError>()` gets it back.
 //!
 //! Whether retrying can help follows PostgreSQL's SQLSTATE class, mapped
@@ -44,6 +44,9 @@ pub mod codes {
         PROJECTION_CORRUPT_ROW = ("CR-E0112", "a projection store row holds an impossible value");
         /// Another manager moved a projection's checkpoint during a batch.
         CHECKPOINT_CONFLICT = ("CR-E0113", "another manager moved the projection's checkpoint");
+        /// Stored events carry transaction ids this server has not reached
+        /// (they were copied from another server by a logical dump).
+        TRANSACTION_IDS_AHEAD = ("CR-E0114", "stored events carry transaction ids ahead of the server's");
     }
 }
 
@@ -228,6 +231,34 @@ pub enum PostgresError {
     CheckpointConflict {
         /// The projection.
         projection: String,
+    },
+    /// The events table holds events whose transaction id (the first part
+    /// of their position) is at or beyond the next transaction id this
+    /// server will hand out (`CR-E0114`). They were copied from another
+    /// server, typically by a logical dump and restore (`pg_dump`), which
+    /// keeps the column's values but not the server's transaction
+    /// counter. Readers only return events of transactions older than the
+    /// oldest one still running, so they would never return these, and
+    /// every new event would sort before them.
+    #[code(codes::TRANSACTION_IDS_AHEAD, configuration)]
+    #[error(
+        "the events table in schema `{schema}` holds events written by transaction {stored}, \
+         but this server's next transaction id is {next}: the events were copied from another \
+         server (a logical dump and restore, or an INSERT ... SELECT that copied \
+         transaction_id) and keep that server's transaction ids. Readers would never deliver \
+         them and new events would sort before them, so the store refuses to run. Move event \
+         stores with physical replication or pg_basebackup (they keep transaction ids), or \
+         renumber the copied events' positions as the runbook (\"Moving an event store between \
+         servers\") shows, then rebuild the projections"
+    )]
+    TransactionIdsAhead {
+        /// The store's schema.
+        schema: String,
+        /// The largest transaction id stored in the events table.
+        stored: u64,
+        /// The next transaction id the server will assign (the `xmax` of
+        /// the current snapshot).
+        next: u64,
     },
 }
 

@@ -52,7 +52,29 @@
 //! with the expected one and inserts every event, all in the database. On
 //! a conflict nothing is written and the error names the actual version.
 //! Two writers racing for the same version are stopped by the primary key
-//! on `(stream_id, stream_version)`.
+//! on `(stream_id, stream_version)`; an `ExpectedVersion::Any` append that
+//! loses such a race runs again (as often as it takes), so it always
+//! appends.
+//!
+//! An append accepts only events that read back: payloads and metadata
+//! nested at most 64 levels deep, without NUL characters, and at most
+//! 16 MiB of JSON each (see
+//! [`check_storable`](composable_rust_core::event::check_storable) and
+//! [`PostgresEventStore::with_max_payload_bytes`]). Anything else, and
+//! anything PostgreSQL itself refuses in a payload, fails with
+//! `EventStoreError::UnstorablePayload` (`CR-E0019`) and writes nothing.
+//!
+//! ## Corrupt rows
+//!
+//! Rows are decoded one at a time. A row that does not make an event (its
+//! JSON edited by hand into something that does not decode, a payload
+//! nested deeper than serde_json reads...) never fails the rows around it:
+//! `read_all` returns the events before it, then reports it alone as
+//! `EventStoreError::CorruptEvent` (`CR-E0018`, with its position and raw
+//! content), and reading after its position goes on; a projection manager
+//! turns it into a dead letter and moves past it. `load_stream` of its
+//! stream fails with the same error, since an aggregate cannot skip an
+//! event.
 //!
 //! ## No skipped events
 //!
@@ -76,6 +98,14 @@
 //! the transaction holding the horizon may end without any notification.
 //! Keep writing transactions short.
 //!
+//! Because positions are transaction ids, events copied to another server
+//! by a logical dump and restore keep the old server's ids, which may lie
+//! ahead of the new server's: readers would never return them. `migrate`,
+//! the first `read_all` and the first `append` detect this and fail with
+//! [`PostgresError::TransactionIdsAhead`] (`CR-E0114`); move event stores
+//! with physical replication or `pg_basebackup`, or renumber the positions
+//! (the book's runbook, "Moving an event store between servers").
+//!
 //! ## Following new events
 //!
 //! Every insert into `events` notifies the channel `<schema>_events` (a
@@ -91,7 +121,7 @@
 //! [`EventStore`](composable_rust_core::EventStore) methods return
 //! `EventStoreError::Backend` with the same code and message; the
 //! projection store's trait methods return `ProjectionError::Backend`
-//! likewise. The codes (`CR-E0101` to `CR-E0113`) are listed in [`codes`].
+//! likewise. The codes (`CR-E0101` to `CR-E0114`) are listed in [`codes`].
 #![deny(missing_docs)]
 
 mod append;
@@ -111,4 +141,4 @@ pub use projection::{
     SortOrder, sql_error,
 };
 pub use schema::DEFAULT_SCHEMA;
-pub use store::PostgresEventStore;
+pub use store::{MAX_JSONB_BYTES, PostgresEventStore};

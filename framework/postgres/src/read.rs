@@ -4,19 +4,23 @@
 
 use std::time::Duration;
 
-use composable_rust_core::{Position, StoredEvent, StreamId};
+use composable_rust_core::{EventStoreError, Position, StoredEvent, StreamId};
 use tokio::time::Instant;
 
 use crate::error::PostgresError;
-use crate::rows::{self, EventRow, GlobalEventRow, saturating_i64, unsigned};
+use crate::rows::{EventRow, GlobalEventRow, RawEvent, saturating_i64, unsigned};
 use crate::store::PostgresEventStore;
 
 /// The events of `stream_id` from `from_version` on, in version order.
+///
+/// A row that does not decode fails the load with
+/// [`EventStoreError::CorruptEvent`]: an aggregate cannot skip one of its
+/// events.
 pub(crate) async fn load_stream(
     store: &PostgresEventStore,
     stream_id: &StreamId,
     from_version: u64,
-) -> Result<Vec<StoredEvent>, PostgresError> {
+) -> Result<Vec<StoredEvent>, EventStoreError> {
     const OPERATION: &str = "load a stream";
     let rows = sqlx::query_as::<_, EventRow>(&store.sql().load_stream)
         .bind(stream_id.as_str())
@@ -25,7 +29,7 @@ pub(crate) async fn load_stream(
         .await
         .map_err(|error| store.error(error, OPERATION))?;
     rows.into_iter()
-        .map(|row| rows::stored_event(stream_id.clone(), row, OPERATION))
+        .map(|row| RawEvent::from(row).decode())
         .collect()
 }
 
@@ -66,18 +70,31 @@ pub(crate) const HELD_BACK_RECHECK: Duration = Duration::from_millis(50);
 /// to [`HELD_BACK_WAIT`], keeping what it already read (that part is
 /// final), then returns what it has and schedules a wake-up for
 /// subscribers.
+///
+/// A row that does not decode ends the page: the events before it are
+/// returned, and when it is the first one, the read fails with
+/// [`EventStoreError::CorruptEvent`] (its position and raw content), so
+/// the reader can set it aside and read on after it.
 pub(crate) async fn read_all(
     store: &PostgresEventStore,
     after: Position,
     limit: usize,
-) -> Result<Vec<StoredEvent>, PostgresError> {
+) -> Result<Vec<StoredEvent>, EventStoreError> {
+    store.check_transaction_ids_once().await?;
     let mut events = Vec::new();
     let mut after = after;
     let deadline = Instant::now() + HELD_BACK_WAIT;
     let mut pause = Duration::from_millis(1);
     loop {
-        let held_back = read_page(store, after, limit - events.len(), &mut events).await?;
-        if !held_back || events.len() >= limit {
+        let page = read_page(store, after, limit - events.len(), &mut events).await?;
+        if let Some(corrupt) = page.corrupt {
+            return if events.is_empty() {
+                Err(corrupt)
+            } else {
+                Ok(events)
+            };
+        }
+        if !page.held_back || events.len() >= limit {
             return Ok(events);
         }
         if let Some(last) = events.last() {
@@ -92,17 +109,26 @@ pub(crate) async fn read_all(
     }
 }
 
-/// Appends up to `limit` events after `after` to `events`; returns whether
-/// committed events were held back.
+/// What [`read_page`] found besides the events.
+#[derive(Debug, Default)]
+struct Page {
+    /// Committed events exist that the read could not return yet.
+    held_back: bool,
+    /// The row that ended the page because it does not decode.
+    corrupt: Option<EventStoreError>,
+}
+
+/// Appends up to `limit` events after `after` to `events`, stopping before
+/// the first row that does not decode.
 async fn read_page(
     store: &PostgresEventStore,
     after: Position,
     limit: usize,
     events: &mut Vec<StoredEvent>,
-) -> Result<bool, PostgresError> {
+) -> Result<Page, PostgresError> {
     const OPERATION: &str = "read all events";
     if limit == 0 {
-        return Ok(false);
+        return Ok(Page::default());
     }
     let rows = sqlx::query_as::<_, GlobalEventRow>(&store.sql().read_all)
         .bind(saturating_i64(after.commit))
@@ -111,14 +137,24 @@ async fn read_page(
         .fetch_all(store.pool())
         .await
         .map_err(|error| store.error(error, OPERATION))?;
-    let held_back = rows.first().is_some_and(|row| row.0);
+    let mut page = Page {
+        held_back: rows.first().is_some_and(|row| row.0),
+        corrupt: None,
+    };
     events.reserve(rows.len());
     for row in rows {
-        if let Some(event) = rows::global_stored_event(row, OPERATION)? {
-            events.push(event);
+        let Some(raw) = RawEvent::from_global(row, OPERATION)? else {
+            continue;
+        };
+        match raw.decode() {
+            Ok(event) => events.push(event),
+            Err(corrupt) => {
+                page.corrupt = Some(corrupt);
+                break;
+            }
         }
     }
-    Ok(held_back)
+    Ok(page)
 }
 
 /// How many committed events lie after `after`: the events a follower at

@@ -14,10 +14,16 @@ use crate::schema::SchemaName;
 /// (xid8 is a 64-bit counter that never wraps, and stays below 2^63 for
 /// any realistic database lifetime; a value above that is reported as a
 /// corrupt row, never wrapped).
+///
+/// `payload` and `metadata` are read as text and parsed by
+/// [`crate::rows`], one row at a time: a row whose JSON does not decode
+/// (edited by hand, or nested deeper than serde_json reads) is then
+/// reported as that one corrupt event, instead of failing the whole page
+/// in the driver.
 macro_rules! event_columns {
     () => {
-        "event_id, stream_version, transaction_id::text::int8, sequence, event_type, \
-         schema_version, payload, metadata, recorded_at"
+        "stream_id, event_id, stream_version, transaction_id::text::int8, sequence, event_type, \
+         schema_version, payload::text, metadata::text, recorded_at"
     };
 }
 
@@ -103,6 +109,15 @@ pub(crate) struct Statements {
     pub read_all: String,
     /// How many committed events lie after position (`$1`, `$2`).
     pub count_after: String,
+    /// The largest transaction id stored (NULL when there are no events)
+    /// and the next transaction id the server will assign: the `xmax` of
+    /// the current snapshot, "one past the highest completed transaction
+    /// id". Every event the store wrote on this server has a smaller
+    /// transaction id; a stored one at or above it was copied from another
+    /// server (see [`PostgresError::TransactionIdsAhead`](crate::PostgresError::TransactionIdsAhead)).
+    /// The `max()` is one backward probe of the position index, and the
+    /// snapshot's `xmax` assigns no transaction id.
+    pub transaction_ids: String,
     /// Stores or replaces the snapshot of a stream.
     pub save_snapshot: String,
     /// The snapshot of stream `$1`.
@@ -153,7 +168,7 @@ impl Statements {
             read_all: format!(
                 "SELECT h.held_back, e.stream_id, e.event_id, e.stream_version, \
                         e.transaction_id::text::int8, e.sequence, e.event_type, \
-                        e.schema_version, e.payload, e.metadata, e.recorded_at \
+                        e.schema_version, e.payload::text, e.metadata::text, e.recorded_at \
                  FROM ( \
                      SELECT EXISTS ( \
                          SELECT 1 FROM ( \
@@ -178,6 +193,10 @@ impl Statements {
             count_after: format!(
                 "SELECT count(*) FROM {events} \
                  WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8)"
+            ),
+            transaction_ids: format!(
+                "SELECT (SELECT max(transaction_id) FROM {events})::text::int8, \
+                        pg_snapshot_xmax(pg_current_snapshot())::text::int8"
             ),
             save_snapshot: format!(
                 "INSERT INTO {snapshots} \

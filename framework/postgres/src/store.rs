@@ -4,8 +4,10 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -38,11 +40,19 @@ fn migrator() -> Migrator {
 /// database in different schemas. Create the tables with
 /// [`migrate`](Self::migrate) before first use.
 ///
+/// Appends accept only events that read back (see
+/// [`check_storable`](composable_rust_core::event::check_storable)):
+/// payloads and metadata at most 64 levels deep, without NUL characters,
+/// and at most [`DEFAULT_MAX_PAYLOAD_BYTES`] (16 MiB) of JSON each unless
+/// you choose another limit with
+/// [`with_max_payload_bytes`](Self::with_max_payload_bytes).
+///
 /// Clones are cheap and share the pool, the statements and the
 /// notification listener.
 #[derive(Clone)]
 pub struct PostgresEventStore {
     inner: Arc<Inner>,
+    max_payload_bytes: usize,
 }
 
 struct Inner {
@@ -50,7 +60,15 @@ struct Inner {
     schema: SchemaName,
     sql: Statements,
     notifier: Notifier,
+    /// Whether the stored transaction ids were found behind the server's
+    /// (checked once, on the first read; see
+    /// [`check_transaction_ids`](PostgresEventStore::check_transaction_ids)).
+    transaction_ids_checked: AtomicBool,
 }
+
+/// The largest value PostgreSQL's `jsonb` can hold, in bytes (256 MiB - 1):
+/// the ceiling of [`PostgresEventStore::with_max_payload_bytes`].
+pub const MAX_JSONB_BYTES: usize = (1 << 28) - 1;
 
 impl PostgresEventStore {
     /// A store on `pool`, in the schema [`DEFAULT_SCHEMA`](crate::DEFAULT_SCHEMA).
@@ -94,8 +112,27 @@ impl PostgresEventStore {
                 notifier: Notifier::new(schema.notify_channel()),
                 pool,
                 schema,
+                transaction_ids_checked: AtomicBool::new(false),
             }),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
         }
+    }
+
+    /// The same store, accepting payloads (and metadata) of up to `bytes`
+    /// bytes of JSON text each instead of [`DEFAULT_MAX_PAYLOAD_BYTES`]
+    /// (16 MiB). Capped at [`MAX_JSONB_BYTES`], the most `jsonb` holds.
+    /// Larger events are refused with `EventStoreError::UnstorablePayload`
+    /// (`CR-E0019`) before anything is sent.
+    #[must_use]
+    pub fn with_max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes.min(MAX_JSONB_BYTES);
+        self
+    }
+
+    /// The largest payload (and metadata) an append accepts, in bytes of
+    /// JSON text.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
     }
 
     /// Creates the schema if needed and brings its tables up to date with
@@ -114,12 +151,17 @@ impl PostgresEventStore {
     /// migrates independently. sqlx holds an advisory lock while
     /// migrating, so concurrent calls are safe.
     ///
+    /// Then it checks that the stored events' transaction ids are behind
+    /// the server's (see [`check_transaction_ids`](Self::check_transaction_ids)).
+    ///
     /// # Errors
     ///
     /// [`Unreachable`](PostgresError::Unreachable) (`CR-E0102`) if no
     /// connection can be opened; [`Migration`](PostgresError::Migration)
     /// (`CR-E0105`) if a migration fails, e.g. because the user may not
-    /// create schemas.
+    /// create schemas; [`TransactionIdsAhead`](PostgresError::TransactionIdsAhead)
+    /// (`CR-E0114`) if the events were copied from another server with
+    /// their transaction ids.
     pub async fn migrate(&self) -> Result<(), PostgresError> {
         let schema = &self.inner.schema;
         let mut connection = PgConnection::connect_with(&self.inner.pool.connect_options())
@@ -132,7 +174,59 @@ impl PostgresEventStore {
         if let Err(error) = connection.close().await {
             tracing::debug!(%error, "closing the migration connection failed");
         }
-        result
+        result?;
+        self.check_transaction_ids().await
+    }
+
+    /// Checks that every stored event's transaction id (the first part of
+    /// its position) lies behind the next transaction id this server will
+    /// assign, as it does for every event written on this server.
+    ///
+    /// Events copied from another server with their transaction ids (a
+    /// logical dump and restore) may lie ahead: readers would never
+    /// deliver them, since they only return events of transactions older
+    /// than the oldest one still running, and new events would sort
+    /// before them. [`migrate`](Self::migrate) runs this check, and so
+    /// do the store's first [`read_all`](EventStore::read_all) and first
+    /// [`append`](EventStore::append) (until it passes once); it costs one
+    /// indexed `max()`.
+    ///
+    /// # Errors
+    ///
+    /// [`TransactionIdsAhead`](PostgresError::TransactionIdsAhead)
+    /// (`CR-E0114`, configuration) when a stored transaction id is at or
+    /// beyond the server's next one; the query's own errors otherwise.
+    pub async fn check_transaction_ids(&self) -> Result<(), PostgresError> {
+        const OPERATION: &str = "compare stored transaction ids with the server's";
+        let (stored, next) = sqlx::query_as::<_, (Option<i64>, i64)>(&self.sql().transaction_ids)
+            .fetch_one(self.pool())
+            .await
+            .map_err(|error| self.error(error, OPERATION))?;
+        let Some(stored) = stored else {
+            return Ok(());
+        };
+        let stored = crate::rows::unsigned(stored, "transaction_id", OPERATION)?;
+        let next = crate::rows::unsigned(next, "the snapshot's xmax", OPERATION)?;
+        if stored >= next {
+            return Err(PostgresError::TransactionIdsAhead {
+                schema: self.schema().to_owned(),
+                stored,
+                next,
+            });
+        }
+        self.inner
+            .transaction_ids_checked
+            .store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// [`check_transaction_ids`](Self::check_transaction_ids), unless it
+    /// already passed for this store (or a clone).
+    pub(crate) async fn check_transaction_ids_once(&self) -> Result<(), PostgresError> {
+        if self.inner.transaction_ids_checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.check_transaction_ids().await
     }
 
     /// The pool the store uses.
@@ -218,12 +312,15 @@ impl EventStore for PostgresEventStore {
         crate::append::append(self, stream_id, expected, events).await
     }
 
+    /// A row that does not decode fails the load with
+    /// [`EventStoreError::CorruptEvent`]: an aggregate cannot skip one of
+    /// its events.
     async fn load_stream(
         &self,
         stream_id: &StreamId,
         from_version: u64,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        Ok(crate::read::load_stream(self, stream_id, from_version).await?)
+        crate::read::load_stream(self, stream_id, from_version).await
     }
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
@@ -233,12 +330,18 @@ impl EventStore for PostgresEventStore {
     /// Up to `limit` events after `after`, in global order, never skipping
     /// one that commits later; see the crate documentation ("No skipped
     /// events") for how.
+    ///
+    /// A stored row that does not decode ends the page; when it is the
+    /// first one, this returns [`EventStoreError::CorruptEvent`] with its
+    /// position and raw content, and reading after that position goes on.
+    /// The store's first call checks the stored transaction ids
+    /// ([`check_transaction_ids`](Self::check_transaction_ids)).
     async fn read_all(
         &self,
         after: Position,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        Ok(crate::read::read_all(self, after, limit).await?)
+        crate::read::read_all(self, after, limit).await
     }
 
     /// Counts in place; includes committed events still held back behind

@@ -13,11 +13,14 @@ mod postgres {
 
     pub mod projection_support;
 
+    mod any_version;
     mod conformance;
+    mod corrupt_rows;
     mod errors;
     mod gaps;
     mod notify;
     mod projection_documents;
     mod projection_manager;
     mod projection_store;
+    mod transaction_ids;
 }

@@ -20,9 +20,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use composable_rust_core::event::{DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 use composable_rust_core::{
-    EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
-    StreamId,
+    CodedError, ErrorClass, EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent,
+    Position, Snapshot, StreamId,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -41,6 +42,8 @@ macro_rules! event_store_conformance_tests {
                 any_version_appends_anywhere,
                 a_failing_batch_writes_nothing,
                 an_empty_append_is_refused,
+                payloads_within_the_limits_read_back,
+                unstorable_payloads_are_refused_and_write_nothing,
                 concurrent_appends_have_one_winner_per_version,
                 read_all_pages_through_every_event_in_order,
                 count_after_counts_what_a_follower_has_not_read,
@@ -284,6 +287,119 @@ pub async fn an_empty_append_is_refused(store: impl EventStore) {
         matches!(error, EventStoreError::EmptyAppend { .. }),
         "{error:?}"
     );
+}
+
+/// `{"a": [{"a": [ ... 1 ... ]}]}`, `depth` arrays and objects deep.
+fn nested(depth: usize) -> serde_json::Value {
+    let mut value = json!(1);
+    for level in 0..depth {
+        value = if level % 2 == 0 {
+            json!([value])
+        } else {
+            json!({ "a": value })
+        };
+    }
+    value
+}
+
+/// Payloads at the storage limits (nested `MAX_PAYLOAD_DEPTH` levels,
+/// any Unicode but NUL, escapes, extreme numbers) are stored and read back
+/// exactly.
+pub async fn payloads_within_the_limits_read_back(store: impl EventStore) {
+    let id = stream("limits");
+    let mut batch = events(3);
+    batch[0].payload = nested(MAX_PAYLOAD_DEPTH);
+    batch[1].payload = json!({
+        "text": "tab\t quote\" backslash\\ bell\u{7} é 漢字 🦀",
+        "numbers": [0, -1, 1.5, 1e300, -2.5e-300, u64::MAX, i64::MIN],
+        "empty": [{}, [], ""],
+    });
+    batch[2].metadata.headers = BTreeMap::from([("trace\u{1}".to_owned(), "é\n".to_owned())]);
+    store
+        .append(&id, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    let loaded = store.load_stream(&id, 0).await.unwrap();
+    assert_eq!(loaded.len(), 3);
+    for (stored, sent) in loaded.iter().zip(&batch) {
+        assert_eq!(stored.payload, sent.payload);
+        assert_eq!(stored.metadata, sent.metadata);
+    }
+    let all = store.read_all(Position::START, 100).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].payload, batch[0].payload);
+}
+
+/// Events that could not be read back once stored (nested deeper than
+/// `MAX_PAYLOAD_DEPTH`, holding a NUL character, larger than the default
+/// size limit) are refused with `UnstorablePayload` (`CR-E0019`,
+/// permanent), alone or inside a batch, and nothing is written.
+pub async fn unstorable_payloads_are_refused_and_write_nothing(store: impl EventStore) {
+    let id = stream("unstorable");
+    let first = events(1);
+    store
+        .append(&id, ExpectedVersion::NoStream, first.clone())
+        .await
+        .unwrap();
+
+    let mut deep = event("Deep", 2);
+    deep.payload = json!({ "tree": nested(200) });
+    let mut nul = event("Nul", 2);
+    nul.payload = json!({ "name": "a\u{0}b" });
+    let mut nul_key = event("NulKey", 2);
+    nul_key.payload = json!({ "k\u{0}": 1 });
+    let mut nul_header = event("NulHeader", 2);
+    nul_header
+        .metadata
+        .headers
+        .insert("tenant".to_owned(), "x\u{0}".to_owned());
+    let mut nul_type = event("Nul\u{0}Type", 2);
+    nul_type.payload = json!({});
+    let mut large = event("Large", 2);
+    large.payload = json!({ "blob": "x".repeat(DEFAULT_MAX_PAYLOAD_BYTES) });
+
+    let cases = [
+        (deep, "levels deep"),
+        (nul, "NUL"),
+        (nul_key, "NUL"),
+        (nul_header, "NUL"),
+        (nul_type, "NUL"),
+        (large, "bytes of JSON"),
+    ];
+    for (bad, what) in cases {
+        let kind = bad.event_type.clone();
+        for batch in [vec![bad.clone()], vec![event("Happened", 2), bad]] {
+            for expected in [ExpectedVersion::Any, ExpectedVersion::Exact(1)] {
+                let error = store
+                    .append(&id, expected, batch.clone())
+                    .await
+                    .expect_err("an unstorable event is refused");
+                assert!(
+                    matches!(
+                        &error,
+                        EventStoreError::UnstorablePayload { event_type, .. } if *event_type == kind.replace('\0', "\\0")
+                    ),
+                    "{kind}: {error:?}"
+                );
+                assert_eq!(error.code().as_str(), "CR-E0019");
+                assert_eq!(error.class(), ErrorClass::Permanent);
+                let message = error.to_string();
+                assert!(message.contains(what), "{kind}: {message}");
+                assert!(message.contains("nothing was written"), "{message}");
+            }
+        }
+    }
+
+    assert_eq!(store.stream_version(&id).await.unwrap(), 1);
+    let loaded = store.load_stream(&id, 0).await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].event_id, first[0].event_id);
+    assert_eq!(store.read_all(Position::START, 100).await.unwrap().len(), 1);
+    // The stream goes on as if nothing happened.
+    store
+        .append(&id, ExpectedVersion::Exact(1), events(1))
+        .await
+        .unwrap();
 }
 
 /// Eight writers race for each version of one stream: exactly one wins each

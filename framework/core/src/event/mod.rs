@@ -5,7 +5,7 @@
 //! **type name**, stored beside the payload. The payload is the variant's
 //! content. Each type also has a **schema version** (1 unless
 //! [`Event::schema_version`] says otherwise); when a variant's shape changes,
-//! bump its version and register an [`Upcaster`](upcast::Upcaster) that turns
+//! bump its version and register an [`upcast::Upcaster`] that turns
 //! old payloads into the new shape.
 //!
 //! ```
@@ -30,11 +30,15 @@
 
 mod codec;
 mod envelope;
+mod limits;
 pub mod upcast;
 
 pub use codec::{EncodedEvent, decode, decode_all, encode};
 pub use envelope::{
     EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
+};
+pub use limits::{
+    DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, check_all_storable, check_storable,
 };
 pub use upcast::{Upcasted, Upcaster, Upcasters};
 

@@ -142,14 +142,17 @@ pub enum EventStoreError {
     #[code(codes::UNSTORABLE_PAYLOAD, permanent)]
     #[error(
         "event of type `{event_type}` cannot be stored: {reason}; nothing was written. Change \
-         the event so that its payload {limit}"
+         the event so that {limit}"
     )]
     UnstorablePayload {
         /// The event's type.
         event_type: String,
         /// What is wrong with the payload.
         reason: String,
-        /// What the payload must respect instead.
+        /// What the event must respect instead, worded to end the
+        /// message's sentence "Change the event so that ...", e.g. "its
+        /// payload and metadata nest arrays and objects at most 64 levels
+        /// deep (MAX_PAYLOAD_DEPTH): ...".
         limit: &'static str,
     },
     /// The storage backend failed (connection, SQL, migrations...). Code,

@@ -4,6 +4,11 @@
 //! concurrency, atomic batches, gap-free global order), so examples and
 //! tests can use it wherever production uses PostgreSQL. Everything is lost
 //! when the process ends.
+//!
+//! It accepts exactly the events PostgreSQL accepts: appends are checked
+//! with [`check_all_storable`] (depth, size, NUL characters) before
+//! anything is written, so a payload that works in tests works in
+//! production, and every stored event reads back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +18,10 @@ use tokio::sync::watch;
 
 use super::{AppendOutcome, EventStore, EventStoreError};
 use crate::clock::{Clock, SystemClock};
-use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId};
+use crate::event::{
+    DEFAULT_MAX_PAYLOAD_BYTES, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent,
+    StreamId, check_all_storable,
+};
 
 /// An event store in memory. Clones share the same events.
 #[derive(Clone)]
@@ -92,6 +100,7 @@ impl EventStore for InMemoryEventStore {
                 stream_id: stream_id.to_string(),
             });
         }
+        check_all_storable(&events, DEFAULT_MAX_PAYLOAD_BYTES)?;
         let recorded_at = self.clock.now();
         let outcome = {
             let mut log = self.lock();

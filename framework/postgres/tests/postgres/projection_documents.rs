@@ -163,7 +163,11 @@ async fn document_errors_have_codes_and_say_what_to_do() {
         error.to_string().contains("DocumentTable::ensure()"),
         "{error}"
     );
-    assert!(error.is_transient());
+    // A missing table is a setup problem: the manager stops and says so.
+    assert_eq!(
+        error.class(),
+        composable_rust_core::ErrorClass::Configuration
+    );
 
     let orders = DocumentTable::new(store, "orders").unwrap();
     orders.ensure().await.unwrap();

@@ -339,7 +339,10 @@ async fn without_migrations_every_operation_says_to_call_migrate() {
             "{text}"
         );
         assert!(text.contains(&schema), "{text}");
-        assert!(error.is_transient());
+        assert_eq!(
+            error.class(),
+            composable_rust_core::ErrorClass::Configuration
+        );
     };
     check(store.get("a").await.unwrap_err());
     check(store.save("a", b"1").await.unwrap_err());
