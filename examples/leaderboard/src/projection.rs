@@ -47,7 +47,7 @@ impl Projection for Leaderboard {
         // count twice. Redis delivers at least once (after a crash or a
         // lost reply a batch is applied again), so guard them: `apply_once`
         // says yes only if this event's position is past the player's
-        // marker, and moves the marker in the same MULTI/EXEC as the
+        // marker, and moves the marker in the same atomic commit as the
         // increments. A redelivered event finds the marker at or past it,
         // and is skipped.
         if tx

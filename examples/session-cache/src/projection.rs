@@ -71,7 +71,7 @@ impl Projection for SessionCache {
         match (session_event, self.time_left(event)) {
             (SessionEvent::SignedIn { user, device }, Some(ttl)) => {
                 tx.save_json(&key, &CachedSession { user, device }).await?;
-                tx.expire(&key, ttl) // in the same MULTI/EXEC as the save
+                tx.expire(&key, ttl) // in the same atomic commit as the save
             }
             // Sliding expiry. An expired session stays gone: PEXPIRE of a
             // missing key does nothing.

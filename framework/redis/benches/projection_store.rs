@@ -12,8 +12,9 @@
 //!
 //! - `get`: `ProjectionStore::get` of existing keys vs a raw `GET`
 //!   (target: p50 under 1 ms);
-//! - `commit`: a unit of work with one `save` (`MULTI`/`SET`/`EXEC`) vs a
-//!   raw `SET`: the price of the transaction.
+//! - `commit`: a unit of work with one `save` (the commit script, one
+//!   `EVALSHA` running a `SET`) vs a raw `SET`: the price of the atomic
+//!   commit.
 //!
 //! - `cached`: a `CachedProjectionStore` (PostgreSQL behind, this Redis in
 //!   front, write-through) answering from the cache, vs a raw `GET` of the
@@ -169,7 +170,8 @@ async fn raw_get(connection: &mut ConnectionManager, redis_key: &str) -> Option<
         .expect("GET")
 }
 
-/// A one-`save` unit of work (`MULTI`/`SET`/`EXEC`) vs a raw `SET`.
+/// A one-`save` unit of work (one `EVALSHA` of the commit script) vs a raw
+/// `SET`.
 async fn commit_section(store: &RedisProjectionStore) -> Vec<Row> {
     let mut raw: ConnectionManager = store.connection();
     let value = vec![b'y'; VALUE_BYTES];

@@ -15,7 +15,7 @@ use composable_rust_core::{Position, ProjectionError};
 use uuid::Uuid;
 
 use crate::commit::Op;
-use crate::error::serialization;
+use crate::error::{RedisStoreError, serialization};
 use crate::store::RedisProjectionStore;
 use crate::tx::{RedisTx, parse_position};
 
@@ -78,29 +78,49 @@ impl ProjectionCheckpoint for RedisProjectionStore {
         Ok(())
     }
 
-    /// Checks now whether the letter exists (one `HEXISTS`); the removal
-    /// is buffered.
+    /// Reads the letter now (one `HGET`); the removal is buffered, and
+    /// commits only if every write of the unit of work is applied.
+    ///
+    /// Refuses (a [`ProjectionError::Apply`], the letter stays) when this
+    /// unit of work's [`apply_once`](RedisTx::apply_once) skipped the
+    /// letter's event as already applied: retrying it would apply nothing
+    /// and drop the event silently (see `apply_once` for when a marker
+    /// cannot know that a dead-lettered event is not applied).
     async fn remove_dead_letter(
         &self,
         tx: &mut RedisTx,
         projection: &str,
         event_id: Uuid,
     ) -> Result<bool, ProjectionError> {
-        let exists: bool = tx
+        let key = self.keyspace().dead_letters(projection);
+        let json: Option<Vec<u8>> = tx
             .store()
             .redis()
             .query(
-                redis::cmd("HEXISTS")
-                    .arg(self.keyspace().dead_letters(projection))
-                    .arg(event_id.to_string()),
+                redis::cmd("HGET").arg(&key).arg(event_id.to_string()),
                 "look up a dead letter",
             )
             .await?;
+        if let Some(json) = &json {
+            let letter = parse_letter(&key, &event_id.to_string(), json)?;
+            if let Some((marker, last)) = tx.skipped(letter.event.position) {
+                return Err(ProjectionError::apply(format!(
+                    "the dead letter of event {event_id} (position {position}) of projection \
+                     `{projection}` was kept: apply_once skipped the event as already applied, \
+                     because its marker `{marker}` is at {last}, past it (later events were \
+                     applied while it was a dead letter, and its failure happened before the \
+                     marker could record it as not applied), so removing the letter would drop \
+                     the event without applying it. Rebuild the projection, or discard the \
+                     dead letter if the event's writes are in fact in the read model",
+                    position = letter.event.position,
+                )));
+            }
+        }
         tx.push(Op::RemoveDeadLetter {
             projection: projection.to_owned(),
             event_id,
         });
-        Ok(exists)
+        Ok(json.is_some())
     }
 
     /// One `HGETALL`; sorted oldest first (by the time they failed, then
@@ -113,11 +133,22 @@ impl ProjectionCheckpoint for RedisProjectionStore {
             .await?;
         let mut letters = Vec::with_capacity(entries.len());
         for (event_id, json) in entries {
-            let letter: DeadLetter = serde_json::from_slice(&json)
-                .map_err(|error| serialization(format!("{key} {event_id}"), &error))?;
-            letters.push(letter);
+            letters.push(parse_letter(&key, &event_id, &json)?);
         }
         letters.sort_by_key(|letter| (letter.failed_at, letter.event.position));
         Ok(letters)
     }
+}
+
+/// Parses the dead letter stored in field `event_id` of the hash `key`.
+fn parse_letter(key: &str, event_id: &str, json: &[u8]) -> Result<DeadLetter, RedisStoreError> {
+    serde_json::from_slice(json).map_err(|error| {
+        RedisStoreError::corrupt(
+            format!("{key} {event_id}"),
+            format!(
+                "a dead letter must be the JSON of a DeadLetter ({error}); remove it with \
+                 `HDEL {key} {event_id}`"
+            ),
+        )
+    })
 }

@@ -2,7 +2,7 @@
 //! connection that reconnects by itself) plus the server's address for
 //! error messages, and the few command helpers everything else uses.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue};
@@ -62,6 +62,54 @@ impl Redis {
             .map_err(|error| self.error(error, operation))
     }
 
+    /// Runs `script` with `keys` and `args` (`EVALSHA`, loading the script
+    /// first if the server does not have it: after a restart or a
+    /// `SCRIPT FLUSH`); `operation` names it in errors. Not retried
+    /// otherwise: a script whose reply was lost may have run.
+    pub(crate) async fn eval<T: FromRedisValue>(
+        &self,
+        script: &LuaScript,
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
+        operation: &'static str,
+    ) -> Result<T, RedisStoreError> {
+        let mut connection = self.connection.clone();
+        let sha = match script.sha.get() {
+            Some(sha) => sha.clone(),
+            None => self.load(script, operation).await?,
+        };
+        let evalsha = |sha: &str| {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(sha).arg(keys.len()).arg(keys).arg(args);
+            cmd
+        };
+        match evalsha(&sha).query_async(&mut connection).await {
+            Err(error) if error.code() == Some("NOSCRIPT") => {
+                let sha = self.load(script, operation).await?;
+                evalsha(&sha)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|error| self.error(error, operation))
+            }
+            result => result.map_err(|error| self.error(error, operation)),
+        }
+    }
+
+    /// `SCRIPT LOAD`s `script`; returns its SHA-1.
+    async fn load(
+        &self,
+        script: &LuaScript,
+        operation: &'static str,
+    ) -> Result<String, RedisStoreError> {
+        let sha: String = self
+            .query(
+                redis::cmd("SCRIPT").arg("LOAD").arg(script.source),
+                operation,
+            )
+            .await?;
+        Ok(script.sha.get_or_init(|| sha).clone())
+    }
+
     /// Classifies a redis-rs error of `operation`.
     pub(crate) fn error(
         &self,
@@ -110,6 +158,23 @@ impl Redis {
             deleted += n;
         }
         Ok(deleted)
+    }
+}
+
+/// A Lua script run with [`Redis::eval`]; its SHA-1 is learnt from the
+/// server the first time it is loaded (the same on every server).
+#[derive(Debug)]
+pub(crate) struct LuaScript {
+    source: &'static str,
+    sha: OnceLock<String>,
+}
+
+impl LuaScript {
+    pub(crate) const fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            sha: OnceLock::new(),
+        }
     }
 }
 

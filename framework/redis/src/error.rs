@@ -11,6 +11,8 @@
 //! (retried), a key holding the wrong kind of value (`WRONGTYPE`) or a
 //! value that is not a number is permanent for that key (the event is
 //! dead-lettered), bad credentials are configuration (the manager stops).
+//! A unit of work that fails part-way ([`PartialCommit`](RedisStoreError::PartialCommit),
+//! `CR-E0205`) takes the class of the command that failed.
 
 use std::sync::Arc;
 
@@ -29,19 +31,16 @@ pub mod codes {
         UNREACHABLE = ("CR-E0203", "Redis could not be reached");
         /// Redis refused or failed a command.
         COMMAND_FAILED = ("CR-E0204", "a Redis command failed");
-        /// A command inside a unit of work's `MULTI`/`EXEC` failed while the
-        /// others were applied (Redis does not roll back).
-        PARTIAL_COMMIT = ("CR-E0205", "a Redis unit of work was partly applied (MULTI/EXEC does not roll back)");
+        /// A command of a unit of work failed while the commit ran; the
+        /// commands before it stay applied (Redis does not roll back), the
+        /// checkpoint did not move.
+        PARTIAL_COMMIT = ("CR-E0205", "a Redis unit of work failed part-way (the writes before the failing command stay applied; the checkpoint did not move)");
         /// A stored value does not have the form the store writes.
         CORRUPT_VALUE = ("CR-E0206", "a Redis value has an unexpected form");
         /// The server is too old for the Redis Streams event bus.
         UNSUPPORTED_SERVER = ("CR-E0207", "the Redis server is too old for the event bus (needs 6.2 or later)");
     }
 }
-
-/// The advice every "cannot reach Redis" message ends with.
-const REACH_ADVICE: &str = "is Redis running? Start it, or point the store at a reachable \
-                            server, e.g. set REDIS_URL=redis://127.0.0.1:6379";
 
 /// What can go wrong in the Redis backend. Its `Display` starts with the
 /// code, e.g. `[CR-E0203] ...`, and says what happened and what to do;
@@ -81,8 +80,8 @@ pub enum RedisStoreError {
     /// (`CR-E0203`).
     #[code(codes::UNREACHABLE, class = redis_error_class(source))]
     #[error(
-        "could not reach Redis at {address} to {operation}: {source}; {REACH_ADVICE} (the \
-         connection manager reconnects by itself once the server is back)"
+        "could not reach Redis at {address} to {operation}: {source}; {}",
+        reach_advice(source)
     )]
     Unreachable {
         /// The server's address (`host:port` or a socket path).
@@ -101,20 +100,32 @@ pub enum RedisStoreError {
         /// What redis-rs reported.
         source: Arc<redis::RedisError>,
     },
-    /// Commands of a unit of work failed inside `MULTI`/`EXEC` while the
-    /// others were applied (`CR-E0205`).
-    #[code(codes::PARTIAL_COMMIT, permanent)]
+    /// A command of a unit of work failed while the commit ran
+    /// (`CR-E0205`): the commands before it stay applied (Redis does not
+    /// roll back), the ones after it did not run, so the checkpoint did not
+    /// move, and the `apply_once` markers of events whose writes were not
+    /// all applied were put back. Retrying helps or not as for the failed
+    /// command's error (a `WRONGTYPE` is permanent, an `OOM` transient).
+    #[code(codes::PARTIAL_COMMIT, class = reply_class(error))]
     #[error(
-        "{}", partial_commit_message(failures, *commands, checkpoint)
+        "{}", partial_commit_message(*index, command, error, *commands, *checkpoint, *markers)
     )]
     PartialCommit {
-        /// `(index in the unit of work, command, error)` of each failure.
-        failures: Vec<(usize, String, String)>,
-        /// How many commands the unit of work sent.
+        /// The failed command's place among the unit of work's commands
+        /// (from 0): this many commands were applied before it.
+        index: usize,
+        /// The failed command, e.g. `INCRBY {app}:data:visits 1`.
+        command: String,
+        /// What Redis answered, e.g. `WRONGTYPE Operation against a key
+        /// holding the wrong kind of value`.
+        error: String,
+        /// How many commands the unit of work had.
         commands: usize,
-        /// What happened to the checkpoint written in the same unit of
-        /// work, if any.
-        checkpoint: CheckpointRepair,
+        /// Whether the unit of work carried a checkpoint (which did not
+        /// move).
+        checkpoint: bool,
+        /// How many `apply_once` markers were put back.
+        markers: usize,
     },
     /// A stored value does not have the form the store writes, e.g. a
     /// checkpoint that is not `commit/sequence` (`CR-E0206`).
@@ -145,23 +156,12 @@ pub enum RedisStoreError {
     },
 }
 
-/// What a partly applied commit did about the checkpoint it carried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CheckpointRepair {
-    /// The unit of work wrote no checkpoint.
-    NoCheckpoint,
-    /// The checkpoint was put back to where it was before the commit, so
-    /// the batch will be applied again.
-    Restored,
-    /// Putting the checkpoint back failed too: the checkpoint is ahead of
-    /// the failed writes.
-    RestoreFailed(String),
-}
-
 impl RedisStoreError {
     /// Classifies a redis-rs error that happened while doing `operation`
-    /// against the server at `address`.
+    /// against the server at `address`: [`Unreachable`](Self::Unreachable)
+    /// when the connection failed (refused, dropped, timed out),
+    /// [`Command`](Self::Command) when the server answered with an error
+    /// (bad credentials included).
     pub(crate) fn from_redis(
         error: redis::RedisError,
         operation: &'static str,
@@ -171,11 +171,7 @@ impl RedisStoreError {
             || error.is_connection_refusal()
             || error.is_timeout()
             || error.is_connection_dropped()
-            || matches!(
-                error.kind(),
-                redis::ErrorKind::AuthenticationFailed
-                    | redis::ErrorKind::ClusterConnectionNotFound
-            );
+            || error.kind() == redis::ErrorKind::ClusterConnectionNotFound;
         if unreachable {
             Self::Unreachable {
                 address: address.to_owned(),
@@ -199,13 +195,31 @@ impl RedisStoreError {
     }
 }
 
+/// What to do when Redis could not be reached.
+fn reach_advice(source: &redis::RedisError) -> &'static str {
+    if source.is_timeout() {
+        "Redis did not answer in time: is it running and reachable? If it is, the command was \
+         slow (a large unit of work, a busy server): raise RedisStoreOptions::response_timeout. \
+         A command that timed out may still have run; the projection manager reloads its \
+         checkpoint and delivers the batch again (at-least-once). The connection manager \
+         reconnects by itself"
+    } else {
+        "is Redis running? Start it, or point the store at a reachable server, e.g. set \
+         REDIS_URL=redis://127.0.0.1:6379 (the connection manager reconnects by itself once the \
+         server is back)"
+    }
+}
+
 /// What to do after Redis refused a command, by its error code.
 fn command_advice(source: &redis::RedisError) -> &'static str {
+    // The commit's EVALSHA or SCRIPT LOAD refused (unknown, or not allowed).
+    let text = source.to_string().to_lowercase();
+    let script = text.contains("evalsha") || text.contains("script");
     match source.code() {
         Some("WRONGTYPE") => {
             "a key holds another kind of Redis value than this operation needs (for example a \
-             counter key that was written as a sorted set): retrying cannot help; use each key \
-             for one kind of value, and rebuild the projection"
+             counter key that holds a sorted set): retrying cannot help; use each key for one \
+             kind of value: fix or delete the key, or rebuild the projection"
         }
         Some("OOM") => {
             "Redis reached its maxmemory limit: raise it, set an eviction policy, or give \
@@ -215,52 +229,123 @@ fn command_advice(source: &redis::RedisError) -> &'static str {
             "the server is a read-only replica: point the store at the primary (retried, as a \
              failover may be in progress)"
         }
+        Some("NOPERM") if script => {
+            "the user may not run scripts: the store commits each unit of work with a Lua \
+             script, so grant it EVALSHA and SCRIPT LOAD (e.g. ACL SETUSER <user> +@scripting)"
+        }
         Some("NOAUTH" | "WRONGPASS" | "NOPERM") => {
             "check the user name and password in the URL and the user's ACL"
         }
+        _ if source.kind() == redis::ErrorKind::AuthenticationFailed => {
+            "authentication failed: check the user name and password in the URL (and that the \
+             server expects them) and the user's ACL"
+        }
         _ => match redis_error_class(source) {
             ErrorClass::Transient => {
-                "the operation is retried with backoff; see the Redis server's log if it keeps failing"
+                "the operation is retried with backoff; see the Redis server's log if it keeps \
+                 failing"
             }
             ErrorClass::Permanent => {
-                "Redis refused this value or key, so retrying cannot help: fix the projection's data"
+                "retrying cannot help: Redis refused this command for this key or value, or \
+                 answered with something the store cannot read; fix the key's value (or the \
+                 projection that writes it), or rebuild the projection"
+            }
+            ErrorClass::Configuration if script => {
+                "the server does not run Lua scripts, which the store commits each unit of work \
+                 with: use Redis (or a compatible server) with scripting enabled, and allow \
+                 EVALSHA and SCRIPT LOAD in the user's ACL"
             }
             ErrorClass::Configuration => {
-                "the server does not support this command or refuses it for this user: check its version and ACL"
+                "the server does not support this command or refuses it for this user: check \
+                 its version and ACL"
             }
         },
     }
 }
 
-/// The message of a partly applied unit of work.
+/// The message of a unit of work that failed part-way.
 fn partial_commit_message(
-    failures: &[(usize, String, String)],
+    index: usize,
+    command: &str,
+    error: &str,
     commands: usize,
-    checkpoint: &CheckpointRepair,
+    checkpoint: bool,
+    markers: usize,
 ) -> String {
-    let failed: Vec<String> = failures
-        .iter()
-        .map(|(index, command, error)| format!("#{index} `{command}`: {error}"))
-        .collect();
-    let checkpoint = match checkpoint {
-        CheckpointRepair::NoCheckpoint => "the unit of work carried no checkpoint".to_owned(),
-        CheckpointRepair::Restored => "the checkpoint and the applied-event markers were put \
-                                       back, so the events are applied again, one at a time, \
-                                       and the failing one is dead-lettered"
-            .to_owned(),
-        CheckpointRepair::RestoreFailed(error) => format!(
-            "putting the checkpoint back failed too ({error}), so the checkpoint is ahead of \
-             the failed writes: rebuild the projection"
+    let applied = match index {
+        0 => "nothing was applied".to_owned(),
+        1 => "the command before it stays applied (Redis does not roll back)".to_owned(),
+        n => format!("the {n} commands before it stay applied (Redis does not roll back)"),
+    };
+    let mut kept = Vec::new();
+    if commands > index + 1 {
+        kept.push("the commands after it did not run".to_owned());
+    }
+    if checkpoint {
+        kept.push("the checkpoint did not move".to_owned());
+    }
+    match markers {
+        0 => {}
+        1 => kept.push(
+            "the apply_once marker of the failed event was put back, recording its position as \
+             not applied"
+                .to_owned(),
         ),
+        n => kept.push(format!(
+            "{n} apply_once markers of events whose writes did not all apply were put back, \
+             recording their positions as not applied"
+        )),
+    }
+    let kept = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", kept.join(", "))
+    };
+    let advice = match reply_class(error) {
+        ErrorClass::Permanent => {
+            "These events will be delivered again (at-least-once): retrying the same write cannot \
+             help, so the projection manager applies the batch one event per unit of work, \
+             retries the failing event and then moves it to the dead letters; the other events \
+             go on. This is usually a key used for two kinds of value (a counter written to a \
+             sorted set's key) or a counter that is not an integer: fix or delete the key (or \
+             fix the projection), then retry the dead letter, or rebuild the projection"
+        }
+        ErrorClass::Transient => {
+            "These events will be delivered again (at-least-once): the projection manager \
+             retries the batch with backoff; see the Redis server's log if it keeps failing"
+        }
+        ErrorClass::Configuration => {
+            "The server refuses this command for this user: check its version and the user's \
+             ACL; the projection manager stops until it is fixed"
+        }
     };
     format!(
-        "{} of the {commands} commands of a unit of work failed inside MULTI/EXEC ({}); Redis \
-         does not roll back, so the other writes were applied; {checkpoint}. This is usually a \
-         bug in the projection (a key used for two kinds of value, a counter that is not an \
-         integer): fix it and rebuild the projection",
-        failures.len(),
-        failed.join("; ")
+        "command #{index} of a unit of work of {commands} commands failed: `{command}`: \
+         {error}; {applied}{kept}. {advice}"
     )
+}
+
+/// Whether retrying can help after Redis answered a command with the
+/// error line `reply` (e.g. `WRONGTYPE Operation against ...`): the same
+/// mapping as [`redis_error_class`], by the reply's code.
+fn reply_class(reply: &str) -> ErrorClass {
+    let code = reply.split_whitespace().next().unwrap_or_default();
+    code_class(code).unwrap_or(if reply.contains("unknown command") {
+        ErrorClass::Configuration
+    } else {
+        ErrorClass::Permanent
+    })
+}
+
+/// The class of the Redis error codes that decide it by themselves.
+fn code_class(code: &str) -> Option<ErrorClass> {
+    match code {
+        "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "OOM" | "READONLY"
+        | "MOVED" | "ASK" | "NOREPLICAS" => Some(ErrorClass::Transient),
+        "NOAUTH" | "WRONGPASS" | "NOPERM" => Some(ErrorClass::Configuration),
+        "WRONGTYPE" | "EXECABORT" => Some(ErrorClass::Permanent),
+        _ => None,
+    }
 }
 
 /// Whether retrying can help after redis-rs reported `error`.
@@ -280,14 +365,8 @@ pub fn redis_error_class(error: &redis::RedisError) -> ErrorClass {
     {
         return ErrorClass::Transient;
     }
-    match error.code() {
-        Some(
-            "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "OOM" | "READONLY"
-            | "MOVED" | "ASK" | "NOREPLICAS",
-        ) => return ErrorClass::Transient,
-        Some("NOAUTH" | "WRONGPASS" | "NOPERM") => return ErrorClass::Configuration,
-        Some("WRONGTYPE" | "EXECABORT") => return ErrorClass::Permanent,
-        _ => {}
+    if let Some(class) = error.code().and_then(code_class) {
+        return class;
     }
     match error.kind() {
         redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig => {
@@ -441,6 +520,98 @@ mod tests {
             error.to_string().contains("retrying cannot help"),
             "{error}"
         );
+    }
+
+    fn partial(error: &str, index: usize, markers: usize) -> RedisStoreError {
+        RedisStoreError::PartialCommit {
+            index,
+            command: "INCRBY {p}:data:board 1".into(),
+            error: error.into(),
+            commands: 5,
+            checkpoint: true,
+            markers,
+        }
+    }
+
+    #[test]
+    fn a_partial_commit_takes_the_class_of_the_failed_command_and_says_what_was_applied() {
+        let wrongtype = partial(
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            2,
+            1,
+        );
+        assert_eq!(wrongtype.code(), codes::PARTIAL_COMMIT);
+        assert_eq!(wrongtype.class(), ErrorClass::Permanent);
+        let text = wrongtype.to_string();
+        for expected in [
+            "[CR-E0205] command #2 of a unit of work of 5 commands failed",
+            "`INCRBY {p}:data:board 1`: WRONGTYPE",
+            "the 2 commands before it stay applied (Redis does not roll back)",
+            "the commands after it did not run",
+            "the checkpoint did not move",
+            "marker of the failed event was put back",
+            "dead letters",
+            "fix or delete the key",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+
+        let oom = partial(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            0,
+            0,
+        );
+        assert_eq!(oom.class(), ErrorClass::Transient);
+        let text = oom.to_string();
+        assert!(text.contains("nothing was applied"), "{text}");
+        assert!(text.contains("retries the batch with backoff"), "{text}");
+        assert!(!text.contains("marker"), "{text}");
+
+        assert_eq!(
+            partial("ERR value is not an integer or out of range", 1, 0).class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            partial("NOPERM this user has no permissions", 0, 0).class(),
+            ErrorClass::Configuration
+        );
+    }
+
+    #[test]
+    fn failed_authentication_is_configuration_and_says_so_not_unreachable() {
+        let error = RedisStoreError::from_redis(
+            server_error("WRONGPASS invalid username-password pair or user is disabled."),
+            "connect",
+            "127.0.0.1:6379",
+        );
+        assert_eq!(error.code(), codes::COMMAND_FAILED);
+        assert_eq!(error.class(), ErrorClass::Configuration);
+        let text = error.to_string();
+        assert!(text.contains("password"), "{text}");
+        assert!(!text.contains("is Redis running"), "{text}");
+
+        let timeout = RedisStoreError::from_redis(
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+            "commit a unit of work",
+            "127.0.0.1:6379",
+        );
+        assert_eq!(timeout.code(), codes::UNREACHABLE);
+        assert_eq!(timeout.class(), ErrorClass::Transient);
+        assert!(
+            timeout.to_string().contains("response_timeout"),
+            "{timeout}"
+        );
+    }
+
+    #[test]
+    fn a_refused_script_says_the_store_needs_scripting() {
+        let error = RedisStoreError::from_redis(
+            server_error("NOPERM User app has no permissions to run the 'evalsha' command"),
+            "commit a unit of work",
+            "127.0.0.1:6379",
+        );
+        assert_eq!(error.class(), ErrorClass::Configuration);
+        assert!(error.to_string().contains("+@scripting"), "{error}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl std::fmt::Display for KeyPrefix {
 /// | `{prefix}:bus:<topic>` | an event bus topic: a stream with its consumer groups (`RedisStreamsEventBus`) |
 ///
 /// The braces make the prefix a Redis Cluster *hash tag*: all of a store's
-/// keys live in one slot, which a `MULTI`/`EXEC` across them requires. They
+/// keys live in one slot, which the commit script across them requires. They
 /// also delimit the prefix: a store with prefix `a` can never see the keys
 /// of a store with prefix `a:b`, because `{a}:` is not a prefix of `{a:b}:`.
 /// Read-model keys, checkpoints, dead letters and cache entries are in

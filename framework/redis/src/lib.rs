@@ -16,7 +16,7 @@
 //! tx.zincr_by("scores", "alice", 10.0)?;
 //! tx.incr_by("games-played", 1)?;
 //! tx.save("player:alice", br#"{"name":"Alice"}"#).await?;
-//! store.commit(tx).await?; // one MULTI/EXEC
+//! store.commit(tx).await?; // one atomic script
 //!
 //! let podium = store.sorted_set("scores").top(3).await?;
 //! # let _ = podium;
@@ -36,15 +36,18 @@
 //! | [`codes`] | this crate's error codes, `CR-E02xx` |
 //!
 //! Checkpoints and dead letters live in the same Redis, under the same
-//! prefix, and are written in the same `MULTI`/`EXEC` as the read model:
-//! the store itself implements
+//! prefix, and are written in the same atomic commit (one Lua script) as
+//! the read model: the store itself implements
 //! [`ProjectionCheckpoint`](composable_rust_core::projection::ProjectionCheckpoint)
 //! (there is no separate checkpoint type), as the in-memory store does.
 //!
-//! **Delivery is at-least-once** (Redis' `MULTI`/`EXEC` does not roll
-//! back, and a lost `EXEC` reply can lead to a batch being applied
-//! twice); the [store's docs](RedisProjectionStore#delivery-at-least-once)
-//! explain why and how to apply events idempotently.
+//! **Delivery is at-least-once**: Redis does not roll back the writes
+//! before a command that fails, and a lost reply can lead to a batch being
+//! applied twice. A commit that fails part-way never moves the checkpoint
+//! and never leaves an event marked applied unless all of its writes were;
+//! the [store's docs](RedisProjectionStore#delivery-at-least-once) explain
+//! what is applied again, and how to apply events idempotently with
+//! [`RedisTx::apply_once`].
 #![deny(missing_docs)]
 
 pub mod bus;
@@ -60,7 +63,7 @@ mod store;
 mod tx;
 
 pub use bus::{RedisBusOptions, RedisStreamsEventBus};
-pub use error::{CheckpointRepair, RedisStoreError, codes, redis_error_class};
+pub use error::{RedisStoreError, codes, redis_error_class};
 pub use keyspace::{KeyPrefix, Keyspace, MAX_PREFIX_LEN};
 pub use options::RedisStoreOptions;
 pub use sorted_set::{Ranked, SortedSet, SortedSetQuery};

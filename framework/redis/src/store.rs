@@ -23,7 +23,7 @@ use crate::tx::{RedisTx, parse_counter};
 ///   [`Keyspace`] for the layout), so projections, tenants and tests can
 ///   share one Redis.
 /// - **Writes** go through a [`RedisTx`] and are sent at commit in one
-///   `MULTI`/`EXEC`, with the checkpoint and dead letters.
+///   atomic script, with the checkpoint and dead letters.
 /// - **Reads**: [`get`](ProjectionStore::get), [`counter`](Self::counter),
 ///   [`hash_counter`](Self::hash_counter), [`ttl`](Self::ttl), and sorted
 ///   sets through [`sorted_set`](Self::sorted_set) (top-N, score, rank).
@@ -33,32 +33,57 @@ use crate::tx::{RedisTx, parse_counter};
 /// # Commit
 ///
 /// [`commit`](ProjectionStore::commit) resolves each `delete_prefix` of the
-/// unit of work with `SCAN` (never `KEYS`), then sends one atomic pipeline:
-/// `MULTI`, an `HGET` of each checkpoint the unit of work moves (its value
-/// before), every buffered write in the order it was made (the scanned
-/// keys' `DEL` in place of each `delete_prefix`, so writes after it
-/// survive), the checkpoint and dead letters, `EXEC`. An empty unit of work
-/// sends nothing. A command Redis rejects while queueing (before `EXEC`)
-/// aborts the whole transaction: nothing is applied
-/// ([`CR-E0204`](crate::codes::COMMAND_FAILED)).
+/// unit of work with `SCAN` (never `KEYS`), then runs the whole unit of
+/// work in **one Lua script** (`EVALSHA`; loaded with `SCRIPT LOAD` the
+/// first time, and again after a server restart): every buffered write in
+/// the order it was made (the scanned keys' `DEL` in place of each
+/// `delete_prefix`, so writes after it survive) with the
+/// [`apply_once`](RedisTx::apply_once) markers, then the dead letters,
+/// then the checkpoint. Redis runs a script atomically: no other client's
+/// command runs in between, and once Redis has it, it runs to the end
+/// whatever happens to the client. An empty unit of work sends nothing.
+/// The user needs the right to run `EVALSHA` and `SCRIPT LOAD`
+/// (`+@scripting`).
 ///
 /// # Delivery: at-least-once
 ///
 /// [`delivery`](ProjectionStore::delivery) is [`Delivery::AtLeastOnce`].
-/// A batch's writes and its checkpoint travel in one `MULTI`/`EXEC`, which
-/// Redis runs without interleaving other clients' commands, so in the
+/// A batch's writes and its checkpoint run in one atomic script, so in the
 /// common case they land together or not at all, and after a failure the
 /// manager reloads the checkpoint and finds the truth. But Redis cannot
 /// promise exactly-once:
 ///
-/// - `MULTI`/`EXEC` does **not roll back**: if a command fails while the
-///   transaction runs (a `WRONGTYPE`, an `INCRBY` of a non-integer), the
-///   others are applied. The store then puts the checkpoint back and
-///   reports [`CR-E0205`](crate::codes::PARTIAL_COMMIT), so the batch is
-///   applied again rather than half-lost.
-/// - When an `EXEC` reply is lost (connection dropped, response timeout),
-///   the transaction may still run *after* the manager has reloaded the
-///   old checkpoint on a new connection; the batch is then applied twice.
+/// - **Redis does not roll back.** If a command fails while the script
+///   runs (a `WRONGTYPE`, an `INCRBY` of a value that is not an integer),
+///   the writes before it stay applied. The script stops at that command:
+///   nothing after it runs, so **the checkpoint does not move** (no event
+///   is skipped) and no dead letter changes, and it puts back the
+///   `apply_once` markers of every event whose writes were not all
+///   applied, recording those events as not applied. The commit fails
+///   with [`CR-E0205`](crate::codes::PARTIAL_COMMIT), whose message names
+///   the failed command and what was and was not applied, and whose class
+///   is the failed command's: a `WRONGTYPE` is **permanent**, so the
+///   projection manager applies the batch again one event per unit of
+///   work, retries the failing event up to
+///   `RetryPolicy::max_attempts` times and then moves it to the dead
+///   letters, and the other events go on; an `OOM` is transient (the batch
+///   is retried with backoff). So some writes of a batch that fails are
+///   applied again: those of the batch's events before the failing one
+///   twice in all (once in the failed batch, once on their own; the
+///   events after it, once, as the failed batch never reached them), and
+///   the failing event's writes before its failing command once per
+///   attempt (`1 + max_attempts` times; none after it). Unless
+///   [`RedisTx::apply_once`] guards them: then each event's guarded writes
+///   are applied exactly once, and the dead-lettered event is recorded as
+///   not applied, so retrying its dead letter after the fix applies its
+///   writes.
+/// - The repair happens in the script, on the server: there is **no moment
+///   when Redis holds the checkpoint or a marker of a failed unit of
+///   work**, so a process that dies right after sending a commit leaves
+///   nothing to repair; at worst, the events are delivered again.
+/// - When a commit's reply is lost (connection dropped, response timeout),
+///   the script may still run *after* the manager has reloaded the old
+///   checkpoint on a new connection; the batch is then applied twice.
 /// - A failover to an asynchronously replicated replica, or a restart
 ///   without persistence, loses recent writes (read model and checkpoint
 ///   together, so the lost events are simply applied again).
@@ -66,8 +91,9 @@ use crate::tx::{RedisTx, parse_counter};
 /// So a projection on Redis must apply events **idempotently**: write
 /// absolute values (`save` of a value computed from the event) where it
 /// can, and guard increments and read-modify-writes with
-/// [`RedisTx::apply_once`] (a per-key last-applied position committed in
-/// the same `MULTI`/`EXEC`).
+/// [`RedisTx::apply_once`] (a per-key record of the positions applied,
+/// committed in the same script, and only with all of the event's
+/// writes).
 #[derive(Clone)]
 pub struct RedisProjectionStore {
     redis: Redis,
@@ -232,8 +258,15 @@ impl ProjectionStore for RedisProjectionStore {
         Ok(RedisTx::new(self.clone()))
     }
 
-    /// Sends the unit of work in one `MULTI`/`EXEC` (nothing if it is
-    /// empty). See [`RedisTx`] and the type's delivery notes.
+    /// Runs the unit of work in one atomic script (nothing if it is
+    /// empty). See [`RedisTx`] and the type's commit and delivery notes.
+    ///
+    /// # Errors
+    ///
+    /// `CR-E0205` when a command failed while the script ran (the
+    /// commands before it stay applied; the checkpoint did not move);
+    /// `CR-E0203` when Redis could not be reached (the script may or may
+    /// not have run); `CR-E0204` when Redis refused the script itself.
     async fn commit(&self, tx: RedisTx) -> Result<(), ProjectionError> {
         Ok(commit(&self.redis, &self.shared.keys, tx.ops).await?)
     }

@@ -1,11 +1,11 @@
 //! [`RedisTx`]: a unit of work on a [`RedisProjectionStore`](crate::RedisProjectionStore).
 //!
 //! Writes are **buffered** in the unit of work and sent at commit in one
-//! `MULTI`/`EXEC`, together with the checkpoint and dead letters the
+//! atomic script, together with the checkpoint and dead letters the
 //! projection manager adds, so the read model and its checkpoint land
 //! together (see [the store's delivery notes](crate::RedisProjectionStore#delivery-at-least-once)
-//! for what Redis does and does not promise about that). Dropping a `RedisTx` without committing discards
-//! its writes; nothing reached Redis.
+//! for what Redis does and does not promise about that). Dropping a
+//! `RedisTx` without committing discards its writes; nothing reached Redis.
 //!
 //! Besides the [`ProjectionTx`] operations (values by key), a `RedisTx`
 //! has Redis-native ones: counters ([`incr_by`](RedisTx::incr_by),
@@ -16,6 +16,7 @@
 //!
 //! What [`get`](ProjectionTx::get) sees is documented on [`RedisTx`].
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,8 +27,8 @@ use crate::commit::Op;
 use crate::error::RedisStoreError;
 use crate::store::RedisProjectionStore;
 
-/// A unit of work on a [`RedisProjectionStore`]: buffered writes, sent in
-/// one `MULTI`/`EXEC` by [`ProjectionStore::commit`](composable_rust_core::ProjectionStore::commit).
+/// A unit of work on a [`RedisProjectionStore`]: buffered writes, run in
+/// one atomic script by [`ProjectionStore::commit`](composable_rust_core::ProjectionStore::commit).
 /// Dropping it without committing discards its writes.
 ///
 /// The Redis-native operations return `Result` so they compose with `?`
@@ -61,7 +62,7 @@ impl RedisTx {
 
     /// How many writes are buffered.
     pub fn pending(&self) -> usize {
-        self.ops.len()
+        self.ops.iter().filter(|op| op.writes()).count()
     }
 
     /// Stores `data` under `key`, expiring after `ttl` (rounded up to whole
@@ -169,18 +170,18 @@ impl RedisTx {
         }
     }
 
-    /// The idempotent-apply guard: whether the event at `position` has not
-    /// yet been applied to the part of the read model that `marker` guards,
-    /// recording (in this unit of work) that it now is.
+    /// The idempotent-apply guard: whether the event at `position` still
+    /// has to be applied to the part of the read model that `marker`
+    /// guards; if so, records (in this unit of work) that it is.
     ///
-    /// `marker` is a read-model key that remembers the last position
-    /// applied, e.g. `"leaderboard:applied:player-42"` for one marker per
-    /// player, or `"leaderboard:applied"` for one per projection. Returns
-    /// `true` (go ahead and write) when `position` is after the marker,
-    /// and moves the marker to `position`; returns `false` (skip: this
-    /// event's writes are already in Redis) otherwise. The marker and the
-    /// writes commit in the same `MULTI`/`EXEC`, so an event whose batch is
-    /// delivered again after a lost `EXEC` reply is not applied twice:
+    /// `marker` is a read-model key, e.g. `"leaderboard:applied:player-42"`
+    /// for one marker per player, or `"leaderboard:applied"` for one per
+    /// projection. Returns `true` (go ahead and write) when the marker does
+    /// not record the event as applied, and records it; returns `false`
+    /// (skip: this event's writes are already in Redis) otherwise. Call it
+    /// **before** the event's writes: the writes buffered after it, up to
+    /// the next `apply_once` of another position, are the ones the marker
+    /// vouches for.
     ///
     /// ```no_run
     /// # use composable_rust_core::{ProjectionError, StoredEvent};
@@ -193,30 +194,82 @@ impl RedisTx {
     /// # }
     /// ```
     ///
+    /// The marker commits in the same atomic script as the writes, and
+    /// **only if all of them are applied**:
+    ///
+    /// - an event delivered again (after a lost reply, or when the manager
+    ///   applies a failed batch again one event at a time) is not applied
+    ///   twice;
+    /// - when one of the event's writes fails at commit (a `WRONGTYPE`),
+    ///   the marker is put back and the event's position recorded in it as
+    ///   *not applied*, so the event is applied when it is delivered again,
+    ///   also when its dead letter is retried after later events have
+    ///   moved the marker past it. This happens inside the commit script on
+    ///   the server, so it holds even if the process dies right after
+    ///   sending the commit.
+    ///
+    /// A marker holds the last position applied, `commit/sequence`,
+    /// followed by the earlier positions not applied, if any (`"12/40
+    /// 9/31"`).
+    ///
+    /// One case a marker cannot know about: an event whose `apply` failed
+    /// in the projection's own code (not in Redis) never reached its
+    /// marker. If later events under the same marker were applied while it
+    /// was a dead letter, retrying it finds the marker past it and
+    /// `apply_once` returns `false`; the store then refuses to remove the
+    /// dead letter (the retry fails, the letter stays) instead of dropping
+    /// the event silently. Rebuild the projection in that case (or discard
+    /// the letter if its writes are in fact in the read model).
+    ///
     /// Keep markers under the prefix that the projection's `reset`
     /// deletes, so a rebuild starts them over; markers have no TTL (give
-    /// them one with [`expire`](Self::expire) if the data they guard
-    /// expires). Only needed for writes that are not idempotent by
-    /// themselves: increments (`incr_by`, `hincr_by`, `zincr_by`) and
-    /// read-modify-write updates; a `save` of a value computed from the
-    /// event alone can simply be repeated.
+    /// them one with [`expire`](Self::expire) after `apply_once` if the
+    /// data they guard expires). Only needed for writes that are not
+    /// idempotent by themselves: increments (`incr_by`, `hincr_by`,
+    /// `zincr_by`) and read-modify-write updates; a `save` of a value
+    /// computed from the event alone can simply be repeated.
+    ///
+    /// # Errors
+    ///
+    /// `CR-E0206` if the value at `marker` is not a marker; `CR-E0203` or
+    /// `CR-E0204` if reading it fails.
     pub async fn apply_once(
         &mut self,
         marker: &str,
         position: Position,
     ) -> Result<bool, ProjectionError> {
-        if let Some(bytes) = self.get(marker).await? {
-            let applied = parse_position(&self.store.keyspace().data(marker), &bytes)?;
-            if position <= applied {
-                return Ok(false);
-            }
+        let mut state = match self.get(marker).await? {
+            Some(bytes) => Marker::parse(&self.store.keyspace().data(marker), &bytes)?,
+            None => Marker::default(),
+        };
+        if state.is_applied(position) {
+            self.ops.push(Op::Skip {
+                key: marker.to_owned(),
+                position,
+                last: state.last,
+            });
+            return Ok(false);
         }
-        self.ops.push(Op::Set {
+        state.record(position);
+        self.ops.push(Op::Mark {
             key: marker.to_owned(),
-            value: position.to_string().into_bytes(),
-            ttl: None,
+            value: state.to_string().into_bytes(),
+            position,
         });
         Ok(true)
+    }
+
+    /// The `apply_once` call of this unit of work that skipped `position`,
+    /// if any: its marker and the last position the marker had applied.
+    pub(crate) fn skipped(&self, position: Position) -> Option<(&str, Position)> {
+        self.ops.iter().find_map(|op| match op {
+            Op::Skip {
+                key,
+                position: at,
+                last,
+            } if *at == position => Some((key.as_str(), *last)),
+            _ => None,
+        })
     }
 
     pub(crate) fn push(&mut self, op: Op) {
@@ -248,7 +301,7 @@ impl ProjectionTx for RedisTx {
         let mut base: Option<Option<Vec<u8>>> = None;
         for op in self.ops.iter().rev() {
             match op {
-                Op::Set { key: k, value, .. } if k == key => {
+                Op::Set { key: k, value, .. } | Op::Mark { key: k, value, .. } if k == key => {
                     base = Some(Some(value.clone()));
                     break;
                 }
@@ -279,7 +332,11 @@ impl ProjectionTx for RedisTx {
             Some(bytes) => parse_counter(&redis_key, &bytes)?,
         };
         let value = current.checked_add(delta).ok_or_else(|| {
-            RedisStoreError::corrupt(redis_key, "the buffered increments overflow an i64")
+            ProjectionError::apply(format!(
+                "the counter `{redis_key}` ({current}) plus this unit of work's increments \
+                 ({delta}) does not fit in a 64-bit signed integer, so Redis would refuse the \
+                 INCRBY; check the increments the projection computes"
+            ))
         })?;
         Ok(Some(value.to_string().into_bytes()))
     }
@@ -296,16 +353,18 @@ impl ProjectionTx for RedisTx {
     /// markers); returns how many such keys are committed now (one `SCAN`).
     ///
     /// The deletion itself happens **at commit**: the keys are found with
-    /// `SCAN` (never `KEYS`) right before the `MULTI`, and deleted inside
-    /// it, at this point of the unit of work; writes buffered after it
-    /// survive. So a rebuild's reset and its checkpoint reset commit
+    /// `SCAN` (never `KEYS`) right before the commit script, and deleted
+    /// inside it, at this point of the unit of work; writes buffered after
+    /// it survive. So a rebuild's reset and its checkpoint reset commit
     /// together. A key created by *another* writer between that `SCAN`
-    /// and the `EXEC` survives; the projection manager never writes to a
+    /// and the script survives; the projection manager never writes to a
     /// projection concurrently with its own rebuild.
     ///
-    /// Deleting hundreds of thousands of keys makes that `EXEC` long:
+    /// Deleting hundreds of thousands of keys makes that script long:
     /// raise [`RedisStoreOptions::response_timeout`](crate::RedisStoreOptions::response_timeout)
-    /// for such rebuilds.
+    /// for such rebuilds. Other clients wait for it meanwhile (past Redis'
+    /// `busy-reply-threshold`, 5 s by default, they get `BUSY` errors,
+    /// which are transient).
     async fn delete_prefix(&mut self, prefix: &str) -> Result<u64, ProjectionError> {
         let pattern = self.store.keyspace().data_pattern(prefix);
         let committed = self.store.redis().scan(&pattern).await?.len() as u64;
@@ -369,6 +428,60 @@ pub(crate) fn parse_position(redis_key: &str, bytes: &[u8]) -> Result<Position, 
         })
 }
 
+/// An `apply_once` marker: the last position applied, and the positions
+/// before it that were not (their events' writes failed at commit).
+/// Stored as `commit/sequence` followed by the positions not applied,
+/// separated by spaces.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Marker {
+    pub(crate) last: Position,
+    pub(crate) missing: BTreeSet<Position>,
+}
+
+impl Marker {
+    /// Parses the marker stored at `redis_key`.
+    pub(crate) fn parse(redis_key: &str, bytes: &[u8]) -> Result<Self, RedisStoreError> {
+        let corrupt = || {
+            RedisStoreError::corrupt(
+                redis_key,
+                format!(
+                    "an apply_once marker must be a position `commit/sequence`, optionally \
+                     followed by positions not applied, found {:?}",
+                    String::from_utf8_lossy(bytes)
+                ),
+            )
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| corrupt())?;
+        let mut positions = text
+            .split_whitespace()
+            .map(|token| parse_position(redis_key, token.as_bytes()).map_err(|_| corrupt()));
+        let last = positions.next().ok_or_else(corrupt)??;
+        let missing = positions.collect::<Result<_, _>>()?;
+        Ok(Self { last, missing })
+    }
+
+    /// Whether the event at `position` is recorded as applied.
+    pub(crate) fn is_applied(&self, position: Position) -> bool {
+        position <= self.last && !self.missing.contains(&position)
+    }
+
+    /// Records the event at `position` as applied.
+    pub(crate) fn record(&mut self, position: Position) {
+        self.last = self.last.max(position);
+        self.missing.remove(&position);
+    }
+}
+
+impl std::fmt::Display for Marker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.last)?;
+        for position in &self.missing {
+            write!(f, " {position}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +499,38 @@ mod tests {
         }
         assert_eq!(parse_counter("k", b"-42").unwrap(), -42);
         assert!(parse_counter("k", b"4.2").is_err());
+    }
+
+    #[test]
+    fn markers_remember_the_last_position_and_the_positions_not_applied() {
+        let (p1, p2, p3) = (
+            Position::new(1, 1),
+            Position::new(2, 2),
+            Position::new(3, 3),
+        );
+        let old = Marker::parse("k", b"2/2").unwrap();
+        assert_eq!(old.last, p2);
+        assert!(old.is_applied(p1) && old.is_applied(p2) && !old.is_applied(p3));
+
+        // What the commit script writes when p1's writes failed.
+        let mut marker = Marker::parse("k", b"3/3 1/1").unwrap();
+        assert!(!marker.is_applied(p1), "recorded as not applied");
+        assert!(marker.is_applied(p2) && marker.is_applied(p3));
+        marker.record(p1);
+        assert_eq!(
+            marker.to_string(),
+            "3/3",
+            "recording it never moves the marker back"
+        );
+        marker.record(Position::new(9, 9));
+        assert_eq!(marker.to_string(), "9/9");
+
+        let fresh = Marker::parse("k", b"0/0 2/2").unwrap();
+        assert!(!fresh.is_applied(p1) && !fresh.is_applied(p2));
+        for bad in [&b""[..], b" ", b"3/3 x", b"x 3/3", b"\xff"] {
+            let error = Marker::parse("k", bad).unwrap_err().to_string();
+            assert!(error.starts_with("[CR-E0206]"), "{error}");
+            assert!(error.contains("apply_once marker"), "{error}");
+        }
     }
 }

@@ -18,6 +18,7 @@ mod redis {
     mod idempotent;
     mod kv;
     mod manager;
+    mod partial_failure;
     mod prefix;
     mod sorted_sets;
     mod ttl;
