@@ -55,4 +55,13 @@ pub use projection::{
 };
 pub use reducer::Reducer;
 pub use saga::{Saga, SagaError, SagaRuntime};
-pub use store::{EffectRunner, SendHandle, Store};
+pub use store::{SendHandle, Store};
+
+/// Internals the framework's own crates share (`composable-rust-testing`
+/// runs effects and sagas the way the runtime does). Not part of the
+/// public API: exempt from SemVer, may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::saga::instance::{Cause, Decision, SagaMessage, Transition, saga_stream_id};
+    pub use crate::store::runner::{ActionSink, EffectRunner};
+}

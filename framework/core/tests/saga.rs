@@ -669,11 +669,11 @@ fn a_replayed_instance_equals_the_live_one() {
         Input::Declined,
     ];
     for (n, input) in inputs.into_iter().enumerate() {
-        let message = composable_rust_core::saga::SagaMessage::Input {
+        let message = composable_rust_core::__private::SagaMessage::Input {
             id: uuid::Uuid::from_u128(n as u128 + 1),
             input,
         };
-        let composable_rust_core::saga::Decision::Step(step) =
+        let composable_rust_core::__private::Decision::Step(step) =
             live.decide(&saga, message, clock_now(&clock))
         else {
             panic!("expected a step");

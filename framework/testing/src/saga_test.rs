@@ -21,9 +21,8 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use composable_rust_core::saga::{
-    Decision, Saga, SagaId, SagaInstance, SagaMessage, SagaOutcome, Transition,
-};
+use composable_rust_core::__private::{Decision, SagaMessage, Transition};
+use composable_rust_core::saga::{Saga, SagaId, SagaInstance, SagaOutcome};
 use composable_rust_core::{Clock, Position, StoredEvent, TestClock, Upcasters};
 use uuid::Uuid;
 

@@ -13,8 +13,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use composable_rust_core::store::ActionSink;
-use composable_rust_core::{EffectRunner, Reducer, TestClock};
+use composable_rust_core::__private::{ActionSink, EffectRunner};
+use composable_rust_core::{Reducer, TestClock};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 

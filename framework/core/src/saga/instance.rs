@@ -260,6 +260,7 @@ pub fn saga_stream_id<S: Saga>(id: &SagaId) -> Result<StreamId, EventStoreError>
 
 impl<S: Saga> SagaInstance<S> {
     /// A saga that has not handled anything yet.
+    #[doc(hidden)]
     pub fn new(id: SagaId) -> Result<Self, SagaError> {
         let stream_id = saga_stream_id::<S>(&id)?;
         Ok(Self {
@@ -277,6 +278,7 @@ impl<S: Saga> SagaInstance<S> {
 
     /// Rebuilds saga `id` from the events of its stream (as loaded from the
     /// store), upcasting the saga's events with `upcasters`.
+    #[doc(hidden)]
     pub fn replay(
         id: SagaId,
         stored: &[StoredEvent],
@@ -394,6 +396,7 @@ impl<S: Saga> SagaInstance<S> {
 
     /// Decides what `message` does to this saga at time `now`. Pure: the
     /// instance is unchanged until [`commit`](Self::commit).
+    #[doc(hidden)]
     pub fn decide(
         &self,
         saga: &S,
@@ -458,6 +461,7 @@ impl<S: Saga> SagaInstance<S> {
 
     /// Applies a recorded `transition`; `version` is the stream's version
     /// after it was appended.
+    #[doc(hidden)]
     pub fn commit(&mut self, transition: Transition<S>, version: u64) {
         for event in &transition.events {
             S::apply(&mut self.state, event);
@@ -491,6 +495,7 @@ impl<S: Saga> SagaInstance<S> {
 
     /// Records that `commands` were delivered; `version` is the stream's
     /// version after the `$saga.dispatched` record.
+    #[doc(hidden)]
     pub fn mark_dispatched(&mut self, commands: &[CommandId], version: u64) {
         self.pending
             .retain(|command| !commands.contains(&command.id));

@@ -173,7 +173,7 @@
 mod dispatch;
 mod error;
 mod id;
-mod instance;
+pub(crate) mod instance;
 mod reaction;
 mod runtime;
 mod steps;
@@ -187,7 +187,7 @@ use serde::de::DeserializeOwned;
 pub use dispatch::CommandDispatcher;
 pub use error::{DispatchError, SagaError};
 pub use id::{COMMAND_ID_HEADER, CommandId, SAGA_ID_HEADER, SagaCommand, SagaId};
-pub use instance::{Cause, Decision, SagaInstance, SagaMessage, Transition, saga_stream_id};
+pub use instance::SagaInstance;
 pub use reaction::{Reaction, SagaOutcome, TimeoutChange};
 pub use runtime::{Handled, ResumeReport, SagaRuntime, SagaRuntimeBuilder};
 pub use steps::SagaSteps;

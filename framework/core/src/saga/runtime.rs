@@ -569,7 +569,7 @@ impl<S: Saga> Inner<S> {
     async fn record(
         this: &Arc<Self>,
         instance: &mut SagaInstance<S>,
-        transition: super::Transition<S>,
+        transition: super::instance::Transition<S>,
     ) -> Result<(), SagaError> {
         let batch = transition.to_new_events(instance.id())?;
         let expected = if instance.version() == 0 {

@@ -7,7 +7,7 @@
 //!      └──────────────── actions the effects feed back ◄────────────────┘
 //! ```
 
-mod runner;
+pub(crate) mod runner;
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
-pub use runner::{ActionSink, EffectRunner};
+pub(crate) use runner::{ActionSink, EffectRunner};
 
 use crate::clock::{Clock, SystemClock};
 use crate::effect::BoxFuture;
