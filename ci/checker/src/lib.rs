@@ -21,7 +21,15 @@
 //!   `cargo run -q -p <its package>` prints today (skipped with
 //!   [`Options::run_outputs`] = `false`).
 //!
+//! - a build-along chapter with a hidden line, a partial include in a
+//!   captioned block, or a captioned block naming a listing crate (the
+//!   static part of [`follow()`]).
+//!
 //! [`regenerate_outputs`] rewrites those `output.txt` files from real runs.
+//! [`follow()`] follows the build-along (tutorial) chapters as a reader
+//! would: it runs their commands and writes their files in a scratch
+//! directory, and checks the result against their listings; its module,
+//! [`mod@follow`], documents the conventions those chapters use.
 //!
 //! Each rule lives in a module of its own under `rules/` (with a comment
 //! saying why the rule exists); this module holds the public entry points
@@ -32,6 +40,7 @@
 pub mod diff;
 pub mod directives;
 mod files;
+pub mod follow;
 pub mod markdown;
 mod rules;
 pub mod workspace;
@@ -41,6 +50,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use files::normalize;
+pub use follow::{FollowOptions, FollowReport, FollowedChapter, follow};
 pub use rules::fences::ignore_reason;
 pub use rules::listings::{chapter_dir_number, listing_numbers};
 

@@ -2,23 +2,29 @@
 //!
 //! ```text
 //! book-checker check [--root DIR] [--no-run]
+//! book-checker follow [--root DIR] [--chapter PATH] [--keep]
 //! book-checker regenerate-output [--root DIR] [LISTING_DIR...]
 //! ```
 //!
 //! `check` exits with 1 and prints `file:line: message` for every problem;
 //! `--no-run` skips running listings to compare their `output.txt` (fast
-//! enough for an editor hook). `regenerate-output` rewrites `output.txt` of
-//! the given listings, or of every listing that has one, from a real
-//! `cargo run -q -p <listing>`. Exit code 2 means a usage error.
+//! enough for an editor hook). `follow` follows the build-along chapters as a
+//! reader would (see `book_checker::follow` for the conventions), printing
+//! each step and the time each chapter took; it exits with 1 at the first
+//! divergence, named by chapter:line, and keeps the reader's scratch
+//! directory to look at. `regenerate-output` rewrites `output.txt` of the
+//! given listings, or of every listing that has one, from a real `cargo run
+//! -q -p <listing>`. Exit code 2 means a usage error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use book_checker::{Options, check, regenerate_outputs};
+use book_checker::{FollowOptions, FollowReport, Options, check, follow, regenerate_outputs};
 
 const USAGE: &str = "\
 usage: book-checker check [--root DIR] [--no-run]
+       book-checker follow [--root DIR] [--chapter PATH] [--keep]
        book-checker regenerate-output [--root DIR] [LISTING_DIR...]
 
 check              find untagged fences, unexplained `ignore`s, broken includes and
@@ -26,6 +32,13 @@ check              find untagged fences, unexplained `ignore`s, broken includes 
                    SUMMARY.md, and stale output.txt files
   --root DIR       the repository root (default: the current directory)
   --no-run         do not run listings to compare their output.txt
+follow             follow the build-along chapters (<!-- build-along -->) in
+                   SUMMARY.md order as a new reader would, in a scratch
+                   directory: run their console commands, write their captioned
+                   files, compare the project with each checkpoint's listing;
+                   fail at the chapter:line of the first divergence
+  --chapter PATH   stop after this chapter (its .md file)
+  --keep           keep the scratch directory (always kept on a divergence)
 regenerate-output  rewrite output.txt from a real run, for the listings given
                    or for every listing that has one";
 
@@ -38,6 +51,8 @@ fn main() -> ExitCode {
     let mut root = PathBuf::from(".");
     let mut run = true;
     let mut listings = Vec::new();
+    let mut until = None;
+    let mut keep = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--root" => match args.next() {
@@ -45,6 +60,11 @@ fn main() -> ExitCode {
                 None => return usage_error("--root needs a directory"),
             },
             "--no-run" if command == "check" => run = false,
+            "--chapter" if command == "follow" => match args.next() {
+                Some(path) => until = Some(PathBuf::from(path)),
+                None => return usage_error("--chapter needs the path of a chapter's .md file"),
+            },
+            "--keep" if command == "follow" => keep = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -57,6 +77,12 @@ fn main() -> ExitCode {
     }
     match command.as_str() {
         "check" => run_check(root, run),
+        "follow" => run_follow(FollowOptions {
+            until,
+            keep_scratch: keep,
+            progress: true,
+            ..FollowOptions::new(root)
+        }),
         "regenerate-output" => run_regenerate(&root, &listings),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -101,6 +127,70 @@ fn run_check(root: PathBuf, run: bool) -> ExitCode {
             report.problems.len()
         );
         ExitCode::FAILURE
+    }
+}
+
+fn run_follow(options: FollowOptions) -> ExitCode {
+    let started = Instant::now();
+    let report = follow(&options);
+    if report.chapters.is_empty() && report.is_ok() {
+        println!(
+            "book-checker follow: no build-along chapters (a tutorial chapter opts in with a `<!-- build-along -->` line)"
+        );
+        return ExitCode::SUCCESS;
+    }
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    let summary = follow_summary(&report, started.elapsed().as_secs_f64());
+    if report.is_ok() {
+        println!(
+            "book-checker follow: a reader following the book verbatim got every checkpoint's listing ({summary})"
+        );
+        ExitCode::SUCCESS
+    } else {
+        if let Some(scratch) = &report.scratch {
+            eprintln!(
+                "book-checker follow: the reader's directory is kept at {}",
+                scratch.display()
+            );
+        }
+        let what = if report.chapters.is_empty() {
+            format!(
+                "{} problem(s) found before running anything",
+                report.problems.len()
+            )
+        } else {
+            "the reader diverged from the book".to_owned()
+        };
+        eprintln!("book-checker follow: {what} ({summary})");
+        ExitCode::FAILURE
+    }
+}
+
+/// `2 chapter(s) in 81.2s: getting-started/installation.md 73.1s, ...`
+fn follow_summary(report: &FollowReport, total: f64) -> String {
+    let times: Vec<String> = report
+        .chapters
+        .iter()
+        .map(|chapter| {
+            let name = chapter
+                .path
+                .strip_prefix("book/src")
+                .unwrap_or(&chapter.path)
+                .display();
+            let status = if chapter.completed { "" } else { " (diverged)" };
+            format!("{name} {:.1}s{status}", chapter.elapsed.as_secs_f64())
+        })
+        .collect();
+    if times.is_empty() {
+        format!("{total:.1}s")
+    } else {
+        format!(
+            "{} chapter(s) in {total:.1}s: {}",
+            times.len(),
+            times.join(", ")
+        )
     }
 }
 

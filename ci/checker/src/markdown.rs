@@ -14,6 +14,8 @@ pub struct CodeBlock {
     pub body: String,
     /// 1-based line of the first content line.
     pub body_line: usize,
+    /// 1-based line of the block's last line (the closing fence, if any).
+    pub end_line: usize,
 }
 
 impl CodeBlock {
@@ -105,6 +107,7 @@ pub fn code_blocks(text: &str) -> Vec<CodeBlock> {
                     },
                     body: String::new(),
                     body_line: 0,
+                    end_line: index.line(range.end.saturating_sub(1).max(range.start)),
                 });
             }
             Event::Text(text) => {
@@ -201,6 +204,10 @@ mod tests {
             (3, Some("rust"), "let x = 1;\n", 4)
         );
         assert_eq!((blocks[1].line, blocks[1].info.as_deref()), (7, None));
+        assert_eq!(
+            blocks.iter().map(|b| b.end_line).collect::<Vec<_>>(),
+            [5, 7, 13]
+        );
         assert_eq!(
             (
                 blocks[2].line,

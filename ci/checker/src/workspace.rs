@@ -1,9 +1,10 @@
-//! Just enough of `Cargo.toml` to know the workspace members and a package's
-//! name, without a TOML dependency: `[workspace] members`/`exclude` arrays of
-//! strings (globs with `*`, `?` and `**` allowed, as cargo allows) and
-//! `[package] name`.
+//! Just enough of `Cargo.toml` to know the workspace members, a package's
+//! name and its dependencies, without a TOML dependency: `[workspace]
+//! members`/`exclude` arrays of strings (globs with `*`, `?` and `**`
+//! allowed, as cargo allows), `[package] name`, and the names and features
+//! of `[dependencies]` and `[dev-dependencies]`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,155 @@ pub fn package_name(manifest: &Path) -> Result<String, String> {
         }
     }
     Err(format!("{} has no `name` in [package]", manifest.display()))
+}
+
+/// The tables [`dependencies`] reads.
+pub const DEPENDENCY_TABLES: [&str; 2] = ["dependencies", "dev-dependencies"];
+
+/// The dependencies a manifest declares in `[dependencies]` and
+/// `[dev-dependencies]`, keyed by (table, dependency name), each with the
+/// features its entry writes (`features = [...]`). Versions, sources
+/// (`path`, `git`, `workspace = true`), `default-features` and every other
+/// key are left out, and so are features a `workspace = true` entry
+/// inherits from the workspace. All the forms cargo accepts are read:
+/// `name = "1"`, `name = { ..., features = [...] }`, dotted keys
+/// (`name.workspace = true`, `name.features = [...]`) and sub-tables
+/// (`[dependencies.name]`).
+pub fn dependencies(text: &str) -> BTreeMap<(String, String), BTreeSet<String>> {
+    enum Section {
+        Other,
+        Table(String),
+        Dependency(String, String),
+    }
+    let mut found: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut section = Section::Other;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        // Multi-line values are read whole below, so a line starting with
+        // `[` is a table header (`[target.'cfg(unix)'.dependencies]` too).
+        if trimmed.starts_with('[') {
+            let inside = trimmed
+                .trim_start_matches('[')
+                .rsplit_once(']')
+                .map_or("", |(inside, _)| inside.trim_end_matches(']'));
+            let parts = key_parts(inside);
+            section = match parts.as_slice() {
+                [table]
+                    if !trimmed.starts_with("[[")
+                        && DEPENDENCY_TABLES.contains(&table.as_str()) =>
+                {
+                    Section::Table(table.clone())
+                }
+                [table, name]
+                    if !trimmed.starts_with("[[")
+                        && DEPENDENCY_TABLES.contains(&table.as_str()) =>
+                {
+                    found.entry((table.clone(), name.clone())).or_default();
+                    Section::Dependency(table.clone(), name.clone())
+                }
+                _ => Section::Other,
+            };
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let mut value = value.to_owned();
+        while !array_closed(&value) || !braces_closed(&value) {
+            match lines.next() {
+                Some(next) => {
+                    value.push('\n');
+                    value.push_str(next);
+                }
+                None => break,
+            }
+        }
+        let key = key_parts(key);
+        match (&section, key.as_slice()) {
+            (Section::Table(table), [name]) => {
+                let entry = found.entry((table.clone(), name.clone())).or_default();
+                if let Some(features) = inline_features(&value) {
+                    entry.extend(features);
+                }
+            }
+            (Section::Table(table), [name, rest @ ..]) => {
+                let entry = found.entry((table.clone(), name.clone())).or_default();
+                if rest == ["features"] {
+                    entry.extend(strings(&value));
+                }
+            }
+            (Section::Dependency(table, name), [key]) if key == "features" => {
+                found
+                    .entry((table.clone(), name.clone()))
+                    .or_default()
+                    .extend(strings(&value));
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The parts of a (possibly dotted, possibly quoted) TOML key.
+fn key_parts(key: &str) -> Vec<String> {
+    key.split('.')
+        .map(|part| part.trim().trim_matches(['"', '\'']).to_owned())
+        .collect()
+}
+
+/// Whether an inline table's braces are balanced (ignoring strings and comments).
+fn braces_closed(value: &str) -> bool {
+    let mut depth = 0i32;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            '"' | '\'' => {
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '#' => break,
+            _ => {}
+        }
+    }
+    depth <= 0
+}
+
+/// The `features` array of an inline table value (`{ ..., features = [...] }`),
+/// or `None` when the value is not an inline table or has no features.
+fn inline_features(value: &str) -> Option<Vec<String>> {
+    let value = value.trim();
+    if !value.starts_with('{') {
+        return None;
+    }
+    let mut from = 0;
+    while let Some(pos) = value[from..].find("features") {
+        let at = from + pos;
+        from = at + "features".len();
+        let before = value[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+            continue; // `default-features`
+        }
+        let after = value[from..].trim_start();
+        let Some(after) = after.strip_prefix('=') else {
+            continue;
+        };
+        let after = after.trim_start();
+        if !after.starts_with('[') {
+            continue;
+        }
+        let close = after.find(']').unwrap_or(after.len());
+        return Some(strings(&after[..close]));
+    }
+    None
 }
 
 /// The body of the top-level table `[name]` (up to the next table header).
@@ -312,6 +462,56 @@ members = ["not/this"]
         assert_eq!(
             string_array("members = [\"a\", \"b\"]\n", "members"),
             ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn dependencies_in_every_form() {
+        let text = r#"
+[package]
+name = "reader"
+features = ["not", "a", "dependency"]
+
+[dependencies]
+composable-rust = { version = "0.1.0", path = "../composable-rust/framework/composable-rust" }
+tokio = { version = "1.54.1", default-features = false, features = ["rt-multi-thread", "macros"] }
+serde.workspace = true
+serde.features = ["derive"]
+"quoted" = "1"
+
+[dependencies.uuid]
+version = "1"
+features = [
+    "v4", # random
+    "serde",
+]
+
+[dev-dependencies]
+composable-rust = { workspace = true, features = ["testing"] }
+
+[target.'cfg(unix)'.dependencies]
+libc = "0.2"
+
+[[bin]]
+name = "x"
+"#;
+        let deps = dependencies(text);
+        let shown: Vec<String> = deps
+            .iter()
+            .map(|((table, name), features)| {
+                format!("{table} {name} {:?}", features.iter().collect::<Vec<_>>())
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "dependencies composable-rust []",
+                "dependencies quoted []",
+                "dependencies serde [\"derive\"]",
+                "dependencies tokio [\"macros\", \"rt-multi-thread\"]",
+                "dependencies uuid [\"serde\", \"v4\"]",
+                "dev-dependencies composable-rust [\"testing\"]",
+            ]
         );
     }
 

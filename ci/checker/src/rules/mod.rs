@@ -8,11 +8,13 @@
 //! | [`summary`]  | `SUMMARY.md` links resolve, and every chapter is linked     |
 //! | [`listings`] | every listing is a named, numbered, included member crate   |
 //! | [`output`]   | every `output.txt` is what its program prints today         |
+//! | [`build_along`] | a build-along chapter hides nothing and names whole files (the static part of `follow`) |
 //!
 //! Order matters in one way: [`includes`] records which files the chapters
 //! include, and [`summary`] and [`listings`] read that record, so every
 //! chapter is checked before them.
 
+pub(crate) mod build_along;
 pub(crate) mod fences;
 pub(crate) mod includes;
 pub(crate) mod listings;
@@ -86,7 +88,8 @@ impl Checker {
     }
 
     /// The rules that read a chapter: its include directives
-    /// ([`includes`]) and its code blocks ([`fences`]).
+    /// ([`includes`]), its code blocks ([`fences`]) and, in a build-along
+    /// chapter, what a reader following it would meet ([`build_along`]).
     pub(crate) fn check_chapter(&mut self, chapter: &Path) {
         let text = match fs::read_to_string(chapter) {
             Ok(text) => text,
@@ -98,6 +101,7 @@ impl Checker {
         let dir = chapter.parent().unwrap_or(&self.root).to_path_buf();
         self.check_directives(chapter, &dir, &text);
         self.check_blocks(chapter, &dir, &text, 0, false);
+        self.check_build_along(chapter, &text);
     }
 
     /// Everything found wrong, sorted by file and line.

@@ -1,0 +1,403 @@
+//! `book-checker follow`: follows the book's build-along (tutorial) chapters
+//! exactly as a new reader would, and fails at the chapter line where the
+//! reader's result first differs from the book's.
+//!
+//! Compiling listings proves the code is right, not that a reader can get
+//! there: a step that forgets a `cargo add`, a block that silently relies on
+//! a hidden line, a file the chapter never shows. [`follow`] types what the
+//! chapter shows, and nothing else, into a scratch directory.
+//!
+//! # Conventions a build-along chapter follows
+//!
+//! 1. **Marker.** A chapter is build-along when it has the line
+//!    `<!-- build-along -->` (on a line of its own, outside code blocks).
+//!    Build-along chapters are followed in `SUMMARY.md` order, all in one
+//!    scratch directory (a fresh temporary directory standing for the
+//!    reader's home, where their projects live; `~` in a bare `cd` means
+//!    it), each chapter starting from the state the previous one left. The
+//!    time each chapter took is reported.
+//! 2. **Commands.** Every ```` ```console ```` fence is run (fences nested in
+//!    an `admonish` block are asides and are not). Each line starting with
+//!    `$ ` is a command, run verbatim with `bash -c` in the current
+//!    directory, with the checker's environment (`DATABASE_URL`,
+//!    `REDIS_URL`, `PATH`, ...); a line ending in `\` continues on the
+//!    next. Other lines are output and are not checked. A command that
+//!    exits non-zero (or runs longer than the timeout, 30 minutes by
+//!    default) stops the follow with the chapter:line, the command and the
+//!    end of its output. A bare `cd DIR` (alone on its line) changes the
+//!    current directory for the commands after it; `cd DIR && cmd` runs in
+//!    bash and changes nothing afterwards. Three things differ from a
+//!    reader's terminal, and only these:
+//!    - `git clone` of [`FRAMEWORK_REPOSITORY`] clones the local checkout
+//!      (the repository root, its committed `HEAD`) instead, into the same
+//!      directory name the URL gives (`composable-rust`), because CI has no
+//!      network;
+//!    - every command runs with `CARGO_TARGET_DIR` set to the workspace's
+//!      `target/reader` so builds reuse compiled dependencies: it changes
+//!      where artifacts go, not what is built;
+//!    - right after a command starting with `cargo new` or `cargo init`
+//!      succeeds, the workspace's `Cargo.lock` is copied into the new
+//!      project, so it resolves the dependency versions the workspace
+//!      tested (offline-safe). The first resolution prunes it to what the
+//!      project uses then, so add dependencies before the first build;
+//!      `cargo add` may still consult the crates.io index.
+//! 3. **Files.** A fence immediately preceded (blank lines allowed) by the
+//!    caption `<span class="filename">Filename: PATH</span>` is the
+//!    complete content of `PATH`, relative to the current directory; it is
+//!    written there (directories created). The content is what the reader
+//!    sees: mdBook's `{{#include …}}` / `{{#rustdoc_include …}}` directives
+//!    are expanded, and must include whole files (an anchor or a line range
+//!    is an error, as is a playground directive). A Rust fence with a caption
+//!    may not have hidden lines (`# ` or a lone `#`, also from an included
+//!    file). Fences without a caption are explanations and are not written.
+//! 4. **Checkpoints.** `<!-- checkpoint: listings/chNN-slug/listing-NN-MM -->`
+//!    (path relative to the repository root) says that the reader's project,
+//!    the current directory, must now equal that listing crate: every file of
+//!    the listing but `Cargo.toml`, `Cargo.lock` and `output.txt`
+//!    byte-identical, no extra file in the reader's `src/`, `tests/` (or any
+//!    other directory the listing has, e.g. `migrations/`), and the same
+//!    `[dependencies]` and `[dev-dependencies]` by name and written
+//!    `features` (versions, `path`/`workspace` sources, the package name and
+//!    every other key are ignored; a `workspace = true` entry counts only
+//!    the features it writes itself). The first difference is reported at
+//!    the checkpoint's line, with the file and a diff.
+//! 5. **Nothing hidden.** No Rust fence of a build-along chapter has hidden
+//!    lines, and no `rustdoc_include` of part of a file (it hides the rest;
+//!    use `{{#include file:anchor}}` for an excerpt). A captioned block may
+//!    not name a listing crate (`listing_04_01::`, `listing-04-01`): the
+//!    reader's crate is not called that.
+//!
+//! Problems of conventions 3 to 5 (and malformed captions and checkpoints)
+//! are found before anything runs; `book-checker check` reports them too.
+
+pub(crate) mod chapter;
+mod checkpoint;
+mod shell;
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::Problem;
+use crate::files::{absolute_root, markdown_files, normalize, relative};
+use crate::markdown;
+
+pub use chapter::BUILD_ALONG;
+
+/// The URL of the framework's repository as the chapters write it in
+/// `git clone`; the follower clones the local checkout instead.
+pub const FRAMEWORK_REPOSITORY: &str = "https://github.com/composable-rust/composable-rust.git";
+
+/// How long one command may run by default.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What to follow and how.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// The repository root (holds `Cargo.toml`, `Cargo.lock`, `book/src`,
+    /// `listings/`).
+    pub root: PathBuf,
+    /// Follow the build-along chapters up to and including this one (a path
+    /// to its Markdown file: absolute, or relative to the current directory,
+    /// the root or `book/src`); `None` follows them all.
+    pub until: Option<PathBuf>,
+    /// `CARGO_TARGET_DIR` of every command; `None` means `<root>/target/reader`.
+    pub target_dir: Option<PathBuf>,
+    /// Extra environment variables for every command.
+    pub env: Vec<(OsString, OsString)>,
+    /// Keep the scratch directory even when the follow succeeds (it is
+    /// always kept after a divergence, to look at).
+    pub keep_scratch: bool,
+    /// Print each step as it runs (to stdout).
+    pub progress: bool,
+    /// How long one command may run before it counts as failed.
+    pub command_timeout: Duration,
+}
+
+impl FollowOptions {
+    /// Follows every build-along chapter of the repository at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            until: None,
+            target_dir: None,
+            env: Vec::new(),
+            keep_scratch: false,
+            progress: false,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+}
+
+/// One build-along chapter a reader went through.
+#[derive(Debug, Clone)]
+pub struct FollowedChapter {
+    /// The chapter, relative to the root.
+    pub path: PathBuf,
+    /// Wall time the reader spent in it.
+    pub elapsed: Duration,
+    /// Commands run.
+    pub commands: usize,
+    /// Files written.
+    pub files: usize,
+    /// Checkpoints passed.
+    pub checkpoints: usize,
+    /// False when the reader diverged in this chapter.
+    pub completed: bool,
+}
+
+/// The result of [`follow`].
+#[derive(Debug, Clone, Default)]
+pub struct FollowReport {
+    /// The chapters followed, in order (the last one is where the reader
+    /// diverged, if they did).
+    pub chapters: Vec<FollowedChapter>,
+    /// What a reader could not follow: every problem found before running,
+    /// or the first divergence.
+    pub problems: Vec<Problem>,
+    /// The scratch directory, when it was kept.
+    pub scratch: Option<PathBuf>,
+}
+
+impl FollowReport {
+    /// True when the reader got what the book promised.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The build-along chapters of the book at `root`, in `SUMMARY.md` order
+/// (absolute paths), and a problem for each one `SUMMARY.md` does not list.
+pub fn build_along_chapters(root: &Path) -> (Vec<PathBuf>, Vec<Problem>) {
+    let root = absolute_root(root);
+    let src = root.join("book").join("src");
+    let marked: Vec<PathBuf> = markdown_files(&src)
+        .into_iter()
+        .filter(|path| fs::read_to_string(path).is_ok_and(|text| chapter::is_build_along(&text)))
+        .collect();
+    let mut ordered = Vec::new();
+    if let Ok(summary) = fs::read_to_string(src.join("SUMMARY.md")) {
+        for link in markdown::links(&summary) {
+            let dest = link.dest.split(['#', '?']).next().unwrap_or("");
+            if dest.is_empty() || dest.contains("://") {
+                continue;
+            }
+            let path = normalize(&src.join(dest));
+            if marked.contains(&path) && !ordered.contains(&path) {
+                ordered.push(path);
+            }
+        }
+    }
+    let problems = marked
+        .iter()
+        .filter(|path| !ordered.contains(path))
+        .map(|path| {
+            Problem::new(
+                relative(&root, path),
+                None,
+                "build-along chapter not listed in book/src/SUMMARY.md: readers follow the tutorial in SUMMARY.md order, so it must be there",
+            )
+        })
+        .collect();
+    (ordered, problems)
+}
+
+/// Follows the build-along chapters described by `options` as a reader
+/// would, and reports where the reader's result first differs from the
+/// book's.
+pub fn follow(options: &FollowOptions) -> FollowReport {
+    let root = absolute_root(&options.root);
+    let mut report = FollowReport::default();
+    let (mut chapters, problems) = build_along_chapters(&root);
+    report.problems = problems;
+
+    if let Some(until) = &options.until {
+        match find_chapter(&root, until, &chapters) {
+            Some(index) => chapters.truncate(index + 1),
+            None => {
+                report.problems.push(Problem::new(
+                    until.clone(),
+                    None,
+                    "not a build-along chapter listed in SUMMARY.md (it needs a `<!-- build-along -->` line); `--chapter` takes the path of its Markdown file",
+                ));
+                return report;
+            }
+        }
+    }
+
+    // Read every chapter first: what cannot be followed is reported at once.
+    let mut parsed = Vec::new();
+    for path in &chapters {
+        let rel = relative(&root, path);
+        match fs::read_to_string(path) {
+            Ok(text) => {
+                let chapter = chapter::parse(&root, path, &text);
+                for issue in &chapter.issues {
+                    report
+                        .problems
+                        .push(Problem::new(&rel, Some(issue.line), &issue.message));
+                }
+                parsed.push((rel, chapter));
+            }
+            Err(e) => report
+                .problems
+                .push(Problem::new(&rel, None, format!("cannot read: {e}"))),
+        }
+    }
+    if !report.problems.is_empty() || parsed.is_empty() {
+        report.problems.sort();
+        return report;
+    }
+
+    let scratch = match scratch_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            report.problems.push(Problem::new(
+                std::env::temp_dir(),
+                None,
+                format!("cannot create the scratch directory: {e}"),
+            ));
+            return report;
+        }
+    };
+    let target_dir = options
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("reader"));
+    let mut env = options.env.clone();
+    env.push(("CARGO_TARGET_DIR".into(), target_dir.into_os_string()));
+    let mut reader =
+        shell::Reader::new(root.clone(), scratch.clone(), env, options.command_timeout);
+    if options.progress {
+        println!(
+            "book-checker follow: the reader's home is {}",
+            scratch.display()
+        );
+    }
+
+    for (rel, chapter) in parsed {
+        let started = Instant::now();
+        let mut done = FollowedChapter {
+            path: rel.clone(),
+            elapsed: Duration::ZERO,
+            commands: 0,
+            files: 0,
+            checkpoints: 0,
+            completed: false,
+        };
+        if options.progress {
+            println!("{}", rel.display());
+        }
+        let mut failure = None;
+        for step in &chapter.steps {
+            let (line, outcome) = match step {
+                chapter::Step::Command { line, command } => {
+                    if options.progress {
+                        println!("  {}:{line}: {}$ {command}", rel.display(), prompt(&reader));
+                    }
+                    done.commands += 1;
+                    let outcome = reader
+                        .run(command)
+                        .map_err(|e| format!("`$ {command}` {e}"));
+                    (line, outcome)
+                }
+                chapter::Step::File {
+                    line,
+                    path,
+                    content,
+                } => {
+                    if options.progress {
+                        println!(
+                            "  {}:{line}: write {}",
+                            rel.display(),
+                            in_dir(&reader, path)
+                        );
+                    }
+                    done.files += 1;
+                    (line, reader.write(path, content))
+                }
+                chapter::Step::Checkpoint {
+                    line,
+                    listing,
+                    shown,
+                } => {
+                    if options.progress {
+                        println!(
+                            "  {}:{line}: checkpoint: {} equals {shown}",
+                            rel.display(),
+                            reader.shown_cwd()
+                        );
+                    }
+                    done.checkpoints += 1;
+                    (line, checkpoint::compare(listing, shown, reader.cwd()))
+                }
+            };
+            if let Err(message) = outcome {
+                failure = Some(Problem::new(&rel, Some(*line), message));
+                break;
+            }
+        }
+        done.elapsed = started.elapsed();
+        done.completed = failure.is_none();
+        if options.progress {
+            println!("  {:.1}s for {}", done.elapsed.as_secs_f64(), rel.display());
+        }
+        report.chapters.push(done);
+        if let Some(problem) = failure {
+            report.problems.push(problem);
+            break;
+        }
+    }
+
+    if report.is_ok() && !options.keep_scratch {
+        let _ = fs::remove_dir_all(&scratch);
+    } else {
+        report.scratch = Some(scratch);
+    }
+    report
+}
+
+/// `~/project $ ` style prompt for progress lines.
+fn prompt(reader: &shell::Reader) -> String {
+    format!("{} ", reader.shown_cwd())
+}
+
+fn in_dir(reader: &shell::Reader, path: &Path) -> String {
+    format!("{}/{}", reader.shown_cwd(), path.display())
+}
+
+/// The index in `chapters` of the chapter `given` names.
+fn find_chapter(root: &Path, given: &Path, chapters: &[PathBuf]) -> Option<usize> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    let candidates = [
+        cwd.join(given),
+        root.join(given),
+        root.join("book").join("src").join(given),
+    ];
+    candidates
+        .iter()
+        .map(|candidate| normalize(candidate))
+        .find_map(|candidate| chapters.iter().position(|c| *c == candidate))
+}
+
+/// A fresh, empty directory under the system's temporary directory.
+fn scratch_dir() -> std::io::Result<PathBuf> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..100u32 {
+        let dir = std::env::temp_dir().join(format!(
+            "book-follow-{}-{nanos}-{attempt}",
+            std::process::id()
+        ));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "no free name for a scratch directory",
+    ))
+}
