@@ -65,31 +65,30 @@ async fn everything(bus: &RedisStreamsEventBus, topic: &Topic) -> Vec<BusMessage
 // A consumer killed before acknowledging.
 
 /// Handles `message` the way a real consumer would: `SET NX` of an
-/// idempotency key per event id; only the first time, the effect (a
-/// counter per event id). Then acknowledges.
+/// idempotency key per event id and, only the first time, the effect (a
+/// counter per event id), atomically (one script: a consumer killed
+/// between the two would leave the event marked handled without its
+/// effect). Then acknowledges.
 async fn handle(
     connection: &mut redis_rs::aio::ConnectionManager,
     prefix: &str,
     message: &BusMessage,
 ) {
     let id = message.event.event_id;
-    let first: bool = redis_rs::cmd("SET")
+    let _: i64 = redis_rs::cmd("EVAL")
+        .arg(
+            "if redis.call('SET', KEYS[1], 1, 'NX') then \
+                 return redis.call('HINCRBY', KEYS[2], ARGV[1], 1) \
+             end \
+             return 0",
+        )
+        .arg(2)
         .arg(format!("{{{prefix}}}:handled:{id}"))
-        .arg(1)
-        .arg("NX")
-        .query_async::<Option<String>>(connection)
+        .arg(format!("{{{prefix}}}:effects"))
+        .arg(id.to_string())
+        .query_async(connection)
         .await
-        .unwrap()
-        .is_some();
-    if first {
-        let _: i64 = redis_rs::cmd("HINCRBY")
-            .arg(format!("{{{prefix}}}:effects"))
-            .arg(id.to_string())
-            .arg(1)
-            .query_async(connection)
-            .await
-            .unwrap();
-    }
+        .unwrap();
 }
 
 async fn worker(
