@@ -95,6 +95,52 @@ fn flagged(flag: &str, n: u64) -> NewEvent {
     }
 }
 
+/// Issue 8, case 2: a key longer than PostgreSQL's btree limit is refused
+/// at commit (SQLSTATE 54000, permanent). It used to be treated as
+/// transient: retried forever, nothing dead-lettered, no later event
+/// applied. Now the event behind it is isolated and dead-lettered.
+#[tokio::test]
+async fn a_key_postgres_refuses_is_dead_lettered_and_later_events_still_applied() {
+    let events = support::fresh_store().await;
+    let test = fresh_projection_store().await;
+    let projections = Arc::clone(&test.store);
+    let id = stream("huge-key");
+    let mut batch: Vec<NewEvent> = (0..12).map(event).collect();
+    batch[5] = flagged("huge_key", 5);
+    let refused = batch[5].event_id;
+    let last = events
+        .append(&id, ExpectedVersion::NoStream, batch)
+        .await
+        .unwrap()
+        .last_position;
+
+    let manager = ProjectionManager::with_config(
+        Tallies::new("huge_key", &projections).await,
+        Arc::clone(&projections),
+        events.store.clone(),
+        test_config(50),
+    );
+    assert_eq!(catch_up_to(&manager, last).await, 12);
+    assert_eq!(manager.position(), last, "the checkpoint moved past it");
+
+    let letters = manager.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].event.event_id, refused);
+    assert_eq!(letters[0].attempts, 3);
+    assert!(
+        letters[0].error.contains("CR-E0109") && letters[0].error.contains("54000")
+            || letters[0].error.contains("index row"),
+        "the error names PostgreSQL's refusal: {}",
+        letters[0].error
+    );
+
+    let read_model = ReadModel::of(&projections).await;
+    assert_eq!(read_model.applications.len(), 11, "every other event");
+    read_model.assert_each_applied_once();
+    assert_eq!(read_model.tallies[&format!("tally:{id}")].events, 11);
+    assert!(manager.health().is_running());
+}
+
 /// Catch-up, resume from the checkpoint with a new manager (as after a
 /// restart), and a rebuild that equals the incremental result; with the
 /// read model in `projections`, the events elsewhere.

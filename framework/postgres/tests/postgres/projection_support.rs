@@ -138,7 +138,9 @@ pub struct Tally {
 /// `applications(event_id, count)`, in the same transaction, how often
 /// each event was applied. Events whose payload has `"poison": true` fail
 /// (until [`fix`](Self::fix)); `"bad_sql": true` makes its own SQL break
-/// a CHECK constraint. It can be told to stall forever on one event.
+/// a CHECK constraint; `"huge_key": true` also saves a value under a key
+/// too long for PostgreSQL's btree index (refused at commit, SQLSTATE
+/// 54000). It can be told to stall forever on one event.
 pub struct Tallies {
     name: String,
     applications: String,
@@ -206,6 +208,14 @@ impl Projection for Tallies {
         tally.last_version = event.stream_version;
         tally.sum += event.payload["n"].as_u64().unwrap_or(0);
         tx.save_json(&key, &tally).await?;
+        if flag("huge_key") && !self.fixed.load(Ordering::SeqCst) {
+            // 10 000 hex digits: incompressible enough that the index entry
+            // stays above the btree limit (about 2.7 kB) after compression.
+            let huge: String = (0..313)
+                .map(|_| Uuid::new_v4().simple().to_string())
+                .collect();
+            tx.save(&format!("huge:{huge}"), b"x").await?;
+        }
 
         let increment = if flag("bad_sql") && !self.fixed.load(Ordering::SeqCst) {
             -1
