@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use composable_rust::aggregate::RepositoryError;
 use composable_rust::prelude::*;
+use composable_rust::saga::SagaId;
 use composable_rust::saga::{SagaError, SagaInstance};
+use composable_rust::{AggregateRepository, SagaRuntime};
 use composable_rust::{EventStoreError, Position};
 use tokio::sync::Mutex;
 
@@ -51,7 +53,7 @@ impl CheckoutApp {
             payment,
         ));
         let runtime = SagaRuntime::builder(saga, Arc::clone(&store), Arc::clone(&services))
-            .clock(clock)
+            .with_clock(clock)
             .build();
         runtime.resume().await?;
         // ANCHOR_END: start

@@ -8,6 +8,7 @@ use std::time::Duration;
 use checkout::domain::money;
 use checkout::{CheckoutApp, CheckoutSaga, FakeInventory, FakePayment, LineItem};
 use composable_rust::prelude::*;
+use composable_rust::{InMemoryEventStore, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

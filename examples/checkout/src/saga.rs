@@ -17,6 +17,7 @@ use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
 use composable_rust::saga::SagaError;
+use composable_rust::saga::{Reaction, Routed, SagaContext, SagaId, SagaSteps};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cents, InventoryEvent, LineItem, OrderEvent, PaymentEvent, PlacedOrder};

@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use composable_rust::aggregate::RepositoryError;
 use composable_rust::prelude::*;
 use composable_rust::saga::CommandId;
+use composable_rust::saga::{DispatchError, SagaCommand};
+use composable_rust::{AggregateRepository, ExpectedVersion};
 use composable_rust::{EventStoreError, NewEvent};
 
 use crate::domain::{
@@ -138,7 +140,7 @@ impl CheckoutServices {
 }
 
 fn store_error(error: EventStoreError) -> DispatchError {
-    DispatchError::with_source("the event store failed", error)
+    DispatchError::new("the event store failed").with_source(error)
 }
 
 #[async_trait]
@@ -172,7 +174,7 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                         format!("rejected, {sku} is out of stock"),
                     ),
                     Err(error @ InventoryError::Unreachable) => {
-                        return Err(DispatchError::with_source("inventory", error));
+                        return Err(DispatchError::new("inventory").with_source(error));
                     }
                 };
                 self.record(&stream, &event, command).await?;
@@ -186,7 +188,7 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                     .inventory
                     .release(key, order_id)
                     .await
-                    .map_err(|error| DispatchError::with_source("inventory", error))?;
+                    .map_err(|error| DispatchError::new("inventory").with_source(error))?;
                 if released {
                     let event = InventoryEvent::Released {
                         order_id: order_id.clone(),
@@ -240,7 +242,7 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                     .payment
                     .refund(key, order_id)
                     .await
-                    .map_err(|error| DispatchError::with_source("payment", error))?;
+                    .map_err(|error| DispatchError::new("payment").with_source(error))?;
                 let outcome = match refunded {
                     Some(amount) => {
                         let event = PaymentEvent::Refunded {

@@ -16,6 +16,7 @@ use composable_rust::redis::{RedisProjectionStore, RedisStreamsEventBus};
 use composable_rust::saga::Handled;
 use composable_rust::testing::services;
 use composable_rust::{EventBus, InMemoryEventBus, SubscribeOptions, Topic};
+use composable_rust::{InMemoryEventStore, InMemoryProjectionStore, TestClock};
 
 struct World<B> {
     store: Arc<dyn EventStore>,

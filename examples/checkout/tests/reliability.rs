@@ -17,6 +17,7 @@ use checkout::{CheckoutApp, CheckoutSaga, FakeInventory, FakePayment, LineItem, 
 use composable_rust::SagaError;
 use composable_rust::prelude::*;
 use composable_rust::saga::{CommandId, SagaOutcome};
+use composable_rust::{InMemoryEventStore, TestClock};
 use tokio::sync::Notify;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +33,7 @@ impl World {
     fn new(payment: FakePayment) -> Self {
         let clock = TestClock::new();
         Self {
-            store: Arc::new(InMemoryEventStore::with_clock(Arc::new(clock.clone()))),
+            store: Arc::new(InMemoryEventStore::new().with_clock(Arc::new(clock.clone()))),
             clock,
             inventory: Arc::new(FakeInventory::with_stock([("book", 5)])),
             payment: Arc::new(payment),

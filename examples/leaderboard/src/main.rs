@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use composable_rust::prelude::*;
 use composable_rust::redis::RedisProjectionStore;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, ProjectionError, ProjectionManager,
+};
 use leaderboard::{
     Leaderboard, Match, MatchCommand, fresh_prefix, redis_url, rewind, standing, top,
 };

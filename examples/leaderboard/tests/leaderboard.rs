@@ -11,6 +11,7 @@ use composable_rust::Position;
 use composable_rust::prelude::*;
 use composable_rust::redis::redis::{self as redis_rs, Commands};
 use composable_rust::redis::{RedisProjectionStore, RedisTx};
+use composable_rust::{AggregateRepository, InMemoryEventStore, ProjectionManager};
 use leaderboard::projection::{SCORES, games_key};
 use leaderboard::{
     Leaderboard, Match, MatchCommand, MatchError, MatchEvent, Standing, fresh_prefix, redis_url,

@@ -43,10 +43,11 @@ impl OrderHistoryApp {
             .map_err(|_| "set DATABASE_URL, e.g. postgres://postgres@localhost:5432/postgres")?;
         let read_url = std::env::var("READ_DATABASE_URL").unwrap_or_else(|_| url.clone());
 
-        let events = PostgresEventStore::with_schema(PgPool::connect(&url).await?, events_schema)?;
+        let events =
+            PostgresEventStore::new(PgPool::connect(&url).await?).with_schema(events_schema)?;
         events.migrate().await?;
         let read_pool = PgPool::connect(&read_url).await?;
-        let read_models = PostgresProjectionStore::with_schema(read_pool, read_schema)?;
+        let read_models = PostgresProjectionStore::new(read_pool).with_schema(read_schema)?;
         read_models.migrate().await?;
         let table = DocumentTable::new(&read_models, read_model::TABLE)?;
         table.ensure().await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust::aggregate::RepositoryError;
-use composable_rust::prelude::*;
+use composable_rust::{AggregateRepository, ProjectionManager, TestClock};
 use order_history::{Error, Line, Order, OrderCommand, OrderHistory, OrderHistoryApp};
 use order_history::{OrderHistoryQueries, OrderView};
 

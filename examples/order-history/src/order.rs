@@ -122,6 +122,7 @@ impl Aggregate for Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use composable_rust::TestClock;
 
     fn test() -> AggregateTest<Order> {
         AggregateTest::new(Arc::new(TestClock::new()) as Arc<dyn Clock>)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust::aggregate::RepositoryError;
-use composable_rust::prelude::*;
+use composable_rust::{AggregateRepository, ProjectionManager, TestClock};
 use order_history::{
     Line, Order, OrderCommand, OrderError, OrderHistory, OrderHistoryApp, OrderHistoryQueries,
     OrderView, Status,

@@ -20,6 +20,9 @@ use composable_rust::projection::{
     CacheMode, CachedProjectionStore, ProjectionConfig, RetryPolicy,
 };
 use composable_rust::{ExpectedVersion, NewEvent, Upcasters};
+use composable_rust::{
+    InMemoryEventStore, InMemoryProjectionStore, ProjectionError, ProjectionManager,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -154,12 +157,10 @@ pub async fn run_workload() -> Result<Outcome, Box<dyn std::error::Error>> {
         lag_interval: Duration::ZERO,
         ..ProjectionConfig::default()
     };
-    let manager = ProjectionManager::with_config(
-        OrderStats::default(),
-        Arc::clone(&read_model),
-        events,
-        config,
-    );
+    let manager =
+        ProjectionManager::builder(OrderStats::default(), Arc::clone(&read_model), events)
+            .with_config(config)
+            .build();
     let running = manager.start();
     manager.wait_for(last, Duration::from_secs(5)).await?;
     manager.shutdown();

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use composable_rust::prelude::*;
 use composable_rust::redis::RedisProjectionStore;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, ProjectionError, ProjectionManager, SystemClock,
+    TestClock,
+};
 use session_cache::{SESSION_TTL, Session, SessionCache, SessionCommand, current_session};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -26,7 +30,7 @@ async fn run(store: &RedisProjectionStore) -> Result<(), Box<dyn std::error::Err
     // The event store's clock starts 40 minutes ago, so the story can span
     // 40 minutes without waiting; the projection and Redis use real time.
     let clock = TestClock::starting_at(SystemClock.now() - 40 * MINUTE);
-    let events = InMemoryEventStore::with_clock(Arc::new(clock.clone()));
+    let events = InMemoryEventStore::new().with_clock(Arc::new(clock.clone()));
     let cache = SessionCache { ttl: SESSION_TTL };
     let cache = ProjectionManager::new(cache, Arc::new(store.clone()), events.clone());
     let sessions = AggregateRepository::<Session, _>::new(events, ());

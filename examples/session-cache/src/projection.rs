@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use composable_rust::SystemClock;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
 use composable_rust::redis::{RedisProjectionStore, RedisTx};

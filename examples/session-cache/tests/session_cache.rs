@@ -11,6 +11,9 @@ use std::time::Duration;
 use composable_rust::prelude::*;
 use composable_rust::redis::RedisProjectionStore;
 use composable_rust::redis::redis::{self as redis_rs, Commands};
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, ProjectionManager, SystemClock, TestClock,
+};
 use session_cache::projection::session_key;
 use session_cache::{
     CurrentSession, SESSION_TTL, Session, SessionCache, SessionCommand, SessionError, SessionEvent,
@@ -39,7 +42,7 @@ impl Fixture {
             .await
             .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={url}: {error}"));
         let clock = TestClock::starting_at(SystemClock.now() - ago);
-        let events = InMemoryEventStore::with_clock(Arc::new(clock.clone()));
+        let events = InMemoryEventStore::new().with_clock(Arc::new(clock.clone()));
         Self {
             sessions: AggregateRepository::new(events.clone(), ()),
             cache: ProjectionManager::new(

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use composable_rust::SystemClock;
 use composable_rust::prelude::*;
 
 use crate::list::TodoList;

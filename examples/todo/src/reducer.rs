@@ -1,5 +1,6 @@
 //! The reducer: how each action changes a todo list and what follows.
 
+use composable_rust::EffectId;
 use composable_rust::prelude::*;
 
 use crate::action::TodoAction;

@@ -5,6 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust::prelude::*;
+use composable_rust::testing::{
+    assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
+};
+use composable_rust::{EffectKind, TestClock};
 use todo::reducer::clean_up;
 use todo::{
     Todo, TodoAction, TodoEnvironment, TodoError, TodoList, TodoReducer, TodoRow, TodoState,

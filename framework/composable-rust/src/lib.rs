@@ -22,17 +22,15 @@
 #![deny(missing_docs)]
 
 pub use composable_rust_core as core;
-pub use composable_rust_core::{
-    Aggregate, AggregateRepository, AppendOutcome, BackendError, BusMessage, Clock, CodedError,
-    Effect, EffectId, EffectKind, Effects, ErrorClass, ErrorCode, Event, EventBus, EventBusError,
-    EventMetadata, EventPublisher, EventStore, EventStoreError, ExpectedVersion, InMemoryEventBus,
-    InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError,
-    ProjectionManager, ProjectionStore, Reducer, Saga, SagaError, SagaRuntime, SendHandle,
-    Snapshot, SnapshotPolicy, Store, StoreError, StoredEvent, StreamId, SubscribeOptions,
-    Subscription, SubscriptionSource, SystemClock, TestClock, Topic, Upcasters, aggregate, clock,
-    combine, composition, effect, environment, error, event, event_bus, event_store, projection,
-    reducer, saga, scope, store,
-};
+// Everything the core exports, by the same name: a new core item is
+// re-exported without anyone having to remember it (its `__private`
+// internals come along, hidden and exempt from SemVer as in the core).
+pub use composable_rust_core::*;
+
+/// The attribute the framework's traits are implemented with
+/// (`#[async_trait] impl Projection for ...`), re-exported so that an
+/// application needs no dependency of its own for it (see ADR-016).
+pub use async_trait::async_trait;
 
 /// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`,
 /// `PostgresProjectionStore` and `DocumentTable`.
@@ -54,26 +52,24 @@ pub use {chrono, serde_json, uuid};
 #[cfg(feature = "testing")]
 pub use composable_rust_testing as testing;
 
-/// The names almost every feature needs, in one import.
+/// The traits (so that their methods resolve) and the few types almost
+/// every feature names; everything else is imported by its path, e.g.
+/// `use composable_rust::{AggregateRepository, InMemoryEventStore};`.
 pub mod prelude {
+    pub use composable_rust_core::event_bus::Subscription;
     pub use composable_rust_core::projection::{
         ProjectionCheckpoint, ProjectionStoreExt, ProjectionTx, ProjectionTxExt,
     };
-    pub use composable_rust_core::saga::{
-        CommandDispatcher, DispatchError, Reaction, Routed, Saga, SagaCommand, SagaContext, SagaId,
-        SagaRuntime, SagaSteps,
-    };
+    pub use composable_rust_core::saga::CommandDispatcher;
     pub use composable_rust_core::{
-        Aggregate, AggregateRepository, Clock, CodedError, Effect, EffectId, EffectKind, Effects,
-        Event, EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore,
-        Projection, ProjectionError, ProjectionManager, ProjectionStore, Reducer, SnapshotPolicy,
-        Store, StoredEvent, StreamId, SystemClock, TestClock, combine, scope,
+        Aggregate, Clock, CodedError, Effect, Effects, Event, EventBus, EventStore, Projection,
+        ProjectionStore, Reducer, Saga, Store, StoredEvent, StreamId,
     };
+
+    pub use crate::async_trait;
 
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::{
         AggregateTest, ProjectionTestHarness, ReducerTest, SagaTest, TestStore,
-        assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
-        assert_state_changed, assert_state_unchanged,
     };
 }

@@ -55,7 +55,7 @@ pub use projection::{
 };
 pub use reducer::Reducer;
 pub use saga::{Saga, SagaError, SagaRuntime};
-pub use store::{SendHandle, Store};
+pub use store::{SendHandle, Store, StoreBuilder};
 
 /// Internals the framework's own crates share (`composable-rust-testing`
 /// runs effects and sagas the way the runtime does). Not part of the

@@ -69,14 +69,15 @@ fn publisher(
     checkpoints: &Arc<InMemoryProjectionStore>,
 ) -> EventPublisher<InMemoryProjectionStore> {
     let topic = orders();
-    EventPublisher::with_router(
+    EventPublisher::builder(
         "bus-publisher",
         events.clone(),
         bus,
         Arc::clone(checkpoints),
         move |_: &StoredEvent| Some(topic.clone()),
-        small_pages(),
     )
+    .with_config(small_pages())
+    .build()
 }
 
 /// Every message of `topic`, oldest first.
@@ -373,14 +374,10 @@ async fn the_router_picks_topics_and_can_skip_events() {
         Some(n) if n % 2 == 0 => Some(Topic::new("even").unwrap()),
         _ => Some(Topic::new("odd").unwrap()),
     };
-    let routed = EventPublisher::with_router(
-        "router",
-        events.clone(),
-        bus.clone(),
-        checkpoints,
-        router,
-        small_pages(),
-    );
+    let routed =
+        EventPublisher::builder("router", events.clone(), bus.clone(), checkpoints, router)
+            .with_config(small_pages())
+            .build();
     let last = append(&events, 12, 12).await;
     assert_eq!(routed.publish_pending().await.unwrap(), 12);
     assert_eq!(routed.position(), last);
@@ -470,22 +467,19 @@ fn fast() -> ProjectionConfig {
 
 async fn store_fed_read_model(events: &InMemoryEventStore) -> Vec<(String, Vec<u8>)> {
     let store = Arc::new(InMemoryProjectionStore::new());
-    ProjectionManager::with_config(
-        History::default(),
-        Arc::clone(&store),
-        events.clone(),
-        fast(),
-    )
-    .catch_up()
-    .await
-    .unwrap();
+    ProjectionManager::builder(History::default(), Arc::clone(&store), events.clone())
+        .with_config(fast())
+        .build()
+        .catch_up()
+        .await
+        .unwrap();
     store.scan_prefix("history:")
 }
 
 async fn bus_source(bus: &InMemoryEventBus) -> SubscriptionSource {
     let options = SubscribeOptions::new(orders(), "history", "history")
         .unwrap()
-        .take_over_pending()
+        .with_take_over_pending(true)
         .with_max_deliveries(u32::MAX);
     SubscriptionSource::new(bus.subscribe(options).await.unwrap())
         .with_wait(Duration::from_millis(20))
@@ -512,15 +506,16 @@ async fn a_projection_fed_by_the_bus_matches_one_fed_by_the_store_despite_duplic
 
     let read_model = Arc::new(InMemoryProjectionStore::new());
     // A first run applies part of the stream, then dies mid-way.
-    let first = ProjectionManager::with_config(
+    let first = ProjectionManager::builder(
         History {
             hang_at: Some(20),
             ..History::default()
         },
         Arc::clone(&read_model),
         bus_source(&bus).await,
-        fast(),
-    );
+    )
+    .with_config(fast())
+    .build();
     let task = first.start();
     // It applies the first batches, then gets stuck in the batch holding
     // event 20, with that batch's messages received and unacknowledged.
@@ -540,12 +535,13 @@ async fn a_projection_fed_by_the_bus_matches_one_fed_by_the_store_despite_duplic
     );
 
     // The restart (same group, same store) finishes the job.
-    let second = ProjectionManager::with_config(
+    let second = ProjectionManager::builder(
         History::default(),
         Arc::clone(&read_model),
         bus_source(&bus).await,
-        fast(),
-    );
+    )
+    .with_config(fast())
+    .build();
     let task = second.start();
     second.wait_for(last, Duration::from_secs(5)).await.unwrap();
     second.shutdown();
@@ -572,12 +568,13 @@ async fn a_failing_read_model_leaves_messages_pending_until_it_recovers() {
         .await
         .unwrap();
     let read_model = Arc::new(InMemoryProjectionStore::new());
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         History::default(),
         Arc::clone(&read_model),
         bus_source(&bus).await,
-        fast(),
-    );
+    )
+    .with_config(fast())
+    .build();
     manager.projection().broken.store(true, Ordering::SeqCst);
     let error = manager.catch_up().await.unwrap_err();
     assert!(error.is_transient(), "{error}");

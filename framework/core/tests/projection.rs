@@ -124,12 +124,9 @@ fn manager(
     store: &InMemoryProjectionStore,
     projection: Totals,
 ) -> ProjectionManager<Totals> {
-    ProjectionManager::with_config(
-        projection,
-        Arc::new(store.clone()),
-        events.clone(),
-        fast_retries(),
-    )
+    ProjectionManager::builder(projection, Arc::new(store.clone()), events.clone())
+        .with_config(fast_retries())
+        .build()
 }
 
 async fn total(store: &InMemoryProjectionStore, stream: &str) -> Option<(u64, i64)> {

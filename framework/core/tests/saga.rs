@@ -201,13 +201,13 @@ struct World {
 impl World {
     fn new() -> Self {
         let clock = TestClock::new();
-        let store = InMemoryEventStore::with_clock(Arc::new(clock.clone()));
+        let store = InMemoryEventStore::new().with_clock(Arc::new(clock.clone()));
         Self { clock, store }
     }
 
     fn runtime(&self, outbox: &Arc<Outbox>) -> SagaRuntime<Checkout> {
         SagaRuntime::builder(Checkout, self.store.clone(), Arc::clone(outbox))
-            .clock(Arc::new(self.clock.clone()))
+            .with_clock(Arc::new(self.clock.clone()))
             .build()
     }
 

@@ -97,7 +97,9 @@ impl Reducer for LogReducer {
 
 fn store() -> (Store<LogReducer>, TestClock) {
     let clock = TestClock::new();
-    let store = Store::with_clock(Log::default(), LogReducer, (), Arc::new(clock.clone()));
+    let store = Store::builder(Log::default(), LogReducer, ())
+        .with_clock(Arc::new(clock.clone()))
+        .build();
     (store, clock)
 }
 

@@ -107,7 +107,9 @@ async fn bench(url: String) -> bool {
         .await
         .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
     let schema = format!("cr_bench_{}", Uuid::new_v4().simple());
-    let store = PostgresEventStore::with_schema(pool.clone(), &schema).expect("valid schema");
+    let store = PostgresEventStore::new(pool.clone())
+        .with_schema(&schema)
+        .expect("valid schema");
     store.migrate().await.expect("migrations");
     let settings: (String, String) =
         sqlx::query_as("SELECT version(), current_setting('synchronous_commit')")

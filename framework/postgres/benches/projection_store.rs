@@ -95,9 +95,13 @@ async fn bench(url: String) -> bool {
     );
     println!();
 
-    let events = PostgresEventStore::with_schema(pool.clone(), &events_schema).expect("schema");
+    let events = PostgresEventStore::new(pool.clone())
+        .with_schema(&events_schema)
+        .expect("schema");
     events.migrate().await.expect("event store migrations");
-    let store = PostgresProjectionStore::with_schema(pool.clone(), &read_schema).expect("schema");
+    let store = PostgresProjectionStore::new(pool.clone())
+        .with_schema(&read_schema)
+        .expect("schema");
     store.migrate().await.expect("projection store migrations");
 
     // Run the sections in a task so a panic still lets us drop the schemas.
@@ -285,7 +289,9 @@ async fn manager_catch_up(
         batch_size: BATCH,
         ..ProjectionConfig::default()
     };
-    let manager = ProjectionManager::with_config(projection, store, events, config);
+    let manager = ProjectionManager::builder(projection, store, events)
+        .with_config(config)
+        .build();
     let started = Instant::now();
     let applied = manager.catch_up().await.expect("catch up");
     let elapsed = started.elapsed();

@@ -15,7 +15,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! // Your pool, with your options (or PostgresEventStore::connect(url)).
 //! let pool = sqlx::PgPool::connect("postgres://postgres@localhost:5432/postgres").await?;
-//! let store = PostgresEventStore::with_schema(pool, "shop")?;
+//! let store = PostgresEventStore::new(pool).with_schema("shop")?;
 //! store.migrate().await?; // once at startup: creates the schema and tables
 //!
 //! let stream = StreamId::for_aggregate("order", 42)?;

@@ -76,20 +76,23 @@ impl PostgresEventStore {
         Self::build(pool, SchemaName::default_schema())
     }
 
-    /// A store on `pool`, in `schema`.
+    /// The same store (same pool and settings) in `schema` instead:
+    /// `PostgresEventStore::new(pool).with_schema("orders")?`.
     ///
     /// # Errors
     ///
     /// [`PostgresError::InvalidSchemaName`] (`CR-E0101`) unless `schema`
     /// matches `^[a-z_][a-z0-9_]{0,55}$` and does not start with `pg_`.
-    pub fn with_schema(pool: PgPool, schema: &str) -> Result<Self, PostgresError> {
-        Ok(Self::build(pool, SchemaName::new(schema)?))
+    pub fn with_schema(self, schema: &str) -> Result<Self, PostgresError> {
+        let max_payload_bytes = self.max_payload_bytes;
+        let store = Self::build(self.inner.pool.clone(), SchemaName::new(schema)?);
+        Ok(store.with_max_payload_bytes(max_payload_bytes))
     }
 
     /// Connects a new pool (sqlx's default options) to `url`, e.g.
     /// `postgres://postgres@localhost:5432/postgres`, and returns a store in
     /// the default schema. For other pool options or another schema, build
-    /// the pool yourself and call [`new`](Self::new) or
+    /// the pool yourself and call [`new`](Self::new), then
     /// [`with_schema`](Self::with_schema).
     ///
     /// # Errors

@@ -115,7 +115,7 @@ async fn run(url: &str) {
     let prefix = format!("cr-bench:{}", uuid::Uuid::new_v4().simple());
     let bus = RedisBusOptions::new(&prefix)
         .expect("valid prefix")
-        .max_len(MAX_LEN)
+        .with_max_len(MAX_LEN)
         .connect(url)
         .await
         .unwrap_or_else(|error| panic!("{error}"));

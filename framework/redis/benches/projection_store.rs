@@ -286,7 +286,9 @@ async fn cached_section(store: &RedisProjectionStore) -> Vec<Row> {
         .await
         .expect("PostgreSQL");
     let schema = format!("cr_bench_cached_{}", uuid::Uuid::new_v4().simple());
-    let primary = PostgresProjectionStore::with_schema(pool.clone(), &schema).expect("schema");
+    let primary = PostgresProjectionStore::new(pool.clone())
+        .with_schema(&schema)
+        .expect("schema");
     primary.migrate().await.expect("migrate");
     let cached = CachedProjectionStore::new(primary, store.clone(), CacheMode::WriteThrough);
     let value = vec![b'x'; VALUE_BYTES];

@@ -7,7 +7,7 @@
 //! use composable_rust_redis::RedisStoreOptions;
 //!
 //! let store = RedisStoreOptions::new("myapp:sessions")?
-//!     .default_ttl(Duration::from_secs(30 * 60))
+//!     .with_default_ttl(Duration::from_secs(30 * 60))
 //!     .connect("redis://127.0.0.1:6379")
 //!     .await?;
 //! # let _ = store;
@@ -33,12 +33,14 @@
 //! ```no_run
 //! # fn demo() -> Result<(), composable_rust_redis::RedisStoreError> {
 //! use std::time::Duration;
-//! use composable_rust_redis::RedisStoreOptions;
+//! use composable_rust_redis::{RedisConnectionSettings, RedisStoreOptions};
 //!
+//! let fail_fast = RedisConnectionSettings::default()
+//!     .with_reconnect_attempts(0)
+//!     .with_connection_timeout(Duration::from_millis(100))
+//!     .with_response_timeout(Duration::from_millis(100));
 //! let cache = RedisStoreOptions::new("myapp:cache")?
-//!     .reconnect_attempts(0)
-//!     .connection_timeout(Duration::from_millis(100))
-//!     .response_timeout(Duration::from_millis(100))
+//!     .with_connection(fail_fast)
 //!     .connect_lazy("redis://127.0.0.1:6379")?; // the app starts even if Redis is down
 //! # let _ = cache;
 //! # Ok(())
@@ -47,11 +49,12 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use crate::connection::Redis;
 use crate::error::{RedisStoreError, redact_url};
 use crate::keyspace::{KeyPrefix, Keyspace};
+use crate::settings::RedisConnectionSettings;
 use crate::store::RedisProjectionStore;
 
 /// How to build a [`RedisProjectionStore`]: validated key prefix, optional
@@ -61,15 +64,12 @@ use crate::store::RedisProjectionStore;
 pub struct RedisStoreOptions {
     pub(crate) prefix: KeyPrefix,
     pub(crate) default_ttl: Option<Duration>,
-    connection_timeout: Duration,
-    response_timeout: Duration,
-    reconnect_attempts: usize,
+    connection: RedisConnectionSettings,
 }
 
 impl RedisStoreOptions {
     /// Options for a store whose keys all start with `{prefix}:`, with no
-    /// default TTL, a 1 s connection timeout, a 2 s response timeout and 2
-    /// extra connection attempts.
+    /// default TTL and [`RedisConnectionSettings::default`].
     ///
     /// # Errors
     ///
@@ -79,9 +79,7 @@ impl RedisStoreOptions {
         Ok(Self {
             prefix: KeyPrefix::new(prefix)?,
             default_ttl: None,
-            connection_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(2),
-            reconnect_attempts: 2,
+            connection: RedisConnectionSettings::default(),
         })
     }
 
@@ -90,32 +88,16 @@ impl RedisStoreOptions {
     /// markers are not affected: give them a TTL with
     /// [`RedisTx::expire`](crate::RedisTx::expire).
     #[must_use]
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+    pub fn with_default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
         self
     }
 
-    /// How long one attempt to connect may take (default 1 s).
+    /// How the connection behaves when Redis is slow or away (default:
+    /// [`RedisConnectionSettings::default`]).
     #[must_use]
-    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        self.connection_timeout = timeout;
-        self
-    }
-
-    /// How long a command may wait for its reply (default 2 s). A command
-    /// that times out may still have been executed.
-    #[must_use]
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
-        self
-    }
-
-    /// How many more times a failed connection attempt is retried, with
-    /// a backoff from 50 ms up to 500 ms, before a command fails (default
-    /// 2).
-    #[must_use]
-    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
-        self.reconnect_attempts = attempts;
+    pub fn with_connection(mut self, settings: RedisConnectionSettings) -> Self {
+        self.connection = settings;
         self
     }
 
@@ -178,13 +160,9 @@ impl RedisStoreOptions {
         Ok(self.build(connection, &address))
     }
 
-    fn manager_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connection_timeout))
-            .set_response_timeout(Some(self.response_timeout))
-            .set_number_of_retries(self.reconnect_attempts)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
+    fn manager_config(&self) -> redis::aio::ConnectionManagerConfig {
+        self.connection
+            .manager_config(self.connection.response_timeout())
     }
 
     fn build(self, connection: ConnectionManager, address: &str) -> RedisProjectionStore {

@@ -361,7 +361,7 @@ impl ProjectionTx for RedisTx {
     /// projection concurrently with its own rebuild.
     ///
     /// Deleting hundreds of thousands of keys makes that script long:
-    /// raise [`RedisStoreOptions::response_timeout`](crate::RedisStoreOptions::response_timeout)
+    /// raise [`RedisConnectionSettings::with_response_timeout`](crate::RedisConnectionSettings::with_response_timeout)
     /// for such rebuilds. Other clients wait for it meanwhile (past Redis'
     /// `busy-reply-threshold`, 5 s by default, they get `BUSY` errors,
     /// which are transient).

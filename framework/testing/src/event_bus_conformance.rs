@@ -114,7 +114,10 @@ impl BusFixture<InMemoryEventBus> {
     pub fn in_memory() -> Self {
         let clock = TestClock::new();
         Self {
-            bus: InMemoryEventBus::with_clock(Arc::new(clock.clone())).with_max_len(50),
+            bus: InMemoryEventBus::builder()
+                .with_clock(Arc::new(clock.clone()))
+                .with_max_len(50)
+                .build(),
             time: BusTime::Test(clock),
             visibility_timeout: Duration::from_secs(30),
             max_len: 50,
@@ -535,7 +538,7 @@ pub async fn a_take_over_subscription_gets_the_whole_groups_messages_first(
         .subscribe(
             fixture
                 .options(&topic, "projection", "new-name")
-                .take_over_pending(),
+                .with_take_over_pending(true),
         )
         .await
         .unwrap();

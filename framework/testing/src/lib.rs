@@ -18,35 +18,38 @@
 //!   this; plus idempotency and rebuild checks.
 //! - [`services`]: `DATABASE_URL` and `REDIS_URL` for tests, failing
 //!   helpfully when unset.
-//! - [`assertions`]: one-line helpers such as [`assert_no_effects`].
-//! - [`TestClock`]: time that moves only when the test says so.
+//! - one-line assertions on effects and state, such as
+//!   [`assert_no_effects`].
 //! - [`event_store_conformance`]: the suite every event store must pass.
 //! - [`event_bus_conformance`]: the suite every event bus must pass.
 //! - [`faults`]: wrappers that make projection stores, event stores, event
 //!   buses and saga dispatchers fail on purpose, with the error class a
-//!   test chooses ([`FaultyProjectionStore`], [`FaultyEventStore`],
-//!   [`FaultyEventBus`], [`FaultyDispatcher`]).
+//!   test chooses ([`faults::FaultyProjectionStore`],
+//!   [`faults::FaultyEventStore`], [`faults::FaultyEventBus`],
+//!   [`faults::FaultyDispatcher`]).
+//!
+//! Every item has one path: the test tools at the crate root, the suites,
+//! fault injection and service URLs in their modules. The clock tests
+//! advance is core's `TestClock` (`composable_rust::TestClock`).
 #![deny(missing_docs)]
 
 mod aggregate_test;
-pub mod assertions;
+mod assertions;
 mod diff;
 pub mod event_bus_conformance;
 pub mod event_store_conformance;
 pub mod faults;
 mod projection_harness;
-pub mod reducer_test;
+mod reducer_test;
 mod saga_test;
 pub mod services;
-pub mod test_store;
+mod test_store;
 
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use assertions::{
     assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
     assert_state_changed, assert_state_unchanged,
 };
-pub use composable_rust_core::TestClock;
-pub use faults::{FaultyDispatcher, FaultyEventBus, FaultyEventStore, FaultyProjectionStore};
 pub use projection_harness::ProjectionTestHarness;
 pub use reducer_test::ReducerTest;
 pub use saga_test::SagaTest;

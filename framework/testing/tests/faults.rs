@@ -245,12 +245,9 @@ impl World {
     fn new() -> Self {
         let events = Events::default();
         let store = Arc::new(Store::default());
-        let manager = ProjectionManager::with_config(
-            Items::new(),
-            Arc::clone(&store),
-            events.clone(),
-            config(),
-        );
+        let manager = ProjectionManager::builder(Items::new(), Arc::clone(&store), events.clone())
+            .with_config(config())
+            .build();
         Self {
             events,
             store,
@@ -738,18 +735,19 @@ fn publisher(
     checkpoints: &Arc<Checkpoints>,
 ) -> EventPublisher<Checkpoints> {
     let topic = topic();
-    EventPublisher::with_router(
+    EventPublisher::builder(
         "bus-publisher",
         events.clone(),
         bus.clone(),
         Arc::clone(checkpoints),
         move |_: &StoredEvent| Some(topic.clone()),
-        PublisherConfig {
-            batch_size: 4,
-            failure_backoff: Duration::from_secs(1),
-            idle_poll_interval: Duration::from_secs(5),
-        },
     )
+    .with_config(PublisherConfig {
+        batch_size: 4,
+        failure_backoff: Duration::from_secs(1),
+        idle_poll_interval: Duration::from_secs(5),
+    })
+    .build()
 }
 
 struct Wire {
@@ -1055,11 +1053,12 @@ struct Sagas {
 impl Sagas {
     fn new() -> Self {
         let clock = TestClock::new();
-        let events = FaultyEventStore::new(InMemoryEventStore::with_clock(Arc::new(clock.clone())));
+        let events =
+            FaultyEventStore::new(InMemoryEventStore::new().with_clock(Arc::new(clock.clone())));
         let dispatcher = Arc::new(FaultyDispatcher::new());
         let runtime = SagaRuntime::builder(Checkout, events.clone(), Arc::clone(&dispatcher))
-            .clock(Arc::new(clock.clone()))
-            .retry_after(RETRY_AFTER)
+            .with_clock(Arc::new(clock.clone()))
+            .with_retry_after(RETRY_AFTER)
             .build();
         Self {
             clock,

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use composable_rust_core::TestClock;
 use composable_rust_core::{Clock, Effect, Effects, Reducer};
-use composable_rust_testing::{TestClock, TestStore};
+use composable_rust_testing::TestStore;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Kettle {

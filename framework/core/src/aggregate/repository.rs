@@ -2,6 +2,7 @@
 //! retries on concurrency conflicts.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode};
@@ -90,7 +91,7 @@ pub struct AggregateRepository<A: Aggregate, S> {
     env: A::Environment,
     upcasters: Upcasters,
     snapshots: SnapshotPolicy,
-    clock: Box<dyn Clock>,
+    clock: Arc<dyn Clock>,
     _aggregate: PhantomData<fn() -> A>,
 }
 
@@ -102,26 +103,29 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
             env,
             upcasters: Upcasters::new(),
             snapshots: SnapshotPolicy::Never,
-            clock: Box::new(SystemClock),
+            clock: Arc::new(SystemClock),
             _aggregate: PhantomData,
         }
     }
 
     /// Upcasts old events with `upcasters` on load.
+    #[must_use]
     pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
         self.upcasters = upcasters;
         self
     }
 
     /// Saves snapshots according to `policy`.
+    #[must_use]
     pub fn with_snapshots(mut self, policy: SnapshotPolicy) -> Self {
         self.snapshots = policy;
         self
     }
 
     /// Stamps snapshots with `clock`'s time.
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Box::new(clock);
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

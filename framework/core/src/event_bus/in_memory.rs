@@ -8,7 +8,6 @@
 //! messages is real time.)
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,7 +36,10 @@ const DEFAULT_MAX_LEN: usize = 10_000;
 /// use composable_rust_core::event_bus::{EventBus, InMemoryEventBus, SubscribeOptions, Topic};
 ///
 /// let clock = TestClock::new();
-/// let bus = InMemoryEventBus::with_clock(Arc::new(clock.clone())).with_max_len(1_000);
+/// let bus = InMemoryEventBus::builder()
+///     .with_clock(Arc::new(clock.clone()))
+///     .with_max_len(1_000)
+///     .build();
 /// let topic = Topic::new("orders")?;
 /// let options = SubscribeOptions::new(topic, "billing", "billing-1")?
 ///     .with_visibility_timeout(Duration::from_secs(30));
@@ -56,7 +58,7 @@ pub struct InMemoryEventBus {
 struct Shared {
     state: Mutex<State>,
     clock: Arc<dyn Clock>,
-    max_len: AtomicUsize,
+    max_len: usize,
     /// Bumped on every publish, so waiting receivers look again.
     changed: watch::Sender<u64>,
 }
@@ -129,31 +131,19 @@ fn parse_id(id: &MessageId) -> Option<u64> {
 
 impl InMemoryEventBus {
     /// An empty bus on the system clock, keeping up to 10 000 messages per
-    /// topic.
+    /// topic; [`builder`](Self::builder) sets either.
     pub fn new() -> Self {
-        Self::with_clock(Arc::new(SystemClock))
+        Self::builder().build()
     }
 
-    /// An empty bus that measures idle time on `clock`.
-    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        let (changed, _) = watch::channel(0);
-        Self {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                clock,
-                max_len: AtomicUsize::new(DEFAULT_MAX_LEN),
-                changed,
-            }),
+    /// Settings for a new bus: its clock and how many messages a topic
+    /// keeps. They are fixed when the bus is built, so every clone shares
+    /// them.
+    pub fn builder() -> InMemoryEventBusBuilder {
+        InMemoryEventBusBuilder {
+            clock: Arc::new(SystemClock),
+            max_len: DEFAULT_MAX_LEN,
         }
-    }
-
-    /// Keeps at most `max_len` messages per topic (at least 1): publishing
-    /// more drops the oldest, exactly. Applies to every clone, from the
-    /// next publish on.
-    #[must_use]
-    pub fn with_max_len(self, max_len: usize) -> Self {
-        self.shared.max_len.store(max_len.max(1), Ordering::Relaxed);
-        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -167,7 +157,54 @@ impl Shared {
     }
 
     fn max_len(&self) -> usize {
-        self.max_len.load(Ordering::Relaxed)
+        self.max_len
+    }
+}
+
+/// Builds an [`InMemoryEventBus`]: `InMemoryEventBus::builder()
+/// .with_clock(clock).with_max_len(100).build()`.
+#[derive(Clone)]
+pub struct InMemoryEventBusBuilder {
+    clock: Arc<dyn Clock>,
+    max_len: usize,
+}
+
+impl InMemoryEventBusBuilder {
+    /// Measures idle time (for redelivery) on `clock` instead of the system
+    /// clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps at most `max_len` messages per topic (at least 1): publishing
+    /// more drops the oldest, exactly (default 10 000).
+    #[must_use]
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len.max(1);
+        self
+    }
+
+    /// The bus.
+    pub fn build(self) -> InMemoryEventBus {
+        let (changed, _) = watch::channel(0);
+        InMemoryEventBus {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                clock: self.clock,
+                max_len: self.max_len,
+                changed,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for InMemoryEventBusBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryEventBusBuilder")
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
     }
 }
 

@@ -93,8 +93,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use error::EventBusError;
-pub use in_memory::InMemoryEventBus;
-pub use publisher::{EventPublisher, PublisherConfig};
+pub use in_memory::{InMemoryEventBus, InMemoryEventBusBuilder};
+pub use publisher::{EventPublisher, EventPublisherBuilder, PublisherConfig};
 pub use source::SubscriptionSource;
 
 use crate::event::StoredEvent;
@@ -363,8 +363,8 @@ impl SubscribeOptions {
     /// name's messages come back first, in order, rather than after the
     /// visibility timeout, behind newer ones.
     #[must_use]
-    pub fn take_over_pending(mut self) -> Self {
-        self.take_over_pending = true;
+    pub fn with_take_over_pending(mut self, take_over: bool) -> Self {
+        self.take_over_pending = take_over;
         self
     }
 
@@ -480,7 +480,7 @@ pub trait Subscription: Send + 'static {
     /// Up to `max` messages, waiting up to `wait` for the first one
     /// (`Duration::ZERO`: do not wait). In this order: on the first call,
     /// messages this consumer held before a restart (or the whole group's,
-    /// with [`take_over_pending`](SubscribeOptions::take_over_pending));
+    /// with [`with_take_over_pending`](SubscribeOptions::with_take_over_pending));
     /// messages pending longer than the visibility timeout (of any
     /// consumer, this one included); then new messages. Messages that have
     /// reached the delivery limit are moved to the dead-letter topic

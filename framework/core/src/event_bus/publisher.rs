@@ -128,6 +128,53 @@ struct Shared<C: ProjectionCheckpoint> {
     published: AtomicU64,
 }
 
+/// Builds an [`EventPublisher`]; from [`EventPublisher::builder`].
+pub struct EventPublisherBuilder<C: ProjectionCheckpoint> {
+    name: String,
+    source: Arc<dyn EventSource>,
+    bus: Arc<dyn EventBus>,
+    checkpoints: Arc<C>,
+    router: Router,
+    config: PublisherConfig,
+}
+
+impl<C: ProjectionCheckpoint> EventPublisherBuilder<C> {
+    /// Page size and backoffs (default: [`PublisherConfig::default`]).
+    #[must_use]
+    pub fn with_config(mut self, config: PublisherConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The publisher.
+    pub fn build(self) -> EventPublisher<C> {
+        let (position, _) = watch::channel(Position::START);
+        EventPublisher {
+            shared: Arc::new(Shared {
+                name: self.name,
+                source: self.source,
+                bus: self.bus,
+                checkpoints: self.checkpoints,
+                router: self.router,
+                config: self.config,
+                cursor: tokio::sync::Mutex::new(None),
+                position,
+                shutdown: CancellationToken::new(),
+                published: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl<C: ProjectionCheckpoint> std::fmt::Debug for EventPublisherBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPublisherBuilder")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<C: ProjectionCheckpoint> Clone for EventPublisher<C> {
     fn clone(&self) -> Self {
         Self {
@@ -147,18 +194,16 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
         checkpoints: Arc<C>,
         topic: Topic,
     ) -> Self {
-        Self::with_router(
-            name,
-            source,
-            bus,
-            checkpoints,
-            move |_: &StoredEvent| Some(topic.clone()),
-            PublisherConfig::default(),
-        )
+        Self::builder(name, source, bus, checkpoints, move |_: &StoredEvent| {
+            Some(topic.clone())
+        })
+        .build()
     }
 
-    /// A publisher that asks `router` for each event's topic (`None`: do
-    /// not publish it; the checkpoint still moves past it).
+    /// A publisher with settings, that asks `router` for each event's topic
+    /// (`None`: do not publish it; the checkpoint still moves past it):
+    /// `EventPublisher::builder(name, source, bus, checkpoints, router)
+    /// .with_config(config).build()`.
     ///
     /// ```
     /// # use composable_rust_core::event_bus::Topic;
@@ -170,28 +215,20 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     /// };
     /// # let _ = router;
     /// ```
-    pub fn with_router(
+    pub fn builder(
         name: &str,
         source: impl EventSource,
         bus: impl EventBus,
         checkpoints: Arc<C>,
         router: impl Fn(&StoredEvent) -> Option<Topic> + Send + Sync + 'static,
-        config: PublisherConfig,
-    ) -> Self {
-        let (position, _) = watch::channel(Position::START);
-        Self {
-            shared: Arc::new(Shared {
-                name: name.to_owned(),
-                source: Arc::new(source),
-                bus: Arc::new(bus),
-                checkpoints,
-                router: Arc::new(router),
-                config,
-                cursor: tokio::sync::Mutex::new(None),
-                position,
-                shutdown: CancellationToken::new(),
-                published: AtomicU64::new(0),
-            }),
+    ) -> EventPublisherBuilder<C> {
+        EventPublisherBuilder {
+            name: name.to_owned(),
+            source: Arc::new(source),
+            bus: Arc::new(bus),
+            checkpoints,
+            router: Arc::new(router),
+            config: PublisherConfig::default(),
         }
     }
 

@@ -38,7 +38,7 @@ const DEFAULT_WAIT: Duration = Duration::from_millis(250);
 /// let bus = InMemoryEventBus::new();
 /// // One group per projection, one consumer in it, under a stable name.
 /// let options = SubscribeOptions::new(Topic::new("orders")?, "order-totals", "order-totals")?
-///     .take_over_pending()
+///     .with_take_over_pending(true)
 ///     .with_max_deliveries(u32::MAX); // the manager dead-letters poison events itself
 /// let source = SubscriptionSource::new(bus.subscribe(options).await?);
 /// let store = Arc::new(InMemoryProjectionStore::new());
@@ -71,7 +71,7 @@ const DEFAULT_WAIT: Duration = Duration::from_millis(250);
 ///   in position order, so this holds when the group has **one consumer**
 ///   (a projection applies events in order; members splitting the work
 ///   would each see a part). Subscribe with a stable consumer name and
-///   [`take_over_pending`](super::SubscribeOptions::take_over_pending), so
+///   [`with_take_over_pending`](super::SubscribeOptions::with_take_over_pending), so
 ///   after a restart the messages held before come back first, in order.
 /// - **Let the manager handle poison events.** The manager retries an
 ///   event that fails to apply and moves it to the *projection's* dead

@@ -45,17 +45,20 @@ struct Log {
 impl InMemoryEventStore {
     /// An empty store that stamps events with the system time.
     pub fn new() -> Self {
-        Self::with_clock(Arc::new(SystemClock))
-    }
-
-    /// An empty store that stamps events with `clock`'s time.
-    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         let (notify, _) = watch::channel(0);
         Self {
             inner: Arc::new(Mutex::new(Log::default())),
             notify: Arc::new(notify),
-            clock,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// This handle stamps the events it appends with `clock`'s time (other
+    /// handles to the same store keep their own clock).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// How many events the store holds.

@@ -28,7 +28,8 @@ pub use cached::{CacheMode, CacheStats, CachedProjectionStore, CachedTx, Project
 pub use error::ProjectionError;
 pub use in_memory::{InMemoryProjectionStore, InMemoryTx};
 pub use manager::{
-    Lag, ProjectionConfig, ProjectionHealth, ProjectionManager, ProjectionStats, RetryPolicy,
+    Lag, ProjectionConfig, ProjectionHealth, ProjectionManager, ProjectionManagerBuilder,
+    ProjectionStats, RetryPolicy,
 };
 pub use source::EventSource;
 pub use store::{

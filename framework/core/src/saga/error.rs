@@ -47,16 +47,11 @@ impl DispatchError {
         }
     }
 
-    /// A dispatch failure caused by `source`.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            message: message.into(),
-            permanent: false,
-            source: Some(Arc::new(source)),
-        }
+    /// The failure was caused by `source`.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 }
 

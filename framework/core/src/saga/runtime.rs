@@ -156,27 +156,31 @@ impl<S: Saga> SagaRuntimeBuilder<S> {
     /// The clock timeouts run on and deadlines are computed with (default:
     /// the [`SystemClock`]). Pass a [`TestClock`](crate::TestClock) in
     /// tests, and the same clock your environment uses.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Upcasts the saga's old events when its stream is replayed.
-    pub fn upcasters(mut self, upcasters: Upcasters) -> Self {
+    #[must_use]
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
         self.upcasters = upcasters;
         self
     }
 
     /// How many times an event is tried when another writer appends to the
     /// saga's stream first (default 3); each attempt reloads the saga.
-    pub fn conflict_attempts(mut self, attempts: usize) -> Self {
+    #[must_use]
+    pub fn with_conflict_attempts(mut self, attempts: usize) -> Self {
         self.conflict_attempts = attempts.max(1);
         self
     }
 
     /// How long to wait before trying a timeout again whose handling failed
     /// (the event store was unreachable, say); default one second.
-    pub fn retry_after(mut self, delay: Duration) -> Self {
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
         self.retry_after = delay;
         self
     }

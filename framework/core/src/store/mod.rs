@@ -86,6 +86,42 @@ impl<R: Reducer> Clone for Store<R> {
     }
 }
 
+/// Builds a [`Store`]; from [`Store::builder`].
+pub struct StoreBuilder<R: Reducer> {
+    initial_state: R::State,
+    reducer: R,
+    environment: R::Environment,
+    clock: Arc<dyn Clock>,
+}
+
+impl<R> StoreBuilder<R>
+where
+    R: Reducer + Send + Sync + 'static,
+    R::State: Send + Sync + 'static,
+    R::Action: Clone + Send + 'static,
+    R::Environment: Send + Sync + 'static,
+{
+    /// The store's [`Effect::delay`](crate::Effect::delay)s wait on `clock`
+    /// (default: the system clock). Pass the same clock your environment
+    /// uses.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store.
+    pub fn build(self) -> Store<R> {
+        Store::from_builder(self)
+    }
+}
+
+impl<R: Reducer> std::fmt::Debug for StoreBuilder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreBuilder").finish_non_exhaustive()
+    }
+}
+
 impl<R> Store<R>
 where
     R: Reducer + Send + Sync + 'static,
@@ -95,17 +131,31 @@ where
 {
     /// A store whose delays wait on the [`SystemClock`].
     pub fn new(initial_state: R::State, reducer: R, environment: R::Environment) -> Self {
-        Self::with_clock(initial_state, reducer, environment, Arc::new(SystemClock))
+        Self::builder(initial_state, reducer, environment).build()
     }
 
-    /// A store whose [`Effect::delay`](crate::Effect::delay)s wait on
-    /// `clock`. Pass the same clock your environment uses.
-    pub fn with_clock(
+    /// A store with settings: `Store::builder(state, reducer, environment)
+    /// .with_clock(clock).build()`.
+    pub fn builder(
         initial_state: R::State,
         reducer: R,
         environment: R::Environment,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    ) -> StoreBuilder<R> {
+        StoreBuilder {
+            initial_state,
+            reducer,
+            environment,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    fn from_builder(builder: StoreBuilder<R>) -> Self {
+        let StoreBuilder {
+            initial_state,
+            reducer,
+            environment,
+            clock,
+        } = builder;
         let (version, _) = watch::channel(0);
         let (actions, _) = broadcast::channel(ACTION_BUFFER);
         Self {

@@ -70,7 +70,7 @@ fn migrator() -> Migrator {
 ///     .acquire_timeout(Duration::from_secs(3))
 ///     .connect("postgres://app@read-db:5432/read_models")
 ///     .await?;
-/// let store = PostgresProjectionStore::with_schema(read_db, "shop")?;
+/// let store = PostgresProjectionStore::new(read_db).with_schema("shop")?;
 /// store.migrate().await?;
 /// # Ok(())
 /// # }
@@ -102,14 +102,18 @@ impl PostgresProjectionStore {
         Self::build(pool, SchemaName::default_schema())
     }
 
-    /// A store on `pool`, in `schema` (which may be the event store's).
+    /// The same store (same pool) in `schema` instead, which may be the
+    /// event store's: `PostgresProjectionStore::new(pool).with_schema("read")?`.
     ///
     /// # Errors
     ///
     /// [`PostgresError::InvalidSchemaName`] (`CR-E0101`) unless `schema`
     /// matches `^[a-z_][a-z0-9_]{0,55}$` and does not start with `pg_`.
-    pub fn with_schema(pool: PgPool, schema: &str) -> Result<Self, PostgresError> {
-        Ok(Self::build(pool, SchemaName::new(schema)?))
+    pub fn with_schema(self, schema: &str) -> Result<Self, PostgresError> {
+        Ok(Self::build(
+            self.inner.pool.clone(),
+            SchemaName::new(schema)?,
+        ))
     }
 
     /// Connects a new pool (sqlx's default options) to `url`, which may be

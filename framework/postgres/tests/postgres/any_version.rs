@@ -23,7 +23,9 @@ async fn sixteen_writers_appending_at_any_version_to_one_stream_all_succeed_with
         .connect(&database_url())
         .await
         .expect("connect");
-    let store = PostgresEventStore::with_schema(pool, test_store.schema()).expect("schema");
+    let store = PostgresEventStore::new(pool)
+        .with_schema(test_store.schema())
+        .expect("schema");
     let id = stream("contended");
     let started = Instant::now();
     let writers: Vec<_> = (0..WRITERS)

@@ -261,12 +261,10 @@ async fn a_projection_applies_the_good_events_and_dead_letters_the_corrupt_row()
         batch_size: 10,
         ..ProjectionConfig::default()
     };
-    let manager = ProjectionManager::with_config(
-        Applied,
-        Arc::clone(&read_models),
-        store.store.clone(),
-        config,
-    );
+    let manager =
+        ProjectionManager::builder(Applied, Arc::clone(&read_models), store.store.clone())
+            .with_config(config)
+            .build();
     let last = written[3].1;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     manager.catch_up().await.expect("catch up");

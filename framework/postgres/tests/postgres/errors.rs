@@ -22,7 +22,9 @@ async fn invalid_schema_names_are_rejected_with_their_code() {
         "shop\"; DROP SCHEMA public; --",
         "pg_shop",
     ] {
-        let error = PostgresEventStore::with_schema(pool.clone(), bad).unwrap_err();
+        let error = PostgresEventStore::new(pool.clone())
+            .with_schema(bad)
+            .unwrap_err();
         assert!(
             matches!(error, PostgresError::InvalidSchemaName { .. }),
             "{bad}: {error:?}"
@@ -30,7 +32,9 @@ async fn invalid_schema_names_are_rejected_with_their_code() {
         assert_eq!(error.code().as_str(), "CR-E0101");
         assert!(error.to_string().starts_with("[CR-E0101] "), "{error}");
     }
-    let store = PostgresEventStore::with_schema(pool.clone(), "shop_1").unwrap();
+    let store = PostgresEventStore::new(pool.clone())
+        .with_schema("shop_1")
+        .unwrap();
     assert_eq!(store.schema(), "shop_1");
     assert_eq!(store.notify_channel(), "shop_1_events");
     assert_eq!(PostgresEventStore::new(pool).schema(), DEFAULT_SCHEMA);
@@ -42,7 +46,9 @@ async fn without_migrations_every_operation_says_to_call_migrate() {
     let schema = support::schema_name();
     let _guard = SchemaGuard::new(&schema);
     let pool = support::pool().await;
-    let store = PostgresEventStore::with_schema(pool.clone(), &schema).unwrap();
+    let store = PostgresEventStore::new(pool.clone())
+        .with_schema(&schema)
+        .unwrap();
     let id = stream("unmigrated");
 
     let check = |error: EventStoreError| {

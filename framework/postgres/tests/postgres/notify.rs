@@ -13,7 +13,9 @@ use super::support::{self, event, stream};
 async fn subscribers_are_woken_by_appends_of_another_store_instance() {
     let follower = support::fresh_store().await;
     // Another instance (own pool, as in another process) on the same schema.
-    let writer = PostgresEventStore::with_schema(support::pool().await, follower.schema()).unwrap();
+    let writer = PostgresEventStore::new(support::pool().await)
+        .with_schema(follower.schema())
+        .unwrap();
     // A third, in another schema: its appends notify another channel.
     let elsewhere = support::fresh_store().await;
 

@@ -191,11 +191,9 @@ async fn document_errors_have_codes_and_say_what_to_do() {
     // ensure() before the store's migrate(): the schema is missing.
     let schema = support::schema_name();
     let _guard = support::SchemaGuard::new(&schema);
-    let unmigrated = composable_rust_postgres::PostgresProjectionStore::with_schema(
-        store.pool().clone(),
-        &schema,
-    )
-    .unwrap();
+    let unmigrated = composable_rust_postgres::PostgresProjectionStore::new(store.pool().clone())
+        .with_schema(&schema)
+        .unwrap();
     let error = DocumentTable::new(&unmigrated, "orders")
         .unwrap()
         .ensure()

@@ -114,12 +114,13 @@ async fn a_key_postgres_refuses_is_dead_lettered_and_later_events_still_applied(
         .unwrap()
         .last_position;
 
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         Tallies::new("huge_key", &projections).await,
         Arc::clone(&projections),
         events.store.clone(),
-        test_config(50),
-    );
+    )
+    .with_config(test_config(50))
+    .build();
     assert_eq!(catch_up_to(&manager, last).await, 12);
     assert_eq!(manager.position(), last, "the checkpoint moved past it");
 
@@ -152,24 +153,22 @@ async fn catch_up_resume_and_rebuild(
     let first = append_events(events, &streams, 12, 25).await;
 
     let projection = Tallies::new("tallies", &projections).await;
-    let manager = ProjectionManager::with_config(
-        projection,
-        Arc::clone(&projections),
-        events.clone(),
-        test_config(64),
-    );
+    let manager = ProjectionManager::builder(projection, Arc::clone(&projections), events.clone())
+        .with_config(test_config(64))
+        .build();
     assert_eq!(catch_up_to(&manager, first).await, 300);
     let read_model = ReadModel::of(&projections).await;
     assert_eq!(read_model, ReadModel::expected(&all_events(events).await));
 
     // A new manager (a restart) resumes from the checkpoint.
     let last = append_events(events, &streams, 4, 10).await;
-    let restarted = ProjectionManager::with_config(
+    let restarted = ProjectionManager::builder(
         Tallies::new("tallies", &projections).await,
         Arc::clone(&projections),
         events.clone(),
-        test_config(64),
-    );
+    )
+    .with_config(test_config(64))
+    .build();
     assert_eq!(
         catch_up_to(&restarted, last).await,
         40,
@@ -197,7 +196,9 @@ async fn a_manager_keeps_a_read_model_in_a_separate_read_database() {
     let events = support::fresh_store().await;
     let database = TestDatabase::create().await;
     let pool = database.pool().await;
-    let projections = PostgresProjectionStore::with_schema(pool.clone(), "read_models").unwrap();
+    let projections = PostgresProjectionStore::new(pool.clone())
+        .with_schema("read_models")
+        .unwrap();
     projections.migrate().await.unwrap();
     catch_up_resume_and_rebuild(&events, Arc::new(projections)).await;
 
@@ -238,12 +239,10 @@ async fn a_manager_aborted_mid_batch_resumes_without_applying_an_event_twice() {
     for (round, stall_at) in [137_usize, 212].into_iter().enumerate() {
         let projection = Tallies::new("crash", &projections).await;
         projection.stall_on(Some(all[stall_at].event_id));
-        let manager = ProjectionManager::with_config(
-            projection,
-            Arc::clone(&projections),
-            events.store.clone(),
-            test_config(50),
-        );
+        let manager =
+            ProjectionManager::builder(projection, Arc::clone(&projections), events.store.clone())
+                .with_config(test_config(50))
+                .build();
         let running = manager.start();
         tokio::time::timeout(
             Duration::from_secs(30),
@@ -271,12 +270,13 @@ async fn a_manager_aborted_mid_batch_resumes_without_applying_an_event_twice() {
         after_crash.assert_each_applied_once();
     }
 
-    let restarted = ProjectionManager::with_config(
+    let restarted = ProjectionManager::builder(
         Tallies::new("crash", &projections).await,
         Arc::clone(&projections),
         events.store.clone(),
-        test_config(50),
-    );
+    )
+    .with_config(test_config(50))
+    .build();
     let end = all[299].position;
     assert_eq!(catch_up_to(&restarted, end).await, 300 - 200);
     let resumed = ReadModel::of(&projections).await;
@@ -308,12 +308,13 @@ async fn poison_events_are_dead_lettered_and_later_events_still_applied() {
         .unwrap();
     let tail = append_events(&events, std::slice::from_ref(&id), 2, 5).await;
 
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         Tallies::new("poison", &projections).await,
         Arc::clone(&projections),
         events.store.clone(),
-        test_config(8),
-    );
+    )
+    .with_config(test_config(8))
+    .build();
     assert_eq!(catch_up_to(&manager, tail).await, 30);
     assert_eq!(manager.position(), tail);
     assert_eq!(manager.stats().dead_letters, 2);
@@ -378,12 +379,13 @@ async fn a_rebuild_while_writers_keep_appending_converges() {
     let events = support::fresh_store().await;
     let test = fresh_projection_store().await;
     let projections = Arc::clone(&test.store);
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         Tallies::new("busy", &projections).await,
         Arc::clone(&projections),
         events.store.clone(),
-        test_config(40),
-    );
+    )
+    .with_config(test_config(40))
+    .build();
     let running = manager.start();
 
     let writers: Vec<_> = (0..3)
@@ -428,12 +430,13 @@ async fn a_rebuild_while_writers_keep_appending_converges() {
     assert_eq!(converged, ReadModel::expected(&all));
 
     let fresh_test = fresh_projection_store().await;
-    let fresh = ProjectionManager::with_config(
+    let fresh = ProjectionManager::builder(
         Tallies::new("busy", &fresh_test.store).await,
         Arc::clone(&fresh_test.store),
         events.store.clone(),
-        test_config(40),
-    );
+    )
+    .with_config(test_config(40))
+    .build();
     rebuild_to(&fresh, last).await;
     assert_eq!(ReadModel::of(&fresh_test.store).await, converged);
 }

@@ -328,7 +328,9 @@ async fn without_migrations_every_operation_says_to_call_migrate() {
     let _gate = support::shared_gate().await;
     let schema = support::schema_name();
     let _guard = SchemaGuard::new(&schema);
-    let store = PostgresProjectionStore::with_schema(support::pool().await, &schema).unwrap();
+    let store = PostgresProjectionStore::new(support::pool().await)
+        .with_schema(&schema)
+        .unwrap();
 
     let check = |error: ProjectionError| {
         assert_eq!(error.code().as_str(), "CR-E0107", "{error:?}");
@@ -363,8 +365,12 @@ async fn both_stores_migrate_into_one_schema_in_any_order() {
     for projections_first in [true, false] {
         let schema = support::schema_name();
         let _guard = SchemaGuard::new(&schema);
-        let events = PostgresEventStore::with_schema(pool.clone(), &schema).unwrap();
-        let projections = PostgresProjectionStore::with_schema(pool.clone(), &schema).unwrap();
+        let events = PostgresEventStore::new(pool.clone())
+            .with_schema(&schema)
+            .unwrap();
+        let projections = PostgresProjectionStore::new(pool.clone())
+            .with_schema(&schema)
+            .unwrap();
         for _ in 0..2 {
             if projections_first {
                 projections.migrate().await.unwrap();
@@ -403,7 +409,9 @@ async fn invalid_schema_names_are_rejected_and_an_unreachable_server_is_transien
         "x\"; DROP SCHEMA public; --",
         "pg_x",
     ] {
-        let error = PostgresProjectionStore::with_schema(pool.clone(), bad).unwrap_err();
+        let error = PostgresProjectionStore::new(pool.clone())
+            .with_schema(bad)
+            .unwrap_err();
         assert!(
             matches!(error, PostgresError::InvalidSchemaName { .. }),
             "{error:?}"

@@ -39,8 +39,9 @@ pub struct TestProjectionStore {
 pub async fn fresh_projection_store() -> TestProjectionStore {
     let schema = support::schema_name();
     let guard = SchemaGuard::new(&schema);
-    let store =
-        PostgresProjectionStore::with_schema(support::pool().await, &schema).expect("valid");
+    let store = PostgresProjectionStore::new(support::pool().await)
+        .with_schema(&schema)
+        .expect("valid");
     store.migrate().await.expect("projection migrations run");
     TestProjectionStore {
         store: Arc::new(store),

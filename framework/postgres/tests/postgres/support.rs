@@ -125,7 +125,9 @@ pub async fn exclusive_store() -> TestStore {
 async fn store_in_new_schema(gate: Gate) -> TestStore {
     let schema = schema_name();
     let guard = SchemaGuard::new(&schema);
-    let store = PostgresEventStore::with_schema(pool().await, &schema).expect("valid schema");
+    let store = PostgresEventStore::new(pool().await)
+        .with_schema(&schema)
+        .expect("valid schema");
     store.migrate().await.expect("migrations run");
     TestStore {
         store,

@@ -128,8 +128,9 @@ async fn events_with_transaction_ids_ahead_of_the_server_are_reported_and_renumb
 
     // So do the first read and the first append of a store that did not
     // migrate (another process).
-    let other =
-        PostgresEventStore::with_schema(support::pool().await, store.schema()).expect("schema");
+    let other = PostgresEventStore::new(support::pool().await)
+        .with_schema(store.schema())
+        .expect("schema");
     let error = other
         .read_all(Position::START, 10)
         .await
@@ -160,8 +161,9 @@ async fn events_with_transaction_ids_ahead_of_the_server_are_reported_and_renumb
         .migrate()
         .await
         .expect("migrate passes after renumbering");
-    let fresh =
-        PostgresEventStore::with_schema(support::pool().await, store.schema()).expect("schema");
+    let fresh = PostgresEventStore::new(support::pool().await)
+        .with_schema(store.schema())
+        .expect("schema");
     let events = fresh.read_all(Position::START, 10).await.expect("read all");
     let order: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
     assert_eq!(

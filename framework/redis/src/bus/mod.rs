@@ -53,6 +53,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::connection::Redis;
 use crate::error::{RedisStoreError, redact_url};
 use crate::keyspace::{KeyPrefix, Keyspace};
+use crate::settings::RedisConnectionSettings;
 
 use subscription::RedisSubscription;
 
@@ -70,7 +71,7 @@ const PENDING_PAGE: usize = 1_000;
 /// use composable_rust_redis::RedisBusOptions;
 ///
 /// let bus = RedisBusOptions::new("myapp")?
-///     .max_len(1_000_000)
+///     .with_max_len(1_000_000)
 ///     .connect("redis://127.0.0.1:6379")
 ///     .await?;
 /// # let _ = bus;
@@ -81,15 +82,13 @@ const PENDING_PAGE: usize = 1_000;
 pub struct RedisBusOptions {
     prefix: KeyPrefix,
     max_len: u64,
-    connection_timeout: Duration,
-    response_timeout: Duration,
-    reconnect_attempts: usize,
+    connection: RedisConnectionSettings,
 }
 
 impl RedisBusOptions {
     /// A bus whose streams are `{prefix}:bus:<topic>`, keeping about
-    /// 100 000 messages per topic, with a 1 s connection timeout, a 2 s
-    /// response timeout and 2 extra connection attempts.
+    /// 100 000 messages per topic, with
+    /// [`RedisConnectionSettings::default`].
     ///
     /// # Errors
     ///
@@ -98,40 +97,23 @@ impl RedisBusOptions {
         Ok(Self {
             prefix: KeyPrefix::new(prefix)?,
             max_len: 100_000,
-            connection_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(2),
-            reconnect_attempts: 2,
+            connection: RedisConnectionSettings::default(),
         })
     }
 
     /// Keeps at least `max_len` messages per topic (at least 1), trimming
     /// the oldest beyond that approximately (`MAXLEN ~`).
     #[must_use]
-    pub fn max_len(mut self, max_len: u64) -> Self {
+    pub fn with_max_len(mut self, max_len: u64) -> Self {
         self.max_len = max_len.max(1);
         self
     }
 
-    /// How long one attempt to connect may take (default 1 s).
+    /// How the connections behave when Redis is slow or away (default:
+    /// [`RedisConnectionSettings::default`]).
     #[must_use]
-    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        self.connection_timeout = timeout;
-        self
-    }
-
-    /// How long a command may wait for its reply (default 2 s; blocking
-    /// reads get one second more).
-    #[must_use]
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
-        self
-    }
-
-    /// How many more times a failed connection attempt is retried (default
-    /// 2).
-    #[must_use]
-    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
-        self.reconnect_attempts = attempts;
+    pub fn with_connection(mut self, settings: RedisConnectionSettings) -> Self {
+        self.connection = settings;
         self
     }
 
@@ -162,7 +144,8 @@ impl RedisBusOptions {
         let address = client.get_connection_info().addr().to_string();
         let connection = ConnectionManager::new_with_config(
             client.clone(),
-            self.manager_config(self.response_timeout),
+            self.connection
+                .manager_config(self.connection.response_timeout()),
         )
         .await
         .map_err(|error| RedisStoreError::from_redis(error, "connect", &address))?;
@@ -172,20 +155,13 @@ impl RedisBusOptions {
             redis,
             shared: Arc::new(Shared {
                 keys: Keyspace::new(self.prefix.clone()),
-                reader_config: self.manager_config(self.response_timeout + MAX_BLOCK),
+                reader_config: self
+                    .connection
+                    .manager_config(self.connection.response_timeout() + MAX_BLOCK),
                 client,
                 max_len: self.max_len,
             }),
         })
-    }
-
-    fn manager_config(&self, response_timeout: Duration) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connection_timeout))
-            .set_response_timeout(Some(response_timeout))
-            .set_number_of_retries(self.reconnect_attempts)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
     }
 }
 

@@ -180,18 +180,19 @@ fn publisher(
     checkpoints: &Arc<RedisProjectionStore>,
 ) -> EventPublisher<RedisProjectionStore> {
     let topic = orders();
-    EventPublisher::with_router(
+    EventPublisher::builder(
         "bus-publisher",
         events.clone(),
         bus.clone(),
         Arc::clone(checkpoints),
         move |_: &StoredEvent| Some(topic.clone()),
-        PublisherConfig {
-            batch_size: 7,
-            failure_backoff: Duration::from_millis(10),
-            idle_poll_interval: Duration::from_millis(50),
-        },
     )
+    .with_config(PublisherConfig {
+        batch_size: 7,
+        failure_backoff: Duration::from_millis(10),
+        idle_poll_interval: Duration::from_millis(50),
+    })
+    .build()
 }
 
 async fn checkpoint_store(prefix: &str) -> Arc<RedisProjectionStore> {
@@ -330,7 +331,7 @@ async fn bus_source(bus: &RedisStreamsEventBus) -> SubscriptionSource {
     let options = SubscribeOptions::new(orders(), "history", "history")
         .unwrap()
         .with_visibility_timeout(Duration::from_secs(30))
-        .take_over_pending()
+        .with_take_over_pending(true)
         .with_max_deliveries(u32::MAX);
     SubscriptionSource::new(bus.subscribe(options).await.unwrap())
         .with_wait(Duration::from_millis(50))
@@ -355,15 +356,16 @@ async fn a_projection_fed_by_the_bus_ends_with_the_read_model_of_one_fed_by_the_
     let publishing = live.start();
 
     let read_model = Arc::new(InMemoryProjectionStore::new());
-    let first = ProjectionManager::with_config(
+    let first = ProjectionManager::builder(
         History {
             hang_at: Some(20),
             ..History::default()
         },
         Arc::clone(&read_model),
         bus_source(&bus).await,
-        fast(),
-    );
+    )
+    .with_config(fast())
+    .build();
     let task = first.start();
     // It applies the first batches, then gets stuck in the batch holding
     // event 20, with that batch's messages received and unacknowledged.
@@ -380,12 +382,13 @@ async fn a_projection_fed_by_the_bus_ends_with_the_read_model_of_one_fed_by_the_
     assert!(first.projection().applied_any.load(Ordering::SeqCst));
     assert!(!bus.pending(&orders(), "history").await.unwrap().is_empty());
 
-    let second = ProjectionManager::with_config(
+    let second = ProjectionManager::builder(
         History::default(),
         Arc::clone(&read_model),
         bus_source(&bus).await,
-        fast(),
-    );
+    )
+    .with_config(fast())
+    .build();
     let task = second.start();
     second
         .wait_for(last, Duration::from_secs(10))
@@ -397,15 +400,12 @@ async fn a_projection_fed_by_the_bus_ends_with_the_read_model_of_one_fed_by_the_
     publishing.await.unwrap().unwrap();
 
     let from_store = Arc::new(InMemoryProjectionStore::new());
-    ProjectionManager::with_config(
-        History::default(),
-        Arc::clone(&from_store),
-        events.clone(),
-        fast(),
-    )
-    .catch_up()
-    .await
-    .unwrap();
+    ProjectionManager::builder(History::default(), Arc::clone(&from_store), events.clone())
+        .with_config(fast())
+        .build()
+        .catch_up()
+        .await
+        .unwrap();
     assert_eq!(
         read_model.scan_prefix("history:"),
         from_store.scan_prefix("history:"),

@@ -39,7 +39,7 @@ pub async fn fresh_bus(max_len: u64) -> (RedisStreamsEventBus, PrefixGuard) {
     let url = redis_url();
     let bus = RedisBusOptions::new(&prefix)
         .expect("valid prefix")
-        .max_len(max_len)
+        .with_max_len(max_len)
         .connect(&url)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={url}: {error}"));

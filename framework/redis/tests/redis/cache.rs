@@ -43,7 +43,8 @@ async fn cache_entries_are_set_read_expired_and_deleted() {
 
 #[tokio::test]
 async fn a_store_default_ttl_applies_to_cache_entries_without_one() {
-    let store = fresh_store_with(|options| options.default_ttl(Duration::from_millis(50))).await;
+    let store =
+        fresh_store_with(|options| options.with_default_ttl(Duration::from_millis(50))).await;
     store.cache_set("k", b"v", None).await.unwrap();
     assert_eq!(store.cache_get("k").await.unwrap(), Some(b"v".to_vec()));
     tokio::time::sleep(Duration::from_millis(100)).await;

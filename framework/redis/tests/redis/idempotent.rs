@@ -7,7 +7,7 @@ use composable_rust_core::projection::{ProjectionCheckpoint, ProjectionStore, Pr
 use composable_rust_core::{
     CodedError, ErrorClass, EventStore, InMemoryEventStore, Position, ProjectionError,
 };
-use composable_rust_redis::{RedisStoreError, RedisStoreOptions};
+use composable_rust_redis::{RedisConnectionSettings, RedisStoreError, RedisStoreOptions};
 
 use super::manager::{Leaderboard, append, manager, scored, thirty_events};
 use super::support::{dump, fresh_store, redis_url};
@@ -286,7 +286,10 @@ async fn a_client_that_gives_up_during_a_failing_commit_leaves_nothing_to_repair
     for timeout in [20, 50, 200] {
         let impatient = RedisStoreOptions::new(&store.prefix)
             .unwrap()
-            .response_timeout(Duration::from_millis(timeout))
+            .with_connection(
+                RedisConnectionSettings::default()
+                    .with_response_timeout(Duration::from_millis(timeout)),
+            )
             .connect(&redis_url())
             .await
             .unwrap();

@@ -138,12 +138,9 @@ pub fn manager(
     store: &RedisProjectionStore,
     projection: Leaderboard,
 ) -> ProjectionManager<Leaderboard> {
-    ProjectionManager::with_config(
-        projection,
-        Arc::new(store.clone()),
-        events.clone(),
-        config(),
-    )
+    ProjectionManager::builder(projection, Arc::new(store.clone()), events.clone())
+        .with_config(config())
+        .build()
 }
 
 async fn profile(store: &RedisProjectionStore, player: &str) -> Option<Profile> {

@@ -130,12 +130,9 @@ fn tally(
     store: &RedisProjectionStore,
     guarded: bool,
 ) -> ProjectionManager<Tally> {
-    ProjectionManager::with_config(
-        Tally { guarded },
-        Arc::new(store.clone()),
-        events.clone(),
-        config(),
-    )
+    ProjectionManager::builder(Tally { guarded }, Arc::new(store.clone()), events.clone())
+        .with_config(config())
+        .build()
 }
 
 /// `(before, after)` counts of event `n`.

@@ -30,7 +30,7 @@ async fn a_value_saved_with_a_ttl_expires() {
 
 #[tokio::test]
 async fn the_default_ttl_applies_to_saved_values_only_and_a_per_call_ttl_wins() {
-    let store = fresh_store_with(|options| options.default_ttl(Duration::from_secs(60))).await;
+    let store = fresh_store_with(|options| options.with_default_ttl(Duration::from_secs(60))).await;
     assert_eq!(store.default_ttl(), Some(Duration::from_secs(60)));
     let mut tx = store.begin().await.unwrap();
     tx.save("value", b"x").await.unwrap();

@@ -6,7 +6,7 @@ use composable_rust_core::projection::{
     CacheMode, CachedProjectionStore, ProjectionCheckpoint, ProjectionStore, ProjectionTx,
 };
 use composable_rust_core::{CodedError, InMemoryProjectionStore, ProjectionError};
-use composable_rust_redis::{RedisStoreError, RedisStoreOptions};
+use composable_rust_redis::{RedisConnectionSettings, RedisStoreError, RedisStoreOptions};
 
 /// Nothing listens on port 1.
 const CLOSED: &str = "redis://127.0.0.1:1";
@@ -100,8 +100,11 @@ async fn a_cached_store_keeps_serving_from_its_primary_when_redis_is_down() {
     // Tuned for a cache: fail fast rather than wait for reconnects.
     let cache = RedisStoreOptions::new("cr-test:closed")
         .unwrap()
-        .reconnect_attempts(0)
-        .connection_timeout(Duration::from_millis(100))
+        .with_connection(
+            RedisConnectionSettings::default()
+                .with_reconnect_attempts(0)
+                .with_connection_timeout(Duration::from_millis(100)),
+        )
         .connect_lazy(CLOSED)
         .unwrap();
     let started = Instant::now();
@@ -130,14 +133,17 @@ async fn a_cached_store_keeps_serving_from_postgres_when_redis_is_down() {
         .await
         .expect("PostgreSQL");
     let schema = format!("cr_test_{}", uuid::Uuid::new_v4().simple());
-    let primary =
-        composable_rust_postgres::PostgresProjectionStore::with_schema(pool.clone(), &schema)
-            .unwrap();
+    let primary = composable_rust_postgres::PostgresProjectionStore::new(pool.clone())
+        .with_schema(&schema)
+        .unwrap();
     primary.migrate().await.unwrap();
     let cache = RedisStoreOptions::new("cr-test:closed")
         .unwrap()
-        .reconnect_attempts(0)
-        .connection_timeout(Duration::from_millis(100))
+        .with_connection(
+            RedisConnectionSettings::default()
+                .with_reconnect_attempts(0)
+                .with_connection_timeout(Duration::from_millis(100)),
+        )
         .connect_lazy(CLOSED)
         .unwrap();
     let store = CachedProjectionStore::new(primary, cache, CacheMode::CacheAside);

@@ -7,6 +7,7 @@
 use composable_rust::aggregate::RepositoryError;
 use composable_rust::postgres::PostgresEventStore;
 use composable_rust::prelude::*;
+use composable_rust::{AggregateRepository, ExpectedVersion, SnapshotPolicy};
 use listing_04_01::{Account, AccountCommand, AccountError};
 
 #[tokio::main]
@@ -25,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn run(pool: sqlx::PgPool, schema: &str) -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR: connect
-    let store = PostgresEventStore::with_schema(pool, schema)?;
+    let store = PostgresEventStore::new(pool).with_schema(schema)?;
     store.migrate().await?; // creates the schema's tables, once
     let accounts = AggregateRepository::<Account, _>::new(store.clone(), ());
     // ANCHOR_END: connect

@@ -119,6 +119,7 @@ mod tests {
     use composable_rust::{CodedError, EventStoreError, NewEvent};
 
     use super::*;
+    use composable_rust::{AggregateRepository, ExpectedVersion, InMemoryEventStore};
 
     /// Writes events the way the first release did.
     async fn old_history(store: &InMemoryEventStore) -> StreamId {

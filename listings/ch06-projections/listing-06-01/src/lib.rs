@@ -5,6 +5,7 @@
 use std::marker::PhantomData;
 
 use async_trait::async_trait;
+use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
@@ -108,6 +109,7 @@ impl<S: ProjectionCheckpoint> Projection for AccountSummaries<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use composable_rust::InMemoryProjectionStore;
 
     fn harness() -> ProjectionTestHarness<AccountSummaries<InMemoryProjectionStore>> {
         ProjectionTestHarness::new(AccountSummaries::new())

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust::prelude::*;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
+};
 use listing_04_01::{Account, AccountCommand};
 use listing_06_01::{AccountSummaries, AccountSummary, BankTotals, TOTALS_KEY, summary_key};
 

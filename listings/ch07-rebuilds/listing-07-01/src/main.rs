@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use composable_rust::prelude::*;
 use composable_rust::projection::ProjectionConfig;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
+};
 use listing_04_01::{Account, AccountCommand};
 use listing_06_01::{AccountSummaries, AccountSummary, summary_key};
 
@@ -36,12 +39,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_size: 4,
         ..ProjectionConfig::default()
     };
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         AccountSummaries::new(),
         Arc::clone(&read_model),
         events.clone(),
-        config.clone(),
-    );
+    )
+    .with_config(config.clone())
+    .build();
     let applied = manager.catch_up().await?;
     println!(
         "caught up: {applied} events in {} batches, checkpoint at {}",
@@ -65,12 +69,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     // A new process, a new manager: it starts from the checkpoint.
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         AccountSummaries::new(),
         Arc::clone(&read_model),
         events.clone(),
-        config,
-    );
+    )
+    .with_config(config)
+    .build();
     let checkpoint = read_model.load_position(manager.name()).await?;
     println!(
         "restarted from checkpoint {}",

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use composable_rust::Position;
 use composable_rust::prelude::*;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
+};
 use listing_04_01::{Account, AccountCommand};
 use listing_06_01::{AccountSummaries, BankTotals, TOTALS_KEY};
 use listing_07_02::{AccountSummariesV2, AccountSummaryV2, summary_v2_key};

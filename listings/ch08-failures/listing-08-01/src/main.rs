@@ -8,6 +8,9 @@ use std::time::Duration;
 use composable_rust::CodedError;
 use composable_rust::prelude::*;
 use composable_rust::projection::{ProjectionConfig, RetryPolicy};
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
+};
 use listing_04_01::{Account, AccountCommand};
 use listing_08_01::{Letter, OwnerDirectory, ascii_initial, initial};
 
@@ -34,12 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ProjectionConfig::default()
     };
     let read_model = Arc::new(InMemoryProjectionStore::new());
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         OwnerDirectory::new(ascii_initial),
         Arc::clone(&read_model),
         events.clone(),
-        config.clone(),
-    );
+    )
+    .with_config(config.clone())
+    .build();
     manager.catch_up().await?;
     // ANCHOR_END: setup
 
@@ -60,12 +64,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Deploy the fix: a new process runs the fixed projection on the same
     // store, where the dead letters are kept.
     drop(manager);
-    let manager = ProjectionManager::with_config(
+    let manager = ProjectionManager::builder(
         OwnerDirectory::new(initial),
         Arc::clone(&read_model),
         events.clone(),
-        config,
-    );
+    )
+    .with_config(config)
+    .build();
     let dead_letters = manager.dead_letters().await?;
     for letter in &dead_letters {
         manager.retry_dead_letter(letter.event.event_id).await?;

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use composable_rust::InMemoryProjectionStore;
 use composable_rust::error::{BackendError, ErrorClass, ErrorCode};
 use composable_rust::prelude::*;
 use composable_rust::projection::{DeadLetter, Delivery, InMemoryTx};
@@ -131,6 +132,7 @@ mod tests {
     use listing_06_01::AccountSummaries;
 
     use super::*;
+    use composable_rust::{AggregateRepository, InMemoryEventStore, ProjectionManager};
 
     #[tokio::test]
     async fn an_outage_is_waited_out_and_nothing_is_dead_lettered() {
@@ -141,12 +143,10 @@ mod tests {
             failure_backoff: Duration::from_millis(5),
             ..ProjectionConfig::default()
         };
-        let manager = ProjectionManager::with_config(
-            AccountSummaries::new(),
-            Arc::clone(&store),
-            events.clone(),
-            config,
-        );
+        let manager =
+            ProjectionManager::builder(AccountSummaries::new(), Arc::clone(&store), events.clone())
+                .with_config(config)
+                .build();
 
         // The read database goes down; the write side does not notice.
         store.fail_with(Some(ErrorClass::Transient));

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use composable_rust::prelude::*;
 use composable_rust::projection::ProjectionConfig;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager, TestClock,
+};
 use listing_04_01::{Account, AccountCommand};
 use listing_06_01::AccountSummaries;
 use tracing_subscriber::filter::LevelFilter;
@@ -28,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR: lag
     // A test clock stamps the events, so "seconds behind" is predictable.
     let clock = TestClock::new();
-    let events = InMemoryEventStore::with_clock(Arc::new(clock.clone()));
+    let events = InMemoryEventStore::new().with_clock(Arc::new(clock.clone()));
     let accounts = AggregateRepository::<Account, _>::new(events.clone(), ());
     for (id, owner) in (1..).zip(["Ada", "Grace", "Edsger"]) {
         let account = accounts.stream_id(id)?;
@@ -48,8 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ProjectionConfig::default()
     };
     let read_model = Arc::new(InMemoryProjectionStore::new());
-    let manager =
-        ProjectionManager::with_config(AccountSummaries::new(), read_model, events, config);
+    let manager = ProjectionManager::builder(AccountSummaries::new(), read_model, events)
+        .with_config(config)
+        .build();
 
     let lag = manager.lag().await?;
     println!(

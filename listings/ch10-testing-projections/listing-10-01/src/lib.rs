@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use composable_rust::Position;
+use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
@@ -72,6 +73,9 @@ mod tests {
     use listing_06_01::AccountSummaries;
 
     use super::*;
+    use composable_rust::{
+        AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
+    };
 
     fn history() -> [AccountEvent; 3] {
         [

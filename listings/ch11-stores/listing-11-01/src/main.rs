@@ -14,6 +14,7 @@ use composable_rust::prelude::*;
 use composable_rust::projection::{CacheMode, CachedProjectionStore};
 use composable_rust::redis::RedisProjectionStore;
 use composable_rust::uuid::Uuid;
+use composable_rust::{AggregateRepository, ProjectionManager};
 use listing_04_01::{Account, AccountCommand};
 use listing_06_01::{AccountSummaries, AccountSummary, summary_key};
 use listing_10_01::{Balance, Balances};
@@ -72,17 +73,15 @@ async fn demo(
     redis_prefix: &str,
 ) -> Result<(), Error> {
     // ANCHOR: write_side
-    let events = PostgresEventStore::with_schema(write_db.clone(), events_schema)?;
+    let events = PostgresEventStore::new(write_db.clone()).with_schema(events_schema)?;
     events.migrate().await?;
     let accounts = AggregateRepository::<Account, _>::new(events.clone(), ());
     // ANCHOR_END: write_side
 
     // ANCHOR: postgres
     // The read side in its own database: its own URL, its own pool.
-    let read_model = Arc::new(PostgresProjectionStore::with_schema(
-        read_db.clone(),
-        read_schema,
-    )?);
+    let read_model =
+        Arc::new(PostgresProjectionStore::new(read_db.clone()).with_schema(read_schema)?);
     read_model.migrate().await?;
     let on_postgres = ProjectionManager::new(
         AccountSummaries::new(),
@@ -99,12 +98,13 @@ async fn demo(
 
     // ANCHOR: cached
     // PostgreSQL is the truth (and keeps the checkpoint); Redis answers reads.
-    PostgresProjectionStore::with_schema(read_db.clone(), cached_schema)?
+    PostgresProjectionStore::new(read_db.clone())
+        .with_schema(cached_schema)?
         .migrate()
         .await?;
     let cached = Arc::new(
         CachedProjectionStore::new(
-            PostgresProjectionStore::with_schema(read_db.clone(), cached_schema)?,
+            PostgresProjectionStore::new(read_db.clone()).with_schema(cached_schema)?,
             RedisProjectionStore::connect(&env("REDIS_URL")?, &format!("{redis_prefix}:cache"))
                 .await?,
             CacheMode::WriteThrough,

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use composable_rust::Position;
+use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
@@ -154,6 +155,7 @@ impl<S: ProjectionCheckpoint> Projection for AccountDetails<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use composable_rust::InMemoryProjectionStore;
 
     fn deposits(amounts: &[u64]) -> Vec<AccountEvent> {
         let mut events = vec![AccountEvent::Opened {

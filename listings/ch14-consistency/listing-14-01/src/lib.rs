@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
 use composable_rust::{EventStoreError, Upcasters};
+use composable_rust::{InMemoryProjectionStore, ProjectionError};
 use serde::{Deserialize, Serialize};
 
 /// Amounts are in cents.
@@ -220,6 +221,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use composable_rust::{AggregateRepository, InMemoryEventStore, ProjectionManager};
 
     // ANCHOR: setup
     /// An event store with cart 7 holding a book (15.00), a projection of

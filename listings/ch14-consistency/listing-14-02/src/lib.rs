@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use composable_rust::aggregate::Executed;
 use composable_rust::prelude::*;
+use composable_rust::{
+    AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
+};
 use listing_04_01::{Account, AccountCommand};
 use listing_10_01::{Balance, Balances};
 

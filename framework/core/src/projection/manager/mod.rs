@@ -80,6 +80,38 @@ struct Shared<P: Projection> {
     health: Mutex<ProjectionHealth>,
 }
 
+/// Builds a [`ProjectionManager`]; from [`ProjectionManager::builder`].
+pub struct ProjectionManagerBuilder<P: Projection> {
+    projection: P,
+    store: Arc<P::Store>,
+    source: Arc<dyn EventSource>,
+    config: ProjectionConfig,
+}
+
+impl<P: Projection> ProjectionManagerBuilder<P> {
+    /// Batch size, retries, backoff, clock (default:
+    /// [`ProjectionConfig::default`]).
+    #[must_use]
+    pub fn with_config(mut self, config: ProjectionConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> ProjectionManager<P> {
+        ProjectionManager::from_builder(self)
+    }
+}
+
+impl<P: Projection> std::fmt::Debug for ProjectionManagerBuilder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionManagerBuilder")
+            .field("projection", &self.projection.name())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<P: Projection> Clone for ProjectionManager<P> {
     fn clone(&self) -> Self {
         Self {
@@ -92,22 +124,37 @@ impl<P: Projection> ProjectionManager<P> {
     /// A manager for `projection`, writing to `store`, reading from
     /// `source`, with the default [`ProjectionConfig`].
     pub fn new(projection: P, store: Arc<P::Store>, source: impl EventSource) -> Self {
-        Self::with_config(projection, store, source, ProjectionConfig::default())
+        Self::builder(projection, store, source).build()
     }
 
-    /// A manager with explicit settings.
-    pub fn with_config(
+    /// A manager with settings: `ProjectionManager::builder(projection,
+    /// store, source).with_config(config).build()`.
+    pub fn builder(
         projection: P,
         store: Arc<P::Store>,
         source: impl EventSource,
-        config: ProjectionConfig,
-    ) -> Self {
+    ) -> ProjectionManagerBuilder<P> {
+        ProjectionManagerBuilder {
+            projection,
+            store,
+            source: Arc::new(source),
+            config: ProjectionConfig::default(),
+        }
+    }
+
+    fn from_builder(builder: ProjectionManagerBuilder<P>) -> Self {
+        let ProjectionManagerBuilder {
+            projection,
+            store,
+            source,
+            config,
+        } = builder;
         let (position, _) = watch::channel(Position::START);
         Self {
             shared: Arc::new(Shared {
                 projection,
                 store,
-                source: Arc::new(source),
+                source,
                 config,
                 cursor: tokio::sync::Mutex::new(None),
                 position,
