@@ -7,7 +7,7 @@ use checkout::domain::{InventoryEvent, OrderEvent, PlacedOrder};
 use checkout::saga::{INVENTORY, PAYMENT, Stage};
 use checkout::{CheckoutCommand, CheckoutEvent, CheckoutInput, CheckoutSaga, LineItem};
 use composable_rust::prelude::*;
-use composable_rust::{EventMetadata, NewEvent, Position};
+use composable_rust::{NewEvent, Position};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -210,17 +210,13 @@ fn a_restarted_saga_keeps_its_timeout() {
 // ANCHOR_END: restart
 
 fn stored(stream: &str, new: NewEvent) -> StoredEvent {
-    StoredEvent {
-        event_id: new.event_id,
-        stream_id: StreamId::new(stream).unwrap(),
-        stream_version: 1,
-        position: Position::new(1, 1),
-        event_type: new.event_type,
-        schema_version: new.schema_version,
-        payload: new.payload,
-        metadata: EventMetadata::default(),
-        recorded_at: composable_rust::chrono::Utc::now(),
-    }
+    StoredEvent::builder(new.event_type, new.payload)
+        .with_id(new.event_id)
+        .with_stream(StreamId::new(stream).unwrap(), 1)
+        .with_position(Position::new(1, 1))
+        .with_schema_version(new.schema_version)
+        .with_recorded_at(composable_rust::chrono::Utc::now())
+        .build()
 }
 
 #[test]

@@ -17,21 +17,14 @@ use composable_rust_core::event_bus::{
 };
 use composable_rust_core::projection::{ProjectionConfig, ProjectionTx, ProjectionTxExt};
 use composable_rust_core::{
-    CodedError, ErrorCode, EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore,
+    CodedError, ErrorCode, EventStore, ExpectedVersion, InMemoryEventStore,
     InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
     ProjectionStore, StoredEvent, StreamId,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 fn new_event(n: i64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "Added".into(),
-        schema_version: 1,
-        payload: json!({ "n": n }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new("Added", json!({ "n": n }))
 }
 
 /// Appends `count` events in appends of `per_append` over a few streams.

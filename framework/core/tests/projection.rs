@@ -12,12 +12,11 @@ use composable_rust_core::projection::{
     RetryPolicy,
 };
 use composable_rust_core::{
-    CodedError, EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore,
-    InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
-    ProjectionStore, StoredEvent, StreamId,
+    CodedError, EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, NewEvent,
+    Position, Projection, ProjectionError, ProjectionManager, ProjectionStore, StoredEvent,
+    StreamId,
 };
 use serde_json::json;
-use uuid::Uuid;
 
 /// Counts events per stream and sums their `n`; fails on request.
 #[derive(Default)]
@@ -79,13 +78,7 @@ impl Projection for Totals {
 }
 
 fn new_event(kind: &str, payload: serde_json::Value) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: kind.into(),
-        schema_version: 1,
-        payload,
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new(kind, payload)
 }
 
 async fn append_numbers(

@@ -679,17 +679,19 @@ fn a_replayed_instance_equals_the_live_one() {
             panic!("expected a step");
         };
         for new in step.to_new_events(live.id()).unwrap() {
-            stored.push(StoredEvent {
-                event_id: new.event_id,
-                stream_id: live.stream_id().clone(),
-                stream_version: stored.len() as u64 + 1,
-                position: Position::new(stored.len() as u64 + 1, stored.len() as u64 + 1),
-                event_type: new.event_type,
-                schema_version: new.schema_version,
-                payload: new.payload,
-                metadata: new.metadata,
-                recorded_at: clock_now(&clock),
-            });
+            stored.push(
+                StoredEvent::builder(new.event_type, new.payload)
+                    .with_id(new.event_id)
+                    .with_stream(live.stream_id().clone(), stored.len() as u64 + 1)
+                    .with_position(Position::new(
+                        stored.len() as u64 + 1,
+                        stored.len() as u64 + 1,
+                    ))
+                    .with_schema_version(new.schema_version)
+                    .with_metadata(new.metadata)
+                    .with_recorded_at(clock_now(&clock))
+                    .build(),
+            );
         }
         live.commit(step, stored.len() as u64);
     }
@@ -713,13 +715,10 @@ async fn resume_reads_the_catalog_from_a_snapshot_once_it_is_long() {
     let mut old = Vec::new();
     for n in 0..600 {
         for (kind, _) in [("$saga.started", ()), ("$saga.closed", ())] {
-            old.push(NewEvent {
-                event_id: uuid::Uuid::new_v4(),
-                event_type: kind.into(),
-                schema_version: 1,
-                payload: serde_json::json!({ "saga_id": format!("old-{n}") }),
-                metadata: Default::default(),
-            });
+            old.push(NewEvent::new(
+                kind,
+                serde_json::json!({ "saga_id": format!("old-{n}") }),
+            ));
         }
     }
     world

@@ -351,22 +351,20 @@ fn short(unit: &str) -> &str {
 
 /// A realistic small event (about 150 bytes of JSON).
 fn new_event(n: u64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "order.line_added".into(),
-        schema_version: 1,
-        payload: serde_json::json!({
+    NewEvent::new(
+        "order.line_added",
+        serde_json::json!({
             "line": n,
             "sku": format!("SKU-{:05}", n % 10_000),
             "quantity": n % 7 + 1,
             "unit_price_cents": 1250 + n % 100,
             "note": "gift wrap, deliver after 5pm",
         }),
-        metadata: EventMetadata {
-            correlation_id: Some(Uuid::new_v4()),
-            ..EventMetadata::default()
-        },
-    }
+    )
+    .with_metadata(EventMetadata {
+        correlation_id: Some(Uuid::new_v4()),
+        ..EventMetadata::default()
+    })
 }
 
 // ---- append/single ----

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use composable_rust_core::projection::ProjectionConfig;
 use composable_rust_core::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, Projection, ProjectionError,
-    ProjectionManager, StoredEvent, StreamId,
+    EventStore, ExpectedVersion, NewEvent, Projection, ProjectionError, ProjectionManager,
+    StoredEvent, StreamId,
 };
 use composable_rust_postgres::{
     DocumentTable, PostgresEventStore, PostgresProjectionStore, PostgresProjectionTx, SortOrder,
@@ -200,18 +200,12 @@ async fn load_events(events: &PostgresEventStore) {
         let new_events = (0..APPEND_BATCH)
             .map(|i| {
                 let order = batch * APPEND_BATCH + i;
-                NewEvent {
-                    event_id: Uuid::new_v4(),
-                    event_type: "OrderPlaced".into(),
-                    schema_version: 1,
-                    payload: json!({
+                NewEvent::new("OrderPlaced", json!({
                         "order": order,
                         "customer": format!("c-{}", order % CUSTOMERS),
                         "total": (order * 7919) % 100_000,
                         "items": [{ "sku": format!("sku-{}", order % 50), "quantity": 1 + order % 3 }],
-                    }),
-                    metadata: EventMetadata::default(),
-                }
+                    }))
             })
             .collect();
         events

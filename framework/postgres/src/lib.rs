@@ -19,13 +19,7 @@
 //! store.migrate().await?; // once at startup: creates the schema and tables
 //!
 //! let stream = StreamId::for_aggregate("order", 42)?;
-//! let event = NewEvent {
-//!     event_id: uuid::Uuid::new_v4(),
-//!     event_type: "order.placed".into(),
-//!     schema_version: 1,
-//!     payload: serde_json::json!({ "total": 1250 }),
-//!     metadata: Default::default(),
-//! };
+//! let event = NewEvent::new("order.placed", serde_json::json!({ "total": 1250 }));
 //! store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
 //! let events = store.load_stream(&stream, 0).await?;
 //! # Ok(())

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use composable_rust_core::event_bus::{EventBus, SubscribeOptions, Subscription, Topic};
-use composable_rust_core::{EventMetadata, Position, StoredEvent, StreamId};
+use composable_rust_core::{Position, StoredEvent, StreamId};
 use composable_rust_redis::redis::{self, aio::ConnectionManager};
 use composable_rust_redis::{RedisBusOptions, RedisStreamsEventBus};
 use serde_json::json;
@@ -92,23 +92,23 @@ struct Section {
 }
 
 fn event(n: usize) -> StoredEvent {
-    StoredEvent {
-        event_id: uuid::Uuid::new_v4(),
-        stream_id: StreamId::new(format!("order-{}", n % 1_000)).expect("valid stream id"),
-        stream_version: n as u64 + 1,
-        position: Position::new(n as u64 + 1, n as u64 + 1),
-        event_type: "OrderPlaced".into(),
-        schema_version: 1,
-        payload: json!({
+    StoredEvent::builder(
+        "OrderPlaced",
+        json!({
             "order_id": n,
             "customer": format!("customer-{}", n % 97),
             "lines": [{ "sku": "SKU-1", "quantity": 2, "price_cents": 1999 },
                       { "sku": "SKU-2", "quantity": 1, "price_cents": 4999 }],
             "note": "leave at the door",
         }),
-        metadata: EventMetadata::default(),
-        recorded_at: Utc::now(),
-    }
+    )
+    .with_stream(
+        StreamId::new(format!("order-{}", n % 1_000)).expect("valid stream id"),
+        n as u64 + 1,
+    )
+    .with_position(Position::new(n as u64 + 1, n as u64 + 1))
+    .with_recorded_at(Utc::now())
+    .build()
 }
 
 async fn run(url: &str) {

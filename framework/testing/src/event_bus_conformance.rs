@@ -28,7 +28,7 @@ use chrono::Utc;
 use composable_rust_core::event_bus::{
     BusMessage, EventBus, InMemoryEventBus, StartFrom, SubscribeOptions, Subscription, Topic,
 };
-use composable_rust_core::{EventMetadata, Position, StoredEvent, StreamId, TestClock};
+use composable_rust_core::{Position, StoredEvent, StreamId, TestClock};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -176,17 +176,14 @@ fn topic(name: &str) -> Topic {
 
 /// A stored event with position `n/n`, as if read from an event store.
 pub fn stored_event(n: u64) -> StoredEvent {
-    StoredEvent {
-        event_id: Uuid::new_v4(),
-        stream_id: StreamId::new(format!("conformance-{}", n % 3)).expect("valid stream id"),
-        stream_version: n,
-        position: Position::new(n, n),
-        event_type: "Happened".into(),
-        schema_version: 1,
-        payload: json!({ "n": n, "text": format!("event {n}") }),
-        metadata: EventMetadata::default(),
-        recorded_at: Utc::now(),
-    }
+    StoredEvent::builder("Happened", json!({ "n": n, "text": format!("event {n}") }))
+        .with_stream(
+            StreamId::new(format!("conformance-{}", n % 3)).expect("valid stream id"),
+            n,
+        )
+        .with_position(Position::new(n, n))
+        .with_recorded_at(Utc::now())
+        .build()
 }
 
 fn events(range: std::ops::RangeInclusive<u64>) -> Vec<StoredEvent> {

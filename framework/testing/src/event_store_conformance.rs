@@ -81,13 +81,7 @@ fn stream(name: &str) -> StreamId {
 }
 
 fn event(kind: &str, n: u64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: kind.to_owned(),
-        schema_version: 1,
-        payload: json!({ "n": n, "text": format!("event {n}") }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new(kind, json!({ "n": n, "text": format!("event {n}") }))
 }
 
 fn events(n: u64) -> Vec<NewEvent> {

@@ -779,8 +779,7 @@ impl EventStoreFaults {
 /// use composable_rust_testing::faults::{EventStoreOperation, FaultyEventStore};
 ///
 /// let events = FaultyEventStore::new(InMemoryEventStore::new());
-/// # let new_event = || NewEvent { event_id: uuid::Uuid::new_v4(), event_type: "Added".into(),
-/// #     schema_version: 1, payload: serde_json::json!({}), metadata: Default::default() };
+/// # let new_event = || NewEvent::new("Added", serde_json::json!({}));
 /// let stream = StreamId::new("numbers").unwrap();
 /// let first = events.append(&stream, ExpectedVersion::Any, vec![new_event()]).await.unwrap();
 /// let second = events.append(&stream, ExpectedVersion::Any, vec![new_event()]).await.unwrap();

@@ -7,8 +7,7 @@ use chrono::{TimeZone, Utc};
 use composable_rust_core::event::encode;
 use composable_rust_core::projection::ProjectionStoreExt;
 use composable_rust_core::{
-    Event, EventMetadata, InMemoryProjectionStore, Position, Projection, ProjectionStore,
-    StoredEvent, StreamId,
+    Event, InMemoryProjectionStore, Position, Projection, ProjectionStore, StoredEvent, StreamId,
 };
 use serde::de::DeserializeOwned;
 
@@ -54,19 +53,15 @@ impl<P: Projection<Store = InMemoryProjectionStore>> ProjectionTestHarness<P> {
                 let version = self.versions.entry(stream_id.clone()).or_default();
                 *version += 1;
                 let sequence = self.given.len() as u64 + 1;
-                let stored = StoredEvent {
-                    event_id: uuid::Uuid::new_v4(),
-                    stream_id: stream_id.clone(),
-                    stream_version: *version,
-                    position: Position::new(sequence, sequence),
-                    event_type: encoded.event_type,
-                    schema_version: encoded.schema_version,
-                    payload: encoded.payload,
-                    metadata: EventMetadata::default(),
-                    recorded_at: Utc
-                        .timestamp_opt(1_735_689_600 + sequence as i64, 0)
-                        .unwrap(),
-                };
+                let stored = StoredEvent::builder(encoded.event_type, encoded.payload)
+                    .with_stream(stream_id.clone(), *version)
+                    .with_position(Position::new(sequence, sequence))
+                    .with_schema_version(encoded.schema_version)
+                    .with_recorded_at(
+                        Utc.timestamp_opt(1_735_689_600 + sequence as i64, 0)
+                            .unwrap(),
+                    )
+                    .build();
                 self.given.push(stored.clone());
                 stored
             })

@@ -457,17 +457,16 @@ where
         let recorded_at = self.clock.now();
         for event in events {
             let number = self.stored.len() as u64 + 1;
-            self.stored.push(StoredEvent {
-                event_id: event.event_id,
-                stream_id: self.instance.stream_id().clone(),
-                stream_version: number,
-                position: Position::new(number, number),
-                event_type: event.event_type,
-                schema_version: event.schema_version,
-                payload: event.payload,
-                metadata: event.metadata,
-                recorded_at,
-            });
+            self.stored.push(
+                StoredEvent::builder(event.event_type, event.payload)
+                    .with_id(event.event_id)
+                    .with_stream(self.instance.stream_id().clone(), number)
+                    .with_position(Position::new(number, number))
+                    .with_schema_version(event.schema_version)
+                    .with_metadata(event.metadata)
+                    .with_recorded_at(recorded_at)
+                    .build(),
+            );
         }
     }
 

@@ -28,10 +28,9 @@ use composable_rust_core::saga::{
     SagaSteps,
 };
 use composable_rust_core::{
-    BackendError, CodedError, ErrorClass, Event, EventMetadata, EventStore, EventStoreError,
-    ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position, Projection,
-    ProjectionError, ProjectionManager, ProjectionStore, StoredEvent, StreamId, TestClock,
-    Upcasters,
+    BackendError, CodedError, ErrorClass, Event, EventStore, EventStoreError, ExpectedVersion,
+    InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError,
+    ProjectionManager, ProjectionStore, StoredEvent, StreamId, TestClock, Upcasters,
 };
 use composable_rust_testing::codes::FAULT_INJECTED;
 use composable_rust_testing::faults::{
@@ -48,13 +47,7 @@ type Store = FaultyProjectionStore<InMemoryProjectionStore>;
 const LONG: Duration = Duration::from_secs(600);
 
 fn new_event(n: i64, poison: bool) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "Added".into(),
-        schema_version: 1,
-        payload: json!({ "n": n, "poison": poison }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new("Added", json!({ "n": n, "poison": poison }))
 }
 
 /// Appends events `0..count` (one append each, so each is its own commit),

@@ -6,9 +6,7 @@ use composable_rust_core::event::decode;
 use composable_rust_core::saga::{
     Reaction, Routed, Saga, SagaContext, SagaError, SagaId, SagaSteps,
 };
-use composable_rust_core::{
-    Event, EventMetadata, NewEvent, Position, StoredEvent, StreamId, Upcasters,
-};
+use composable_rust_core::{Event, NewEvent, Position, StoredEvent, StreamId, Upcasters};
 use composable_rust_testing::SagaTest;
 use serde::{Deserialize, Serialize};
 
@@ -240,17 +238,13 @@ fn stored_events_are_routed_to_the_instance() {
 
 fn stored(stream: &str, input: &Input) -> StoredEvent {
     let new = NewEvent::from_event(input).unwrap();
-    StoredEvent {
-        event_id: new.event_id,
-        stream_id: StreamId::new(stream).unwrap(),
-        stream_version: 1,
-        position: Position::new(1, 1),
-        event_type: new.event_type,
-        schema_version: new.schema_version,
-        payload: new.payload,
-        metadata: EventMetadata::default(),
-        recorded_at: chrono::Utc::now(),
-    }
+    StoredEvent::builder(new.event_type, new.payload)
+        .with_id(new.event_id)
+        .with_stream(StreamId::new(stream).unwrap(), 1)
+        .with_position(Position::new(1, 1))
+        .with_schema_version(new.schema_version)
+        .with_recorded_at(chrono::Utc::now())
+        .build()
 }
 
 // ---- failing when it should -----------------------------------------------

@@ -184,6 +184,29 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event of type `event_type` with `payload` as it is, a fresh id,
+    /// schema version 1 and empty metadata; for events that are not (yet)
+    /// a Rust type, imports and tests. Domain events use
+    /// [`from_event`](Self::from_event).
+    ///
+    /// ```
+    /// use composable_rust_core::NewEvent;
+    ///
+    /// let event = NewEvent::new("Deposited", serde_json::json!({ "amount": 25 }))
+    ///     .with_schema_version(2);
+    /// assert_eq!(event.event_type, "Deposited");
+    /// assert_eq!(event.schema_version, 2);
+    /// ```
+    pub fn new(event_type: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            payload,
+            metadata: EventMetadata::default(),
+        }
+    }
+
     /// Encodes a domain event with a fresh id and empty metadata.
     pub fn from_event<E: super::Event>(event: &E) -> Result<Self, EventStoreError> {
         let encoded = super::encode(event)?;
@@ -197,8 +220,24 @@ impl NewEvent {
     }
 
     /// Replaces the metadata.
+    #[must_use]
     pub fn with_metadata(mut self, metadata: EventMetadata) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Replaces the id (an id derived from the command, for idempotent
+    /// appends).
+    #[must_use]
+    pub fn with_id(mut self, event_id: Uuid) -> Self {
+        self.event_id = event_id;
+        self
+    }
+
+    /// Sets the schema version of the payload.
+    #[must_use]
+    pub fn with_schema_version(mut self, schema_version: u32) -> Self {
+        self.schema_version = schema_version;
         self
     }
 }
@@ -224,6 +263,98 @@ pub struct StoredEvent {
     pub metadata: EventMetadata,
     /// When the store recorded it.
     pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    /// A stored event as a test needs one, without a store: type
+    /// `event_type`, `payload`, stream `test-1` at version 1, position 1/1,
+    /// a fresh id, schema version 1, empty metadata, recorded at the Unix
+    /// epoch; change any of it with the builder's `with_*` setters.
+    ///
+    /// ```
+    /// use composable_rust_core::{Position, StoredEvent, StreamId};
+    ///
+    /// let event = StoredEvent::builder("Deposited", serde_json::json!({ "amount": 25 }))
+    ///     .with_stream(StreamId::new("account-7").unwrap(), 3)
+    ///     .with_position(Position::new(12, 40))
+    ///     .build();
+    /// assert_eq!(event.stream_version, 3);
+    /// assert_eq!(event.payload["amount"], 25);
+    /// ```
+    pub fn builder(
+        event_type: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> StoredEventBuilder {
+        StoredEventBuilder {
+            event: StoredEvent {
+                event_id: Uuid::new_v4(),
+                stream_id: StreamId::new("test-1").expect("a valid stream id"),
+                stream_version: 1,
+                position: Position::new(1, 1),
+                event_type: event_type.into(),
+                schema_version: 1,
+                payload,
+                metadata: EventMetadata::default(),
+                recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        }
+    }
+}
+
+/// Builds a [`StoredEvent`] for tests; from [`StoredEvent::builder`].
+#[derive(Debug, Clone)]
+pub struct StoredEventBuilder {
+    event: StoredEvent,
+}
+
+impl StoredEventBuilder {
+    /// The event's id.
+    #[must_use]
+    pub fn with_id(mut self, event_id: Uuid) -> Self {
+        self.event.event_id = event_id;
+        self
+    }
+
+    /// The stream it belongs to, and its version there.
+    #[must_use]
+    pub fn with_stream(mut self, stream_id: StreamId, stream_version: u64) -> Self {
+        self.event.stream_id = stream_id;
+        self.event.stream_version = stream_version;
+        self
+    }
+
+    /// Its place in the global order.
+    #[must_use]
+    pub fn with_position(mut self, position: Position) -> Self {
+        self.event.position = position;
+        self
+    }
+
+    /// The schema version of the payload.
+    #[must_use]
+    pub fn with_schema_version(mut self, schema_version: u32) -> Self {
+        self.event.schema_version = schema_version;
+        self
+    }
+
+    /// Correlation, causation and headers.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: EventMetadata) -> Self {
+        self.event.metadata = metadata;
+        self
+    }
+
+    /// When the store recorded it.
+    #[must_use]
+    pub fn with_recorded_at(mut self, recorded_at: DateTime<Utc>) -> Self {
+        self.event.recorded_at = recorded_at;
+        self
+    }
+
+    /// The event.
+    pub fn build(self) -> StoredEvent {
+        self.event
+    }
 }
 
 /// A saved copy of an aggregate's state at a stream version, so loading

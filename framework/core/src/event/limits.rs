@@ -30,13 +30,7 @@
 //! for _ in 0..100 {
 //!     payload = serde_json::json!([payload]);
 //! }
-//! let event = NewEvent {
-//!     event_id: uuid::Uuid::new_v4(),
-//!     event_type: "deeply.nested".into(),
-//!     schema_version: 1,
-//!     payload,
-//!     metadata: EventMetadata::default(),
-//! };
+//! let event = NewEvent::new("deeply.nested", payload);
 //! let error = check_storable(&event, DEFAULT_MAX_PAYLOAD_BYTES).unwrap_err();
 //! assert_eq!(error.code().as_str(), "CR-E0019");
 //! ```
@@ -344,13 +338,7 @@ mod tests {
     use serde_json::json;
 
     fn event(payload: Value) -> NewEvent {
-        NewEvent {
-            event_id: uuid::Uuid::new_v4(),
-            event_type: "Happened".into(),
-            schema_version: 1,
-            payload,
-            metadata: EventMetadata::default(),
-        }
+        NewEvent::new("Happened", payload)
     }
 
     fn nested(depth: usize) -> Value {

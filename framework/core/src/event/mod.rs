@@ -35,7 +35,8 @@ pub mod upcast;
 
 pub use codec::{EncodedEvent, decode, decode_all, encode};
 pub use envelope::{
-    EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
+    EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StoredEventBuilder,
+    StreamId,
 };
 pub use limits::{
     DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, check_all_storable, check_storable,

@@ -98,8 +98,7 @@ impl Default for PublisherConfig {
 /// let publisher = EventPublisher::new("orders-publisher", events.clone(), bus.clone(), checkpoints, topic.clone());
 /// let running = publisher.start();
 ///
-/// # let new_event = NewEvent { event_id: uuid::Uuid::new_v4(), event_type: "OrderPlaced".into(),
-/// #     schema_version: 1, payload: serde_json::json!({}), metadata: Default::default() };
+/// # let new_event = NewEvent::new("OrderPlaced", serde_json::json!({}));
 /// let written = events.append(&StreamId::new("order-1")?, ExpectedVersion::NoStream, vec![new_event]).await?;
 /// publisher.wait_for(written.last_position, Duration::from_secs(5)).await?;
 /// assert_eq!(bus.topic_len(&topic).await?, 1);

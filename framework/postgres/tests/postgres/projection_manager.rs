@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust_core::{
-    EventMetadata, EventStore, ExpectedVersion, NewEvent, Position, Projection, ProjectionManager,
-    StoredEvent, StreamId,
+    EventStore, ExpectedVersion, NewEvent, Position, Projection, ProjectionManager, StoredEvent,
+    StreamId,
 };
 use composable_rust_postgres::{PostgresEventStore, PostgresProjectionStore};
 use uuid::Uuid;
@@ -86,13 +86,7 @@ async fn all_events(store: &PostgresEventStore) -> Vec<StoredEvent> {
 }
 
 fn flagged(flag: &str, n: u64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "Happened".into(),
-        schema_version: 1,
-        payload: serde_json::json!({ "n": n, flag: true }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new("Happened", serde_json::json!({ "n": n, flag: true }))
 }
 
 /// Issue 8, case 2: a key longer than PostgreSQL's btree limit is refused

@@ -232,20 +232,19 @@ async fn checkpoints_move_forwards_or_back_to_the_start() {
 fn dead_letter(projection: &str, n: u64) -> DeadLetter {
     DeadLetter {
         projection: projection.to_owned(),
-        event: StoredEvent {
-            event_id: Uuid::new_v4(),
-            stream_id: StreamId::new("order-1").unwrap(),
-            stream_version: n,
-            position: Position::new(100, n),
-            event_type: "OrderPlaced".into(),
-            schema_version: 2,
-            payload: serde_json::json!({ "n": n, "nested": { "ok": true } }),
-            metadata: EventMetadata {
-                correlation_id: Some(Uuid::new_v4()),
-                ..EventMetadata::default()
-            },
-            recorded_at: Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap(),
-        },
+        event: StoredEvent::builder(
+            "OrderPlaced",
+            serde_json::json!({ "n": n, "nested": { "ok": true } }),
+        )
+        .with_stream(StreamId::new("order-1").unwrap(), n)
+        .with_position(Position::new(100, n))
+        .with_schema_version(2)
+        .with_metadata(EventMetadata {
+            correlation_id: Some(Uuid::new_v4()),
+            ..EventMetadata::default()
+        })
+        .with_recorded_at(Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap())
+        .build(),
         error: format!("failure {n}"),
         attempts: 5,
         // Whole microseconds: PostgreSQL's timestamp precision.

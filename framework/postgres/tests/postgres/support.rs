@@ -6,8 +6,8 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use composable_rust_core::{
-    AppendOutcome, EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position,
-    Snapshot, StoredEvent, StreamId,
+    AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
+    StoredEvent, StreamId,
 };
 use composable_rust_postgres::PostgresEventStore;
 use sqlx::postgres::PgPoolOptions;
@@ -194,11 +194,5 @@ pub fn stream(name: &str) -> StreamId {
 
 /// A small event numbered `n`.
 pub fn event(n: u64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "Happened".into(),
-        schema_version: 1,
-        payload: serde_json::json!({ "n": n }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new("Happened", serde_json::json!({ "n": n }))
 }

@@ -16,25 +16,17 @@ use composable_rust_core::event_bus::{
 };
 use composable_rust_core::projection::{ProjectionConfig, ProjectionTx, ProjectionTxExt};
 use composable_rust_core::{
-    EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore,
-    NewEvent, Position, Projection, ProjectionError, ProjectionManager, ProjectionStore,
-    StoredEvent, StreamId,
+    EventStore, ExpectedVersion, InMemoryEventStore, InMemoryProjectionStore, NewEvent, Position,
+    Projection, ProjectionError, ProjectionManager, ProjectionStore, StoredEvent, StreamId,
 };
 use composable_rust_redis::redis as redis_rs;
 use composable_rust_redis::{RedisProjectionStore, RedisStreamsEventBus};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::bus_support::{VISIBILITY_TIMEOUT, fresh_bus};
 
 fn new_event(n: i64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "Added".into(),
-        schema_version: 1,
-        payload: json!({ "n": n }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new("Added", json!({ "n": n }))
 }
 
 async fn append(events: &InMemoryEventStore, count: i64, per_append: i64) -> Position {

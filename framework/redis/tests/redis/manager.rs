@@ -11,13 +11,12 @@ use composable_rust_core::projection::{
     ProjectionTxExt, RetryPolicy,
 };
 use composable_rust_core::{
-    EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore, NewEvent, Position, Projection,
+    EventStore, ExpectedVersion, InMemoryEventStore, NewEvent, Position, Projection,
     ProjectionError, ProjectionManager, StoredEvent, StreamId,
 };
 use composable_rust_redis::{RedisProjectionStore, RedisTx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::support::{dump, fresh_store};
 
@@ -88,20 +87,11 @@ impl Projection for Leaderboard {
 }
 
 pub fn scored(points: i64) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::new_v4(),
-        event_type: "Scored".into(),
-        schema_version: 1,
-        payload: json!({ "points": points }),
-        metadata: EventMetadata::default(),
-    }
+    NewEvent::new("Scored", json!({ "points": points }))
 }
 
 fn poison() -> NewEvent {
-    NewEvent {
-        payload: json!({ "points": 1000, "poison": true }),
-        ..scored(0)
-    }
+    NewEvent::new("Scored", json!({ "points": 1000, "poison": true }))
 }
 
 pub async fn append(events: &InMemoryEventStore, player: &str, batch: Vec<NewEvent>) -> Position {

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use composable_rust_core::projection::{ProjectionCheckpoint, ProjectionStore, ProjectionTx};
 use composable_rust_core::{
-    EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore, NewEvent, Position, Projection,
+    EventStore, ExpectedVersion, InMemoryEventStore, NewEvent, Position, Projection,
     ProjectionError, ProjectionManager, StoredEvent, StreamId,
 };
 use composable_rust_redis::redis as redis_rs;
@@ -87,13 +87,10 @@ async fn events(store: &InMemoryEventStore) -> Vec<(Uuid, Position)> {
             .append(
                 &StreamId::new(stream).unwrap(),
                 ExpectedVersion::Any,
-                vec![NewEvent {
-                    event_id,
-                    event_type: "Counted".into(),
-                    schema_version: 1,
-                    payload: json!({ "n": n, "counter": counter }),
-                    metadata: EventMetadata::default(),
-                }],
+                vec![
+                    NewEvent::new("Counted", json!({ "n": n, "counter": counter }))
+                        .with_id(event_id),
+                ],
             )
             .await
             .unwrap()
@@ -323,10 +320,7 @@ async fn with_apply_once_the_failed_event_is_not_marked_applied_and_no_other_wri
 }
 
 fn poison() -> NewEvent {
-    NewEvent {
-        payload: json!({ "points": 1000, "poison": true }),
-        ..scored(0)
-    }
+    NewEvent::new("Scored", json!({ "points": 1000, "poison": true }))
 }
 
 /// An event that failed in the projection's own code never reached its
