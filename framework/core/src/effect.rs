@@ -65,6 +65,32 @@ impl From<String> for EffectId {
 /// Build effects with the constructors ([`Effect::future`],
 /// [`Effect::delay`], ...) rather than the variants; match on the variants
 /// (or on [`Effect::kind`]) when a test inspects what a reducer returned.
+///
+/// ```
+/// use std::time::Duration;
+/// use composable_rust_core::{Effect, EffectKind};
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum Action {
+///     Fetch,
+///     Fetched(u32),
+///     Expire,
+/// }
+///
+/// // Work to do later, as values: nothing runs here.
+/// let fetch: Effect<Action> = Effect::future(async { Some(Action::Fetched(42)) });
+/// let expiry = Effect::delay(Duration::from_secs(60), Action::Expire).cancellable("expiry");
+/// let both = Effect::parallel([fetch, expiry]);
+/// assert_eq!(both.kind(), EffectKind::Parallel);
+///
+/// // Effects of a child feature are mapped into the parent's actions.
+/// #[derive(Debug)]
+/// enum AppAction {
+///     Child(Action),
+/// }
+/// let mapped: Effect<AppAction> = Effect::send(Action::Fetch).map(AppAction::Child);
+/// assert_eq!(mapped.kind(), EffectKind::Future); // `send` is a future that is ready
+/// ```
 pub enum Effect<A> {
     /// Nothing to do.
     None,

@@ -29,6 +29,53 @@ use crate::event::Event;
 /// A consistency boundary whose state is rebuilt from its events.
 ///
 /// The state is serde-serializable so the repository can snapshot it.
+///
+/// ```
+/// use composable_rust_core::Aggregate;
+/// use composable_rust_core::event::Event;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// enum CounterEvent {
+///     Incremented { by: u32 },
+/// }
+/// impl Event for CounterEvent {}
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("the counter would overflow; increment by less")]
+/// struct Overflow;
+///
+/// #[derive(Debug, Default, Serialize, Deserialize)]
+/// struct Counter {
+///     value: u32,
+/// }
+///
+/// impl Aggregate for Counter {
+///     const KIND: &'static str = "counter";
+///     type Event = CounterEvent;
+///     type Command = u32;
+///     type Error = Overflow;
+///     type Environment = ();
+///
+///     fn decide(&self, by: u32, _env: &()) -> Result<Vec<CounterEvent>, Overflow> {
+///         self.value.checked_add(by).ok_or(Overflow)?;
+///         Ok(vec![CounterEvent::Incremented { by }])
+///     }
+///
+///     fn apply(&mut self, event: &CounterEvent) {
+///         match event {
+///             CounterEvent::Incremented { by } => self.value += by,
+///         }
+///     }
+/// }
+///
+/// let mut counter = Counter::default();
+/// for event in counter.decide(2, &()).unwrap() {
+///     counter.apply(&event);
+/// }
+/// assert_eq!(counter.value, 2);
+/// assert!(counter.decide(u32::MAX, &()).is_err(), "refused: nothing happens");
+/// ```
 pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The stream id prefix of this kind of aggregate, e.g. `"account"`.
     const KIND: &'static str;

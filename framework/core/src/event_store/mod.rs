@@ -43,6 +43,33 @@ pub struct AppendOutcome {
 ///   events in [`Position`] order, and an event that becomes visible later
 ///   always has a position after every event already returned, so a reader
 ///   that remembers the last position it saw never misses one.
+///
+/// ```
+/// use composable_rust_core::event::{NewEvent, Position, StreamId};
+/// use composable_rust_core::{EventStore, EventStoreError, ExpectedVersion, InMemoryEventStore};
+/// use serde_json::json;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), EventStoreError> {
+/// let store = InMemoryEventStore::new();
+/// let account = StreamId::new("account-7")?;
+///
+/// let opened = vec![NewEvent::new("Opened", json!({ "owner": "Ada" }))];
+/// store.append(&account, ExpectedVersion::NoStream, opened).await?;
+///
+/// // A writer that read version 0 is too late now: nothing is written.
+/// let late = vec![NewEvent::new("Opened", json!({ "owner": "Bob" }))];
+/// let conflict = store.append(&account, ExpectedVersion::NoStream, late).await;
+/// assert!(matches!(conflict, Err(EventStoreError::WrongExpectedVersion { actual: 1, .. })));
+///
+/// let deposit = vec![NewEvent::new("Deposited", json!({ "amount": 25 }))];
+/// store.append(&account, ExpectedVersion::Exact(1), deposit).await?;
+/// let stream = store.load_stream(&account, 0).await?;
+/// assert_eq!(stream.len(), 2);
+/// assert_eq!(store.read_all(Position::START, 10).await?.len(), 2);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to `stream_id` if the stream is at `expected`.

@@ -45,6 +45,60 @@ use crate::event::StoredEvent;
 /// [`handles`](Projection::handles) accepts, in order, and writes through
 /// the unit of work it is given; the manager commits that unit of work
 /// together with the checkpoint.
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use composable_rust_core::event::{NewEvent, StoredEvent, StreamId};
+/// use composable_rust_core::projection::{
+///     InMemoryProjectionStore, Projection, ProjectionError, ProjectionManager, ProjectionStore,
+///     ProjectionStoreExt, ProjectionTx, ProjectionTxExt,
+/// };
+/// use composable_rust_core::{EventStore, ExpectedVersion, InMemoryEventStore};
+///
+/// /// How many events each stream has: `count:<stream>`.
+/// struct EventCounts;
+///
+/// #[async_trait]
+/// impl Projection for EventCounts {
+///     type Store = InMemoryProjectionStore;
+///
+///     fn name(&self) -> &str {
+///         "event-counts"
+///     }
+///
+///     async fn apply(
+///         &self,
+///         event: &StoredEvent,
+///         tx: &mut <Self::Store as ProjectionStore>::Tx,
+///     ) -> Result<(), ProjectionError> {
+///         let key = format!("count:{}", event.stream_id);
+///         let count: u64 = tx.get_json(&key).await?.unwrap_or(0);
+///         tx.save_json(&key, &(count + 1)).await
+///     }
+///
+///     async fn reset(
+///         &self,
+///         tx: &mut <Self::Store as ProjectionStore>::Tx,
+///     ) -> Result<(), ProjectionError> {
+///         tx.delete_prefix("count:").await.map(|_| ())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let events = InMemoryEventStore::new();
+/// let stream = StreamId::new("order-1")?;
+/// let new = vec![NewEvent::new("Placed", serde_json::json!({})); 1];
+/// events.append(&stream, ExpectedVersion::NoStream, new).await?;
+///
+/// let store = Arc::new(InMemoryProjectionStore::new());
+/// let manager = ProjectionManager::new(EventCounts, Arc::clone(&store), events);
+/// manager.catch_up().await?;
+/// assert_eq!(store.get_json::<u64>("count:order-1").await?, Some(1));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// The store the read model lives in.

@@ -76,6 +76,35 @@ pub trait ProjectionTxExt: ProjectionTx {
 impl<T: ProjectionTx + ?Sized> ProjectionTxExt for T {}
 
 /// A read-model store: reads directly, writes through units of work.
+///
+/// Writes go through a unit of work ([`ProjectionTx`]) and become visible
+/// together at [`commit`](ProjectionStore::commit); dropping the unit of
+/// work discards them. The projection manager commits a batch's writes and
+/// the checkpoint in one unit of work.
+///
+/// ```
+/// use composable_rust_core::projection::{
+///     InMemoryProjectionStore, ProjectionStore, ProjectionStoreExt, ProjectionTx,
+///     ProjectionTxExt,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), composable_rust_core::ProjectionError> {
+/// let store = InMemoryProjectionStore::new();
+///
+/// let mut tx = store.begin().await?;
+/// tx.save_json("balance:ada", &100_u64).await?;
+/// assert_eq!(store.get("balance:ada").await?, None, "not visible before commit");
+/// store.commit(tx).await?;
+/// assert_eq!(store.get_json::<u64>("balance:ada").await?, Some(100));
+///
+/// let mut tx = store.begin().await?;
+/// tx.delete("balance:ada").await?;
+/// drop(tx); // discarded: nothing changes
+/// assert!(store.get("balance:ada").await?.is_some());
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {
     /// This store's unit of work.
