@@ -1,31 +1,40 @@
 //! [`SagaRuntime`]: routes events to saga instances, records their steps in
 //! the event store, runs their timeouts and delivers their commands.
+//!
+//! This module holds the runtime's handle, its public methods and the state
+//! its parts share (the cache of loaded instances among it); the parts:
+//!
+//! - [`builder`]: [`SagaRuntimeBuilder`], the runtime's settings;
+//! - [`steps`]: processing one message for one instance (load, decide,
+//!   record with optimistic concurrency, deliver the commands);
+//! - [`timers`]: arming, firing and re-arming timeouts on the clock;
+//! - [`catalog`]: the `sagas-{KIND}` stream of running instances, read by
+//!   [`resume`](SagaRuntime::resume).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod builder;
+mod catalog;
+mod steps;
+mod timers;
+
+pub use builder::SagaRuntimeBuilder;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
-use super::instance::{Decision, SagaInstance, SagaMessage, dispatched_record, saga_stream_id};
+use self::timers::Timers;
+use super::instance::{SagaInstance, SagaMessage};
 use super::{CommandDispatcher, Saga, SagaError, SagaId, SagaOutcome};
-use crate::clock::{Clock, SystemClock};
-use crate::effect::{Effect, EffectId};
-use crate::error::CodedError;
-use crate::event::{
-    Event, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId, Upcasters, decode,
-};
+use crate::clock::Clock;
+use crate::event::{Position, StoredEvent, StreamId, Upcasters};
 use crate::event_store::{EventStore, EventStoreError};
 use crate::projection::EventSource;
-use crate::store::{ActionSink, EffectRunner};
+use crate::store::EffectRunner;
 
-/// How many catalog events [`SagaRuntime::resume`] reads past the last
-/// catalog snapshot before it saves a new one.
-const CATALOG_SNAPSHOT_EVERY: usize = 1_000;
 /// Page size of [`SagaRuntime::catch_up`].
 const CATCH_UP_PAGE: usize = 256;
 
@@ -64,39 +73,6 @@ pub struct ResumeReport {
     pub closed: usize,
 }
 
-/// The catalog of a saga kind (stream `sagas-{KIND}`): which instances
-/// started and which ended, so [`SagaRuntime::resume`] finds the running
-/// ones without scanning the whole store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum CatalogEvent {
-    #[serde(rename = "$saga.started")]
-    Started { saga_id: SagaId },
-    #[serde(rename = "$saga.closed")]
-    Closed { saga_id: SagaId },
-}
-
-impl Event for CatalogEvent {}
-
-/// A timeout that fired, fed back by its delay effect.
-#[derive(Debug, Clone)]
-struct TimeoutFired {
-    saga_id: SagaId,
-    name: String,
-    deadline: DateTime<Utc>,
-    generation: u64,
-}
-
-#[derive(Default)]
-struct Timers {
-    next_generation: u64,
-    armed: HashMap<(SagaId, String), Armed>,
-}
-
-struct Armed {
-    generation: u64,
-    wake_at: DateTime<Utc>,
-}
-
 type Slot<S> = Arc<tokio::sync::Mutex<Option<SagaInstance<S>>>>;
 
 /// Runs the instances of one saga kind.
@@ -120,6 +96,8 @@ type Slot<S> = Arc<tokio::sync::Mutex<Option<SagaInstance<S>>>>;
 /// After a restart, [`resume`](Self::resume) delivers the commands that
 /// were recorded but not delivered and arms the running timeouts again for
 /// what is left of them. Cloning gives another handle to the same runtime.
+///
+/// [`Effect::delay`]: crate::Effect::delay
 pub struct SagaRuntime<S: Saga> {
     inner: Arc<Inner<S>>,
 }
@@ -138,79 +116,6 @@ impl<S: Saga> std::fmt::Debug for SagaRuntime<S> {
             .field("kind", &S::KIND)
             .field("armed_timeouts", &self.armed_timeouts())
             .finish_non_exhaustive()
-    }
-}
-
-/// Configures a [`SagaRuntime`]; from [`SagaRuntime::builder`].
-pub struct SagaRuntimeBuilder<S: Saga> {
-    saga: S,
-    store: Arc<dyn EventStore>,
-    dispatcher: Arc<dyn CommandDispatcher<S::Command>>,
-    clock: Arc<dyn Clock>,
-    upcasters: Upcasters,
-    conflict_attempts: usize,
-    retry_after: Duration,
-}
-
-impl<S: Saga> SagaRuntimeBuilder<S> {
-    /// The clock timeouts run on and deadlines are computed with (default:
-    /// the [`SystemClock`]). Pass a [`TestClock`](crate::TestClock) in
-    /// tests, and the same clock your environment uses.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Upcasts the saga's old events when its stream is replayed.
-    #[must_use]
-    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
-        self.upcasters = upcasters;
-        self
-    }
-
-    /// How many times an event is tried when another writer appends to the
-    /// saga's stream first (default 3); each attempt reloads the saga.
-    #[must_use]
-    pub fn with_conflict_attempts(mut self, attempts: usize) -> Self {
-        self.conflict_attempts = attempts.max(1);
-        self
-    }
-
-    /// How long to wait before trying a timeout again whose handling failed
-    /// (the event store was unreachable, say); default one second.
-    #[must_use]
-    pub fn with_retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = delay;
-        self
-    }
-
-    /// The runtime.
-    pub fn build(self) -> SagaRuntime<S> {
-        let (activity, _) = watch::channel(0);
-        let catalog = StreamId::new(format!("sagas-{}", S::KIND))
-            .expect("Saga::KIND must be a short name without control characters");
-        SagaRuntime {
-            inner: Arc::new(Inner {
-                runner: EffectRunner::new(Arc::clone(&self.clock)),
-                saga: self.saga,
-                store: self.store,
-                dispatcher: self.dispatcher,
-                clock: self.clock,
-                upcasters: self.upcasters,
-                conflict_attempts: self.conflict_attempts,
-                retry_after: self.retry_after,
-                catalog,
-                own_prefix: format!("saga-{}-", S::KIND),
-                slots: Mutex::new(HashMap::new()),
-                timer_group: TaskTracker::new(),
-                timers: Mutex::new(Timers::default()),
-                busy: AtomicUsize::new(0),
-                activity,
-                accepting: AtomicBool::new(true),
-                tasks: TaskTracker::new(),
-            }),
-        }
     }
 }
 
@@ -248,6 +153,8 @@ impl<S: Saga> Drop for Inner<S> {
 impl<S: Saga> SagaRuntime<S> {
     /// A runtime on the [`SystemClock`]; see [`builder`](Self::builder) for
     /// the options.
+    ///
+    /// [`SystemClock`]: crate::SystemClock
     pub fn new(
         saga: S,
         store: impl EventStore,
@@ -258,20 +165,14 @@ impl<S: Saga> SagaRuntime<S> {
 
     /// Configures a runtime for `saga`, recording in `store` and delivering
     /// commands through `dispatcher`.
+    /// Configures a runtime for `saga`, recording in `store` and delivering
+    /// commands through `dispatcher`.
     pub fn builder(
         saga: S,
         store: impl EventStore,
         dispatcher: impl CommandDispatcher<S::Command>,
     ) -> SagaRuntimeBuilder<S> {
-        SagaRuntimeBuilder {
-            saga,
-            store: Arc::new(store),
-            dispatcher: Arc::new(dispatcher),
-            clock: Arc::new(SystemClock),
-            upcasters: Upcasters::new(),
-            conflict_attempts: 3,
-            retry_after: Duration::from_secs(1),
-        }
+        SagaRuntimeBuilder::new(saga, store, dispatcher)
     }
 
     /// The saga this runtime runs.
@@ -466,421 +367,11 @@ impl<S: Saga> Inner<S> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock_timers(&self) -> std::sync::MutexGuard<'_, Timers> {
-        self.timers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn slot(&self, saga_id: &SagaId) -> Slot<S> {
         Arc::clone(self.lock_slots().entry(saga_id.clone()).or_default())
     }
 
     fn evict(&self, saga_id: &SagaId) {
         self.lock_slots().remove(saga_id);
-    }
-
-    fn is_busy(&self) -> bool {
-        if self.busy.load(Ordering::SeqCst) > 0 {
-            return true;
-        }
-        let now = self.clock.now();
-        self.lock_timers()
-            .armed
-            .values()
-            .any(|armed| armed.wake_at <= now)
-    }
-
-    async fn load(&self, saga_id: &SagaId) -> Result<SagaInstance<S>, SagaError> {
-        let stream_id = saga_stream_id::<S>(saga_id)?;
-        let stored = self.store.load_stream(&stream_id, 0).await?;
-        SagaInstance::replay(saga_id.clone(), &stored, &self.upcasters)
-    }
-
-    /// Loads `saga_id` into `guard` if it is not there, arming its timeouts.
-    async fn ensure_loaded<'g>(
-        this: &Arc<Self>,
-        saga_id: &SagaId,
-        guard: &'g mut Option<SagaInstance<S>>,
-    ) -> Result<&'g mut SagaInstance<S>, SagaError> {
-        if guard.is_none() {
-            let instance = this.load(saga_id).await?;
-            Self::sync_timeouts(this, saga_id, &BTreeMap::new(), instance.timeouts());
-            *guard = Some(instance);
-        }
-        Ok(guard.as_mut().expect("loaded above"))
-    }
-
-    async fn process(
-        this: &Arc<Self>,
-        saga_id: SagaId,
-        message: SagaMessage<S::Input>,
-    ) -> Result<Handled, SagaError> {
-        let slot = this.slot(&saga_id);
-        let mut guard = slot.lock().await;
-        let mut attempt = 0;
-        let mut settled_before;
-        let handled = loop {
-            attempt += 1;
-            let instance = Self::ensure_loaded(this, &saga_id, &mut guard).await?;
-            settled_before = instance.is_settled();
-            let decision = instance.decide(&this.saga, message.clone(), this.clock.now());
-            let transition = match decision {
-                Decision::Duplicate => break Handled::Duplicate(saga_id.clone()),
-                Decision::Ended => break Handled::Ended(saga_id.clone()),
-                Decision::NoReaction | Decision::StaleTimeout => {
-                    break Handled::NoReaction(saga_id.clone());
-                }
-                Decision::Step(transition) => transition,
-            };
-            let outcome = transition.outcome;
-            match Self::record(this, instance, transition).await {
-                Ok(()) => {
-                    tracing::debug!(saga = S::KIND, %saga_id, ?outcome, "saga step recorded");
-                    break Handled::Stepped {
-                        saga_id: saga_id.clone(),
-                        outcome,
-                    };
-                }
-                Err(SagaError::Store(EventStoreError::WrongExpectedVersion { .. })) => {
-                    // Another writer got there first: reload and decide again.
-                    *guard = None;
-                    if attempt >= this.conflict_attempts {
-                        return Err(SagaError::Conflict {
-                            saga_id,
-                            attempts: attempt,
-                        });
-                    }
-                }
-                Err(error) => {
-                    *guard = None;
-                    return Err(error);
-                }
-            }
-        };
-        let instance = guard.as_mut().expect("the instance is loaded");
-        if let Err(error) = this.flush(instance).await {
-            if !matches!(error, SagaError::Dispatch { .. }) {
-                *guard = None;
-            }
-            return Err(error);
-        }
-        if !settled_before && instance.is_settled() {
-            this.close(&saga_id).await?;
-        }
-        Ok(handled)
-    }
-
-    /// Appends `transition` to the instance's stream and applies it.
-    async fn record(
-        this: &Arc<Self>,
-        instance: &mut SagaInstance<S>,
-        transition: super::instance::Transition<S>,
-    ) -> Result<(), SagaError> {
-        let batch = transition.to_new_events(instance.id())?;
-        let expected = if instance.version() == 0 {
-            // Listed in the catalog first, so a crash right after the
-            // saga's first append cannot hide it from resume().
-            this.catalog_append(CatalogEvent::Started {
-                saga_id: instance.id().clone(),
-            })
-            .await?;
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(instance.version())
-        };
-        let appended = this
-            .store
-            .append(instance.stream_id(), expected, batch)
-            .await?;
-        let before = instance.timeouts().clone();
-        instance.commit(transition, appended.stream_version);
-        let saga_id = instance.id().clone();
-        Self::sync_timeouts(this, &saga_id, &before, instance.timeouts());
-        Ok(())
-    }
-
-    /// Delivers the instance's pending commands in order, stopping at the
-    /// first failure, and records the delivery of those that went out.
-    async fn flush(&self, instance: &mut SagaInstance<S>) -> Result<usize, SagaError> {
-        if instance.pending().is_empty() {
-            return Ok(0);
-        }
-        let mut delivered = Vec::new();
-        let mut failure = None;
-        for command in instance.pending() {
-            match self.dispatcher.dispatch(command).await {
-                Ok(()) => delivered.push(command.id.clone()),
-                Err(source) => {
-                    tracing::warn!(
-                        saga = S::KIND,
-                        saga_id = %command.saga_id,
-                        command_id = %command.id,
-                        error = %source,
-                        "delivering a saga command failed; it stays pending"
-                    );
-                    failure = Some(SagaError::Dispatch {
-                        saga_id: command.saga_id.clone(),
-                        command_id: command.id.clone(),
-                        source,
-                    });
-                    break;
-                }
-            }
-        }
-        if !delivered.is_empty() {
-            let record = dispatched_record::<S::Command>(&delivered, instance.id())?;
-            let appended = self
-                .store
-                .append(
-                    instance.stream_id(),
-                    ExpectedVersion::Exact(instance.version()),
-                    vec![record],
-                )
-                .await?;
-            instance.mark_dispatched(&delivered, appended.stream_version);
-        }
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(delivered.len()),
-        }
-    }
-
-    async fn resume_one(
-        this: &Arc<Self>,
-        saga_id: &SagaId,
-        report: &mut ResumeReport,
-    ) -> Result<(), SagaError> {
-        let slot = this.slot(saga_id);
-        let mut guard = slot.lock().await;
-        let instance = Self::ensure_loaded(this, saga_id, &mut guard).await?;
-        report.sagas += 1;
-        report.timeouts += instance.timeouts().len();
-        match this.flush(instance).await {
-            Ok(count) => report.redispatched += count,
-            Err(error) => {
-                if !matches!(error, SagaError::Dispatch { .. }) {
-                    *guard = None;
-                }
-                return Err(error);
-            }
-        }
-        // Ended, and every command delivered: close it in the catalog. (A
-        // saga with an empty stream stays listed: another process may be
-        // about to record its first step.)
-        if instance.is_settled() {
-            report.closed += 1;
-            this.close(saga_id).await?;
-        }
-        Ok(())
-    }
-
-    /// Marks `saga_id` as closed in the catalog and forgets it.
-    async fn close(&self, saga_id: &SagaId) -> Result<(), SagaError> {
-        self.catalog_append(CatalogEvent::Closed {
-            saga_id: saga_id.clone(),
-        })
-        .await?;
-        self.evict(saga_id);
-        Ok(())
-    }
-
-    async fn catalog_append(&self, event: CatalogEvent) -> Result<(), SagaError> {
-        let event = NewEvent::from_event(&event)?;
-        self.store
-            .append(&self.catalog, ExpectedVersion::Any, vec![event])
-            .await?;
-        Ok(())
-    }
-
-    /// The sagas listed as started and not closed in the catalog.
-    async fn running_sagas(&self) -> Result<BTreeSet<SagaId>, SagaError> {
-        let (mut running, from) = match self.store.load_snapshot(&self.catalog).await? {
-            Some(snapshot) => match serde_json::from_value(snapshot.state) {
-                Ok(running) => (running, snapshot.stream_version),
-                Err(error) => {
-                    tracing::warn!(saga = S::KIND, %error, "ignoring an unreadable catalog snapshot");
-                    (BTreeSet::new(), 0)
-                }
-            },
-            None => (BTreeSet::new(), 0),
-        };
-        let events = self.store.load_stream(&self.catalog, from + 1).await?;
-        for stored in &events {
-            match decode::<CatalogEvent>(stored, &Upcasters::new())? {
-                Some(CatalogEvent::Started { saga_id }) => {
-                    running.insert(saga_id);
-                }
-                Some(CatalogEvent::Closed { saga_id }) => {
-                    running.remove(&saga_id);
-                }
-                None => {}
-            }
-        }
-        if events.len() >= CATALOG_SNAPSHOT_EVERY
-            && let Some(last) = events.last()
-        {
-            let state =
-                serde_json::to_value(&running).map_err(|error| EventStoreError::Encode {
-                    reason: format!("saga catalog snapshot: {error}"),
-                })?;
-            self.store
-                .save_snapshot(&Snapshot {
-                    stream_id: self.catalog.clone(),
-                    stream_version: last.stream_version,
-                    schema_version: 1,
-                    state,
-                    taken_at: self.clock.now(),
-                })
-                .await?;
-        }
-        Ok(running)
-    }
-
-    /// Arms the timeouts that are new or moved, disarms those that are gone.
-    fn sync_timeouts(
-        this: &Arc<Self>,
-        saga_id: &SagaId,
-        before: &BTreeMap<String, DateTime<Utc>>,
-        after: &BTreeMap<String, DateTime<Utc>>,
-    ) {
-        for name in before.keys() {
-            if !after.contains_key(name) {
-                this.disarm(saga_id, name);
-            }
-        }
-        for (name, deadline) in after {
-            if before.get(name) != Some(deadline) {
-                Self::arm(this, saga_id, name, *deadline, *deadline);
-            }
-        }
-    }
-
-    fn effect_id(saga_id: &SagaId, name: &str) -> EffectId {
-        EffectId::new(format!("saga-{}-{saga_id}/{name}", S::KIND))
-    }
-
-    /// Arms timeout `name` (due at `deadline`) to fire at `wake_at`.
-    fn arm(
-        this: &Arc<Self>,
-        saga_id: &SagaId,
-        name: &str,
-        deadline: DateTime<Utc>,
-        wake_at: DateTime<Utc>,
-    ) {
-        if !this.accepting.load(Ordering::SeqCst) {
-            return;
-        }
-        let effect_id = Self::effect_id(saga_id, name);
-        this.runner.cancel(&effect_id);
-        let generation = {
-            let mut timers = this.lock_timers();
-            timers.next_generation += 1;
-            let generation = timers.next_generation;
-            timers.armed.insert(
-                (saga_id.clone(), name.to_owned()),
-                Armed {
-                    generation,
-                    wake_at,
-                },
-            );
-            generation
-        };
-        let remaining = (wake_at - this.clock.now()).to_std().unwrap_or_default();
-        let fired = TimeoutFired {
-            saga_id: saga_id.clone(),
-            name: name.to_owned(),
-            deadline,
-            generation,
-        };
-        let weak: Weak<Self> = Arc::downgrade(this);
-        let sink: ActionSink<TimeoutFired> = Arc::new(move |fired| {
-            if let Some(inner) = weak.upgrade() {
-                Self::on_timeout(&inner, fired);
-            }
-        });
-        this.runner.run(
-            Effect::delay(remaining, fired).cancellable(effect_id),
-            &this.timer_group,
-            &sink,
-        );
-    }
-
-    fn disarm(&self, saga_id: &SagaId, name: &str) {
-        self.runner.cancel(&Self::effect_id(saga_id, name));
-        self.lock_timers()
-            .armed
-            .remove(&(saga_id.clone(), name.to_owned()));
-        self.activity.send_modify(|n| *n += 1);
-    }
-
-    /// A timeout's delay is over: handle it on a task of its own.
-    fn on_timeout(this: &Arc<Self>, fired: TimeoutFired) {
-        if !this.accepting.load(Ordering::SeqCst) {
-            return;
-        }
-        this.busy.fetch_add(1, Ordering::SeqCst);
-        let inner = Arc::clone(this);
-        this.tasks.spawn(async move {
-            let message = SagaMessage::Timeout {
-                name: fired.name.clone(),
-                deadline: fired.deadline,
-            };
-            let result = Self::process(&inner, fired.saga_id.clone(), message).await;
-            let key = (fired.saga_id.clone(), fired.name.clone());
-            let still_armed = inner
-                .lock_timers()
-                .armed
-                .get(&key)
-                .is_some_and(|armed| armed.generation == fired.generation);
-            match result {
-                Err(error) if still_armed && error.is_transient() => {
-                    // Not recorded: try again later.
-                    tracing::warn!(
-                        saga = S::KIND,
-                        saga_id = %fired.saga_id,
-                        timeout = %fired.name,
-                        %error,
-                        "handling a saga timeout failed; trying again"
-                    );
-                    let wake_at = inner.clock.now()
-                        + chrono::Duration::from_std(inner.retry_after)
-                            .unwrap_or(chrono::Duration::MAX);
-                    Self::arm(&inner, &fired.saga_id, &fired.name, fired.deadline, wake_at);
-                }
-                result => {
-                    if let Err(error) = result.as_ref()
-                        && !error.is_transient()
-                        && !matches!(error, SagaError::Dispatch { .. })
-                    {
-                        tracing::error!(
-                            saga = S::KIND,
-                            saga_id = %fired.saga_id,
-                            timeout = %fired.name,
-                            %error,
-                            class = %error.class(),
-                            "handling a saga timeout failed and retrying cannot help; it is \
-                             armed again by resume() once the cause is fixed"
-                        );
-                    } else if let Err(error) = result {
-                        tracing::warn!(
-                            saga = S::KIND,
-                            saga_id = %fired.saga_id,
-                            timeout = %fired.name,
-                            %error,
-                            "a saga timeout was recorded, but delivering its commands failed"
-                        );
-                    }
-                    let mut timers = inner.lock_timers();
-                    if timers
-                        .armed
-                        .get(&key)
-                        .is_some_and(|armed| armed.generation == fired.generation)
-                    {
-                        timers.armed.remove(&key);
-                    }
-                }
-            }
-            inner.busy.fetch_sub(1, Ordering::SeqCst);
-            inner.activity.send_modify(|n| *n += 1);
-        });
     }
 }
