@@ -307,7 +307,11 @@ impl<S: Saga> SagaRuntime<S> {
             }
             if !was_settled && instance.is_settled() {
                 let saga_id = instance.id().clone();
-                self.inner.close(&saga_id).await?;
+                // Like a failed flush: remember it, and try the other sagas.
+                // The saga stays listed and is closed by the next resume.
+                if let Err(error) = self.inner.close(&saga_id).await {
+                    first_error.get_or_insert(error);
+                }
             }
         }
         match first_error {
