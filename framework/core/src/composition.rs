@@ -52,6 +52,16 @@ where
     }
 }
 
+impl<Child: Reducer, ParentState, ParentAction, ParentEnv> std::fmt::Debug
+    for Scope<Child, ParentState, ParentAction, ParentEnv>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("child", &std::any::type_name::<Child>())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A child reducer embedded in a parent feature. See [`scope`].
 pub struct Scope<Child: Reducer, ParentState, ParentAction, ParentEnv> {
     child: Child,

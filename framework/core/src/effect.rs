@@ -189,6 +189,7 @@ impl<A> Effect<A> {
     }
 
     /// Makes this effect cancellable with [`Effect::cancel`]`(id)`.
+    #[must_use]
     pub fn cancellable(self, id: impl Into<EffectId>) -> Self {
         Self::Cancellable {
             id: id.into(),

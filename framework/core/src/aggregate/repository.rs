@@ -95,6 +95,15 @@ pub struct AggregateRepository<A: Aggregate, S> {
     _aggregate: PhantomData<fn() -> A>,
 }
 
+impl<A: Aggregate, S> std::fmt::Debug for AggregateRepository<A, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregateRepository")
+            .field("kind", &A::KIND)
+            .field("snapshots", &self.snapshots)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
     /// A repository over `store`, running `decide` with `env`.
     pub fn new(store: S, env: A::Environment) -> Self {

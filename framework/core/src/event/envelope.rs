@@ -102,6 +102,7 @@ impl Position {
 
     /// The greatest position before this one, so that reading after it
     /// starts with this position (`START` stays `START`).
+    #[must_use]
     pub const fn just_before(self) -> Self {
         if self.sequence > 0 {
             Self::new(self.commit, self.sequence - 1)

@@ -49,6 +49,7 @@ impl Upcasters {
     }
 
     /// Registers `step` for events of `event_type` stored at `version`.
+    #[must_use]
     pub fn register(
         mut self,
         event_type: &str,
@@ -62,6 +63,7 @@ impl Upcasters {
 
     /// Registers a step that rewrites the payload of `event_type` from
     /// `version` to `version + 1`, keeping its type.
+    #[must_use]
     pub fn migrate(
         self,
         event_type: &str,
@@ -80,6 +82,7 @@ impl Upcasters {
 
     /// Registers a rename: events stored as `old` at `version` load as
     /// `new` at `new_version`, payload unchanged.
+    #[must_use]
     pub fn rename(self, old: &str, version: u32, new: &str, new_version: u32) -> Self {
         let new = new.to_owned();
         self.register(old, version, move |payload| {
@@ -93,6 +96,7 @@ impl Upcasters {
 
     /// Registers the removal of an event type: stored events of `event_type`
     /// at `version` are skipped on load.
+    #[must_use]
     pub fn discard(self, event_type: &str, version: u32) -> Self {
         self.register(event_type, version, |_| Ok(Upcasted::Discarded))
     }

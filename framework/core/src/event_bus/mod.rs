@@ -155,6 +155,7 @@ impl Topic {
 
     /// The topic that receives this topic's poison messages:
     /// `<topic>.dead-letter`.
+    #[must_use]
     pub fn dead_letter(&self) -> Topic {
         Topic(format!("{}{DEAD_LETTER_SUFFIX}", self.0))
     }

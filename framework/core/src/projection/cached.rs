@@ -131,11 +131,29 @@ struct Suspect {
     prefixes: HashSet<String>,
 }
 
+impl<P, C> std::fmt::Debug for CachedProjectionStore<P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedProjectionStore")
+            .field("mode", &self.mode)
+            .field("ttl", &self.ttl)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A unit of work on a [`CachedProjectionStore`]: the primary's unit of
 /// work, plus the keys it touches so the cache can follow after commit.
 pub struct CachedTx<T> {
     inner: T,
     changes: Vec<Change>,
+}
+
+impl<T> std::fmt::Debug for CachedTx<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedTx")
+            .field("changes", &self.changes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 enum Change {
@@ -174,6 +192,7 @@ impl<P, C> CachedProjectionStore<P, C> {
     }
 
     /// Cache entries expire after `ttl` (bounds staleness across processes).
+    #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self

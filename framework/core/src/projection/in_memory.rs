@@ -35,6 +35,14 @@ pub struct InMemoryTx {
     ops: Vec<Op>,
 }
 
+impl std::fmt::Debug for InMemoryTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryTx")
+            .field("buffered_writes", &self.ops.len())
+            .finish_non_exhaustive()
+    }
+}
+
 enum Op {
     Save(String, Vec<u8>),
     Delete(String),

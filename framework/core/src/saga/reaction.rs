@@ -108,6 +108,7 @@ impl<S: Saga> Reaction<S> {
     }
 
     /// Records `event` in the saga's stream; [`Saga::apply`] applies it.
+    #[must_use]
     pub fn record(mut self, event: S::Event) -> Self {
         self.events.push(event);
         self
@@ -115,6 +116,7 @@ impl<S: Saga> Reaction<S> {
 
     /// Sends `command` once the step is recorded. Commands of one reaction
     /// are dispatched in the order they were added.
+    #[must_use]
     pub fn send(mut self, command: S::Command) -> Self {
         self.commands.push(command);
         self
@@ -122,6 +124,7 @@ impl<S: Saga> Reaction<S> {
 
     /// Sends every command of `commands`, in order (e.g. the compensations
     /// of [`SagaSteps::compensations`](super::SagaSteps::compensations)).
+    #[must_use]
     pub fn send_all(mut self, commands: impl IntoIterator<Item = S::Command>) -> Self {
         self.commands.extend(commands);
         self
@@ -130,6 +133,7 @@ impl<S: Saga> Reaction<S> {
     /// Starts the timeout `name`: unless cancelled, the saga's
     /// [`on_timeout`](Saga::on_timeout) runs with `name` once `after` has
     /// passed on the runtime's clock. Starting a running timeout restarts it.
+    #[must_use]
     pub fn start_timeout(mut self, name: impl Into<String>, after: Duration) -> Self {
         self.timeouts.push(TimeoutRequest::Start {
             name: name.into(),
@@ -139,6 +143,7 @@ impl<S: Saga> Reaction<S> {
     }
 
     /// Cancels the timeout `name` (nothing happens if it is not running).
+    #[must_use]
     pub fn cancel_timeout(mut self, name: impl Into<String>) -> Self {
         self.timeouts
             .push(TimeoutRequest::Cancel { name: name.into() });
@@ -148,17 +153,20 @@ impl<S: Saga> Reaction<S> {
     /// Ends the saga with `outcome` once this step is recorded: its running
     /// timeouts are cancelled and later inputs are ignored. The commands of
     /// this reaction (the last compensations, say) are still sent.
+    #[must_use]
     pub fn finish(mut self, outcome: SagaOutcome) -> Self {
         self.outcome = Some(outcome);
         self
     }
 
     /// [`finish`](Self::finish) with [`SagaOutcome::Completed`].
+    #[must_use]
     pub fn complete(self) -> Self {
         self.finish(SagaOutcome::Completed)
     }
 
     /// [`finish`](Self::finish) with [`SagaOutcome::Compensated`].
+    #[must_use]
     pub fn compensated(self) -> Self {
         self.finish(SagaOutcome::Compensated)
     }

@@ -29,6 +29,14 @@ pub struct SagaRuntimeBuilder<S: Saga> {
     retry_after: Duration,
 }
 
+impl<S: Saga> std::fmt::Debug for SagaRuntimeBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SagaRuntimeBuilder")
+            .field("kind", &S::KIND)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Saga> SagaRuntimeBuilder<S> {
     /// The defaults; see [`SagaRuntime::builder`].
     pub(super) fn new(
