@@ -1,4 +1,4 @@
-//! Listing 14-1: a shopping cart whose checkout is announced by a thin
+//! Listing 17-1: a shopping cart whose checkout is announced by a thin
 //! event or by a fat one, a projection of cart totals, and two versions of
 //! a checkout saga's payment step: one that looks the total up in the
 //! projection (wrong), one that takes it from the event (right).

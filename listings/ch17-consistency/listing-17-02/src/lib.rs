@@ -1,4 +1,4 @@
-//! Listing 14-2: read-after-write. A deposit endpoint that reads the
+//! Listing 17-2: read-after-write. A deposit endpoint that reads the
 //! balance back from a projection right after writing sees stale data;
 //! three ways to read your own write instead.
 
