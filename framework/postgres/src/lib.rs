@@ -135,4 +135,4 @@ pub use projection::{
     SortOrder, sql_error,
 };
 pub use schema::DEFAULT_SCHEMA;
-pub use store::{MAX_JSONB_BYTES, PostgresEventStore};
+pub use store::{MAX_JSONB_BYTES, PING_AFTER_IDLE, PostgresEventStore};
