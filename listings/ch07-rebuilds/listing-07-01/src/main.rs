@@ -10,8 +10,8 @@ use composable_rust::projection::ProjectionConfig;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use listing_04_01::{Account, AccountCommand};
-use listing_06_01::{AccountSummaries, AccountSummary, summary_key};
+use bank::account::{Account, AccountCommand};
+use bank::summaries::{AccountSummaries, AccountSummary, summary_key};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

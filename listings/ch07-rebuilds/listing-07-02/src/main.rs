@@ -10,8 +10,8 @@ use composable_rust::prelude::*;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use listing_04_01::{Account, AccountCommand};
-use listing_06_01::{AccountSummaries, BankTotals, TOTALS_KEY};
+use bank::account::{Account, AccountCommand};
+use bank::summaries::{AccountSummaries, BankTotals, TOTALS_KEY};
 use listing_07_02::{AccountSummariesV2, AccountSummaryV2, summary_v2_key};
 
 #[tokio::main]

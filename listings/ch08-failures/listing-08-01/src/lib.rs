@@ -9,7 +9,7 @@ use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
-use listing_04_01::AccountEvent;
+use bank::account::AccountEvent;
 
 // ANCHOR: initials
 /// The letter an owner is filed under: version 1, which only knows A to Z.

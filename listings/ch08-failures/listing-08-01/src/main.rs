@@ -11,7 +11,7 @@ use composable_rust::projection::{ProjectionConfig, RetryPolicy};
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use listing_04_01::{Account, AccountCommand};
+use bank::account::{Account, AccountCommand};
 use listing_08_01::{Letter, OwnerDirectory, ascii_initial, initial};
 
 #[tokio::main]

@@ -128,8 +128,8 @@ mod tests {
     use std::time::Duration;
 
     use composable_rust::projection::{ProjectionConfig, ProjectionHealth};
-    use listing_04_01::{Account, AccountCommand};
-    use listing_06_01::AccountSummaries;
+    use bank::account::{Account, AccountCommand};
+    use bank::summaries::AccountSummaries;
 
     use super::*;
     use composable_rust::{AggregateRepository, InMemoryEventStore, ProjectionManager};

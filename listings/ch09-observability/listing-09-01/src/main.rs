@@ -9,8 +9,8 @@ use composable_rust::projection::ProjectionConfig;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager, TestClock,
 };
-use listing_04_01::{Account, AccountCommand};
-use listing_06_01::AccountSummaries;
+use bank::account::{Account, AccountCommand};
+use bank::summaries::AccountSummaries;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 

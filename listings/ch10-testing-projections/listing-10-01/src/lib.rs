@@ -9,7 +9,7 @@ use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
-use listing_04_01::AccountEvent;
+use bank::account::AccountEvent;
 use serde::{Deserialize, Serialize};
 
 // ANCHOR: versioned
@@ -69,8 +69,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use listing_04_01::{Account, AccountCommand};
-    use listing_06_01::AccountSummaries;
+    use bank::account::{Account, AccountCommand};
+    use bank::summaries::AccountSummaries;
 
     use super::*;
     use composable_rust::{

@@ -15,8 +15,8 @@ use composable_rust::projection::{CacheMode, CachedProjectionStore};
 use composable_rust::redis::RedisProjectionStore;
 use composable_rust::uuid::Uuid;
 use composable_rust::{AggregateRepository, ProjectionManager};
-use listing_04_01::{Account, AccountCommand};
-use listing_06_01::{AccountSummaries, AccountSummary, summary_key};
+use bank::account::{Account, AccountCommand};
+use bank::summaries::{AccountSummaries, AccountSummary, summary_key};
 use listing_10_01::{Balance, Balances};
 
 type Error = Box<dyn std::error::Error>;

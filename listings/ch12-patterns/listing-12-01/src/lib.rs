@@ -10,7 +10,7 @@ use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
-use listing_04_01::AccountEvent;
+use bank::account::AccountEvent;
 use serde::{Deserialize, Serialize};
 
 // ANCHOR: daily

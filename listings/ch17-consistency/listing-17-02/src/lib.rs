@@ -9,7 +9,7 @@ use composable_rust::prelude::*;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use listing_04_01::{Account, AccountCommand};
+use bank::account::{Account, AccountCommand};
 use listing_10_01::{Balance, Balances};
 
 /// The accounts, stored in memory for this listing.

@@ -1,0 +1,123 @@
+//! A bank account: what it knows (the state), what can happen to it (the
+//! actions), what it needs from outside (the environment), and the reducer
+//! that decides what each action means and which work follows (effects).
+
+use std::time::Duration;
+
+use composable_rust::prelude::*;
+
+// ANCHOR: state
+/// What an account knows. Amounts are in cents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Account {
+    /// Who owns the account; `None` until it is opened.
+    pub owner: Option<String>,
+    /// The money that can be withdrawn.
+    pub balance: u64,
+    /// Money deposited that has not cleared yet.
+    pub on_hold: u64,
+    /// Why the last action was refused, if it was.
+    pub refused: Option<Refusal>,
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    AlreadyOpen,
+    NotOpen,
+    ZeroAmount,
+    InsufficientFunds { balance: u64, requested: u64 },
+}
+// ANCHOR_END: state
+
+// ANCHOR: actions
+/// Everything that can happen to an account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountAction {
+    Open {
+        owner: String,
+    },
+    Deposit {
+        amount: u64,
+    },
+    Withdraw {
+        amount: u64,
+    },
+    /// A deposit's hold is over: fed back by the timer a deposit starts.
+    Cleared {
+        amount: u64,
+    },
+}
+// ANCHOR_END: actions
+
+// ANCHOR: environment
+/// What the reducer needs from outside.
+#[derive(Debug, Clone)]
+pub struct AccountEnvironment {
+    /// How long a deposit is held before it can be withdrawn.
+    pub hold: Duration,
+}
+// ANCHOR_END: environment
+
+// ANCHOR: reducer
+/// Decides what each action means for an account.
+pub struct AccountReducer;
+
+impl Reducer for AccountReducer {
+    type State = Account;
+    type Action = AccountAction;
+    type Environment = AccountEnvironment;
+
+    fn reduce(
+        &self,
+        account: &mut Account,
+        action: AccountAction,
+        env: &AccountEnvironment,
+    ) -> Effects<AccountAction> {
+        account.refused = check(account, &action).err();
+        if account.refused.is_some() {
+            return Effects::new();
+        }
+        match action {
+            AccountAction::Open { owner } => {
+                account.owner = Some(owner);
+                Effects::new()
+            }
+            AccountAction::Deposit { amount } => {
+                account.on_hold += amount;
+                // Not a sleep: a value saying "feed `Cleared` back after the
+                // hold". The store runs it on its clock.
+                vec![Effect::delay(env.hold, AccountAction::Cleared { amount })]
+            }
+            AccountAction::Cleared { amount } => {
+                account.on_hold -= amount;
+                account.balance += amount;
+                Effects::new()
+            }
+            AccountAction::Withdraw { amount } => {
+                account.balance -= amount;
+                Effects::new()
+            }
+        }
+    }
+}
+
+/// The account's rules: `Err` says why `action` is refused.
+fn check(account: &Account, action: &AccountAction) -> Result<(), Refusal> {
+    match action {
+        AccountAction::Open { .. } if account.owner.is_some() => Err(Refusal::AlreadyOpen),
+        AccountAction::Open { .. } | AccountAction::Cleared { .. } => Ok(()),
+        _ if account.owner.is_none() => Err(Refusal::NotOpen),
+        AccountAction::Deposit { amount: 0 } | AccountAction::Withdraw { amount: 0 } => {
+            Err(Refusal::ZeroAmount)
+        }
+        AccountAction::Withdraw { amount } if *amount > account.balance => {
+            Err(Refusal::InsufficientFunds {
+                balance: account.balance,
+                requested: *amount,
+            })
+        }
+        AccountAction::Deposit { .. } | AccountAction::Withdraw { .. } => Ok(()),
+    }
+}
+// ANCHOR_END: reducer

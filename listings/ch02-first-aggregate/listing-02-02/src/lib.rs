@@ -1,0 +1,3 @@
+//! The bank: one module per feature.
+
+pub mod account;

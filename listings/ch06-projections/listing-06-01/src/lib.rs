@@ -1,0 +1,4 @@
+//! The bank: one module per feature.
+
+pub mod account;
+pub mod summaries;
