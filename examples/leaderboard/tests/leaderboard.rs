@@ -9,33 +9,37 @@ use std::sync::Arc;
 
 use composable_rust::Position;
 use composable_rust::prelude::*;
-use composable_rust::redis::redis::{self as redis_rs, Commands};
 use composable_rust::redis::{RedisProjectionStore, RedisTx};
 use composable_rust::{AggregateRepository, InMemoryEventStore, ProjectionManager};
+use composable_rust_testing::fixtures::TestKeyPrefix;
 use leaderboard::projection::{SCORES, games_key};
 use leaderboard::{
-    Leaderboard, Match, MatchCommand, MatchError, MatchEvent, Standing, fresh_prefix, redis_url,
-    rewind, standing, top,
+    Leaderboard, Match, MatchCommand, MatchError, MatchEvent, Standing, rewind, standing, top,
 };
 
-/// A leaderboard on a fresh prefix, fed by an in-memory event store.
+/// A leaderboard on a test key prefix (its keys are deleted when the
+/// fixture is dropped), fed by an in-memory event store.
 struct Fixture {
     store: RedisProjectionStore,
     events: InMemoryEventStore,
     matches: AggregateRepository<Match, InMemoryEventStore>,
+    _prefix: TestKeyPrefix,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let url = redis_url().unwrap_or_else(|advice| panic!("{advice}"));
-        let store = RedisProjectionStore::connect(&url, &fresh_prefix())
+        let prefix = TestKeyPrefix::new();
+        let store = RedisProjectionStore::connect(prefix.url(), prefix.as_str())
             .await
-            .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={url}: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("cannot connect to REDIS_URL={}: {error}", prefix.url())
+            });
         let events = InMemoryEventStore::new();
         Self {
             matches: AggregateRepository::new(events.clone(), ()),
             store,
             events,
+            _prefix: prefix,
         }
     }
 
@@ -72,27 +76,6 @@ impl Fixture {
         self.finish(2, &[("bob", 50), ("dave", 5)]).await;
         self.finish(3, &[("alice", 25), ("carol", 40), ("dave", 15)])
             .await;
-    }
-}
-
-impl Drop for Fixture {
-    /// Deletes every key under the test's prefix. `Drop` cannot await, so
-    /// this uses a plain blocking connection (SCAN, then DEL).
-    fn drop(&mut self) {
-        let pattern = format!("{{{}}}:*", self.store.prefix());
-        let deleted = redis_rs::Client::open(redis_url().unwrap_or_default())
-            .and_then(|client| client.get_connection())
-            .and_then(|mut connection| {
-                let keys: Vec<String> =
-                    connection.scan_match(&pattern)?.collect::<Result<_, _>>()?;
-                if !keys.is_empty() {
-                    let _: u64 = connection.del(keys)?;
-                }
-                Ok(())
-            });
-        if let Err(error) = deleted {
-            eprintln!("could not delete the test keys {pattern}: {error}");
-        }
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use composable_rust::aggregate::RepositoryError;
 use composable_rust::{AggregateRepository, ProjectionManager, TestClock};
+use composable_rust_testing::fixtures::TestSchema;
+use composable_rust_testing::services::database_url;
 use order_history::{
     Line, Order, OrderCommand, OrderError, OrderHistory, OrderHistoryApp, OrderHistoryQueries,
     OrderView, Status,
@@ -15,21 +17,27 @@ use order_history::{
 const TIMEOUT: Duration = Duration::from_secs(10);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
+/// The app in two test schemas (the event store's on `DATABASE_URL`, the
+/// read models' on `READ_DATABASE_URL`), dropped with the fixture.
 struct Fixture {
-    app: Option<OrderHistoryApp>,
+    app: OrderHistoryApp,
     clock: TestClock,
     orders: AggregateRepository<Order, composable_rust::postgres::PostgresEventStore>,
     manager: ProjectionManager<OrderHistory>,
     queries: OrderHistoryQueries,
+    // Fields drop in order: the app and its pools, then the schemas.
+    events_schema: TestSchema,
+    _read_schema: TestSchema,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let run = uuid::Uuid::new_v4().simple();
-        let app =
-            OrderHistoryApp::connect(&format!("test_orders_{run}"), &format!("test_views_{run}"))
-                .await
-                .unwrap_or_else(|error| panic!("needs PostgreSQL at DATABASE_URL: {error}"));
+        let events_schema = TestSchema::new();
+        let read_url = std::env::var("READ_DATABASE_URL").unwrap_or_else(|_| database_url());
+        let read_schema = TestSchema::from_url(read_url);
+        let app = OrderHistoryApp::connect(events_schema.name(), read_schema.name())
+            .await
+            .unwrap_or_else(|error| panic!("needs PostgreSQL at DATABASE_URL: {error}"));
         let clock = TestClock::starting_at("2025-03-01T09:00:00Z".parse().unwrap());
         Self {
             orders: AggregateRepository::<Order, _>::new(
@@ -39,17 +47,15 @@ impl Fixture {
             manager: Self::manager(&app),
             queries: OrderHistoryQueries::new(app.table.clone()),
             clock,
-            app: Some(app),
+            app,
+            events_schema,
+            _read_schema: read_schema,
         }
     }
 
     fn manager(app: &OrderHistoryApp) -> ProjectionManager<OrderHistory> {
         let projection = OrderHistory::new(app.table.clone());
         ProjectionManager::new(projection, Arc::clone(&app.read_models), app.events.clone())
-    }
-
-    fn app(&self) -> &OrderHistoryApp {
-        self.app.as_ref().expect("the app")
     }
 
     /// Runs `command` on order `number` and waits until the read model has it.
@@ -78,38 +84,6 @@ impl Fixture {
         )
         .await;
         self.clock.advance(DAY);
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let Some(app) = self.app.take() else { return };
-        let url = std::env::var("DATABASE_URL").unwrap_or_default();
-        let read_url = std::env::var("READ_DATABASE_URL").unwrap_or_else(|_| url.clone());
-        let schemas = [
-            (url, app.events.schema().to_owned()),
-            (read_url, app.read_models.schema().to_owned()),
-        ];
-        // Drop may run inside the test's runtime, whose pools cannot be
-        // used from here: a thread with its own runtime and connections.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                for (url, schema) in schemas {
-                    let pool = sqlx::PgPool::connect(&url).await?;
-                    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                    sqlx::query(&drop).execute(&pool).await?;
-                    pool.close().await;
-                }
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test schemas: {dropped:?}");
-        }
     }
 }
 
@@ -209,15 +183,11 @@ async fn a_running_manager_gives_read_your_writes_and_queries_never_touch_the_ev
     running.await.unwrap().unwrap();
 
     // A restarted manager resumes from its checkpoint: nothing to replay.
-    assert_eq!(Fixture::manager(f.app()).catch_up().await.unwrap(), 0);
+    assert_eq!(Fixture::manager(&f.app).catch_up().await.unwrap(), 0);
 
     // The read side stands alone: with the event store's schema gone, the
     // queries still answer.
-    let events = &f.app().events;
-    sqlx::query(&format!("DROP SCHEMA {} CASCADE", events.schema()))
-        .execute(events.pool())
-        .await
-        .unwrap();
+    f.events_schema.drop_now().await.unwrap();
     assert_eq!(
         ids(&f.queries.orders_of("ada", 10).await.unwrap()),
         ["order-7"]

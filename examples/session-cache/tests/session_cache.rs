@@ -10,20 +10,21 @@ use std::time::Duration;
 
 use composable_rust::prelude::*;
 use composable_rust::redis::RedisProjectionStore;
-use composable_rust::redis::redis::{self as redis_rs, Commands};
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, ProjectionManager, SystemClock, TestClock,
 };
+use composable_rust_testing::fixtures::TestKeyPrefix;
 use session_cache::projection::session_key;
 use session_cache::{
     CurrentSession, SESSION_TTL, Session, SessionCache, SessionCommand, SessionError, SessionEvent,
-    current_session, fresh_prefix, redis_url,
+    current_session,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// A session cache on a fresh prefix, fed by an in-memory event store
-/// whose clock the test controls.
+/// A session cache on a test key prefix (its keys are deleted when the
+/// fixture is dropped), fed by an in-memory event store whose clock the
+/// test controls.
 struct Fixture {
     store: RedisProjectionStore,
     clock: TestClock,
@@ -31,16 +32,19 @@ struct Fixture {
     sessions: AggregateRepository<Session, InMemoryEventStore>,
     cache: ProjectionManager<SessionCache>,
     ttl: Duration,
+    _prefix: TestKeyPrefix,
 }
 
 impl Fixture {
     /// Sessions live `ttl`; the event store's clock starts `ago` in the
     /// past, so a test can record events "minutes ago" without waiting.
     async fn new(ttl: Duration, ago: Duration) -> Self {
-        let url = redis_url().unwrap_or_else(|advice| panic!("{advice}"));
-        let store = RedisProjectionStore::connect(&url, &fresh_prefix())
+        let prefix = TestKeyPrefix::new();
+        let store = RedisProjectionStore::connect(prefix.url(), prefix.as_str())
             .await
-            .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={url}: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("cannot connect to REDIS_URL={}: {error}", prefix.url())
+            });
         let clock = TestClock::starting_at(SystemClock.now() - ago);
         let events = InMemoryEventStore::new().with_clock(Arc::new(clock.clone()));
         Self {
@@ -54,6 +58,7 @@ impl Fixture {
             clock,
             events,
             ttl,
+            _prefix: prefix,
         }
     }
 
@@ -81,27 +86,6 @@ impl Fixture {
     /// The TTL Redis reports for the session's key.
     async fn ttl(&self, id: &str) -> Option<Duration> {
         self.store.ttl(&session_key(id)).await.unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    /// Deletes every key under the test's prefix. `Drop` cannot await, so
-    /// this uses a plain blocking connection (SCAN, then DEL).
-    fn drop(&mut self) {
-        let pattern = format!("{{{}}}:*", self.store.prefix());
-        let deleted = redis_rs::Client::open(redis_url().unwrap_or_default())
-            .and_then(|client| client.get_connection())
-            .and_then(|mut connection| {
-                let keys: Vec<String> =
-                    connection.scan_match(&pattern)?.collect::<Result<_, _>>()?;
-                if !keys.is_empty() {
-                    let _: u64 = connection.del(keys)?;
-                }
-                Ok(())
-            });
-        if let Err(error) = deleted {
-            eprintln!("could not delete the test keys {pattern}: {error}");
-        }
     }
 }
 

@@ -6,7 +6,10 @@
 //!     cargo bench -p composable-rust-postgres --bench event_store
 //! ```
 //!
-//! It works in its own schema (`cr_bench_<uuid>`), dropped at the end, and
+//! Without `DATABASE_URL` it prints how to set it and exits with status 0
+//! (skipped), as every benchmark of the workspace does. It works in a
+//! schema of its own (a `TestSchema` of composable-rust-testing,
+//! `cr_test_<uuid>`), dropped at the end even if a section panics, and
 //! prints one line per section with both rates and their ratio against the
 //! section's target. Raw SQL writes to the store's own `events` table, so
 //! both sides pay for the same indexes and the same NOTIFY trigger (whose
@@ -39,9 +42,11 @@ use composable_rust_core::{
     EventMetadata, EventStore, ExpectedVersion, NewEvent, StoredEvent, StreamId,
 };
 use composable_rust_postgres::PostgresEventStore;
+use composable_rust_testing::fixtures::TestSchema;
+use composable_rust_testing::services;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
-use sqlx::{Executor, PgPool};
 use uuid::Uuid;
 
 #[path = "event_store/aggregate.rs"]
@@ -80,12 +85,12 @@ impl Comparison {
 }
 
 fn main() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!(
-            "DATABASE_URL is not set. Run e.g.\n  DATABASE_URL=postgres://postgres@localhost:5432/postgres \
-             cargo bench -p composable-rust-postgres --bench event_store"
-        );
-        std::process::exit(2);
+    let url = match services::try_database_url() {
+        Ok(url) => url,
+        Err(missing) => {
+            eprintln!("event_store benchmark skipped: {missing}");
+            return;
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -106,9 +111,9 @@ async fn bench(url: String) -> bool {
         .connect(&url)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
-    let schema = format!("cr_bench_{}", Uuid::new_v4().simple());
+    let schema = TestSchema::from_url(&url);
     let store = PostgresEventStore::new(pool.clone())
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .expect("valid schema");
     store.migrate().await.expect("migrations");
     let settings: (String, String) =
@@ -123,12 +128,9 @@ async fn bench(url: String) -> bool {
     );
     println!();
 
-    // Run the sections in a task so a panic still lets us drop the schema.
-    let sections = tokio::spawn(run_sections(store.clone(), pool.clone()));
-    let result = sections.await;
-    pool.execute(format!("DROP SCHEMA \"{schema}\" CASCADE").as_str())
-        .await
-        .expect("drop the benchmark schema");
+    // Run the sections in a task, so a panic is reported; the schema is
+    // dropped either way (with its guard, at the end of this function).
+    let result = tokio::spawn(run_sections(store.clone(), pool.clone())).await;
     match result {
         Ok(results) => {
             report(&results);

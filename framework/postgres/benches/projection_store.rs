@@ -7,8 +7,11 @@
 //!     cargo bench -p composable-rust-postgres --bench projection_store
 //! ```
 //!
-//! It works in two schemas of its own (`cr_bench_<uuid>_ev` for the events,
-//! `..._rm` for the read models), dropped at the end.
+//! Without `DATABASE_URL` it prints how to set it and exits with status 0
+//! (skipped), as every benchmark of the workspace does. It works in two
+//! schemas of its own (`TestSchema`s of composable-rust-testing,
+//! `cr_test_<uuid>`: one for the events, one for the read models), dropped
+//! at the end even if a section panics.
 //!
 //! - **catch-up**: [`EVENTS`] events (appended in batches of
 //!   [`APPEND_BATCH`]) are projected into a document table, one upsert
@@ -36,10 +39,11 @@ use composable_rust_core::{
 use composable_rust_postgres::{
     DocumentTable, PostgresEventStore, PostgresProjectionStore, PostgresProjectionTx, SortOrder,
 };
+use composable_rust_testing::fixtures::TestSchema;
+use composable_rust_testing::services;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
-use uuid::Uuid;
 
 /// Events caught up per run.
 const EVENTS: usize = 100_000;
@@ -55,12 +59,12 @@ const QUERIES: usize = 2_000;
 const CUSTOMERS: usize = 1_000;
 
 fn main() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!(
-            "DATABASE_URL is not set. Run e.g.\n  DATABASE_URL=postgres://postgres@localhost:5432/postgres \
-             cargo bench -p composable-rust-postgres --bench projection_store"
-        );
-        std::process::exit(2);
+    let url = match services::try_database_url() {
+        Ok(url) => url,
+        Err(missing) => {
+            eprintln!("projection_store benchmark skipped: {missing}");
+            return;
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -80,8 +84,7 @@ async fn bench(url: String) -> bool {
         .connect(&url)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
-    let base = format!("cr_bench_{}", Uuid::new_v4().simple());
-    let (events_schema, read_schema) = (format!("{base}_ev"), format!("{base}_rm"));
+    let (events_schema, read_schema) = (TestSchema::from_url(&url), TestSchema::from_url(&url));
     let settings: (String, String) =
         sqlx::query_as("SELECT version(), current_setting('synchronous_commit')")
             .fetch_one(&pool)
@@ -96,22 +99,17 @@ async fn bench(url: String) -> bool {
     println!();
 
     let events = PostgresEventStore::new(pool.clone())
-        .with_schema(&events_schema)
+        .with_schema(events_schema.name())
         .expect("schema");
     events.migrate().await.expect("event store migrations");
     let store = PostgresProjectionStore::new(pool.clone())
-        .with_schema(&read_schema)
+        .with_schema(read_schema.name())
         .expect("schema");
     store.migrate().await.expect("projection store migrations");
 
-    // Run the sections in a task so a panic still lets us drop the schemas.
-    let sections = tokio::spawn(run_sections(pool.clone(), events, Arc::new(store)));
-    let result = sections.await;
-    for schema in [&events_schema, &read_schema] {
-        pool.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-            .await
-            .expect("drop a benchmark schema");
-    }
+    // Run the sections in a task, so a panic is reported; the schemas are
+    // dropped either way (with their guards, at the end of this function).
+    let result = tokio::spawn(run_sections(pool.clone(), events, Arc::new(store))).await;
     match result {
         Ok(()) => true,
         Err(error) => {

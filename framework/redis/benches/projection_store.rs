@@ -18,11 +18,15 @@
 //!
 //! - `cached`: a `CachedProjectionStore` (PostgreSQL behind, this Redis in
 //!   front, write-through) answering from the cache, vs a raw `GET` of the
-//!   same cache key (target: within 1.5x). Needs `DATABASE_URL` as well; it
-//!   works in a schema of its own, dropped at the end.
+//!   same cache key (target: within 1.5x). Needs `DATABASE_URL` as well
+//!   (without it, the section is skipped, saying how to set it); it works
+//!   in a schema of its own (a `TestSchema`), dropped at the end.
 //!
-//! Everything is written under a random `cr-bench:<uuid>` prefix and
-//! deleted at the end.
+//! Without `REDIS_URL` it prints how to set it and exits with status 0
+//! (skipped), as every benchmark of the workspace does. Everything is
+//! written under a prefix of its own (a `TestKeyPrefix` of
+//! composable-rust-testing, `cr-test:<uuid>`), deleted at the end even if
+//! the run panics.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +36,8 @@ use composable_rust_core::projection::{
 use composable_rust_postgres::PostgresProjectionStore;
 use composable_rust_redis::redis::{self, aio::ConnectionManager};
 use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
+use composable_rust_testing::fixtures::{TestKeyPrefix, TestSchema};
+use composable_rust_testing::services;
 
 /// Distinct keys read.
 const KEYS: usize = 1_000;
@@ -66,15 +72,11 @@ impl Row {
 }
 
 fn main() {
-    let url = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!(
-                "REDIS_URL is not set: this benchmark needs a Redis server. Run it with e.g. \
-                 `REDIS_URL=redis://127.0.0.1:6379 cargo bench -p composable-rust-redis --bench \
-                 projection_store` (or `source ci/start-services` first)"
-            );
-            std::process::exit(2);
+    let url = match services::try_redis_url() {
+        Ok(url) => url,
+        Err(missing) => {
+            eprintln!("projection_store benchmark skipped: {missing}");
+            return;
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -85,8 +87,8 @@ fn main() {
 }
 
 async fn run(url: &str) {
-    let prefix = format!("cr-bench:{}", uuid::Uuid::new_v4().simple());
-    let store = RedisStoreOptions::new(&prefix)
+    let prefix = TestKeyPrefix::from_url(url);
+    let store = RedisStoreOptions::new(prefix.as_str())
         .expect("valid prefix")
         .connect(url)
         .await
@@ -278,16 +280,20 @@ fn print_table(rows: &[Row]) {
 /// A `CachedProjectionStore` hit (PostgreSQL behind, Redis in front) vs a
 /// raw `GET` of the same cache entry.
 async fn cached_section(store: &RedisProjectionStore) -> Vec<Row> {
-    let Ok(database_url) = std::env::var("DATABASE_URL") else {
-        println!("(cached section skipped: set DATABASE_URL to measure it)");
-        return Vec::new();
+    let database_url = match services::try_database_url() {
+        Ok(url) => url,
+        Err(missing) => {
+            println!("(cached section skipped: {missing})");
+            return Vec::new();
+        }
     };
     let pool = sqlx::PgPool::connect(&database_url)
         .await
         .expect("PostgreSQL");
-    let schema = format!("cr_bench_cached_{}", uuid::Uuid::new_v4().simple());
+    // Dropped at the end of the section, after the stores (declared later).
+    let schema = TestSchema::from_url(database_url);
     let primary = PostgresProjectionStore::new(pool.clone())
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .expect("schema");
     primary.migrate().await.expect("migrate");
     let cached = CachedProjectionStore::new(primary, store.clone(), CacheMode::WriteThrough);
@@ -321,10 +327,6 @@ async fn cached_section(store: &RedisProjectionStore) -> Vec<Row> {
     }
     let stats = cached.stats();
     assert_eq!(stats.misses, 0, "every measured read must be a cache hit");
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(&pool)
-        .await
-        .expect("drop the benchmark schema");
     vec![
         Row {
             section: "cached",

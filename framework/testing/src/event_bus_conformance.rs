@@ -1,19 +1,26 @@
 //! One conformance suite for every [`EventBus`]: the promises of the trait
 //! (consumer groups, acknowledgement, redelivery, dead letters, bounded
-//! topics), checked the same way against the in-memory bus and Redis
+//! topics), and those of the [`EventPublisher`](composable_rust_core::event_bus::EventPublisher)
+//! and of a projection fed by the bus
+//! ([`SubscriptionSource`](composable_rust_core::event_bus::SubscriptionSource)),
+//! which hold on any bus (no event lost when a publisher dies, duplicates
+//! harmless), checked the same way against the in-memory bus and Redis
 //! Streams.
 //!
 //! Generate the tests for your bus with
 //! [`event_bus_conformance_tests!`](crate::event_bus_conformance_tests),
-//! passing an async function that returns a [`BusFixture`]: a fresh,
-//! empty, isolated bus, and how to let time pass for it.
+//! passing an async function that takes a topic length bound and returns
+//! a [`BusFixture`]: a fresh, empty, isolated bus keeping about that many
+//! messages per topic, and how to let time pass for it. The suite asks for
+//! [`BOUNDED`] messages to check trimming, and [`UNBOUNDED`] for the
+//! checks that must find every published message on the bus.
 //!
 //! ```
 //! use composable_rust_core::InMemoryEventBus;
 //! use composable_rust_testing::event_bus_conformance::BusFixture;
 //!
-//! async fn fresh_bus() -> BusFixture<InMemoryEventBus> {
-//!     BusFixture::in_memory()
+//! async fn fresh_bus(max_len: u64) -> BusFixture<InMemoryEventBus> {
+//!     BusFixture::in_memory(max_len)
 //! }
 //!
 //! composable_rust_testing::event_bus_conformance_tests!(fresh_bus);
@@ -32,13 +39,48 @@ use composable_rust_core::{Position, StoredEvent, StreamId, TestClock};
 use serde_json::json;
 use uuid::Uuid;
 
+mod publishing;
+
+pub use publishing::{
+    a_bus_outage_is_retried_and_never_skips_an_event,
+    a_failing_read_model_leaves_messages_pending_until_it_recovers,
+    a_projection_fed_by_the_bus_ends_with_the_read_model_of_one_fed_by_the_store,
+    a_publisher_killed_after_publishing_and_before_its_checkpoint_publishes_the_page_again,
+    a_publisher_killed_at_random_moments_while_writers_append_loses_nothing,
+    events_appended_while_no_publisher_runs_are_published_when_one_starts,
+    the_publisher_publishes_every_event_once_and_resumes_from_its_checkpoint,
+    the_router_picks_topics_and_can_skip_events, wait_for_times_out_with_a_coded_error,
+};
+
+/// The length bound of the buses of the checks about the bus itself
+/// (small, so [`topics_are_bounded`] is quick).
+pub const BOUNDED: u64 = 50;
+
+/// The length bound of the buses of the publisher and projection checks:
+/// more than they ever publish to a topic, so every message stays.
+pub const UNBOUNDED: u64 = 1_000_000;
+
 /// Generates one `#[test]` per conformance check, each on a fresh
-/// [`BusFixture`] from `$make` (an async fn).
+/// [`BusFixture`] from `$make`, an async fn taking the topic length bound
+/// the check needs ([`BOUNDED`] or [`UNBOUNDED`]).
 #[macro_export]
 macro_rules! event_bus_conformance_tests {
     ($make:ident) => {
         mod event_bus_conformance {
-            $crate::event_bus_conformance_tests!(@tests $make;
+            $crate::event_bus_conformance_tests!(@tests $make,
+                $crate::event_bus_conformance::UNBOUNDED;
+                the_publisher_publishes_every_event_once_and_resumes_from_its_checkpoint,
+                events_appended_while_no_publisher_runs_are_published_when_one_starts,
+                a_publisher_killed_after_publishing_and_before_its_checkpoint_publishes_the_page_again,
+                a_publisher_killed_at_random_moments_while_writers_append_loses_nothing,
+                a_bus_outage_is_retried_and_never_skips_an_event,
+                the_router_picks_topics_and_can_skip_events,
+                wait_for_times_out_with_a_coded_error,
+                a_projection_fed_by_the_bus_ends_with_the_read_model_of_one_fed_by_the_store,
+                a_failing_read_model_leaves_messages_pending_until_it_recovers,
+            );
+            $crate::event_bus_conformance_tests!(@tests $make,
+                $crate::event_bus_conformance::BOUNDED;
                 published_events_are_delivered_in_order,
                 a_waiting_receiver_gets_a_later_message,
                 a_new_group_starts_where_asked,
@@ -54,12 +96,12 @@ macro_rules! event_bus_conformance_tests {
             );
         }
     };
-    (@tests $make:ident; $($check:ident),* $(,)?) => {
+    (@tests $make:ident, $max_len:expr; $($check:ident),* $(,)?) => {
         $(
             #[test]
             fn $check() {
                 $crate::event_bus_conformance::run(async {
-                    let fixture = super::$make().await;
+                    let fixture = super::$make($max_len).await;
                     $crate::event_bus_conformance::$check(fixture).await;
                 });
             }
@@ -98,7 +140,8 @@ pub struct BusFixture<B: EventBus> {
     /// The visibility timeout the suite subscribes with (short for a
     /// real-time bus).
     pub visibility_timeout: Duration,
-    /// The length bound the bus was built with.
+    /// The length bound the bus was built with (the one the suite asked
+    /// for).
     pub max_len: u64,
     /// How many messages above `max_len` a topic may hold (approximate
     /// trimming, e.g. Redis' `MAXLEN ~`); 0 for exact trimming.
@@ -109,18 +152,18 @@ pub struct BusFixture<B: EventBus> {
 }
 
 impl BusFixture<InMemoryEventBus> {
-    /// An [`InMemoryEventBus`] on a [`TestClock`], keeping 50 messages per
-    /// topic.
-    pub fn in_memory() -> Self {
+    /// An [`InMemoryEventBus`] on a [`TestClock`], keeping `max_len`
+    /// messages per topic.
+    pub fn in_memory(max_len: u64) -> Self {
         let clock = TestClock::new();
         Self {
             bus: InMemoryEventBus::builder()
                 .with_clock(Arc::new(clock.clone()))
-                .with_max_len(50)
+                .with_max_len(usize::try_from(max_len).unwrap_or(usize::MAX))
                 .build(),
             time: BusTime::Test(clock),
             visibility_timeout: Duration::from_secs(30),
-            max_len: 50,
+            max_len,
             trim_slack: 0,
             guard: None,
         }

@@ -18,6 +18,9 @@
 //!   this; plus idempotency and rebuild checks.
 //! - [`services`]: `DATABASE_URL` and `REDIS_URL` for tests, failing
 //!   helpfully when unset.
+//! - [`fixtures`]: a PostgreSQL schema or database, or a Redis key
+//!   prefix, of a test's own, removed when dropped (features `postgres`
+//!   and `redis`, off by default).
 //! - one-line assertions on effects and state, such as
 //!   [`assert_no_effects`].
 //! - [`event_store_conformance`]: the suite every event store must pass.
@@ -29,7 +32,7 @@
 //!   [`faults::FaultyDispatcher`]).
 //!
 //! Every item has one path: the test tools at the crate root, the suites,
-//! fault injection and service URLs in their modules. The clock tests
+//! fault injection, service URLs and fixtures in their modules. The clock tests
 //! advance is core's `TestClock` (`composable_rust::TestClock`).
 #![deny(missing_docs)]
 
@@ -39,6 +42,7 @@ mod diff;
 pub mod event_bus_conformance;
 pub mod event_store_conformance;
 pub mod faults;
+pub mod fixtures;
 mod projection_harness;
 mod reducer_test;
 mod saga_test;

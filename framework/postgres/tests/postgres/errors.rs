@@ -9,7 +9,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use super::support::{self, SchemaGuard, event, stream};
+use composable_rust_testing::fixtures::TestSchema;
+
+use super::support::{self, event, stream};
 
 #[tokio::test]
 async fn invalid_schema_names_are_rejected_with_their_code() {
@@ -43,11 +45,10 @@ async fn invalid_schema_names_are_rejected_with_their_code() {
 #[tokio::test]
 async fn without_migrations_every_operation_says_to_call_migrate() {
     let _gate = support::shared_gate().await;
-    let schema = support::schema_name();
-    let _guard = SchemaGuard::new(&schema);
+    let schema = TestSchema::new();
     let pool = support::pool().await;
     let store = PostgresEventStore::new(pool.clone())
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .unwrap();
     let id = stream("unmigrated");
 
@@ -56,7 +57,7 @@ async fn without_migrations_every_operation_says_to_call_migrate() {
         let text = error.to_string();
         assert!(text.starts_with("[CR-E0103] "), "{text}");
         assert!(text.contains("migrate()"), "{text}");
-        assert!(text.contains(&schema), "{text}");
+        assert!(text.contains(schema.name()), "{text}");
     };
     // The schema does not exist yet ...
     check(
@@ -66,10 +67,7 @@ async fn without_migrations_every_operation_says_to_call_migrate() {
             .unwrap_err(),
     );
     // ... or exists without the tables.
-    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-        .execute(&pool)
-        .await
-        .unwrap();
+    schema.create().await.unwrap();
     check(
         store
             .append(&id, ExpectedVersion::Any, vec![event(1)])

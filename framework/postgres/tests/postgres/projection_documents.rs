@@ -5,6 +5,7 @@
 use composable_rust_core::projection::{ProjectionStore, QueryableProjectionStore};
 use composable_rust_core::{CodedError, ProjectionError};
 use composable_rust_postgres::{Document, DocumentTable, PostgresError, SortOrder};
+use composable_rust_testing::fixtures::TestSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -189,10 +190,9 @@ async fn document_errors_have_codes_and_say_what_to_do() {
     drop(tx);
 
     // ensure() before the store's migrate(): the schema is missing.
-    let schema = support::schema_name();
-    let _guard = support::SchemaGuard::new(&schema);
+    let schema = TestSchema::new();
     let unmigrated = composable_rust_postgres::PostgresProjectionStore::new(store.pool().clone())
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .unwrap();
     let error = DocumentTable::new(&unmigrated, "orders")
         .unwrap()

@@ -11,11 +11,10 @@ use composable_rust_core::{
     StreamId,
 };
 use composable_rust_postgres::{PostgresEventStore, PostgresProjectionStore};
+use composable_rust_testing::fixtures::TestDatabase;
 use uuid::Uuid;
 
-use super::projection_support::{
-    ReadModel, Tallies, TestDatabase, fresh_projection_store, test_config,
-};
+use super::projection_support::{ReadModel, Tallies, fresh_projection_store, test_config};
 use super::support::{self, event, stream};
 
 /// Appends `batches` batches of `size` events to `streams` streams, round
@@ -188,7 +187,7 @@ async fn a_manager_catches_up_resumes_and_rebuilds_into_another_schema() {
 #[tokio::test]
 async fn a_manager_keeps_a_read_model_in_a_separate_read_database() {
     let events = support::fresh_store().await;
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::new().await;
     let pool = database.pool().await;
     let projections = PostgresProjectionStore::new(pool.clone())
         .with_schema("read_models")
@@ -202,7 +201,7 @@ async fn a_manager_keeps_a_read_model_in_a_separate_read_database() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(database_name, database.name);
+    assert_eq!(database_name, database.name());
     let elsewhere: Option<String> = sqlx::query_scalar(&format!(
         "SELECT to_regclass('\"{}\".projection_data')::text",
         events.schema()

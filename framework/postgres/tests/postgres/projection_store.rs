@@ -16,8 +16,10 @@ use composable_rust_postgres::{PostgresError, PostgresEventStore, PostgresProjec
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use composable_rust_testing::fixtures::TestSchema;
+
 use super::projection_support::fresh_projection_store;
-use super::support::{self, SchemaGuard, event, stream};
+use super::support::{self, event, stream};
 
 #[tokio::test]
 async fn values_can_be_saved_read_replaced_and_deleted() {
@@ -325,10 +327,9 @@ async fn dead_letters_round_trip_complete_in_order_and_can_be_removed() {
 #[tokio::test]
 async fn without_migrations_every_operation_says_to_call_migrate() {
     let _gate = support::shared_gate().await;
-    let schema = support::schema_name();
-    let _guard = SchemaGuard::new(&schema);
+    let schema = TestSchema::new();
     let store = PostgresProjectionStore::new(support::pool().await)
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .unwrap();
 
     let check = |error: ProjectionError| {
@@ -339,7 +340,7 @@ async fn without_migrations_every_operation_says_to_call_migrate() {
             text.contains("PostgresProjectionStore::migrate()"),
             "{text}"
         );
-        assert!(text.contains(&schema), "{text}");
+        assert!(text.contains(schema.name()), "{text}");
         assert_eq!(
             error.class(),
             composable_rust_core::ErrorClass::Configuration
@@ -362,13 +363,12 @@ async fn both_stores_migrate_into_one_schema_in_any_order() {
     let _gate = support::shared_gate().await;
     let pool = support::pool().await;
     for projections_first in [true, false] {
-        let schema = support::schema_name();
-        let _guard = SchemaGuard::new(&schema);
+        let schema = TestSchema::new();
         let events = PostgresEventStore::new(pool.clone())
-            .with_schema(&schema)
+            .with_schema(schema.name())
             .unwrap();
         let projections = PostgresProjectionStore::new(pool.clone())
-            .with_schema(&schema)
+            .with_schema(schema.name())
             .unwrap();
         for _ in 0..2 {
             if projections_first {
@@ -380,7 +380,8 @@ async fn both_stores_migrate_into_one_schema_in_any_order() {
             }
         }
         let versions: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT version FROM \"{schema}\"._sqlx_migrations ORDER BY version"
+            "SELECT version FROM {}._sqlx_migrations ORDER BY version",
+            schema.quoted()
         ))
         .fetch_all(&pool)
         .await

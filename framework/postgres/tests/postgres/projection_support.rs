@@ -1,5 +1,5 @@
 //! Helpers of the projection store tests: migrated projection stores in
-//! schemas (or databases) of their own that drop themselves, a projection
+//! schemas of their own that drop themselves, a projection
 //! that tallies events per stream and counts how often each event was
 //! applied (in its own table, in the same transaction), and read-model
 //! snapshots to compare.
@@ -8,7 +8,6 @@
 //! `support::fresh_store` or `support::exclusive_store`).
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,95 +18,31 @@ use composable_rust_core::projection::{
 };
 use composable_rust_core::{Projection, ProjectionError, StoredEvent};
 use composable_rust_postgres::{PostgresProjectionStore, PostgresProjectionTx, sql_error};
+use composable_rust_testing::fixtures::TestSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::support::{self, SchemaGuard};
+use super::support;
 
 /// A migrated projection store in its own schema, dropped with it.
 #[derive(Debug)]
 pub struct TestProjectionStore {
     pub store: Arc<PostgresProjectionStore>,
     // Fields drop in order: the store before the schema.
-    _schema: SchemaGuard,
+    _schema: TestSchema,
 }
 
 /// A fresh, migrated projection store in a new schema of `DATABASE_URL`.
 pub async fn fresh_projection_store() -> TestProjectionStore {
-    let schema = support::schema_name();
-    let guard = SchemaGuard::new(&schema);
+    let schema = TestSchema::new();
     let store = PostgresProjectionStore::new(support::pool().await)
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .expect("valid");
     store.migrate().await.expect("projection migrations run");
     TestProjectionStore {
         store: Arc::new(store),
-        _schema: guard,
-    }
-}
-
-/// A database of its own (`CREATE DATABASE`), dropped (`WITH (FORCE)`)
-/// when this guard is dropped, even after a panic.
-#[derive(Debug)]
-pub struct TestDatabase {
-    pub name: String,
-    pub options: PgConnectOptions,
-}
-
-impl TestDatabase {
-    /// Creates `cr_test_db_<uuid>` on the `DATABASE_URL` server.
-    pub async fn create() -> Self {
-        let name = format!("cr_test_db_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&support::database_url())
-            .await
-            .expect("connect to DATABASE_URL");
-        admin
-            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .expect("CREATE DATABASE (the test user needs CREATEDB)");
-        admin.close().await.ok();
-        let options = PgConnectOptions::from_str(&support::database_url())
-            .expect("a valid DATABASE_URL")
-            .database(&name);
-        Self { name, options }
-    }
-
-    /// A pool on this database.
-    pub async fn pool(&self) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(5)
-            .connect_with(self.options.clone())
-            .await
-            .expect("connect to the test database")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (support::database_url(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| error.to_string())?;
-            runtime.block_on(async {
-                let mut connection = PgConnection::connect(&url)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                connection
-                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-                    .await
-                    .map_err(|error| error.to_string())?;
-                connection.close().await.map_err(|error| error.to_string())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {dropped:?}", self.name);
-        }
+        _schema: schema,
     }
 }
 

@@ -1,4 +1,6 @@
-//! Shared helpers: the database URL, isolated schemas that drop themselves,
+//! Shared helpers: the database URL, migrated stores in test schemas
+//! (`composable_rust_testing::fixtures::TestSchema`) that drop
+//! themselves, the gate that keeps tests holding transactions open apart,
 //! and a store wrapper for the conformance suite.
 
 use std::ops::Deref;
@@ -10,8 +12,9 @@ use composable_rust_core::{
     StoredEvent, StreamId,
 };
 use composable_rust_postgres::PostgresEventStore;
+use composable_rust_testing::fixtures::TestSchema;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, watch};
 use uuid::Uuid;
 
@@ -25,11 +28,6 @@ pub async fn pool() -> PgPool {
         .connect(&url)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to DATABASE_URL={url}: {error}"))
-}
-
-/// A fresh schema name: `cr_test_<uuid>`.
-pub fn schema_name() -> String {
-    format!("cr_test_{}", Uuid::new_v4().simple())
 }
 
 /// Tests that hold transactions open on purpose take this exclusively:
@@ -47,57 +45,13 @@ pub async fn exclusive_gate() -> OwnedRwLockWriteGuard<()> {
     Arc::clone(&GATE).write_owned().await
 }
 
-/// Drops its schema (CASCADE) when dropped, even when the test panicked.
-#[derive(Debug)]
-pub struct SchemaGuard {
-    url: String,
-    schema: String,
-}
-
-impl SchemaGuard {
-    /// Guards `schema`.
-    pub fn new(schema: &str) -> Self {
-        Self {
-            url: database_url(),
-            schema: schema.to_owned(),
-        }
-    }
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        // Drop may run inside or outside a runtime: use a thread with its own.
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| error.to_string())?;
-            runtime.block_on(async {
-                let mut connection = PgConnection::connect(&url)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                connection
-                    .execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                    .await
-                    .map_err(|error| error.to_string())?;
-                connection.close().await.map_err(|error| error.to_string())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
-        }
-    }
-}
-
 /// A migrated store in its own schema, dropped with it. Derefs to the
 /// store; implements `EventStore` for the conformance suite.
 #[derive(Debug)]
 pub struct TestStore {
     pub store: PostgresEventStore,
     // Fields drop in order: the store (and its pool) before the schema.
-    _schema: SchemaGuard,
+    _schema: TestSchema,
     _gate: Gate,
 }
 
@@ -123,15 +77,14 @@ pub async fn exclusive_store() -> TestStore {
 }
 
 async fn store_in_new_schema(gate: Gate) -> TestStore {
-    let schema = schema_name();
-    let guard = SchemaGuard::new(&schema);
+    let schema = TestSchema::new();
     let store = PostgresEventStore::new(pool().await)
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .expect("valid schema");
     store.migrate().await.expect("migrations run");
     TestStore {
         store,
-        _schema: guard,
+        _schema: schema,
         _gate: gate,
     }
 }

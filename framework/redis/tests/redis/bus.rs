@@ -11,7 +11,6 @@ use composable_rust_redis::{RedisBusOptions, RedisStoreError, RedisStreamsEventB
 use composable_rust_testing::event_bus_conformance::stored_event;
 
 use super::bus_support::{VISIBILITY_TIMEOUT, fresh_bus};
-use super::support::keys_under;
 
 fn options(topic: &Topic, group: &str, consumer: &str) -> SubscribeOptions {
     SubscribeOptions::new(topic.clone(), group, consumer)
@@ -26,8 +25,8 @@ async fn topics_are_streams_under_the_prefix() {
     bus.publish(&orders, &stored_event(1)).await.unwrap();
     let _consumer = bus.subscribe(options(&orders, "g", "c")).await.unwrap();
     let key = bus.stream_key(&orders);
-    assert_eq!(key, format!("{{{}}}:bus:orders", guard.0));
-    assert_eq!(keys_under(&guard.0).unwrap(), std::slice::from_ref(&key));
+    assert_eq!(key, format!("{{{}}}:bus:orders", guard.as_str()));
+    assert_eq!(guard.keys().unwrap(), std::slice::from_ref(&key));
 
     let mut connection = bus.connection();
     let kind: String = redis_rs::cmd("TYPE")

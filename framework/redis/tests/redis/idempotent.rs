@@ -284,7 +284,7 @@ async fn a_client_that_gives_up_during_a_failing_commit_leaves_nothing_to_repair
     // is the test.
     let position = Position::new(7, 7);
     for timeout in [20, 50, 200] {
-        let impatient = RedisStoreOptions::new(&store.prefix)
+        let impatient = RedisStoreOptions::new(store.prefix.as_str())
             .unwrap()
             .with_connection(
                 RedisConnectionSettings::default()

@@ -7,7 +7,7 @@ use composable_rust_core::projection::{
     ProjectionTxExt,
 };
 
-use super::support::{fresh_store, keys_under};
+use super::support::fresh_store;
 
 #[tokio::test]
 async fn writes_are_invisible_until_commit_and_dropped_on_rollback() {
@@ -199,8 +199,8 @@ async fn clear_removes_every_key_of_the_prefix() {
         .unwrap();
     store.commit(tx).await.unwrap();
     store.cache_set("c", b"1", None).await.unwrap();
-    assert_eq!(keys_under(&store.prefix).unwrap().len(), 4);
+    assert_eq!(store.prefix.keys().unwrap().len(), 4);
 
     assert_eq!(store.clear().await.unwrap(), 4);
-    assert!(keys_under(&store.prefix).unwrap().is_empty());
+    assert!(store.prefix.keys().unwrap().is_empty());
 }

@@ -6,25 +6,22 @@ use composable_rust_core::projection::{ProjectionCheckpoint, ProjectionStore, Pr
 use composable_rust_core::{CodedError, Position};
 use composable_rust_redis::{RedisProjectionStore, RedisStoreError, RedisStoreOptions};
 
-use super::support::{TestStore, keys_under, redis_url, test_prefix};
+use composable_rust_testing::fixtures::TestKeyPrefix;
 
-async fn store_at(prefix: String) -> TestStore {
-    let store = RedisProjectionStore::connect(&redis_url(), &prefix)
-        .await
-        .unwrap();
-    TestStore { store, prefix }
-}
+use super::support::store_under;
 
 #[tokio::test]
 async fn stores_under_different_prefixes_never_see_each_others_keys() {
-    let outer = test_prefix();
-    let a = store_at(outer.clone()).await;
+    let outer = TestKeyPrefix::new();
     // A prefix that extends the other's: "{p}:" vs "{p:data}:".
-    let b = store_at(format!("{outer}:data")).await;
+    let b = store_under(outer.child("data"), |options| options).await;
+    let a = store_under(outer, |options| options).await;
 
     for store in [&a, &b] {
         let mut tx = store.begin().await.unwrap();
-        tx.save("x", store.prefix.as_bytes()).await.unwrap();
+        tx.save("x", store.prefix.as_str().as_bytes())
+            .await
+            .unwrap();
         tx.zadd("z", "m", 1.0).unwrap();
         store
             .save_position(&mut tx, "p", Position::new(1, 1))
@@ -34,11 +31,11 @@ async fn stores_under_different_prefixes_never_see_each_others_keys() {
     }
     assert_eq!(
         a.get("x").await.unwrap(),
-        Some(a.prefix.as_bytes().to_vec())
+        Some(a.prefix.as_str().as_bytes().to_vec())
     );
     assert_eq!(
         b.get("x").await.unwrap(),
-        Some(b.prefix.as_bytes().to_vec())
+        Some(b.prefix.as_str().as_bytes().to_vec())
     );
 
     // Resetting a's whole read model and clearing it leave b alone.
@@ -46,22 +43,22 @@ async fn stores_under_different_prefixes_never_see_each_others_keys() {
     tx.delete_prefix("").await.unwrap();
     a.commit(tx).await.unwrap();
     a.clear().await.unwrap();
-    assert!(keys_under(&a.prefix).unwrap().is_empty());
+    assert!(a.prefix.keys().unwrap().is_empty());
     assert_eq!(
         b.get("x").await.unwrap(),
-        Some(b.prefix.as_bytes().to_vec())
+        Some(b.prefix.as_str().as_bytes().to_vec())
     );
     assert_eq!(b.sorted_set("z").len().await.unwrap(), 1);
     assert_eq!(
         b.load_position("p").await.unwrap(),
         Some(Position::new(1, 1))
     );
-    assert_eq!(keys_under(&b.prefix).unwrap().len(), 3);
+    assert_eq!(b.prefix.keys().unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn every_key_the_store_writes_is_under_its_prefix() {
-    let store = store_at(test_prefix()).await;
+    let store = store_under(TestKeyPrefix::new(), |options| options).await;
     let mut tx = store.begin().await.unwrap();
     tx.save("v", b"1").await.unwrap();
     store
@@ -70,9 +67,9 @@ async fn every_key_the_store_writes_is_under_its_prefix() {
         .unwrap();
     store.commit(tx).await.unwrap();
     store.cache_set("c", b"1", None).await.unwrap();
-    let mut keys = keys_under(&store.prefix).unwrap();
+    let mut keys = store.prefix.keys().unwrap();
     keys.sort();
-    let p = &store.prefix;
+    let p = store.prefix.as_str();
     assert_eq!(
         keys,
         [

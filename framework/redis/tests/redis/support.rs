@@ -1,26 +1,22 @@
-//! Shared helpers: the Redis URL, stores under random prefixes that delete
-//! their keys when dropped, and a dump of a store's read model.
+//! Shared helpers: the Redis URL, stores under test key prefixes that
+//! delete their keys when dropped, and a dump of a store's read model.
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
 
-use composable_rust_redis::redis::{self as redis_rs, Commands};
+use composable_rust_redis::redis as redis_rs;
 use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
-use uuid::Uuid;
+use composable_rust_testing::fixtures::TestKeyPrefix;
 
 pub use composable_rust_testing::services::redis_url;
 
-/// A fresh prefix: `cr-test:<uuid>`.
-pub fn test_prefix() -> String {
-    format!("cr-test:{}", Uuid::new_v4().simple())
-}
-
-/// A store under a fresh prefix, whose keys are deleted when it is dropped
-/// (even when the test panicked). Derefs to the store.
+/// A store under a fresh test prefix, whose keys are deleted when it is
+/// dropped (even when the test panicked). Derefs to the store.
 #[derive(Debug)]
 pub struct TestStore {
     pub store: RedisProjectionStore,
-    pub prefix: String,
+    // Fields drop in order: the store, then its keys.
+    pub prefix: TestKeyPrefix,
 }
 
 /// A store with default options under a fresh prefix.
@@ -32,13 +28,19 @@ pub async fn fresh_store() -> TestStore {
 pub async fn fresh_store_with(
     configure: impl FnOnce(RedisStoreOptions) -> RedisStoreOptions,
 ) -> TestStore {
-    let prefix = test_prefix();
-    let url = redis_url();
-    let options = configure(RedisStoreOptions::new(&prefix).expect("valid prefix"));
+    store_under(TestKeyPrefix::new(), configure).await
+}
+
+/// A store under `prefix`, with options adjusted by `configure`.
+pub async fn store_under(
+    prefix: TestKeyPrefix,
+    configure: impl FnOnce(RedisStoreOptions) -> RedisStoreOptions,
+) -> TestStore {
+    let options = configure(RedisStoreOptions::new(prefix.as_str()).expect("valid prefix"));
     let store = options
-        .connect(&url)
+        .connect(prefix.url())
         .await
-        .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={url}: {error}"));
+        .unwrap_or_else(|error| panic!("cannot connect to REDIS_URL={}: {error}", prefix.url()));
     TestStore { store, prefix }
 }
 
@@ -47,35 +49,6 @@ impl Deref for TestStore {
     fn deref(&self) -> &RedisProjectionStore {
         &self.store
     }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        if let Err(error) = delete_keys(&self.prefix) {
-            eprintln!(
-                "could not delete the keys of test prefix {}: {error}",
-                self.prefix
-            );
-        }
-    }
-}
-
-/// Every Redis key under `prefix`, found with SCAN on a plain (blocking)
-/// connection.
-pub fn keys_under(prefix: &str) -> redis_rs::RedisResult<Vec<String>> {
-    let mut connection = redis_rs::Client::open(redis_url())?.get_connection()?;
-    let pattern = format!("{{{prefix}}}:*");
-    connection.scan_match::<_, String>(&pattern)?.collect()
-}
-
-/// Deletes every Redis key under `prefix` (SCAN, then DEL).
-fn delete_keys(prefix: &str) -> redis_rs::RedisResult<()> {
-    let keys = keys_under(prefix)?;
-    if !keys.is_empty() {
-        let mut connection = redis_rs::Client::open(redis_url())?.get_connection()?;
-        let _: u64 = connection.del(keys)?;
-    }
-    Ok(())
 }
 
 /// The read model of `store`: every read-model key (without the store's

@@ -7,6 +7,7 @@ use composable_rust_core::projection::{
 };
 use composable_rust_core::{CodedError, InMemoryProjectionStore, ProjectionError};
 use composable_rust_redis::{RedisConnectionSettings, RedisStoreError, RedisStoreOptions};
+use composable_rust_testing::fixtures::TestSchema;
 
 /// Nothing listens on port 1.
 const CLOSED: &str = "redis://127.0.0.1:1";
@@ -128,13 +129,13 @@ async fn a_cached_store_keeps_serving_from_its_primary_when_redis_is_down() {
 
 #[tokio::test]
 async fn a_cached_store_keeps_serving_from_postgres_when_redis_is_down() {
-    let database_url = composable_rust_testing::services::database_url();
-    let pool = sqlx::PgPool::connect(&database_url)
+    // Dropped last (declared first), after the store and its pool.
+    let schema = TestSchema::new();
+    let pool = sqlx::PgPool::connect(schema.url())
         .await
         .expect("PostgreSQL");
-    let schema = format!("cr_test_{}", uuid::Uuid::new_v4().simple());
     let primary = composable_rust_postgres::PostgresProjectionStore::new(pool.clone())
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .unwrap();
     primary.migrate().await.unwrap();
     let cache = RedisStoreOptions::new("cr-test:closed")
@@ -162,10 +163,6 @@ async fn a_cached_store_keeps_serving_from_postgres_when_redis_is_down() {
         assert_eq!(store.get("order:1").await.unwrap(), None);
     };
     let outcome = tokio::time::timeout(BOUND, work).await;
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
     outcome.expect("every read and write succeeds in time, from PostgreSQL");
     assert!(store.stats().errors > 0, "the cache failures are counted");
     assert_eq!(store.stats().hits, 0);
