@@ -291,6 +291,8 @@ pub mod codes {
         CORRUPT_EVENT = ("CR-E0018", "a stored event cannot be read back");
         /// An event's payload cannot be stored so that it reads back.
         UNSTORABLE_PAYLOAD = ("CR-E0019", "an event payload cannot be stored and read back");
+        /// An aggregate refused a command (its own error says why).
+        COMMAND_REJECTED = ("CR-E0020", "an aggregate refused a command");
     }
 }
 

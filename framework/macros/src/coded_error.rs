@@ -150,7 +150,16 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> syn::Result<Token
     }
 
     let ident = &item.ident;
-    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    // A generic error is coded when it is an error that can cross threads
+    // (what `CodedError` requires), whatever bounds its parameters have.
+    let mut generics = item.generics.clone();
+    if !generics.params.is_empty() {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(Self: ::std::error::Error + ::std::marker::Send + ::std::marker::Sync + 'static));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     Ok(quote! {
         #item
 

@@ -62,15 +62,20 @@ pub struct Executed<A: Aggregate> {
     pub position: Option<Position>,
 }
 
-/// Why executing a command failed.
+/// Why executing a command failed. A coded error like every other: a
+/// refusal is `CR-E0020` (permanent: the same command on the same state is
+/// refused again), a store failure keeps the store's code and class.
+#[crate::error::coded_error]
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError<E: std::error::Error + 'static> {
     /// The aggregate refused the command; nothing was written.
-    #[error("the command was refused: {0}")]
+    #[code(crate::error::codes::COMMAND_REJECTED, permanent)]
+    #[error("the aggregate refused the command: {0}; nothing was written")]
     Rejected(#[source] E),
     /// Loading or appending failed; nothing was written. A
     /// [`EventStoreError::WrongExpectedVersion`] here means another writer
     /// appended first.
+    #[code(transparent)]
     #[error(transparent)]
     Store(#[from] EventStoreError),
 }
