@@ -3,7 +3,6 @@
 
 use composable_rust::prelude::*;
 
-// ANCHOR: state
 /// What an account knows. Amounts are in cents.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
@@ -23,9 +22,7 @@ pub enum Refusal {
     ZeroAmount,
     InsufficientFunds { balance: u64, requested: u64 },
 }
-// ANCHOR_END: state
 
-// ANCHOR: actions
 /// Everything that can happen to an account.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountAction {
@@ -33,9 +30,7 @@ pub enum AccountAction {
     Deposit { amount: u64 },
     Withdraw { amount: u64 },
 }
-// ANCHOR_END: actions
 
-// ANCHOR: reducer
 /// Decides what each action means for an account.
 pub struct AccountReducer;
 
@@ -81,4 +76,3 @@ fn check(account: &Account, action: &AccountAction) -> Result<(), Refusal> {
         AccountAction::Deposit { .. } | AccountAction::Withdraw { .. } => Ok(()),
     }
 }
-// ANCHOR_END: reducer

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use composable_rust::prelude::*;
 
-// ANCHOR: state
 /// What an account knows. Amounts are in cents.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
@@ -28,9 +27,7 @@ pub enum Refusal {
     ZeroAmount,
     InsufficientFunds { balance: u64, requested: u64 },
 }
-// ANCHOR_END: state
 
-// ANCHOR: actions
 /// Everything that can happen to an account.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountAction {
@@ -48,18 +45,14 @@ pub enum AccountAction {
         amount: u64,
     },
 }
-// ANCHOR_END: actions
 
-// ANCHOR: environment
 /// What the reducer needs from outside.
 #[derive(Debug, Clone)]
 pub struct AccountEnvironment {
     /// How long a deposit is held before it can be withdrawn.
     pub hold: Duration,
 }
-// ANCHOR_END: environment
 
-// ANCHOR: reducer
 /// Decides what each action means for an account.
 pub struct AccountReducer;
 
@@ -120,4 +113,3 @@ fn check(account: &Account, action: &AccountAction) -> Result<(), Refusal> {
         AccountAction::Deposit { .. } | AccountAction::Withdraw { .. } => Ok(()),
     }
 }
-// ANCHOR_END: reducer

@@ -7,7 +7,6 @@ use bank::account::{Account, AccountAction, AccountEnvironment, AccountReducer, 
 use composable_rust::prelude::*;
 use composable_rust::testing::{assert_delayed_action, assert_no_effects};
 
-// ANCHOR: setup
 const HOLD: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn env() -> AccountEnvironment {
@@ -20,9 +19,7 @@ fn opened_by_ada() -> Account {
         ..Account::default()
     }
 }
-// ANCHOR_END: setup
 
-// ANCHOR: reducer_test
 #[test]
 fn a_deposit_is_held_and_its_clearing_scheduled() {
     ReducerTest::new(AccountReducer, env())
@@ -55,9 +52,7 @@ fn an_overdraft_is_refused_without_effects() {
         .then_effects(|effects| assert_no_effects(effects))
         .run();
 }
-// ANCHOR_END: reducer_test
 
-// ANCHOR: test_store
 #[tokio::test]
 async fn a_deposit_can_be_withdrawn_once_it_cleared() {
     let mut store = TestStore::new(opened_by_ada(), AccountReducer, env());
@@ -93,9 +88,7 @@ async fn a_deposit_can_be_withdrawn_once_it_cleared() {
         .await;
     store.finish().await;
 }
-// ANCHOR_END: test_store
 
-// ANCHOR: forgotten
 #[tokio::test]
 #[should_panic(expected = "1 fed-back action(s) never asserted")]
 async fn a_test_that_ignores_what_an_effect_sent_back_fails() {
@@ -109,4 +102,3 @@ async fn a_test_that_ignores_what_an_effect_sent_back_fails() {
     // Forgot: store.receive(AccountAction::Cleared { amount: 100 }, ...)
     store.finish().await;
 }
-// ANCHOR_END: forgotten

@@ -4,7 +4,6 @@
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
-// ANCHOR: events
 /// What can happen to an account. Past tense: these are facts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AccountEvent {
@@ -14,18 +13,14 @@ pub enum AccountEvent {
 }
 
 impl Event for AccountEvent {}
-// ANCHOR_END: events
 
-// ANCHOR: state
 /// What the account knows: only what its rules need.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub owner: Option<String>,
     pub balance: u64,
 }
-// ANCHOR_END: state
 
-// ANCHOR: commands
 /// What the account can be asked to do. Imperative: these may be refused.
 #[derive(Debug, Clone)]
 pub enum AccountCommand {
@@ -46,9 +41,7 @@ pub enum AccountError {
     #[error("insufficient funds: the balance is {balance}, {requested} was requested")]
     InsufficientFunds { balance: u64, requested: u64 },
 }
-// ANCHOR_END: commands
 
-// ANCHOR: aggregate
 impl Aggregate for Account {
     const KIND: &'static str = "account";
     type Event = AccountEvent;
@@ -84,4 +77,3 @@ impl Aggregate for Account {
         }
     }
 }
-// ANCHOR_END: aggregate

@@ -21,7 +21,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    // ANCHOR: connect
     let url = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL, e.g. postgres://postgres@localhost:5432/postgres")?;
     let events = PostgresEventStore::connect(&url)
@@ -30,9 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     events.migrate().await?; // creates the schema's tables the first time
     let accounts = AggregateRepository::<Account, _>::new(events.clone(), ())
         .with_snapshots(SnapshotPolicy::every(100));
-    // ANCHOR_END: connect
 
-    // ANCHOR: commands
     let (id, command) = match args.as_slice() {
         ["open", id, owner] => (
             *id,
@@ -81,6 +78,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(RepositoryError::Rejected(reason)) => println!("{stream}: refused: {reason}"),
         Err(error) => return Err(error.into()),
     }
-    // ANCHOR_END: commands
     Ok(())
 }

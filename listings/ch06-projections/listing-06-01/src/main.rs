@@ -120,6 +120,7 @@ async fn main() -> Result<(), Error> {
     running.await??;
     Ok(())
 }
+
 /// Prints an account's summary and the bank's totals, from the read model.
 async fn print_summary(
     read_model: &PostgresProjectionStore,

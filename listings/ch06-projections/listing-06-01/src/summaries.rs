@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::AccountEvent;
 
-// ANCHOR: read_model
 /// One row of the accounts screen.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountSummary {
@@ -34,9 +33,7 @@ pub fn summary_key(stream_id: &StreamId) -> String {
 
 /// The key of the bank totals.
 pub const TOTALS_KEY: &str = "account-summary:totals";
-// ANCHOR_END: read_model
 
-// ANCHOR: projection
 /// Keeps an [`AccountSummary`] per account and the [`BankTotals`], in any
 /// store `S` (in memory in tests, PostgreSQL or Redis in production).
 pub struct AccountSummaries<S> {
@@ -102,4 +99,3 @@ impl<S: ProjectionCheckpoint> Projection for AccountSummaries<S> {
         tx.delete_prefix("account-summary:").await.map(|_| ())
     }
 }
-// ANCHOR_END: projection

@@ -12,7 +12,6 @@ use composable_rust::uuid::Uuid;
 use composable_rust::{AggregateRepository, EventStoreError, ExpectedVersion, NewEvent};
 use composable_rust::{SnapshotPolicy, StreamId};
 
-// ANCHOR: setup
 /// The test schema's event store, and a new account opened by Ada in it.
 async fn new_account() -> (PostgresEventStore, StreamId) {
     // Fails with a message saying how to start PostgreSQL when DATABASE_URL is unset.
@@ -31,9 +30,7 @@ async fn new_account() -> (PostgresEventStore, StreamId) {
     accounts.execute(&stream, open).await.unwrap();
     (events, stream)
 }
-// ANCHOR_END: setup
 
-// ANCHOR: snapshots
 #[tokio::test]
 async fn a_long_history_loads_from_a_snapshot() {
     let (events, stream) = new_account().await;
@@ -50,9 +47,7 @@ async fn a_long_history_loads_from_a_snapshot() {
     assert_eq!(loaded.events_replayed, 50);
     assert_eq!(loaded.state.balance, 249);
 }
-// ANCHOR_END: snapshots
 
-// ANCHOR: conflict
 #[tokio::test]
 async fn a_stale_append_is_refused_and_a_retry_decides_again() {
     let (events, stream) = new_account().await;
@@ -91,4 +86,3 @@ async fn a_stale_append_is_refused_and_a_retry_decides_again() {
         }))
     ));
 }
-// ANCHOR_END: conflict

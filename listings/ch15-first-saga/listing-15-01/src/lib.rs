@@ -2,5 +2,4 @@
 
 pub mod account;
 pub mod summaries;
-pub mod teller;
 pub mod transfer;

@@ -6,7 +6,6 @@
 //! bank open <account> <owner>
 //! bank deposit <account> <amount>
 //! bank withdraw <account> <amount>
-//! bank transfer <from> <to> <amount>
 //! bank history <account>
 //! bank summary <account>
 //! ```
@@ -16,15 +15,12 @@ use std::time::Duration;
 
 use bank::account::{Account, AccountCommand};
 use bank::summaries::{AccountSummaries, AccountSummary, BankTotals, TOTALS_KEY, summary_key};
-use bank::teller::Teller;
-use bank::transfer::{TransferSaga, request_transfer};
-use composable_rust::SnapshotPolicy;
 use composable_rust::aggregate::RepositoryError;
 use composable_rust::postgres::{PostgresEventStore, PostgresProjectionStore};
 use composable_rust::prelude::*;
-use composable_rust::{AggregateRepository, Position, ProjectionManager, SagaRuntime};
+use composable_rust::{AggregateRepository, ProjectionManager, SnapshotPolicy};
 
-const USAGE: &str = "usage: bank open <account> <owner> | deposit <account> <amount> | withdraw <account> <amount> | transfer <from> <to> <amount> | history <account> | summary <account>";
+const USAGE: &str = "usage: bank open <account> <owner> | deposit <account> <amount> | withdraw <account> <amount> | history <account> | summary <account>";
 
 type Error = Box<dyn std::error::Error>;
 
@@ -41,7 +37,8 @@ async fn main() -> Result<(), Error> {
     events.migrate().await?;
     let accounts = AggregateRepository::<Account, _>::new(events.clone(), ())
         .with_snapshots(SnapshotPolicy::every(100));
-
+    // The read side: the read model's store, and the manager that keeps the
+    // projection up to date from the event store's global stream.
     let read_model = PostgresProjectionStore::connect(&url)
         .await?
         .with_schema("bank")?;
@@ -77,16 +74,6 @@ async fn main() -> Result<(), Error> {
                 amount: amount.parse()?,
             },
         ),
-        ["transfer", from, to, amount] => {
-            let (from, to) = (from.parse()?, to.parse()?);
-            transfer(&events, from, to, amount.parse()?).await?;
-            // The transfer's events are stored: bring the summaries up to date.
-            summaries.catch_up().await?;
-            for account in [from, to] {
-                print_summary(&read_model, &accounts.stream_id(account)?).await?;
-            }
-            return Ok(());
-        }
         ["history", id] => {
             let stream = accounts.stream_id(id)?;
             for event in events.load_stream(&stream, 0).await? {
@@ -111,7 +98,6 @@ async fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     };
-
     // Follow what is stored from now on, and read your own write.
     let running = summaries.start();
     let stream = accounts.stream_id(id)?;
@@ -129,34 +115,9 @@ async fn main() -> Result<(), Error> {
         Err(RepositoryError::Rejected(reason)) => println!("{stream}: refused: {reason}"),
         Err(error) => return Err(error.into()),
     }
+
     summaries.shutdown();
     running.await??;
-    Ok(())
-}
-
-/// Requests a transfer and runs its saga to the end: the saga runtime
-/// reads the store's events, and the teller carries out its commands.
-async fn transfer(
-    events: &PostgresEventStore,
-    from: u64,
-    to: u64,
-    amount: u64,
-) -> Result<(), Error> {
-    let saga = TransferSaga {
-        deadline: Duration::from_secs(30),
-    };
-    let runtime = SagaRuntime::new(saga, events.clone(), Teller::new(events.clone()));
-    runtime.resume().await?; // transfers an earlier run left unfinished
-
-    let id = request_transfer(events, from, to, amount).await?;
-    // Every event from the start: those the saga already handled are
-    // skipped. A long-running service would remember its position.
-    runtime.catch_up(events, Position::START).await?;
-    match runtime.instance(&id).await?.outcome() {
-        Some(outcome) => println!("transfer {id}: {outcome}"),
-        None => println!("transfer {id}: still running"),
-    }
-    runtime.shutdown().await;
     Ok(())
 }
 

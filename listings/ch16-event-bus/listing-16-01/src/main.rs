@@ -26,7 +26,7 @@ use composable_rust::aggregate::RepositoryError;
 use composable_rust::postgres::{PostgresEventStore, PostgresProjectionStore};
 use composable_rust::prelude::*;
 use composable_rust::redis::RedisStreamsEventBus;
-use composable_rust::saga::Handled;
+use composable_rust::saga::{Handled, SAGA_ID_HEADER};
 use composable_rust::{AggregateRepository, ProjectionManager, SagaRuntime, SnapshotPolicy};
 use composable_rust::{EventPublisher, SubscribeOptions, SubscriptionSource, Topic};
 
@@ -93,8 +93,13 @@ async fn main() -> Result<(), Error> {
         ["history", id] => {
             let stream = accounts.stream_id(id)?;
             for event in events.load_stream(&stream, 0).await? {
+                // The teller marks the events it records for a transfer.
+                let transfer = match event.metadata.headers.get(SAGA_ID_HEADER) {
+                    Some(id) => format!(" (transfer {id})"),
+                    None => String::new(),
+                };
                 println!(
-                    "v{} {} {}",
+                    "v{} {} {}{transfer}",
                     event.stream_version, event.event_type, event.payload
                 );
             }
@@ -197,7 +202,11 @@ async fn work(
                 outcome: Some(outcome),
             } = step
             {
-                println!("transfer {saga_id}: {outcome}");
+                let transfer = runtime.instance(saga_id).await?;
+                match &transfer.state().undone_because {
+                    Some(why) => println!("transfer {saga_id}: {outcome}: {why}"),
+                    None => println!("transfer {saga_id}: {outcome}"),
+                }
             }
         }
         published += new;

@@ -58,15 +58,9 @@ impl<S: EventStore + Clone> CommandDispatcher<TransferCommand> for Teller<S> {
             }
 
             // 2. Undoing a step that never reached this account: nothing to undo.
-            let saga_id = command.saga_id.as_str();
-            let by_this_transfer = |event: &StoredEvent| {
-                event
-                    .metadata
-                    .headers
-                    .get(SAGA_ID_HEADER)
-                    .map(String::as_str)
-                    == Some(saga_id)
-            };
+            let saga_id = command.saga_id.to_string();
+            let by_this_transfer =
+                |event: &StoredEvent| event.metadata.headers.get(SAGA_ID_HEADER) == Some(&saga_id);
             if undo && !history.iter().any(by_this_transfer) {
                 return Ok(());
             }
@@ -86,7 +80,8 @@ impl<S: EventStore + Clone> CommandDispatcher<TransferCommand> for Teller<S> {
                         account,
                         reason: refusal.to_string(),
                     };
-                    (&transfer, outcomes.len() as u64, encode(&[refused])?)
+                    let version = outcomes.last().map_or(0, |event| event.stream_version);
+                    (&transfer, version, encode(&[refused])?)
                 }
             };
             let outcome = outcome

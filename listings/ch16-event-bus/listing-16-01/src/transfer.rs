@@ -10,6 +10,7 @@ use composable_rust::saga::{SagaId, SagaSteps};
 use composable_rust::uuid::Uuid;
 use composable_rust::{EventStoreError, ExpectedVersion, NewEvent};
 use serde::{Deserialize, Serialize};
+
 /// What happens to a transfer outside the saga, in the stream
 /// `transfer-<id>`: someone asks for it, and the teller records a step
 /// that an account refused.
@@ -43,6 +44,7 @@ pub async fn request_transfer(
         .await?;
     Ok(id)
 }
+
 /// What the saga reacts to, decoded from the events of transfers and
 /// accounts.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,7 @@ pub enum TransferCommand {
     /// Undo a credit: take the money back from the target account.
     Reclaim { account: u64, amount: u64 },
 }
+
 /// Where a transfer stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub enum Stage {
@@ -105,4 +108,6 @@ pub struct TransferState {
     pub amount: u64,
     /// The steps taken, each with the command that undoes it.
     pub steps: SagaSteps<TransferCommand>,
+    /// Why the transfer was undone, if it was.
+    pub undone_because: Option<String>,
 }

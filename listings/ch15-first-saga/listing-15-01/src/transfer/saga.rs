@@ -56,6 +56,7 @@ impl Saga for TransferSaga {
         };
         Ok(Some(Routed::new(SagaId::new(id.as_str())?, input)))
     }
+
     fn react(
         &self,
         state: &TransferState,
@@ -99,6 +100,7 @@ impl Saga for TransferSaga {
             .send_all(state.steps.compensations_with_in_flight())
             .compensated()
     }
+
     fn apply(state: &mut TransferState, event: &TransferSagaEvent) {
         match event {
             TransferSagaEvent::Started { from, to, amount } => {
@@ -123,15 +125,19 @@ impl Saga for TransferSaga {
                 state.steps.complete("credit");
                 state.stage = Stage::Ended;
             }
-            TransferSagaEvent::Refused { .. } => {
+            TransferSagaEvent::Refused { reason } => {
                 for step in ["debit", "credit"] {
                     if state.steps.in_flight().contains(&step) {
                         state.steps.fail(step);
                     }
                 }
+                state.undone_because = Some(reason.clone());
                 state.stage = Stage::Ended;
             }
-            TransferSagaEvent::TimedOut => state.stage = Stage::Ended,
+            TransferSagaEvent::TimedOut => {
+                state.undone_because = Some("it did not finish in time".into());
+                state.stage = Stage::Ended;
+            }
         }
     }
 }

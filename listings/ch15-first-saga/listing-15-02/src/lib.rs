@@ -1,0 +1,6 @@
+//! The bank: one module per feature.
+
+pub mod account;
+pub mod summaries;
+pub mod teller;
+pub mod transfer;
