@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
+use composable_rust_core::event_store::{
+    JsonRef, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
+};
 use composable_rust_core::{EventStoreError, Position, StoredEvent, StreamId};
+use sqlx::Row;
 use tokio::time::Instant;
 
 use crate::error::PostgresError;
@@ -32,6 +36,79 @@ pub(crate) async fn load_stream(
         .map(|row| RawEvent::from(row).decode())
         .collect()
 }
+
+/// [`EventStore::replay`](composable_rust_core::EventStore::replay): the
+/// snapshot and the events after it in one statement
+/// ([`Statements::replay`](crate::sql::Statements::replay)), each row
+/// handed to `visit` borrowed (the payload as JSON text, straight from the
+/// row buffer): the snapshot first, then the events in version order.
+///
+/// Only the columns rebuilding needs are read, so a row whose metadata is
+/// corrupt still replays; [`load_stream`] reports it.
+pub(crate) async fn replay(
+    store: &PostgresEventStore,
+    stream_id: &StreamId,
+    snapshot_schema: Option<u32>,
+    visit: &mut ReplayVisitor<'_>,
+) -> Result<(), EventStoreError> {
+    let failed = |error| -> EventStoreError { store.error(error, REPLAY).into() };
+    // A schema version PostgreSQL cannot store matches no snapshot.
+    let snapshot_schema = snapshot_schema.map(|version| i32::try_from(version).unwrap_or(-1));
+    let rows = sqlx::query(&store.sql().replay)
+        .bind(stream_id.as_str())
+        .bind(snapshot_schema)
+        .fetch_all(store.pool())
+        .await
+        .map_err(failed)?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut snapshot = None;
+    let mut ordered = true;
+    let mut last = 0;
+    for row in &rows {
+        let stream_version: i64 = row.try_get(0).map_err(failed)?;
+        let stream_version = unsigned(stream_version, "stream_version", REPLAY)?;
+        let event_type: Option<&str> = row.try_get(1).map_err(failed)?;
+        let schema_version: i32 = row.try_get(2).map_err(failed)?;
+        let schema_version = u32::try_from(schema_version).map_err(|_| {
+            PostgresError::corrupt(REPLAY, format!("schema_version is {schema_version}"))
+        })?;
+        let payload: Option<&str> = row.try_get(3).map_err(failed)?;
+        match event_type {
+            Some(event_type) => {
+                let payload = payload
+                    .ok_or_else(|| PostgresError::corrupt(REPLAY, "an event's payload is NULL"))?;
+                ordered &= stream_version > last;
+                last = stream_version;
+                items.push(ReplayedEvent {
+                    stream_version,
+                    event_type,
+                    schema_version,
+                    payload: JsonRef::Text(payload),
+                });
+            }
+            None => {
+                snapshot = Some(ReplayedSnapshot {
+                    stream_version,
+                    schema_version,
+                    state: payload.map(JsonRef::Text),
+                });
+            }
+        }
+    }
+    if !ordered {
+        items.sort_unstable_by_key(|event| event.stream_version);
+    }
+    if let Some(snapshot) = snapshot {
+        visit(Replayed::Snapshot(snapshot))?;
+    }
+    for event in items {
+        visit(Replayed::Event(event))?;
+    }
+    Ok(())
+}
+
+/// The operation name of [`replay`]'s errors.
+const REPLAY: &str = "replay a stream";
 
 /// The version of the last event of `stream_id`, 0 if it has none.
 pub(crate) async fn stream_version(

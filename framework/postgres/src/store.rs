@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
+use composable_rust_core::event_store::ReplayVisitor;
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -372,6 +373,20 @@ impl EventStore for PostgresEventStore {
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
         Ok(crate::read::stream_version(self, stream_id).await?)
+    }
+
+    /// One statement: the snapshot and the events after it, only the
+    /// columns rebuilding needs (version, type, schema version, payload as
+    /// JSON text), handed over borrowed from the rows. A row whose
+    /// metadata is corrupt therefore still replays;
+    /// [`load_stream`](EventStore::load_stream) reports it.
+    async fn replay(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        visit: &mut ReplayVisitor<'_>,
+    ) -> Result<(), EventStoreError> {
+        crate::read::replay(self, stream_id, snapshot_schema, visit).await
     }
 
     /// Up to `limit` events after `after`, in global order, never skipping

@@ -11,7 +11,7 @@ use crate::domain::{Ledger, LedgerEvent, LedgerFull, Post};
 impl Event for LedgerEvent {}
 
 /// The ledger as a Composable Rust aggregate.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CrLedger(pub Ledger);
 
@@ -35,19 +35,27 @@ pub struct Composable {
     pool: PgPool,
     schema: String,
     repository: AggregateRepository<CrLedger, PostgresEventStore>,
+    hot: bool,
 }
 
 impl Composable {
-    pub async fn new(pool: PgPool, schema: &str) -> Self {
+    /// A repository on its own schema; with a hot-aggregate cache of
+    /// `hot` entries when `hot` is not 0.
+    pub async fn new(pool: PgPool, schema: &str, hot: usize) -> Self {
         let store = PostgresEventStore::new(pool.clone())
             .with_schema(schema)
             .expect("schema name");
         store.migrate().await.expect("migrations");
         Self {
-            repository: AggregateRepository::new(store, ()),
+            repository: AggregateRepository::new(store, ()).with_hot_aggregates(hot),
             pool,
             schema: schema.to_owned(),
+            hot: hot > 0,
         }
+    }
+
+    pub fn is_hot(&self) -> bool {
+        self.hot
     }
 
     fn stream(id: &str) -> StreamId {

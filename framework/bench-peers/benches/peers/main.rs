@@ -47,6 +47,7 @@ impl Contender {
             Self::Raw(raw) if raw.is_cached() => "raw, cached state",
             Self::Raw(_) => "raw sqlx",
             Self::Cqrs(_) => "cqrs-es 0.5",
+            Self::Composable(cr) if cr.is_hot() => "composable, hot",
             Self::Composable(_) => "composable",
         }
     }
@@ -80,6 +81,7 @@ impl Contender {
     fn runs(&self, workload: Workload) -> bool {
         match self {
             Self::Raw(raw) if raw.is_cached() => workload == Workload::Single,
+            Self::Composable(cr) if cr.is_hot() => workload == Workload::Single,
             _ => true,
         }
     }
@@ -140,6 +142,7 @@ async fn bench(url: String, rounds: usize, pool_kind: String) {
         format!("peers_rawc_{tag}"),
         format!("peers_cqrs_{tag}"),
         format!("peers_cr_{tag}"),
+        format!("peers_crhot_{tag}"),
     ];
     println!("PostgreSQL: {}", settings.0);
     println!(
@@ -157,7 +160,8 @@ async fn bench(url: String, rounds: usize, pool_kind: String) {
     let mut contenders = vec![
         Contender::Raw(raw::Raw::new(pool().await, &schemas[0], false).await),
         Contender::Cqrs(cqrs::Cqrs::new(pool().await, &schemas[2]).await),
-        Contender::Composable(composable::Composable::new(pool().await, &schemas[3]).await),
+        Contender::Composable(composable::Composable::new(pool().await, &schemas[3], 0).await),
+        Contender::Composable(composable::Composable::new(pool().await, &schemas[4], 1_024).await),
         Contender::Raw(raw::Raw::new(pool().await, &schemas[1], true).await),
     ];
     let result = tokio::spawn(async move {

@@ -16,6 +16,7 @@
 //! an [`Effect`](crate::Effect), for reducers run by a [`Store`](crate::Store).
 
 mod effect;
+mod hot;
 mod repository;
 
 pub use effect::append_events;

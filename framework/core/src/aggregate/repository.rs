@@ -5,10 +5,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
-use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode};
-use crate::event_store::{EventStore, EventStoreError};
+use crate::event::{
+    ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode, decode_replayed,
+};
+use crate::event_store::{EventStore, EventStoreError, Replayed};
 
 use super::Aggregate;
+use super::hot::HotAggregates;
 
 /// When the repository saves a snapshot of an aggregate's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,12 +94,19 @@ impl<E: std::error::Error + 'static> RepositoryError<E> {
 }
 
 /// Loads aggregates of type `A` from event store `S` and executes commands.
+///
+/// A command costs two round trips to the store: one
+/// [`replay`](EventStore::replay) (the snapshot and the events after it)
+/// and one append. With [`with_hot_aggregates`](Self::with_hot_aggregates)
+/// a command on an aggregate the repository used recently costs only the
+/// append.
 pub struct AggregateRepository<A: Aggregate, S> {
     store: S,
     env: A::Environment,
     upcasters: Upcasters,
     snapshots: SnapshotPolicy,
     clock: Arc<dyn Clock>,
+    hot: Option<HotAggregates<A>>,
     _aggregate: PhantomData<fn() -> A>,
 }
 
@@ -105,7 +115,39 @@ impl<A: Aggregate, S> std::fmt::Debug for AggregateRepository<A, S> {
         f.debug_struct("AggregateRepository")
             .field("kind", &A::KIND)
             .field("snapshots", &self.snapshots)
+            .field(
+                "hot_aggregates",
+                &self.hot.as_ref().map(HotAggregates::capacity),
+            )
             .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate + Clone, S: EventStore> AggregateRepository<A, S> {
+    /// Keeps the state and version of up to `capacity` recently used
+    /// aggregates in memory, so the next command on one of them is decided
+    /// without loading it: one round trip (the append) instead of two.
+    /// `capacity` 0 turns the cache off (the default).
+    ///
+    /// The cache is only a guess, checked by the store: the append expects
+    /// the cached version, so if anyone else (another process, another
+    /// repository) appended to the stream since, the append is refused,
+    /// the entry is dropped, and [`execute`](Self::execute) returns the
+    /// conflict ([`RepositoryError::is_conflict`]).
+    /// [`execute_with_retry`](Self::execute_with_retry) then loads the
+    /// stream afresh and decides again, as it does for any conflict: use
+    /// it when other writers share the streams. Nothing stale is ever
+    /// written. [`load`](Self::load) always reads the store.
+    ///
+    /// Worth it when the same aggregates take commands again and again
+    /// from this process (a stream written mostly by one service
+    /// instance); useless, and a little costly (a clone of the state per
+    /// command), when every command hits a different aggregate or when
+    /// several processes take turns on the same streams.
+    #[must_use]
+    pub fn with_hot_aggregates(mut self, capacity: usize) -> Self {
+        self.hot = (capacity > 0).then(|| HotAggregates::new(capacity, A::clone));
+        self
     }
 }
 
@@ -118,6 +160,7 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
             upcasters: Upcasters::new(),
             snapshots: SnapshotPolicy::Never,
             clock: Arc::new(SystemClock),
+            hot: None,
             _aggregate: PhantomData,
         }
     }
@@ -156,7 +199,92 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
     /// Rebuilds the aggregate: the latest usable snapshot, then every event
     /// after it. A snapshot of another [`Aggregate::SNAPSHOT_VERSION`], or
     /// one that no longer deserializes, is ignored and the stream replayed.
+    ///
+    /// One [`replay`](EventStore::replay) of the store (for PostgreSQL one
+    /// statement that reads the snapshot and the events after it, only the
+    /// columns rebuilding needs, and decodes each payload straight into
+    /// `A::Event`). A load that fails on the stored data (a corrupt row, an
+    /// event that does not decode) is read again the thorough way, with
+    /// [`load_snapshot`](EventStore::load_snapshot) and
+    /// [`load_stream`](EventStore::load_stream), so it fails with the error
+    /// those report (e.g. `CorruptEvent` with the row's position).
+    /// Always reads the store, even with
+    /// [`with_hot_aggregates`](Self::with_hot_aggregates).
     pub async fn load(&self, stream_id: &StreamId) -> Result<Loaded<A>, EventStoreError> {
+        let replayed = match self.replay(stream_id, true).await {
+            Ok(Some(loaded)) => return Ok(loaded),
+            // The snapshot does not deserialize: replay every event.
+            Ok(None) => self.replay(stream_id, false).await,
+            Err(error) => Err(error),
+        };
+        match replayed {
+            Ok(Some(loaded)) => Ok(loaded),
+            Ok(None) => unreachable!("a replay without a snapshot always loads"),
+            Err(error @ EventStoreError::Backend(_)) => Err(error),
+            Err(_) => self.load_thoroughly(stream_id).await,
+        }
+    }
+
+    /// One replay; `None` when the snapshot it started from turned out
+    /// not to deserialize.
+    async fn replay(
+        &self,
+        stream_id: &StreamId,
+        use_snapshot: bool,
+    ) -> Result<Option<Loaded<A>>, EventStoreError> {
+        let mut state = A::default();
+        let mut version = 0;
+        let mut snapshot_version = None;
+        let mut events_replayed = 0;
+        let mut unusable = false;
+        let upcasters = &self.upcasters;
+        let mut visit = |item: Replayed<'_>| -> Result<(), EventStoreError> {
+            match item {
+                Replayed::Snapshot(snapshot) => match snapshot.state {
+                    None => ignore_older_snapshot::<A>(stream_id, snapshot.schema_version),
+                    Some(json) => match json.deserialize::<A>() {
+                        Ok(restored) => {
+                            state = restored;
+                            version = snapshot.stream_version;
+                            snapshot_version = (version > 0).then_some(version);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%stream_id, %error, "ignoring a snapshot that no longer deserializes");
+                            unusable = true;
+                        }
+                    },
+                },
+                Replayed::Event(_) if unusable => {}
+                Replayed::Event(event) => {
+                    if let Some(decoded) =
+                        decode_replayed::<A::Event>(stream_id, &event, upcasters)?
+                    {
+                        state.apply(&decoded);
+                        events_replayed += 1;
+                    }
+                    version = event.stream_version;
+                }
+            }
+            Ok(())
+        };
+        let snapshot_schema = use_snapshot.then_some(A::SNAPSHOT_VERSION);
+        self.store
+            .replay(stream_id, snapshot_schema, &mut visit)
+            .await?;
+        if unusable {
+            return Ok(None);
+        }
+        Ok(Some(Loaded {
+            state,
+            version,
+            snapshot_version,
+            events_replayed,
+        }))
+    }
+
+    /// The load of old: `load_snapshot`, `load_stream` (which checks every
+    /// column of every row) and `decode` of each event.
+    async fn load_thoroughly(&self, stream_id: &StreamId) -> Result<Loaded<A>, EventStoreError> {
         let (mut state, version) = match self.usable_snapshot(stream_id).await? {
             Some((state, version)) => (state, version),
             None => (A::default(), 0),
@@ -183,18 +311,37 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
     /// Loads the aggregate, decides, appends the events expecting the
     /// version it loaded, applies them, and snapshots if the policy says so.
     /// A command that produces no events writes nothing.
+    ///
+    /// With [`with_hot_aggregates`](Self::with_hot_aggregates), an
+    /// aggregate this repository used recently is not loaded: the cached
+    /// state decides, and the append expects the cached version. If the
+    /// stream moved on since, the append is refused and this returns the
+    /// conflict (the entry is dropped, so a retry loads afresh).
     pub async fn execute(
         &self,
         stream_id: &StreamId,
         command: A::Command,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
-        let Loaded {
-            mut state, version, ..
-        } = self.load(stream_id).await?;
-        let events = state
-            .decide(command, &self.env)
-            .map_err(RepositoryError::Rejected)?;
+        let cached = self.hot.as_ref().and_then(|hot| hot.take(stream_id));
+        let from_cache = cached.is_some();
+        let (mut state, version) = match cached {
+            Some(entry) => entry,
+            None => {
+                let Loaded { state, version, .. } = self.load(stream_id).await?;
+                (state, version)
+            }
+        };
+        let events = match state.decide(command, &self.env) {
+            Ok(events) => events,
+            Err(error) => {
+                self.keep_hot(stream_id, state, version);
+                return Err(RepositoryError::Rejected(error));
+            }
+        };
         if events.is_empty() {
+            if let Some(hot) = &self.hot {
+                hot.put(stream_id, hot.clone_state(&state), version);
+            }
             return Ok(Executed {
                 events,
                 state,
@@ -202,18 +349,31 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
                 position: None,
             });
         }
-        let batch = events
-            .iter()
-            .map(NewEvent::from_event)
-            .collect::<Result<Vec<_>, _>>()?;
+        let batch = match events.iter().map(NewEvent::from_event).collect() {
+            Ok(batch) => batch,
+            Err(error) => {
+                self.keep_hot(stream_id, state, version);
+                return Err(RepositoryError::Store(error));
+            }
+        };
         let expected = if version == 0 {
             ExpectedVersion::NoStream
         } else {
             ExpectedVersion::Exact(version)
         };
-        let outcome = self.store.append(stream_id, expected, batch).await?;
+        // On any failure the entry stays out of the cache: after a
+        // conflict it is stale, and after a lost connection the append may
+        // have been written.
+        let outcome = self.store.append(stream_id, expected, batch).await;
+        if cached_conflict(from_cache, &outcome) {
+            tracing::debug!(%stream_id, version, "hot aggregate was stale; dropped");
+        }
+        let outcome = outcome?;
         for event in &events {
             state.apply(event);
+        }
+        if let Some(hot) = &self.hot {
+            hot.put(stream_id, hot.clone_state(&state), outcome.stream_version);
         }
         if self.snapshots.due(version, outcome.stream_version) {
             self.save_snapshot(stream_id, &state, outcome.stream_version)
@@ -227,10 +387,35 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         })
     }
 
+    /// Puts an unchanged state back into the hot cache, if there is one.
+    fn keep_hot(&self, stream_id: &StreamId, state: A, version: u64) {
+        if let Some(hot) = &self.hot {
+            hot.put(stream_id, state, version);
+        }
+    }
+
+    /// Drops `stream_id` from the hot cache (see
+    /// [`with_hot_aggregates`](Self::with_hot_aggregates)), e.g. after
+    /// changing its stream behind the repository's back. Without a cache,
+    /// does nothing.
+    pub fn forget(&self, stream_id: &StreamId) {
+        if let Some(hot) = &self.hot {
+            hot.forget(stream_id);
+        }
+    }
+
+    /// How many aggregates the hot cache holds (0 without one).
+    pub fn hot_aggregates(&self) -> usize {
+        self.hot.as_ref().map_or(0, HotAggregates::len)
+    }
+
     /// [`execute`](Self::execute), retried up to `attempts` times in all
     /// when another writer appended first. Each attempt reloads the
     /// aggregate and decides again on the fresh state, so a command that is
-    /// no longer valid is refused rather than forced through.
+    /// no longer valid is refused rather than forced through. With
+    /// [`with_hot_aggregates`](Self::with_hot_aggregates), a stale cached
+    /// aggregate shows as such a conflict, and the next attempt loads it
+    /// from the store.
     pub async fn execute_with_retry(
         &self,
         stream_id: &StreamId,
@@ -257,12 +442,7 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
             return Ok(None);
         };
         if snapshot.schema_version != A::SNAPSHOT_VERSION {
-            tracing::info!(
-                %stream_id,
-                stored = snapshot.schema_version,
-                current = A::SNAPSHOT_VERSION,
-                "ignoring a snapshot of an older state shape; replaying the stream"
-            );
+            ignore_older_snapshot::<A>(stream_id, snapshot.schema_version);
             return Ok(None);
         }
         match serde_json::from_value(snapshot.state) {
@@ -294,9 +474,32 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
     }
 }
 
+fn ignore_older_snapshot<A: Aggregate>(stream_id: &StreamId, stored: u32) {
+    tracing::info!(
+        %stream_id,
+        stored,
+        current = A::SNAPSHOT_VERSION,
+        "ignoring a snapshot of an older state shape; replaying the stream"
+    );
+}
+
+/// Whether `outcome` is a conflict of an append that expected a cached
+/// version.
+fn cached_conflict<T>(from_cache: bool, outcome: &Result<T, EventStoreError>) -> bool {
+    from_cache && matches!(outcome, Err(EventStoreError::WrongExpectedVersion { .. }))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use serde::{Deserialize, Serialize};
+    use tokio::sync::watch;
+
     use super::*;
+    use crate::event::{Event, StoredEvent};
+    use crate::event_store::{AppendOutcome, InMemoryEventStore, ReplayVisitor};
 
     #[test]
     fn snapshot_policy_fires_when_crossing_a_multiple() {
@@ -306,5 +509,333 @@ mod tests {
         assert!(every.due(98, 205));
         assert!(!every.due(100, 199));
         assert!(!SnapshotPolicy::every(0).due(0, 1000));
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Counted {
+        Added { n: u64 },
+        Reset,
+    }
+    impl Event for Counted {}
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("refused")]
+    struct Refused;
+
+    /// A counter that remembers every number in order, so a lost, doubled
+    /// or reordered event shows.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    struct Tally {
+        seen: Vec<u64>,
+    }
+
+    /// `Some(n)`: add n (refused when n is 0); `None`: nothing happens.
+    impl Aggregate for Tally {
+        const KIND: &'static str = "tally";
+        type Event = Counted;
+        type Command = Option<u64>;
+        type Error = Refused;
+        type Environment = ();
+
+        fn decide(&self, command: Option<u64>, _: &()) -> Result<Vec<Counted>, Refused> {
+            match command {
+                Some(0) => Err(Refused),
+                Some(n) => Ok(vec![Counted::Added { n }]),
+                None => Ok(vec![]),
+            }
+        }
+
+        fn apply(&mut self, event: &Counted) {
+            match event {
+                Counted::Added { n } => self.seen.push(*n),
+                Counted::Reset => self.seen.clear(),
+            }
+        }
+    }
+
+    /// An in-memory store that counts replays and appends.
+    #[derive(Clone, Default)]
+    struct Counting {
+        inner: InMemoryEventStore,
+        replays: Arc<AtomicUsize>,
+        appends: Arc<AtomicUsize>,
+    }
+
+    impl Counting {
+        fn replays(&self) -> usize {
+            self.replays.load(Ordering::SeqCst)
+        }
+        fn appends(&self) -> usize {
+            self.appends.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl EventStore for Counting {
+        async fn append(
+            &self,
+            stream_id: &StreamId,
+            expected: ExpectedVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<AppendOutcome, EventStoreError> {
+            self.appends.fetch_add(1, Ordering::SeqCst);
+            self.inner.append(stream_id, expected, events).await
+        }
+        async fn load_stream(
+            &self,
+            stream_id: &StreamId,
+            from_version: u64,
+        ) -> Result<Vec<StoredEvent>, EventStoreError> {
+            self.inner.load_stream(stream_id, from_version).await
+        }
+        async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
+            self.inner.stream_version(stream_id).await
+        }
+        async fn replay(
+            &self,
+            stream_id: &StreamId,
+            snapshot_schema: Option<u32>,
+            visit: &mut ReplayVisitor<'_>,
+        ) -> Result<(), EventStoreError> {
+            self.replays.fetch_add(1, Ordering::SeqCst);
+            self.inner.replay(stream_id, snapshot_schema, visit).await
+        }
+        async fn read_all(
+            &self,
+            after: Position,
+            limit: usize,
+        ) -> Result<Vec<StoredEvent>, EventStoreError> {
+            self.inner.read_all(after, limit).await
+        }
+        async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+            self.inner.save_snapshot(snapshot).await
+        }
+        async fn load_snapshot(
+            &self,
+            stream_id: &StreamId,
+        ) -> Result<Option<Snapshot>, EventStoreError> {
+            self.inner.load_snapshot(stream_id).await
+        }
+        fn subscribe(&self) -> watch::Receiver<u64> {
+            self.inner.subscribe()
+        }
+    }
+
+    fn stream(n: u64) -> StreamId {
+        StreamId::for_aggregate(Tally::KIND, n).unwrap()
+    }
+
+    async fn full_replay(store: &impl EventStore, id: &StreamId) -> Tally {
+        let mut tally = Tally::default();
+        for event in store.load_stream(id, 0).await.unwrap() {
+            if let Some(event) = decode::<Counted>(&event, &Upcasters::new()).unwrap() {
+                tally.apply(&event);
+            }
+        }
+        tally
+    }
+
+    #[tokio::test]
+    async fn a_load_through_replay_equals_the_thorough_load() {
+        let store = InMemoryEventStore::new();
+        let repository = AggregateRepository::<Tally, _>::new(store.clone(), ())
+            .with_snapshots(SnapshotPolicy::every(3));
+        let id = stream(1);
+        for n in 1..=7 {
+            repository.execute(&id, Some(n)).await.unwrap();
+        }
+        let loaded = repository.load(&id).await.unwrap();
+        assert_eq!(loaded, repository.load_thoroughly(&id).await.unwrap());
+        assert_eq!(loaded.state.seen, (1..=7).collect::<Vec<_>>());
+        assert_eq!(loaded.version, 7);
+        assert_eq!(loaded.snapshot_version, Some(6));
+        assert_eq!(loaded.events_replayed, 1);
+    }
+
+    #[tokio::test]
+    async fn unusable_snapshots_are_ignored_and_the_stream_replayed() {
+        let store = InMemoryEventStore::new();
+        let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
+        let id = stream(2);
+        for n in 1..=4 {
+            repository.execute(&id, Some(n)).await.unwrap();
+        }
+        for (schema_version, state) in [
+            (
+                Tally::SNAPSHOT_VERSION + 1,
+                serde_json::json!({ "seen": [9] }),
+            ),
+            (
+                Tally::SNAPSHOT_VERSION,
+                serde_json::json!({ "no": "such shape" }),
+            ),
+        ] {
+            store
+                .save_snapshot(&Snapshot {
+                    stream_id: id.clone(),
+                    stream_version: 3,
+                    schema_version,
+                    state,
+                    taken_at: chrono::Utc::now(),
+                })
+                .await
+                .unwrap();
+            let loaded = repository.load(&id).await.unwrap();
+            assert_eq!(loaded.state.seen, [1, 2, 3, 4]);
+            assert_eq!(loaded.snapshot_version, None);
+            assert_eq!(loaded.events_replayed, 4);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_that_fails_on_the_data_reports_the_thorough_error() {
+        let store = InMemoryEventStore::new();
+        let id = stream(3);
+        let bad = NewEvent::new("Added", serde_json::json!({ "n": "not a number" }));
+        store
+            .append(&id, ExpectedVersion::NoStream, vec![bad])
+            .await
+            .unwrap();
+        let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
+        let error = repository.load(&id).await.unwrap_err();
+        assert!(
+            matches!(&error, EventStoreError::Decode { stream_version: 1, event_type, .. } if event_type == "Added"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn hot_aggregates_serve_the_next_command_without_loading() {
+        let store = Counting::default();
+        let repository =
+            AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(8);
+        let id = stream(4);
+        for n in 1..=5 {
+            let executed = repository.execute(&id, Some(n)).await.unwrap();
+            assert_eq!(executed.version, n);
+        }
+        assert_eq!(store.replays(), 1, "only the first command loads");
+        assert_eq!(store.appends(), 5);
+        assert_eq!(repository.hot_aggregates(), 1);
+        // Refused and empty commands keep the entry.
+        assert!(matches!(
+            repository.execute(&id, Some(0)).await,
+            Err(RepositoryError::Rejected(Refused))
+        ));
+        let nothing = repository.execute(&id, None).await.unwrap();
+        assert_eq!((nothing.version, nothing.state.seen.len()), (5, 5));
+        repository.execute(&id, Some(6)).await.unwrap();
+        assert_eq!(store.replays(), 1);
+        // `load` always reads the store.
+        assert_eq!(
+            repository.load(&id).await.unwrap().state.seen,
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(store.replays(), 2);
+        repository.forget(&id);
+        assert_eq!(repository.hot_aggregates(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stale_hot_aggregate_is_a_conflict_then_reloaded() {
+        let store = Counting::default();
+        let hot = AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(8);
+        let other = AggregateRepository::<Tally, _>::new(store.clone(), ());
+        let id = stream(5);
+        hot.execute(&id, Some(1)).await.unwrap();
+        other.execute(&id, Some(2)).await.unwrap();
+
+        // The cached version is 1, the stream is at 2: refused, entry gone.
+        let error = hot.execute(&id, Some(3)).await.unwrap_err();
+        assert!(error.is_conflict(), "{error:?}");
+        assert_eq!(hot.hot_aggregates(), 0);
+        assert_eq!(
+            full_replay(&store, &id).await.seen,
+            [1, 2],
+            "nothing stale written"
+        );
+
+        // The next command loads afresh and decides on the fresh state.
+        other.execute(&id, Some(4)).await.unwrap();
+        let replays = store.replays();
+        let executed = hot.execute_with_retry(&id, 3, || Some(5)).await.unwrap();
+        assert_eq!(store.replays(), replays + 1);
+        let stored = full_replay(&store, &id).await;
+        assert_eq!(executed.state, stored);
+        assert_eq!(stored.seen, [1, 2, 4, 5]);
+
+        // execute_with_retry: the stale entry's conflict, then a reload.
+        other.execute(&id, Some(6)).await.unwrap();
+        let executed = hot.execute_with_retry(&id, 2, || Some(7)).await.unwrap();
+        assert_eq!(executed.state.seen, [1, 2, 4, 5, 6, 7]);
+        assert_eq!(full_replay(&store, &id).await, executed.state);
+    }
+
+    #[tokio::test]
+    async fn the_hot_cache_is_bounded() {
+        let store = Counting::default();
+        let repository =
+            AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(3);
+        for n in 1..=10 {
+            repository.execute(&stream(100 + n), Some(n)).await.unwrap();
+        }
+        assert_eq!(repository.hot_aggregates(), 3);
+        // The three most recent are hot, the others load.
+        let before = store.replays();
+        for n in 8..=10 {
+            repository.execute(&stream(100 + n), Some(n)).await.unwrap();
+        }
+        assert_eq!(store.replays(), before);
+        repository.execute(&stream(101), Some(1)).await.unwrap();
+        assert_eq!(store.replays(), before + 1);
+        let without =
+            AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(0);
+        without.execute(&stream(101), Some(1)).await.unwrap();
+        assert_eq!(without.hot_aggregates(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn repositories_with_their_own_caches_lose_no_update() {
+        let store = InMemoryEventStore::new();
+        let id = stream(6);
+        let mut writers = Vec::new();
+        for writer in 0..4u64 {
+            let repository =
+                AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(4);
+            let id = id.clone();
+            writers.push(tokio::spawn(async move {
+                for k in 0..50u64 {
+                    let n = writer * 1_000 + k + 1;
+                    repository
+                        .execute_with_retry(&id, 1_000, || Some(n))
+                        .await
+                        .expect("retries until it lands");
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let stored = full_replay(&store, &id).await;
+        assert_eq!(stored.seen.len(), 200, "every command landed once");
+        let mut sorted = stored.seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 200, "no command landed twice");
+        for writer in 0..4u64 {
+            let own: Vec<u64> = stored
+                .seen
+                .iter()
+                .copied()
+                .filter(|n| n / 1_000 == writer)
+                .collect();
+            assert_eq!(
+                own,
+                (1..=50).map(|k| writer * 1_000 + k).collect::<Vec<_>>()
+            );
+        }
+        let fresh = AggregateRepository::<Tally, _>::new(store.clone(), ());
+        assert_eq!(fresh.load(&id).await.unwrap().state, stored);
     }
 }

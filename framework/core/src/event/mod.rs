@@ -33,7 +33,7 @@ mod envelope;
 mod limits;
 pub mod upcast;
 
-pub use codec::{EncodedEvent, decode, decode_all, encode};
+pub use codec::{EncodedEvent, decode, decode_all, decode_replayed, encode};
 pub use envelope::{
     EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StoredEventBuilder,
     StreamId,

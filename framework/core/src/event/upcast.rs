@@ -101,6 +101,11 @@ impl Upcasters {
         self.register(event_type, version, |_| Ok(Upcasted::Discarded))
     }
 
+    /// Whether a step is registered for `event_type` at `version`.
+    pub(crate) fn handles(&self, event_type: &str, version: u32) -> bool {
+        !self.steps.is_empty() && self.steps.contains_key(&(event_type.to_owned(), version))
+    }
+
     /// Applies matching steps until none matches.
     pub fn upcast(
         &self,

@@ -8,6 +8,7 @@
 
 mod error;
 mod in_memory;
+mod replay;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 
 pub use error::EventStoreError;
 pub use in_memory::InMemoryEventStore;
+pub use replay::{JsonRef, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot};
 
 use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId};
 
@@ -92,6 +94,58 @@ pub trait EventStore: Send + Sync + 'static {
     /// The stream's current version (0 if it does not exist).
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError>;
 
+    /// Replays `stream_id` for rebuilding state, handing each item to
+    /// `visit` in order, borrowed (no [`StoredEvent`] is built):
+    ///
+    /// - when `snapshot_schema` is `Some(v)` and the stream has a snapshot,
+    ///   first that snapshot, with its state only if its schema version is
+    ///   `v` ([`ReplayedSnapshot::state`]);
+    /// - then the events after that snapshot when its state was handed
+    ///   over, or else every event of the stream, in version order.
+    ///
+    /// The [`AggregateRepository`](crate::AggregateRepository) loads
+    /// aggregates with it. An error from `visit` stops the replay and is
+    /// returned. What a replay reads is consistent: events appended during
+    /// it are either all in it or not at all, as with
+    /// [`load_stream`](EventStore::load_stream).
+    ///
+    /// The default calls [`load_snapshot`](EventStore::load_snapshot) and
+    /// [`load_stream`](EventStore::load_stream) and hands over their
+    /// results; a backend overrides it to read only these columns, in one
+    /// round trip (PostgreSQL does). A backend's replay may skip checks of
+    /// columns it does not read (a stored event's metadata):
+    /// [`load_stream`](EventStore::load_stream) still reports those.
+    async fn replay(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        visit: &mut ReplayVisitor<'_>,
+    ) -> Result<(), EventStoreError> {
+        let mut from_version = 0;
+        if let Some(schema) = snapshot_schema
+            && let Some(snapshot) = self.load_snapshot(stream_id).await?
+        {
+            let usable = snapshot.schema_version == schema;
+            visit(Replayed::Snapshot(ReplayedSnapshot {
+                stream_version: snapshot.stream_version,
+                schema_version: snapshot.schema_version,
+                state: usable.then_some(JsonRef::Value(&snapshot.state)),
+            }))?;
+            if usable {
+                from_version = snapshot.stream_version + 1;
+            }
+        }
+        for event in self.load_stream(stream_id, from_version).await? {
+            visit(Replayed::Event(ReplayedEvent {
+                stream_version: event.stream_version,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                payload: JsonRef::Value(&event.payload),
+            }))?;
+        }
+        Ok(())
+    }
+
     /// Up to `limit` events after `after`, in global order. Pass the last
     /// position you read to get the next page; [`Position::START`] reads
     /// from the beginning.
@@ -153,6 +207,15 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
         (**self).stream_version(stream_id).await
+    }
+
+    async fn replay(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        visit: &mut ReplayVisitor<'_>,
+    ) -> Result<(), EventStoreError> {
+        (**self).replay(stream_id, snapshot_schema, visit).await
     }
 
     async fn read_all(

@@ -1,0 +1,217 @@
+//! Hot aggregates: a bounded, in-memory cache of recently used aggregates
+//! (state and version) that lets the repository serve the next command
+//! without loading. See
+//! [`AggregateRepository::with_hot_aggregates`](super::AggregateRepository::with_hot_aggregates).
+//!
+//! The cache is only ever a guess: the append that follows a decision
+//! expects the cached version, so the event store refuses it if anyone
+//! (another process, another repository) appended since. The repository
+//! then drops the entry and reports the conflict, and a retry loads the
+//! stream afresh.
+//!
+//! An entry is *taken out* while a command runs on it and put back after
+//! the append succeeded, so two commands of one process never decide on
+//! the same cached state; the second one loads from the store instead.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
+use crate::event::StreamId;
+
+/// The cache: at most `capacity` entries, the least recently stored one
+/// evicted first.
+pub(super) struct HotAggregates<A> {
+    capacity: usize,
+    /// `A::clone`, so the repository needs no `Clone` bound elsewhere.
+    clone: fn(&A) -> A,
+    inner: Mutex<Lru<A>>,
+}
+
+impl<A> HotAggregates<A> {
+    pub(super) fn new(capacity: usize, clone: fn(&A) -> A) -> Self {
+        Self {
+            capacity,
+            clone,
+            inner: Mutex::new(Lru {
+                entries: HashMap::with_capacity(capacity.min(1 << 16)),
+                order: VecDeque::new(),
+                tick: 0,
+            }),
+        }
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// A copy of `state`.
+    pub(super) fn clone_state(&self, state: &A) -> A {
+        (self.clone)(state)
+    }
+
+    /// Takes the entry of `stream_id` out of the cache, if there is one.
+    pub(super) fn take(&self, stream_id: &StreamId) -> Option<(A, u64)> {
+        let mut lru = self.lock();
+        lru.entries
+            .remove(stream_id)
+            .map(|entry| (entry.state, entry.version))
+    }
+
+    /// Stores `state` at `version` for `stream_id`, unless the cache holds
+    /// a later version already; evicts the least recently stored entry
+    /// when full.
+    pub(super) fn put(&self, stream_id: &StreamId, state: A, version: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut lru = self.lock();
+        if lru
+            .entries
+            .get(stream_id)
+            .is_some_and(|entry| entry.version >= version)
+        {
+            return;
+        }
+        lru.tick += 1;
+        let tick = lru.tick;
+        lru.entries.insert(
+            stream_id.clone(),
+            Entry {
+                state,
+                version,
+                tick,
+            },
+        );
+        lru.order.push_back((stream_id.clone(), tick));
+        while lru.entries.len() > self.capacity {
+            lru.evict_oldest();
+        }
+        // Taken and replaced entries leave stale keys in `order`; keep it
+        // within a constant factor of the live entries.
+        if lru.order.len() > 2 * self.capacity + 16 {
+            lru.compact();
+        }
+    }
+
+    /// Drops the entry of `stream_id`, if any.
+    pub(super) fn forget(&self, stream_id: &StreamId) {
+        self.lock().entries.remove(stream_id);
+    }
+
+    /// How many aggregates the cache holds.
+    pub(super) fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru<A>> {
+        // The critical sections cannot panic half-way; a poisoned lock
+        // still holds a consistent map.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Lru<A> {
+    entries: HashMap<StreamId, Entry<A>>,
+    /// Keys in the order they were stored, with the tick they were stored
+    /// at; a key whose entry has another tick (or none) is stale.
+    order: VecDeque<(StreamId, u64)>,
+    tick: u64,
+}
+
+struct Entry<A> {
+    state: A,
+    version: u64,
+    tick: u64,
+}
+
+impl<A> Lru<A> {
+    fn evict_oldest(&mut self) {
+        while let Some((key, tick)) = self.order.pop_front() {
+            if self
+                .entries
+                .get(&key)
+                .is_some_and(|entry| entry.tick == tick)
+            {
+                self.entries.remove(&key);
+                return;
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        let entries = &self.entries;
+        self.order
+            .retain(|(key, tick)| entries.get(key).is_some_and(|entry| entry.tick == *tick));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> StreamId {
+        StreamId::new(format!("thing-{n}")).unwrap()
+    }
+
+    #[test]
+    fn keeps_at_most_capacity_and_evicts_the_least_recently_stored() {
+        let cache = HotAggregates::new(3, u32::clone);
+        for n in 0..3 {
+            cache.put(&id(n), n as u32, 1);
+        }
+        // Using 0 (take, put back) makes 1 the oldest.
+        let (state, version) = cache.take(&id(0)).unwrap();
+        cache.put(&id(0), state, version + 1);
+        cache.put(&id(3), 3, 1);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.take(&id(1)).is_none(), "1 was evicted");
+        assert_eq!(cache.take(&id(0)), Some((0, 2)));
+        assert_eq!(cache.take(&id(2)), Some((2, 1)));
+        assert_eq!(cache.take(&id(3)), Some((3, 1)));
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_taken_entry_is_gone_until_put_back() {
+        let cache = HotAggregates::new(2, u32::clone);
+        cache.put(&id(1), 10, 5);
+        assert_eq!(cache.take(&id(1)), Some((10, 5)));
+        assert_eq!(cache.take(&id(1)), None);
+    }
+
+    #[test]
+    fn never_replaces_a_later_version_with_an_earlier_one() {
+        let cache = HotAggregates::new(2, u32::clone);
+        cache.put(&id(1), 7, 7);
+        cache.put(&id(1), 6, 6);
+        assert_eq!(cache.take(&id(1)), Some((7, 7)));
+        cache.put(&id(1), 7, 7);
+        cache.put(&id(1), 8, 8);
+        assert_eq!(cache.take(&id(1)), Some((8, 8)));
+    }
+
+    #[test]
+    fn forget_drops_an_entry_and_capacity_zero_keeps_nothing() {
+        let cache = HotAggregates::new(2, u32::clone);
+        cache.put(&id(1), 1, 1);
+        cache.forget(&id(1));
+        assert_eq!(cache.len(), 0);
+        let none = HotAggregates::new(0, u32::clone);
+        none.put(&id(1), 1, 1);
+        assert_eq!(none.len(), 0);
+    }
+
+    #[test]
+    fn the_order_queue_stays_bounded() {
+        let cache = HotAggregates::new(4, u32::clone);
+        for round in 0..1_000u64 {
+            for n in 0..4 {
+                let (state, version) = cache.take(&id(n)).unwrap_or((0, round));
+                cache.put(&id(n), state + 1, version + 1);
+            }
+        }
+        let lru = cache.lock();
+        assert_eq!(lru.entries.len(), 4);
+        assert!(lru.order.len() <= 2 * 4 + 16, "{}", lru.order.len());
+    }
+}

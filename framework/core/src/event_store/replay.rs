@@ -1,0 +1,97 @@
+//! What [`EventStore::replay`](super::EventStore::replay) hands over: only
+//! what rebuilding an aggregate needs (version, type, schema version,
+//! payload), borrowed from the store's rows, so a load builds no
+//! [`StoredEvent`](crate::event::StoredEvent) and copies no payload.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::EventStoreError;
+
+/// JSON as a store holds it: text (PostgreSQL hands payloads over as
+/// text) or a parsed value (the in-memory store).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JsonRef<'a> {
+    /// JSON text.
+    Text(&'a str),
+    /// A parsed value.
+    Value(&'a Value),
+}
+
+impl JsonRef<'_> {
+    /// `T` read from this JSON, without an intermediate [`Value`] for
+    /// text.
+    ///
+    /// # Errors
+    ///
+    /// serde_json's, when the JSON does not parse or does not fit `T`.
+    pub fn deserialize<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Self::Text(text) => serde_json::from_str(text),
+            Self::Value(value) => T::deserialize(value),
+        }
+    }
+
+    /// The JSON as a [`Value`] (parsed, or cloned).
+    ///
+    /// # Errors
+    ///
+    /// serde_json's, when the text does not parse.
+    pub fn to_value(self) -> Result<Value, serde_json::Error> {
+        match self {
+            Self::Text(text) => serde_json::from_str(text),
+            Self::Value(value) => Ok(value.clone()),
+        }
+    }
+
+    /// Whether this is JSON `null`.
+    pub fn is_null(self) -> bool {
+        match self {
+            Self::Text(text) => text.trim() == "null",
+            Self::Value(value) => value.is_null(),
+        }
+    }
+}
+
+/// One stored event as [`EventStore::replay`](super::EventStore::replay)
+/// hands it over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayedEvent<'a> {
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its stored type name.
+    pub event_type: &'a str,
+    /// The schema version it was stored with.
+    pub schema_version: u32,
+    /// Its payload as stored (before upcasting).
+    pub payload: JsonRef<'a>,
+}
+
+/// The stream's snapshot, as [`EventStore::replay`](super::EventStore::replay)
+/// hands it over (first, before any event).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayedSnapshot<'a> {
+    /// The stream version the snapshot reflects.
+    pub stream_version: u64,
+    /// The schema version of its state.
+    pub schema_version: u32,
+    /// Its state, when its schema version is the one asked for; the events
+    /// that follow are then those after `stream_version`. `None` for a
+    /// snapshot of another schema version: the events that follow are then
+    /// the whole stream.
+    pub state: Option<JsonRef<'a>>,
+}
+
+/// What [`EventStore::replay`](super::EventStore::replay) hands to its
+/// visitor, in order: at most one snapshot, then events in version order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Replayed<'a> {
+    /// The stream's snapshot.
+    Snapshot(ReplayedSnapshot<'a>),
+    /// One event.
+    Event(ReplayedEvent<'a>),
+}
+
+/// The visitor of [`EventStore::replay`](super::EventStore::replay): called
+/// once per item, in order; an error stops the replay and is returned.
+pub type ReplayVisitor<'v> = dyn FnMut(Replayed<'_>) -> Result<(), EventStoreError> + Send + 'v;

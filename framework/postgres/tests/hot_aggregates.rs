@@ -1,0 +1,384 @@
+//! The repository's load path and hot aggregates on real PostgreSQL.
+//!
+//! - Loading through [`EventStore::replay`] (one statement, payloads read
+//!   straight from the rows) gives the state a full replay gives, with and
+//!   without snapshots, and a stream with a corrupt row still fails with
+//!   `CorruptEvent`.
+//! - Several OS processes, each with its own repository, pool and
+//!   hot-aggregate cache, hammer one stream with `execute_with_retry`: no
+//!   update is lost or doubled, and the final state equals a full replay.
+//!   The processes are this test binary run again with
+//!   `--exact hot_aggregate_writer` and the work in `CR_HOT_WRITER`.
+//!
+//! Needs `DATABASE_URL`; each test works in its own schema, dropped at the
+//! end.
+
+use std::process::Command;
+use std::time::Duration;
+
+use composable_rust_core::aggregate::{AggregateRepository, SnapshotPolicy};
+use composable_rust_core::event::decode;
+use composable_rust_core::{
+    Aggregate, CodedError, Event, EventStore, EventStoreError, ExpectedVersion, NewEvent, Snapshot,
+    StreamId, Upcasters,
+};
+use composable_rust_postgres::PostgresEventStore;
+use serde::{Deserialize, Serialize};
+use sqlx::Executor;
+
+/// The environment variable that turns `hot_aggregate_writer` into a
+/// writer process: `schema,stream,writer,commands`.
+const WRITER: &str = "CR_HOT_WRITER";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum TallyEvent {
+    Added { n: u64, note: String },
+}
+
+impl Event for TallyEvent {}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+struct Refused;
+
+/// Every number added, in order: a lost, doubled or reordered event
+/// shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Tally {
+    seen: Vec<u64>,
+}
+
+impl Aggregate for Tally {
+    const KIND: &'static str = "tally";
+    type Event = TallyEvent;
+    type Command = u64;
+    type Error = Refused;
+    type Environment = ();
+
+    fn decide(&self, n: u64, _: &()) -> Result<Vec<TallyEvent>, Refused> {
+        if self.seen.contains(&n) {
+            return Err(Refused);
+        }
+        Ok(vec![TallyEvent::Added {
+            n,
+            note: "a note \"quoted\", with unicode: é".to_owned(),
+        }])
+    }
+
+    fn apply(&mut self, TallyEvent::Added { n, .. }: &TallyEvent) {
+        self.seen.push(*n);
+    }
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "DATABASE_URL is not set: this needs a PostgreSQL server. Set it, e.g. \
+             `DATABASE_URL=postgres://postgres@localhost:5432/postgres`, or run \
+             `source ci/start-services` first (ci/test does)"
+        )
+    })
+}
+
+/// A migrated store in a new schema of its own.
+async fn fresh_store() -> PostgresEventStore {
+    let pool = PostgresEventStore::pool_options()
+        .max_connections(4)
+        .connect(&database_url())
+        .await
+        .expect("connect");
+    let schema = format!("cr_hot_{}", uuid::Uuid::new_v4().simple());
+    let store = PostgresEventStore::new(pool)
+        .with_schema(&schema)
+        .expect("schema name");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn drop_schema(store: &PostgresEventStore) {
+    store
+        .pool()
+        .execute(format!("DROP SCHEMA \"{}\" CASCADE", store.schema()).as_str())
+        .await
+        .expect("drop the test schema");
+}
+
+/// The state a full replay of `load_stream` gives.
+async fn full_replay(store: &PostgresEventStore, id: &StreamId) -> Tally {
+    let mut tally = Tally::default();
+    for stored in store.load_stream(id, 0).await.expect("load_stream") {
+        let event = decode::<TallyEvent>(&stored, &Upcasters::new())
+            .expect("decode")
+            .expect("not discarded");
+        tally.apply(&event);
+    }
+    tally
+}
+
+#[tokio::test]
+async fn loading_through_replay_equals_a_full_replay_with_and_without_snapshots() {
+    let store = fresh_store().await;
+    let repository = AggregateRepository::<Tally, _>::new(store.clone(), ())
+        .with_snapshots(SnapshotPolicy::every(10));
+    let id = repository.stream_id("replay").expect("id");
+    for n in 1..=25 {
+        repository.execute(&id, n).await.expect("command");
+    }
+    let loaded = repository.load(&id).await.expect("load");
+    assert_eq!(loaded.state, full_replay(&store, &id).await);
+    assert_eq!(loaded.version, 25);
+    assert_eq!(loaded.snapshot_version, Some(20));
+    assert_eq!(loaded.events_replayed, 5);
+
+    // A snapshot of another state shape is ignored: every event replays.
+    let mut snapshot = store.load_snapshot(&id).await.expect("load").expect("one");
+    snapshot.schema_version = Tally::SNAPSHOT_VERSION + 1;
+    store.save_snapshot(&snapshot).await.expect("save");
+    let loaded = repository.load(&id).await.expect("load");
+    assert_eq!(
+        (loaded.snapshot_version, loaded.events_replayed),
+        (None, 25)
+    );
+    assert_eq!(loaded.state, full_replay(&store, &id).await);
+
+    // So is one that no longer deserializes.
+    store
+        .save_snapshot(&Snapshot {
+            schema_version: Tally::SNAPSHOT_VERSION,
+            state: serde_json::json!({ "seen": "not a list" }),
+            ..snapshot
+        })
+        .await
+        .expect("save");
+    let loaded = repository.load(&id).await.expect("load");
+    assert_eq!(
+        (loaded.snapshot_version, loaded.events_replayed),
+        (None, 25)
+    );
+    assert_eq!(loaded.state, full_replay(&store, &id).await);
+
+    // A stream that does not exist is the default state at version 0.
+    let none = repository
+        .load(&repository.stream_id("none").expect("id"))
+        .await;
+    assert_eq!(none.expect("load").version, 0);
+    drop_schema(&store).await;
+}
+
+#[tokio::test]
+async fn a_stream_with_a_corrupt_payload_fails_to_load_with_corrupt_event() {
+    let store = fresh_store().await;
+    let id = StreamId::for_aggregate(Tally::KIND, "corrupt").expect("id");
+    let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
+    for n in 1..=3 {
+        repository.execute(&id, n).await.expect("command");
+    }
+    // Deeper than serde_json reads (128 levels), but valid jsonb.
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    sqlx::query(&format!(
+        "UPDATE \"{}\".events SET payload = $1::jsonb WHERE stream_id = $2 AND stream_version = 2",
+        store.schema()
+    ))
+    .bind(&deep)
+    .bind(id.as_str())
+    .execute(store.pool())
+    .await
+    .expect("corrupt the row");
+    let error = repository.load(&id).await.expect_err("corrupt");
+    assert_eq!(error.code().as_str(), "CR-E0018", "{error}");
+    assert!(
+        matches!(&error, EventStoreError::CorruptEvent { stream_id, .. } if stream_id == id.as_str()),
+        "{error:?}"
+    );
+    drop_schema(&store).await;
+}
+
+#[tokio::test]
+async fn appended_by_hand_events_with_an_unknown_type_are_reported_as_such() {
+    let store = fresh_store().await;
+    let id = StreamId::for_aggregate(Tally::KIND, "unknown").expect("id");
+    store
+        .append(
+            &id,
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("Vanished", serde_json::json!({}))],
+        )
+        .await
+        .expect("append");
+    let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
+    let error = repository.load(&id).await.expect_err("unknown type");
+    assert!(
+        matches!(&error, EventStoreError::UnknownEventType { event_type, stream_version: 1, .. } if event_type == "Vanished"),
+        "{error:?}"
+    );
+    drop_schema(&store).await;
+}
+
+/// Writer processes and their command count.
+const PROCESSES: u64 = 3;
+const COMMANDS: u64 = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
+    let store = fresh_store().await;
+    let id = StreamId::for_aggregate(Tally::KIND, "shared").expect("id");
+    let exe = std::env::current_exe().expect("the test binary");
+    // The writers start together, once all of them are up.
+    let start_at = epoch_millis() + 1_500;
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|writer| {
+            let mut command = Command::new(&exe);
+            command
+                .args([
+                    "--exact",
+                    "hot_aggregate_writer",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    WRITER,
+                    format!(
+                        "{},{},{writer},{COMMANDS},{start_at}",
+                        store.schema(),
+                        id.as_str()
+                    ),
+                );
+            tokio::task::spawn_blocking(move || command.output().expect("run a writer process"))
+        })
+        .collect();
+    let mut conflicts = 0;
+    for child in children {
+        let output = child.await.expect("join");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "a writer process failed: {}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        println!("{stdout}");
+        conflicts += stdout
+            .lines()
+            .find_map(|line| line.split("writer done; conflicts: ").nth(1))
+            .and_then(|count| count.split_whitespace().next()?.parse::<u64>().ok())
+            .expect("the writer reports its conflicts");
+    }
+    // Stale cached aggregates were met and recovered from.
+    assert!(
+        conflicts > 0,
+        "the writers never raced; the test proves nothing"
+    );
+
+    let stored = full_replay(&store, &id).await;
+    assert_eq!(
+        stored.seen.len() as u64,
+        PROCESSES * COMMANDS,
+        "every command landed exactly once"
+    );
+    for writer in 0..PROCESSES {
+        for parity in [0, 1] {
+            let own: Vec<u64> = stored
+                .seen
+                .iter()
+                .copied()
+                .filter(|n| n / 1_000 == writer && n % 2 == parity)
+                .collect();
+            let expected: Vec<u64> = (1..=COMMANDS)
+                .filter(|k| k % 2 == parity)
+                .map(|k| writer * 1_000 + k)
+                .collect();
+            assert_eq!(
+                own, expected,
+                "writer {writer}'s task {parity}, in its order"
+            );
+        }
+    }
+    let loaded = AggregateRepository::<Tally, _>::new(store.clone(), ())
+        .load(&id)
+        .await
+        .expect("load");
+    assert_eq!(loaded.state, stored, "a load equals the full replay");
+    assert_eq!(loaded.version, PROCESSES * COMMANDS);
+    drop_schema(&store).await;
+}
+
+/// A writer process (only when `CR_HOT_WRITER` is set; otherwise it does
+/// nothing): its own pool and repository with a hot-aggregate cache, two
+/// tasks sharing it, each running its half of the commands and retrying
+/// conflicts as `execute_with_retry` does. Prints `writer done; conflicts:
+/// N` at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_aggregate_writer() {
+    let Ok(work) = std::env::var(WRITER) else {
+        return;
+    };
+    let parts: Vec<&str> = work.split(',').collect();
+    let [schema, stream, writer, commands, start_at] = parts[..] else {
+        panic!("{WRITER}={work}: expected schema,stream,writer,commands,start_at");
+    };
+    let (writer, commands): (u64, u64) = (writer.parse().unwrap(), commands.parse().unwrap());
+    let start_at: u64 = start_at.parse().unwrap();
+    let pool = PostgresEventStore::pool_options()
+        .max_connections(2)
+        .connect(&database_url())
+        .await
+        .expect("connect");
+    let store = PostgresEventStore::new(pool)
+        .with_schema(schema)
+        .expect("schema");
+    let repository = std::sync::Arc::new(
+        AggregateRepository::<Tally, _>::new(store, ()).with_hot_aggregates(16),
+    );
+    let id = StreamId::new(stream).expect("id");
+    // Warm the pool, then wait for the others.
+    repository.load(&id).await.expect("load");
+    tokio::time::sleep(Duration::from_millis(
+        start_at.saturating_sub(epoch_millis()),
+    ))
+    .await;
+    let conflicts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Two tasks share the repository: odd and even commands, each in order.
+    let tasks: Vec<_> = [1, 0]
+        .into_iter()
+        .map(|parity| {
+            let repository = std::sync::Arc::clone(&repository);
+            let conflicts = std::sync::Arc::clone(&conflicts);
+            let id = id.clone();
+            tokio::spawn(async move {
+                for k in (1..=commands).filter(|k| k % 2 == parity) {
+                    let n = writer * 1_000 + k;
+                    // execute_with_retry, counting the conflicts.
+                    let mut attempt = 0;
+                    loop {
+                        attempt += 1;
+                        match repository.execute(&id, n).await {
+                            Ok(_) => break,
+                            Err(error) if error.is_conflict() && attempt < 1_000 => {
+                                conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if attempt % 10 == 0 {
+                                    tokio::time::sleep(Duration::from_millis(1)).await;
+                                }
+                            }
+                            Err(error) => panic!("command {n}: {error}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert!(repository.hot_aggregates() <= 1);
+    println!(
+        "writer done; conflicts: {}",
+        conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+fn epoch_millis() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    u64::try_from(since.as_millis()).expect("fits")
+}
