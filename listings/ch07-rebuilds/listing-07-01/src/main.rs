@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank::account::{Account, AccountCommand};
+use bank::summaries::{AccountSummaries, AccountSummary, summary_key};
 use composable_rust::prelude::*;
 use composable_rust::projection::ProjectionConfig;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use bank::account::{Account, AccountCommand};
-use bank::summaries::{AccountSummaries, AccountSummary, summary_key};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,11 +4,11 @@
 use std::marker::PhantomData;
 
 use async_trait::async_trait;
+use bank::account::AccountEvent;
 use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
-use bank::account::AccountEvent;
 use serde::{Deserialize, Serialize};
 
 // ANCHOR: v2

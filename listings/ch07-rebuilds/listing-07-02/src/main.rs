@@ -5,13 +5,13 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank::account::{Account, AccountCommand};
+use bank::summaries::{AccountSummaries, BankTotals, TOTALS_KEY};
 use composable_rust::Position;
 use composable_rust::prelude::*;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use bank::account::{Account, AccountCommand};
-use bank::summaries::{AccountSummaries, BankTotals, TOTALS_KEY};
 use listing_07_02::{AccountSummariesV2, AccountSummaryV2, summary_v2_key};
 
 #[tokio::main]

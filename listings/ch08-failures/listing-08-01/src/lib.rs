@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use async_trait::async_trait;
+use bank::account::AccountEvent;
 use composable_rust::ProjectionError;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
-use bank::account::AccountEvent;
 
 // ANCHOR: initials
 /// The letter an owner is filed under: version 1, which only knows A to Z.

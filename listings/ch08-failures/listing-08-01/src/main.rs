@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank::account::{Account, AccountCommand};
 use composable_rust::CodedError;
 use composable_rust::prelude::*;
 use composable_rust::projection::{ProjectionConfig, RetryPolicy};
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use bank::account::{Account, AccountCommand};
 use listing_08_01::{Letter, OwnerDirectory, ascii_initial, initial};
 
 #[tokio::main]

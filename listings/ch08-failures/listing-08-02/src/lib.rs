@@ -127,9 +127,9 @@ impl ProjectionCheckpoint for FlakyStore {
 mod tests {
     use std::time::Duration;
 
-    use composable_rust::projection::{ProjectionConfig, ProjectionHealth};
     use bank::account::{Account, AccountCommand};
     use bank::summaries::AccountSummaries;
+    use composable_rust::projection::{ProjectionConfig, ProjectionHealth};
 
     use super::*;
     use composable_rust::{AggregateRepository, InMemoryEventStore, ProjectionManager};

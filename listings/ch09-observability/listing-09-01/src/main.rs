@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank::account::{Account, AccountCommand};
+use bank::summaries::AccountSummaries;
 use composable_rust::projection::ProjectionConfig;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager, TestClock,
 };
-use bank::account::{Account, AccountCommand};
-use bank::summaries::AccountSummaries;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 

@@ -9,14 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bank::account::{Account, AccountCommand};
+use bank::summaries::{AccountSummaries, AccountSummary, summary_key};
 use composable_rust::postgres::{PostgresEventStore, PostgresProjectionStore};
 use composable_rust::prelude::*;
 use composable_rust::projection::{CacheMode, CachedProjectionStore};
 use composable_rust::redis::RedisProjectionStore;
 use composable_rust::uuid::Uuid;
 use composable_rust::{AggregateRepository, ProjectionManager};
-use bank::account::{Account, AccountCommand};
-use bank::summaries::{AccountSummaries, AccountSummary, summary_key};
 use listing_10_01::{Balance, Balances};
 
 type Error = Box<dyn std::error::Error>;

@@ -50,10 +50,7 @@ async fn main() -> Result<(), Error> {
         events.clone(),
     );
     // Apply what was stored before this run.
-    let caught_up = summaries.catch_up().await?;
-    if caught_up > 0 {
-        println!("(the summaries caught up on {caught_up} event(s))");
-    }
+    summaries.catch_up().await?;
 
     let (id, command) = match args.as_slice() {
         ["open", id, owner] => (

@@ -59,10 +59,7 @@ async fn main() -> Result<(), Error> {
         events.clone(),
     );
     // Apply what was stored before this run.
-    let caught_up = summaries.catch_up().await?;
-    if caught_up > 0 {
-        println!("(the summaries caught up on {caught_up} event(s))");
-    }
+    summaries.catch_up().await?;
 
     let (id, command) = match args.as_slice() {
         ["open", id, owner] => (
@@ -217,13 +214,13 @@ async fn work(
     runtime.shutdown().await;
     println!("published {published} event(s) to the bus");
 
-    let applied = dashboard.catch_up().await?;
+    let read = dashboard.catch_up().await?;
     let totals: BankTotals = dashboard_store
         .get_json(TOTALS_KEY)
         .await?
         .unwrap_or_default();
     println!(
-        "the dashboard applied {applied} event(s): {} account(s), {} deposited",
+        "the dashboard caught up on {read} event(s): {} account(s), {} deposited",
         totals.accounts, totals.deposits
     );
     Ok(())

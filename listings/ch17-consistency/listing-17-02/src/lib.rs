@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
+use bank::account::{Account, AccountCommand};
 use composable_rust::aggregate::Executed;
 use composable_rust::prelude::*;
 use composable_rust::{
     AggregateRepository, InMemoryEventStore, InMemoryProjectionStore, ProjectionManager,
 };
-use bank::account::{Account, AccountCommand};
 use listing_10_01::{Balance, Balances};
 
 /// The accounts, stored in memory for this listing.
