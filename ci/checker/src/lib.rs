@@ -23,7 +23,11 @@
 //!
 //! - a build-along chapter with a hidden line, a partial include in a
 //!   captioned block, or a captioned block naming a listing crate (the
-//!   static part of [`follow()`]).
+//!   static part of [`follow()`]);
+//! - "chapter N" in prose (chapters are referred to by a link with their
+//!   title, since numbers change when a chapter is added), and a listing
+//!   directory `chNN-slug` included by a chapter whose sidebar number is not
+//!   `NN`.
 //!
 //! [`regenerate_outputs`] rewrites those `output.txt` files from real runs.
 //! [`follow()`] follows the build-along (tutorial) chapters as a reader
@@ -152,6 +156,7 @@ pub fn check(options: &Options) -> Report {
             checker.check_chapter(chapter);
         }
         checker.check_summary(&chapters);
+        checker.check_cross_references(&chapters);
     } else {
         checker.problem(
             src,

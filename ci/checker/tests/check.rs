@@ -425,6 +425,61 @@ fn missing_summary() {
 }
 
 #[test]
+fn chapters_are_named_by_title_not_number() {
+    let fixture = Fixture::clean("chapter-numbers");
+    let line = fixture.line_count("book/src/intro.md") + 2;
+    fixture.append(
+        "book/src/intro.md",
+        "\nAs chapter 1 shows, and [Chapter 7](nowhere.md) does not.\n\n`chapter 1` in code, and this chapter covers 3 things, are fine.\n",
+    );
+    assert_problems(
+        &fixture.check(),
+        &[
+            (
+                "book/src/intro.md",
+                Some(line),
+                &[
+                    "says \"chapter 1\"",
+                    "refer to a chapter by a link with its title",
+                    "\"First\" in the sidebar today: write [First](ch01/first.md) instead",
+                ],
+            ),
+            (
+                "book/src/intro.md",
+                Some(line),
+                &[
+                    "says \"Chapter 7\"",
+                    "there is no chapter 7 in the sidebar (it numbers chapters 1 to 1)",
+                ],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_listing_directory_has_its_chapters_sidebar_number() {
+    let fixture = Fixture::clean("listing-numbers");
+    // A new chapter before First makes First chapter 2; its listings still
+    // say 01.
+    fixture.write(
+        "book/src/SUMMARY.md",
+        "# Summary\n\n[Intro](intro.md)\n\n- [Zero](ch00/zero.md)\n- [First](ch01/first.md)\n",
+    );
+    fixture.write("book/src/ch00/zero.md", "# Zero\n");
+    assert_problems(
+        &fixture.check(),
+        &[(
+            "book/src/ch01/first.md",
+            Some(4),
+            &[
+                "includes listings/ch01-intro, numbered 01, but this chapter is number 2 in the sidebar",
+                "rename the directory to listings/ch02-intro and its listings to listing-02-MM",
+            ],
+        )],
+    );
+}
+
+#[test]
 fn rust_inside_admonish_is_not_tested() {
     let fixture = Fixture::clean("admonish");
     let line = fixture.line_count("book/src/intro.md") + 5;

@@ -9,12 +9,15 @@
 //! | [`listings`] | every listing is a named, numbered, included member crate   |
 //! | [`output`]   | every `output.txt` is what its program prints today         |
 //! | [`build_along`] | a build-along chapter hides nothing and names whole files (the static part of `follow`) |
+//! | [`cross_refs`] | prose names chapters by title, not "chapter N"; a listing directory's `chNN` is its chapter's sidebar number |
 //!
 //! Order matters in one way: [`includes`] records which files the chapters
 //! include, and [`summary`] and [`listings`] read that record, so every
-//! chapter is checked before them.
+//! chapter is checked before them. [`cross_refs`] reads `SUMMARY.md` and the
+//! chapters itself, after them.
 
 pub(crate) mod build_along;
+pub(crate) mod cross_refs;
 pub(crate) mod fences;
 pub(crate) mod includes;
 pub(crate) mod listings;
