@@ -307,7 +307,10 @@ mod tests {
                 ("chapters 6".into(), 6)
             ]
         );
-        assert_eq!(found("[chapter 8](failures.md)"), vec![("chapter 8".into(), 8)]);
+        assert_eq!(
+            found("[chapter 8](failures.md)"),
+            vec![("chapter 8".into(), 8)]
+        );
         for fine in [
             "`chapter 4` in code",
             "```text\nchapter 4\n```\n",
