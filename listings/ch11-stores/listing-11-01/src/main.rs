@@ -23,7 +23,7 @@ type Error = Box<dyn std::error::Error>;
 
 fn env(name: &str) -> Result<String, Error> {
     std::env::var(name)
-        .map_err(|_| format!("set {name} (see the chapter's note on services)").into())
+        .map_err(|_| format!("{name} is not set: this listing needs PostgreSQL and Redis. Set {name}, or run `source ci/start-services` from the repository's root, which starts both and sets DATABASE_URL and REDIS_URL").into())
 }
 
 #[tokio::main]

@@ -34,8 +34,11 @@ async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let url = std::env::var("DATABASE_URL")
-        .map_err(|_| "set DATABASE_URL, e.g. postgres://postgres@localhost:5432/postgres")?;
+    let url = std::env::var("DATABASE_URL").map_err(|_| {
+        "DATABASE_URL is not set: the bank needs PostgreSQL. Set it, e.g. \
+         DATABASE_URL=postgres://postgres@localhost:5432/postgres, or run \
+         `source ../composable-rust/ci/start-services`"
+    })?;
     let events = PostgresEventStore::connect(&url)
         .await?
         .with_schema("bank")?;

@@ -39,8 +39,11 @@ async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let url = std::env::var("DATABASE_URL")
-        .map_err(|_| "set DATABASE_URL, e.g. postgres://postgres@localhost:5432/postgres")?;
+    let url = std::env::var("DATABASE_URL").map_err(|_| {
+        "DATABASE_URL is not set: the bank needs PostgreSQL. Set it, e.g. \
+         DATABASE_URL=postgres://postgres@localhost:5432/postgres, or run \
+         `source ../composable-rust/ci/start-services`"
+    })?;
     let events = PostgresEventStore::connect(&url)
         .await?
         .with_schema("bank")?;
@@ -148,8 +151,10 @@ async fn work(
     read_model: Arc<PostgresProjectionStore>,
     url: &str,
 ) -> Result<(), Error> {
-    let redis_url =
-        std::env::var("REDIS_URL").map_err(|_| "set REDIS_URL, e.g. redis://127.0.0.1:6379")?;
+    let redis_url = std::env::var("REDIS_URL").map_err(|_| {
+        "REDIS_URL is not set: `work` needs Redis. Set it, e.g. \
+         REDIS_URL=redis://127.0.0.1:6379, or run `source ../composable-rust/ci/start-services`"
+    })?;
     let bus = RedisStreamsEventBus::connect(&redis_url, "bank").await?;
     let topic = Topic::new("bank")?;
 
