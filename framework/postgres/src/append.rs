@@ -105,16 +105,28 @@ pub(crate) async fn append(
 
     let mut lost_races = 0u32;
     loop {
-        let result = sqlx::query_as::<_, AppendRow>(&store.sql().append)
-            .bind(stream_id.as_str())
-            .bind(expected_version)
-            .bind(&columns.event_ids)
-            .bind(&columns.event_types)
-            .bind(&columns.schema_versions)
-            .bind(&columns.payloads)
-            .bind(&columns.metadata)
-            .fetch_one(store.pool())
-            .await;
+        // One event (the usual command) binds plain values; a batch binds
+        // one array per column and unnests them.
+        let query = if columns.event_ids.len() == 1 {
+            sqlx::query_as::<_, AppendRow>(&store.sql().append_one)
+                .bind(stream_id.as_str())
+                .bind(expected_version)
+                .bind(columns.event_ids[0])
+                .bind(&columns.event_types[0])
+                .bind(columns.schema_versions[0])
+                .bind(&columns.payloads[0])
+                .bind(&columns.metadata[0])
+        } else {
+            sqlx::query_as::<_, AppendRow>(&store.sql().append)
+                .bind(stream_id.as_str())
+                .bind(expected_version)
+                .bind(&columns.event_ids)
+                .bind(&columns.event_types)
+                .bind(&columns.schema_versions)
+                .bind(&columns.payloads)
+                .bind(&columns.metadata)
+        };
+        let result = query.fetch_one(store.pool()).await;
         let error = match result {
             Ok(row) => return written(store, stream_id, expected, row),
             Err(error) => error,

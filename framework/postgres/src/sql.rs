@@ -52,6 +52,11 @@ pub(crate) struct Statements {
     /// event ids, `$4` types, `$5` schema versions, `$6` payloads, `$7`
     /// metadata.
     pub append: String,
+    /// [`append`](Self::append) for a batch of one event, with plain
+    /// values instead of arrays (`$3` event id, `$4` type, `$5` schema
+    /// version, `$6` payload, `$7` metadata): no array to encode and
+    /// unnest, the same result row.
+    pub append_one: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
     /// Which of the ids `$1` are already stored (the duplicate id path).
@@ -165,6 +170,24 @@ impl Statements {
                           AS e(event_id, event_type, schema_version, payload, metadata, ord) \
                      WHERE $2::int8 IS NULL OR head.version = $2::int8 \
                      ORDER BY e.ord \
+                     RETURNING stream_version, transaction_id, sequence \
+                 ) \
+                 SELECT (SELECT version FROM head), count(*), max(stream_version), \
+                        min(sequence), max(sequence), max(transaction_id::text::int8) \
+                 FROM inserted"
+            ),
+            append_one: format!(
+                "WITH head AS ( \
+                     SELECT COALESCE(MAX(stream_version), 0) AS version \
+                     FROM {events} WHERE stream_id = $1 \
+                 ), inserted AS ( \
+                     INSERT INTO {events} \
+                         (event_id, stream_id, stream_version, event_type, schema_version, \
+                          payload, metadata) \
+                     SELECT $3::uuid, $1, head.version + 1, $4::text, $5::int4, $6::jsonb, \
+                            $7::jsonb \
+                     FROM head \
+                     WHERE $2::int8 IS NULL OR head.version = $2::int8 \
                      RETURNING stream_version, transaction_id, sequence \
                  ) \
                  SELECT (SELECT version FROM head), count(*), max(stream_version), \

@@ -31,6 +31,7 @@ pub fn event(seq: u64) -> LedgerEvent {
     }
 }
 
+#[allow(dead_code)] // used by the peers bench, not by breakdown
 /// The bytes of the stored payload (the variant's content, as JSON text).
 pub fn payload_bytes() -> usize {
     let LedgerEvent::Posted {

@@ -1,0 +1,296 @@
+//! Where a command's time goes: the parts of Composable Rust's command
+//! path against their plainest equivalents, and what each guarantee of the
+//! events table costs an INSERT. Interleaved in short bursts (which side
+//! goes first alternates), so both sides of a row share the machine's
+//! conditions. See README.md.
+
+#[path = "../peers/domain.rs"]
+mod domain;
+
+use std::time::{Duration, Instant};
+
+use composable_rust_core::{
+    Aggregate, AggregateRepository, Event, EventStore, ExpectedVersion, NewEvent, StreamId,
+};
+use composable_rust_postgres::PostgresEventStore;
+use serde::{Deserialize, Serialize};
+use sqlx::Executor;
+use sqlx::types::Json;
+use std::sync::Arc;
+
+use domain::{Ledger, LedgerEvent, LedgerFull, Post};
+
+impl Event for LedgerEvent {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct CrLedger(Ledger);
+
+impl Aggregate for CrLedger {
+    const KIND: &'static str = "ledger";
+    type Event = LedgerEvent;
+    type Command = Post;
+    type Error = LedgerFull;
+    type Environment = ();
+
+    fn decide(&self, post: Post, _: &()) -> Result<Vec<LedgerEvent>, LedgerFull> {
+        self.0.decide(post.first, post.count)
+    }
+
+    fn apply(&mut self, event: &LedgerEvent) {
+        self.0.apply(event);
+    }
+}
+
+const PER_SIDE: Duration = Duration::from_secs(3);
+const BURST: Duration = Duration::from_millis(100);
+
+fn main() {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench(url));
+}
+
+/// One side: does a unit of work per call.
+type Side<'a> = Box<dyn FnMut(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
+
+async fn bench(url: String) {
+    let pool = PostgresEventStore::pool_options()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .expect("connect");
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let schema = format!("breakdown_{tag}");
+    let store = PostgresEventStore::new(pool.clone())
+        .with_schema(&schema)
+        .expect("schema");
+    store.migrate().await.expect("migrate");
+    let payload = serde_json::to_value(domain::event(123_456)).expect("json");
+    let (kind, content) = match &payload {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .expect("one"),
+        _ => unreachable!(),
+    };
+    pool.execute(
+        format!(
+            "CREATE TABLE {schema}.lean (stream_id text NOT NULL, version bigint NOT NULL, \
+                 payload jsonb NOT NULL, PRIMARY KEY (stream_id, version)); \
+             CREATE TABLE {schema}.no_trigger (LIKE {schema}.events INCLUDING ALL); \
+             CREATE TABLE {schema}.no_event_id (LIKE {schema}.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS); \
+             ALTER TABLE {schema}.no_event_id ADD PRIMARY KEY (stream_id, stream_version); \
+             CREATE UNIQUE INDEX ON {schema}.no_event_id (transaction_id, sequence); \
+             CREATE TABLE {schema}.no_position (LIKE {schema}.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS); \
+             ALTER TABLE {schema}.no_position ADD PRIMARY KEY (stream_id, stream_version); \
+             ALTER TABLE {schema}.no_position ADD UNIQUE (event_id); \
+             CREATE TABLE {schema}.bare (LIKE {schema}.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS); \
+             ALTER TABLE {schema}.bare ADD PRIMARY KEY (stream_id, stream_version);"
+        )
+        .as_str(),
+    )
+    .await
+    .expect("tables");
+    println!("schema {schema}; {PER_SIDE:?} per side in bursts of {BURST:?}");
+
+    // ---- one-row INSERTs: what each part of the events table costs ----
+    let insert = |table: &'static str| -> Side<'_> {
+        let sql = format!(
+            "INSERT INTO {schema}.{table} (event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata) VALUES ($1, $2, 1, $3, 1, $4, '{{}}')"
+        );
+        let (pool, kind, content) = (pool.clone(), kind.clone(), content.clone());
+        Box::new(move |n| {
+            let (sql, pool, kind, content) =
+                (sql.clone(), pool.clone(), kind.clone(), content.clone());
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(uuid::Uuid::new_v4())
+                    .bind(format!("s-{n}"))
+                    .bind(kind)
+                    .bind(content)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let lean: Side<'_> = {
+        let sql = format!("INSERT INTO {schema}.lean VALUES ($1, 1, $2)");
+        let (pool, payload) = (pool.clone(), payload.clone());
+        Box::new(move |n| {
+            let (sql, pool, payload) = (sql.clone(), pool.clone(), payload.clone());
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(format!("s-{n}"))
+                    .bind(payload)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let mut sides: Vec<(&str, Side<'_>)> = vec![
+        ("INSERT lean table (PK only)", lean),
+        ("INSERT bare events table (PK only)", insert("bare")),
+        ("INSERT + position index", insert("no_event_id")),
+        ("INSERT + event_id unique", insert("no_position")),
+        ("INSERT + both indexes", insert("no_trigger")),
+        ("INSERT events table (+ NOTIFY trigger)", insert("events")),
+    ];
+    // ---- the store's append, and a command ----
+    let append: Side<'_> = {
+        let store = store.clone();
+        Box::new(move |n| {
+            let store = store.clone();
+            Box::pin(async move {
+                let id = StreamId::new(format!("append-{n}")).expect("id");
+                let event = NewEvent::from_event(&domain::event(n)).expect("encode");
+                store
+                    .append(&id, ExpectedVersion::NoStream, vec![event])
+                    .await
+                    .expect("append");
+            })
+        })
+    };
+    sides.push(("store.append, one event (new stream)", append));
+    let repository = Arc::new(
+        AggregateRepository::<CrLedger, _>::new(store.clone(), ()).with_hot_aggregates(4_096),
+    );
+    let hot: Side<'_> = {
+        Box::new(move |n| {
+            let repository = Arc::clone(&repository);
+            Box::pin(async move {
+                let id = StreamId::new(format!("ledger-hot-{}", n % 1_000)).expect("id");
+                repository
+                    .execute(&id, Post { first: n, count: 1 })
+                    .await
+                    .expect("command");
+            })
+        })
+    };
+    sides.push(("repository.execute, hot (1,000 streams)", hot));
+    compare(&mut sides).await;
+
+    // ---- loads of a 50-event stream ----
+    let id = StreamId::new("ledger-load").expect("id");
+    let events = (0..50)
+        .map(|n| NewEvent::from_event(&domain::event(n)).expect("encode"))
+        .collect();
+    store
+        .append(&id, ExpectedVersion::NoStream, events)
+        .await
+        .expect("append");
+    let lean_id = "ledger-load";
+    let rows: Vec<Json<LedgerEvent>> = (0..50).map(|n| Json(domain::event(n))).collect();
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.lean SELECT $1, t.ord, t.p FROM unnest($2::jsonb[]) WITH ORDINALITY AS t(p, ord)"
+    ))
+    .bind(lean_id)
+    .bind(rows)
+    .execute(&pool)
+    .await
+    .expect("lean rows");
+    let raw_load: Side<'_> = {
+        let sql =
+            format!("SELECT payload FROM {schema}.lean WHERE stream_id = $1 ORDER BY version");
+        let pool = pool.clone();
+        Box::new(move |_| {
+            let (sql, pool) = (sql.clone(), pool.clone());
+            Box::pin(async move {
+                let rows: Vec<Json<LedgerEvent>> = sqlx::query_scalar(&sql)
+                    .bind(lean_id)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("select");
+                let ledger = Ledger::replay(rows.iter().map(|Json(e)| e));
+                assert_eq!(ledger.entries, 50);
+            })
+        })
+    };
+    let cold = Arc::new(AggregateRepository::<CrLedger, _>::new(store.clone(), ()));
+    let cr_load: Side<'_> = {
+        let id = id.clone();
+        Box::new(move |_| {
+            let (cold, id) = (Arc::clone(&cold), id.clone());
+            Box::pin(async move {
+                let loaded = cold.load(&id).await.expect("load");
+                assert_eq!(loaded.version, 50);
+            })
+        })
+    };
+    let stream_load: Side<'_> = {
+        let (store, id) = (store.clone(), id.clone());
+        Box::new(move |_| {
+            let (store, id) = (store.clone(), id.clone());
+            Box::pin(async move {
+                assert_eq!(store.load_stream(&id, 0).await.expect("load").len(), 50);
+            })
+        })
+    };
+    let ping: Side<'_> = {
+        let pool = pool.clone();
+        Box::new(move |_| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT 1").execute(&pool).await.expect("ping");
+            })
+        })
+    };
+    let mut loads: Vec<(&str, Side<'_>)> = vec![
+        ("raw SELECT of 50 payloads (lean), decode", raw_load),
+        ("repository.load, 50 events", cr_load),
+        ("store.load_stream, 50 StoredEvents", stream_load),
+        ("SELECT 1 (a round trip)", ping),
+    ];
+    compare(&mut loads).await;
+    pool.execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .await
+        .expect("drop");
+}
+
+/// Runs the sides in rotating bursts until each ran for `PER_SIDE`;
+/// prints each side's rate and its ratio to the first.
+async fn compare(sides: &mut [(&str, Side<'_>)]) {
+    let mut n = 1_000_000u64 * (1 + sides.len() as u64);
+    for (_, side) in sides.iter_mut() {
+        for _ in 0..50 {
+            n += 1;
+            side(n).await;
+        }
+    }
+    let mut totals = vec![(0u64, Duration::ZERO); sides.len()];
+    let mut round = 0;
+    while totals.iter().any(|(_, time)| *time < PER_SIDE) {
+        for k in 0..sides.len() {
+            let i = (k + round) % sides.len();
+            let start = Instant::now();
+            let mut units = 0;
+            while start.elapsed() < BURST {
+                n += 1;
+                (sides[i].1)(n).await;
+                units += 1;
+            }
+            totals[i].0 += units;
+            totals[i].1 += start.elapsed();
+        }
+        round += 1;
+    }
+    let rate = |(units, time): (u64, Duration)| units as f64 / time.as_secs_f64();
+    let first = rate(totals[0]);
+    for ((name, _), total) in sides.iter().zip(&totals) {
+        let r = rate(*total);
+        println!(
+            "  {name:<44} {r:>8.0}/s  {:>7.1} µs  {:.2}x",
+            1e6 / r,
+            r / first
+        );
+    }
+    println!();
+}
