@@ -84,8 +84,10 @@ impl fmt::Display for MissingService {
         } = self;
         write!(
             f,
-            "{variable} is not set: this needs {service}. Set it, e.g. `{example}`, or run \
-             `source ci/start-services` first (ci/test does)"
+            "{variable} is not set: this needs {service}. Set it, e.g. `{example}`, or start \
+             local services with the framework's script: `source ci/start-services` in its \
+             checkout, or `source ../composable-rust/ci/start-services` from a project beside \
+             it (ci/test does this)"
         )
     }
 }
