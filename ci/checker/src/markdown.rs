@@ -65,6 +65,7 @@ pub fn is_rust_info(info: &str) -> bool {
 }
 
 /// Maps byte offsets to 1-based line numbers.
+#[derive(Debug)]
 pub struct LineIndex {
     starts: Vec<usize>,
 }

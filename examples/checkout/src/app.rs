@@ -23,6 +23,7 @@ use crate::saga::CheckoutSaga;
 use crate::services::CheckoutServices;
 
 /// One checkout process.
+#[derive(Debug)]
 pub struct CheckoutApp {
     store: Arc<dyn EventStore>,
     orders: AggregateRepository<Order, Arc<dyn EventStore>>,

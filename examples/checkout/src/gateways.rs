@@ -54,6 +54,12 @@ pub trait InventoryGateway: Send + Sync + 'static {
     async fn release(&self, key: &CommandId, order_id: &str) -> Result<bool, InventoryError>;
 }
 
+impl std::fmt::Debug for dyn InventoryGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn InventoryGateway")
+    }
+}
+
 // ANCHOR: payment_gateway
 /// The payment provider.
 #[async_trait]
@@ -70,6 +76,12 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// Refunds the charge made for `order_id`, if there is one; returns the
     /// amount refunded (`None`: nothing was charged, nothing to do).
     async fn refund(&self, key: &CommandId, order_id: &str) -> Result<Option<Cents>, PaymentError>;
+}
+
+impl std::fmt::Debug for dyn PaymentGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn PaymentGateway")
+    }
 }
 // ANCHOR_END: payment_gateway
 
@@ -268,6 +280,7 @@ impl FakePayment {
     }
 
     /// Declines every charge to `customer`.
+    #[must_use]
     pub fn declining(self, customer: &str) -> Self {
         self.lock().declining.insert(customer.to_owned());
         self
@@ -275,6 +288,7 @@ impl FakePayment {
 
     /// Takes the money from `customer` but never answers the first request
     /// (the answer gets lost); the same request repeated gets the answer.
+    #[must_use]
     pub fn not_answering(self, customer: &str) -> Self {
         self.lock().silent.insert(customer.to_owned());
         self

@@ -52,6 +52,7 @@ impl Journal {
 
 /// Carries out the checkout saga's commands: the saga's
 /// [`CommandDispatcher`].
+#[derive(Debug)]
 pub struct CheckoutServices {
     store: Arc<dyn EventStore>,
     orders: AggregateRepository<Order, Arc<dyn EventStore>>,

@@ -23,6 +23,7 @@ pub fn games_key(player: &str) -> String {
 }
 
 /// Projects `MatchFinished` events into a sorted set and counters.
+#[derive(Debug)]
 pub struct Leaderboard;
 
 #[async_trait]

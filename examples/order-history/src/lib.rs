@@ -30,6 +30,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The two sides, each with its own pool: the event store in
 /// `DATABASE_URL`, the read models in `READ_DATABASE_URL` (another
 /// database, or another server), which defaults to `DATABASE_URL`.
+#[derive(Debug)]
 pub struct OrderHistoryApp {
     pub events: PostgresEventStore,
     pub read_models: Arc<PostgresProjectionStore>,

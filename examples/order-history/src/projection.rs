@@ -13,6 +13,7 @@ use crate::read_model::OrderView;
 
 /// Keeps one [`OrderView`] per order. A batch of events and the checkpoint
 /// commit in one PostgreSQL transaction: each event counts exactly once.
+#[derive(Debug)]
 pub struct OrderHistory {
     table: DocumentTable,
     upcasters: Upcasters,

@@ -49,6 +49,7 @@ pub struct Totals {
 pub const TOTALS_KEY: &str = "order-stats:totals";
 
 /// Keeps the [`Totals`] up to date.
+#[derive(Debug)]
 pub struct OrderStats<S> {
     upcasters: Upcasters,
     _store: PhantomData<fn() -> S>,

@@ -22,13 +22,14 @@ pub fn session_key(session_id: &str) -> String {
 }
 
 /// What the cache keeps of a live session (Redis keeps its TTL).
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CachedSession {
     pub user: String,
     pub device: String,
 }
 
 /// Projects `Session` events into Redis keys with a TTL.
+#[derive(Debug)]
 pub struct SessionCache {
     /// How long a session lives after its last activity.
     pub ttl: Duration,

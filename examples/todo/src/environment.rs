@@ -10,7 +10,7 @@ use crate::list::TodoList;
 
 // ANCHOR: environment
 /// What the reducer may use besides its state and the action.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TodoEnvironment {
     /// Where "now" comes from; a `TestClock` in tests.
     pub clock: Arc<dyn Clock>,

@@ -9,6 +9,7 @@ use crate::list::{TodoList, TodoRow};
 use crate::state::{Todo, TodoError, TodoId, TodoState};
 
 /// The Todo feature's reducer.
+#[derive(Debug)]
 pub struct TodoReducer;
 
 // ANCHOR: reducer

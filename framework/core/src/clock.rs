@@ -23,6 +23,12 @@ pub trait Clock: Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> BoxFuture<()>;
 }
 
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "dyn Clock (now {})", self.now())
+    }
+}
+
 /// The wall clock, backed by the system time and tokio's timer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -9,9 +9,9 @@
 //! and leave nothing behind.
 
 mod postgres {
-    pub mod support;
+    pub(crate) mod support;
 
-    pub mod projection_support;
+    pub(crate) mod projection_support;
 
     mod any_version;
     mod conformance;

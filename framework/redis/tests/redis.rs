@@ -7,8 +7,8 @@
 //! tests run in parallel and leave nothing behind.
 
 mod redis {
-    pub mod bus_support;
-    pub mod support;
+    pub(crate) mod bus_support;
+    pub(crate) mod support;
 
     mod bus;
     mod bus_conformance;

@@ -52,6 +52,7 @@ use crate::diff::diff;
 ///     .when(())
 ///     .then_rejected(AlreadyOn);
 /// ```
+#[derive(Debug)]
 pub struct AggregateTest<A: Aggregate> {
     env: A::Environment,
     state: A,
@@ -67,6 +68,7 @@ impl<A: Aggregate> AggregateTest<A> {
     }
 
     /// Events that already happened; they are applied in order.
+    #[must_use]
     pub fn given(mut self, events: impl IntoIterator<Item = A::Event>) -> Self {
         for event in events {
             self.state.apply(&event);
@@ -85,6 +87,7 @@ impl<A: Aggregate> AggregateTest<A> {
 }
 
 /// What `decide` returned, ready to be asserted.
+#[derive(Debug)]
 pub struct AggregateOutcome<A: Aggregate> {
     state: A,
     result: Result<Vec<A::Event>, A::Error>,

@@ -132,6 +132,7 @@ pub enum BusTime {
 }
 
 /// A fresh, isolated bus and what the suite needs to know about it.
+#[derive(Debug)]
 pub struct BusFixture<B: EventBus> {
     /// The bus, with no topics yet (or topics nobody else uses).
     pub bus: B,

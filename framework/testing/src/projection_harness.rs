@@ -19,6 +19,7 @@ use crate::diff::diff;
 /// Projections written against the generic
 /// [`ProjectionTx`](composable_rust_core::projection::ProjectionTx) key-value API
 /// can be tested here and run on PostgreSQL or Redis in production.
+#[derive(Debug)]
 pub struct ProjectionTestHarness<P: Projection<Store = InMemoryProjectionStore>> {
     projection: P,
     store: InMemoryProjectionStore,

@@ -101,6 +101,12 @@ impl<R: Reducer> ReducerTest<R> {
     }
 }
 
+impl<R: Reducer> std::fmt::Debug for ReducerTest<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReducerTest").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

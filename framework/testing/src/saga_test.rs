@@ -137,6 +137,7 @@ where
     }
 
     /// Runs on `clock` (share it with whatever else the test controls).
+    #[must_use]
     pub fn with_clock(mut self, clock: TestClock) -> Self {
         self.clock = clock;
         self
@@ -145,6 +146,7 @@ where
     /// Tests the instance `id` (it shows in command ids, and
     /// [`when_event`](Self::when_event) expects events routed to it).
     #[track_caller]
+    #[must_use]
     pub fn with_saga_id(mut self, id: &str) -> Self {
         assert!(
             self.instance.version() == 0,
@@ -157,6 +159,7 @@ where
 
     /// Replays the saga's stream with `upcasters` in the checks after each
     /// step (and in [`restart`](Self::restart)).
+    #[must_use]
     pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
         self.upcasters = upcasters;
         self

@@ -121,6 +121,7 @@ where
     }
 
     /// Runs delays on `clock` (share it with your environment).
+    #[must_use]
     pub fn with_clock(mut self, clock: TestClock) -> Self {
         self.runner = EffectRunner::new(Arc::new(clock.clone()));
         self.clock = clock;
@@ -129,6 +130,7 @@ where
 
     /// How long to wait for an expected action or for effects to finish
     /// before failing (default one second).
+    #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -310,4 +312,19 @@ fn list<A: Debug>(actions: &VecDeque<A>) -> String {
         .map(|a| format!("  - {a:?}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+impl<R> Debug for TestStore<R>
+where
+    R: Reducer,
+    R::State: Debug,
+    R::Action: Debug + Send + 'static,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestStore")
+            .field("state", &self.state)
+            .field("received", &self.received)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }

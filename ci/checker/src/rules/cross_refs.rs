@@ -34,7 +34,7 @@ use crate::rules::listings::chapter_dir_number;
 
 /// A numbered chapter of the sidebar.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SidebarChapter {
+pub(crate) struct SidebarChapter {
     /// Its number in the sidebar (1, 2, ...).
     pub number: u32,
     /// Its title as `SUMMARY.md` writes it.
@@ -45,7 +45,7 @@ pub struct SidebarChapter {
 
 /// The numbered chapters of `SUMMARY.md` (whose text is `summary`, in the
 /// directory `src`), in order.
-pub fn sidebar_chapters(src: &Path, summary: &str) -> Vec<SidebarChapter> {
+pub(crate) fn sidebar_chapters(src: &Path, summary: &str) -> Vec<SidebarChapter> {
     let mut chapters = Vec::new();
     let mut number = 0;
     for line in summary.lines() {
@@ -91,7 +91,7 @@ fn link(item: &str) -> Option<(&str, &str)> {
 }
 
 /// Every "chapter N" in the prose of `text`: `(line, words as written, N)`.
-pub fn chapter_mentions(text: &str) -> Vec<(usize, String, u32)> {
+pub(crate) fn chapter_mentions(text: &str) -> Vec<(usize, String, u32)> {
     let index = LineIndex::new(text);
     let mut found = Vec::new();
     let mut in_code_block = 0usize;

@@ -467,6 +467,12 @@ pub trait EventBus: Send + Sync + 'static {
     ) -> Result<Vec<PendingMessage>, EventBusError>;
 }
 
+impl std::fmt::Debug for dyn EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn EventBus")
+    }
+}
+
 /// One consumer of a group: receives messages and acknowledges them.
 ///
 /// Dropping a subscription without acknowledging what it received is what
@@ -506,6 +512,12 @@ pub trait Subscription: Send + 'static {
     /// delivered yet, if the bus can tell (for lag).
     async fn backlog(&mut self) -> Result<Option<u64>, EventBusError> {
         Ok(None)
+    }
+}
+
+impl std::fmt::Debug for dyn Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Subscription")
     }
 }
 

@@ -186,6 +186,12 @@ pub trait EventStore: Send + Sync + 'static {
     fn subscribe(&self) -> watch::Receiver<u64>;
 }
 
+impl std::fmt::Debug for dyn EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn EventStore")
+    }
+}
+
 #[async_trait]
 impl<S: EventStore + ?Sized> EventStore for Arc<S> {
     async fn append(

@@ -28,6 +28,12 @@ pub trait EventSource: Send + Sync + 'static {
     fn subscribe(&self) -> watch::Receiver<u64>;
 }
 
+impl std::fmt::Debug for dyn EventSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn EventSource")
+    }
+}
+
 #[async_trait]
 impl<S: EventStore> EventSource for S {
     async fn read_after(

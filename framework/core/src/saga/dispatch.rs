@@ -29,6 +29,12 @@ pub trait CommandDispatcher<C>: Send + Sync + 'static {
     async fn dispatch(&self, command: &SagaCommand<C>) -> Result<(), DispatchError>;
 }
 
+impl<C> std::fmt::Debug for dyn CommandDispatcher<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn CommandDispatcher")
+    }
+}
+
 #[async_trait]
 impl<C, D> CommandDispatcher<C> for Arc<D>
 where

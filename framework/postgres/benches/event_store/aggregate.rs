@@ -17,7 +17,7 @@ use super::{Side, new_event};
 
 /// The benchmark's events: the shape `new_event` writes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum OrderEvent {
+pub(crate) enum OrderEvent {
     /// One order line.
     #[serde(rename = "order.line_added")]
     LineAdded {
@@ -33,7 +33,7 @@ impl Event for OrderEvent {}
 
 /// An order that sums its lines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Order {
+pub(crate) struct Order {
     lines: u64,
     total_cents: u64,
 }
@@ -68,14 +68,14 @@ impl Aggregate for Order {
 
 /// `AggregateRepository::execute` of a one-event command, rotating over
 /// `streams` orders that grow as the section runs.
-pub struct RepositoryCommand {
+pub(crate) struct RepositoryCommand {
     repository: AggregateRepository<Order, PostgresEventStore>,
     streams: Vec<StreamId>,
     next: u64,
 }
 
 impl RepositoryCommand {
-    pub fn new(store: PostgresEventStore, streams: usize) -> Self {
+    pub(crate) fn new(store: PostgresEventStore, streams: usize) -> Self {
         let repository = AggregateRepository::new(store, ());
         let streams = (0..streams)
             .map(|i| repository.stream_id(format!("cmd-{i}")).expect("stream id"))
@@ -108,7 +108,7 @@ const SNAPSHOT_AT: u64 = 10_000;
 /// `SnapshotPolicy::every(100)` would leave it), and a 100-event order
 /// without one. Checks that the snapshot-loaded state equals the fully
 /// replayed state.
-pub async fn snapshotted_streams(store: &PostgresEventStore) -> (StreamId, StreamId) {
+pub(crate) async fn snapshotted_streams(store: &PostgresEventStore) -> (StreamId, StreamId) {
     let long = StreamId::for_aggregate("order", "snapshotted").expect("id");
     for batch in 0..SNAPSHOTTED.div_ceil(1_000) {
         let end = ((batch + 1) * 1_000).min(SNAPSHOTTED);
@@ -158,7 +158,7 @@ pub async fn snapshotted_streams(store: &PostgresEventStore) -> (StreamId, Strea
 }
 
 /// `AggregateRepository::load` of a stream; one unit per load.
-pub struct RepositoryLoad {
+pub(crate) struct RepositoryLoad {
     pub repository: AggregateRepository<Order, PostgresEventStore>,
     pub stream: StreamId,
     pub expected_version: u64,

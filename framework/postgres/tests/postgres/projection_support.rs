@@ -27,14 +27,14 @@ use super::support;
 
 /// A migrated projection store in its own schema, dropped with it.
 #[derive(Debug)]
-pub struct TestProjectionStore {
+pub(crate) struct TestProjectionStore {
     pub store: Arc<PostgresProjectionStore>,
     // Fields drop in order: the store before the schema.
     _schema: TestSchema,
 }
 
 /// A fresh, migrated projection store in a new schema of `DATABASE_URL`.
-pub async fn fresh_projection_store() -> TestProjectionStore {
+pub(crate) async fn fresh_projection_store() -> TestProjectionStore {
     let schema = TestSchema::new();
     let store = PostgresProjectionStore::new(support::pool().await)
         .with_schema(schema.name())
@@ -47,7 +47,7 @@ pub async fn fresh_projection_store() -> TestProjectionStore {
 }
 
 /// A manager configuration for tests: small batches, fast retries.
-pub fn test_config(batch_size: usize) -> ProjectionConfig {
+pub(crate) fn test_config(batch_size: usize) -> ProjectionConfig {
     ProjectionConfig {
         batch_size,
         retry: RetryPolicy {
@@ -63,7 +63,7 @@ pub fn test_config(batch_size: usize) -> ProjectionConfig {
 
 /// One stream's line of the tally.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub events: u64,
     pub last_version: u64,
     pub sum: u64,
@@ -77,7 +77,7 @@ pub struct Tally {
 /// a CHECK constraint; `"huge_key": true` also saves a value under a key
 /// too long for PostgreSQL's btree index (refused at commit, SQLSTATE
 /// 54000). It can be told to stall forever on one event.
-pub struct Tallies {
+pub(crate) struct Tallies {
     name: String,
     applications: String,
     fixed: AtomicBool,
@@ -87,7 +87,7 @@ pub struct Tallies {
 
 impl Tallies {
     /// A projection named `name` writing to `store` (creates its table).
-    pub async fn new(name: &str, store: &PostgresProjectionStore) -> Self {
+    pub(crate) async fn new(name: &str, store: &PostgresProjectionStore) -> Self {
         let applications = format!("\"{}\".applications", store.schema());
         sqlx::query(&format!(
             "CREATE TABLE IF NOT EXISTS {applications} ( \
@@ -107,13 +107,13 @@ impl Tallies {
     }
 
     /// Lets poison events through from now on.
-    pub fn fix(&self) {
+    pub(crate) fn fix(&self) {
         self.fixed.store(true, Ordering::SeqCst);
     }
 
     /// Stalls forever (after notifying [`stalled`](Self::stalled)) when
     /// applying `event_id`; `None` stalls nowhere.
-    pub fn stall_on(&self, event_id: Option<Uuid>) {
+    pub(crate) fn stall_on(&self, event_id: Option<Uuid>) {
         *self.stall_on.lock().unwrap() = event_id;
     }
 }
@@ -190,14 +190,14 @@ impl Projection for Tallies {
 /// Everything a [`Tallies`] projection wrote: the tallies and the
 /// application counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadModel {
+pub(crate) struct ReadModel {
     pub tallies: BTreeMap<String, Tally>,
     pub applications: BTreeMap<Uuid, i32>,
 }
 
 impl ReadModel {
     /// Reads the committed read model of `store`.
-    pub async fn of(store: &PostgresProjectionStore) -> Self {
+    pub(crate) async fn of(store: &PostgresProjectionStore) -> Self {
         let tallies = store
             .scan_prefix("tally:")
             .await
@@ -219,7 +219,7 @@ impl ReadModel {
     }
 
     /// The read model a correct run over `events` produces.
-    pub fn expected(events: &[StoredEvent]) -> Self {
+    pub(crate) fn expected(events: &[StoredEvent]) -> Self {
         let mut tallies = BTreeMap::<String, Tally>::new();
         let mut applications = BTreeMap::new();
         for event in events {
@@ -238,7 +238,7 @@ impl ReadModel {
     }
 
     /// Asserts every event was applied exactly once.
-    pub fn assert_each_applied_once(&self) {
+    pub(crate) fn assert_each_applied_once(&self) {
         let twice: Vec<_> = self
             .applications
             .iter()

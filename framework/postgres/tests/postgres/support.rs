@@ -18,10 +18,10 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, watch};
 use uuid::Uuid;
 
-pub use composable_rust_testing::services::database_url;
+pub(crate) use composable_rust_testing::services::database_url;
 
 /// A pool on `DATABASE_URL`.
-pub async fn pool() -> PgPool {
+pub(crate) async fn pool() -> PgPool {
     let url = database_url();
     PgPoolOptions::new()
         .max_connections(10)
@@ -36,19 +36,19 @@ pub async fn pool() -> PgPool {
 static GATE: LazyLock<Arc<RwLock<()>>> = LazyLock::new(|| Arc::new(RwLock::new(())));
 
 /// Held by ordinary tests while they run.
-pub async fn shared_gate() -> OwnedRwLockReadGuard<()> {
+pub(crate) async fn shared_gate() -> OwnedRwLockReadGuard<()> {
     Arc::clone(&GATE).read_owned().await
 }
 
 /// Held by tests that keep transactions open on purpose.
-pub async fn exclusive_gate() -> OwnedRwLockWriteGuard<()> {
+pub(crate) async fn exclusive_gate() -> OwnedRwLockWriteGuard<()> {
     Arc::clone(&GATE).write_owned().await
 }
 
 /// A migrated store in its own schema, dropped with it. Derefs to the
 /// store; implements `EventStore` for the conformance suite.
 #[derive(Debug)]
-pub struct TestStore {
+pub(crate) struct TestStore {
     pub store: PostgresEventStore,
     // Fields drop in order: the store (and its pool) before the schema.
     _schema: TestSchema,
@@ -64,14 +64,14 @@ enum Gate {
 }
 
 /// A fresh, migrated store in a new schema, for an ordinary test.
-pub async fn fresh_store() -> TestStore {
+pub(crate) async fn fresh_store() -> TestStore {
     let gate = Gate::Shared(shared_gate().await);
     store_in_new_schema(gate).await
 }
 
 /// A fresh, migrated store for a test that keeps transactions open on
 /// purpose: no other test of this binary runs meanwhile.
-pub async fn exclusive_store() -> TestStore {
+pub(crate) async fn exclusive_store() -> TestStore {
     let gate = Gate::Exclusive(exclusive_gate().await);
     store_in_new_schema(gate).await
 }
@@ -141,11 +141,11 @@ impl EventStore for TestStore {
 }
 
 /// A stream id unique to this call.
-pub fn stream(name: &str) -> StreamId {
+pub(crate) fn stream(name: &str) -> StreamId {
     StreamId::new(format!("{name}-{}", Uuid::new_v4().simple())).expect("valid stream id")
 }
 
 /// A small event numbered `n`.
-pub fn event(n: u64) -> NewEvent {
+pub(crate) fn event(n: u64) -> NewEvent {
     NewEvent::new("Happened", serde_json::json!({ "n": n }))
 }

@@ -9,7 +9,7 @@ use composable_rust_testing::fixtures::TestKeyPrefix;
 
 /// A bus keeping about `max_len` messages per topic under a fresh prefix,
 /// and the guard that deletes its keys.
-pub async fn fresh_bus(max_len: u64) -> (RedisStreamsEventBus, TestKeyPrefix) {
+pub(crate) async fn fresh_bus(max_len: u64) -> (RedisStreamsEventBus, TestKeyPrefix) {
     let prefix = TestKeyPrefix::new();
     let bus = RedisBusOptions::new(prefix.as_str())
         .expect("valid prefix")
@@ -21,11 +21,11 @@ pub async fn fresh_bus(max_len: u64) -> (RedisStreamsEventBus, TestKeyPrefix) {
 }
 
 /// The visibility timeout of the Redis tests: short, since it is real time.
-pub const VISIBILITY_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const VISIBILITY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// A fresh bus for one conformance check, keeping about `max_len`
 /// messages per topic.
-pub async fn fixture(max_len: u64) -> BusFixture<RedisStreamsEventBus> {
+pub(crate) async fn fixture(max_len: u64) -> BusFixture<RedisStreamsEventBus> {
     let (bus, guard) = fresh_bus(max_len).await;
     BusFixture {
         bus,

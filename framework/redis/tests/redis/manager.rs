@@ -22,7 +22,7 @@ use super::support::{dump, fresh_store};
 
 /// Points per player in a sorted set, events counted, a profile per
 /// player; guarded by a per-player `apply_once` marker when `guarded`.
-pub struct Leaderboard {
+pub(crate) struct Leaderboard {
     /// Fail every event whose payload has `"poison": true`, while set.
     pub poison_fails: AtomicBool,
     /// Use `apply_once` (idempotent apply).
@@ -30,14 +30,14 @@ pub struct Leaderboard {
 }
 
 impl Leaderboard {
-    pub fn guarded() -> Self {
+    pub(crate) fn guarded() -> Self {
         Self {
             poison_fails: AtomicBool::new(true),
             guarded: true,
         }
     }
 
-    pub fn naive() -> Self {
+    pub(crate) fn naive() -> Self {
         Self {
             poison_fails: AtomicBool::new(true),
             guarded: false,
@@ -46,7 +46,7 @@ impl Leaderboard {
 }
 
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub games: u32,
     pub points: f64,
 }
@@ -86,7 +86,7 @@ impl Projection for Leaderboard {
     }
 }
 
-pub fn scored(points: i64) -> NewEvent {
+pub(crate) fn scored(points: i64) -> NewEvent {
     NewEvent::new("Scored", json!({ "points": points }))
 }
 
@@ -94,7 +94,11 @@ fn poison() -> NewEvent {
     NewEvent::new("Scored", json!({ "points": 1000, "poison": true }))
 }
 
-pub async fn append(events: &InMemoryEventStore, player: &str, batch: Vec<NewEvent>) -> Position {
+pub(crate) async fn append(
+    events: &InMemoryEventStore,
+    player: &str,
+    batch: Vec<NewEvent>,
+) -> Position {
     events
         .append(&StreamId::new(player).unwrap(), ExpectedVersion::Any, batch)
         .await
@@ -103,13 +107,13 @@ pub async fn append(events: &InMemoryEventStore, player: &str, batch: Vec<NewEve
 }
 
 /// 30 events: alice 1..=10, bob 10 × 5, carol 10 × 2.
-pub async fn thirty_events(events: &InMemoryEventStore) -> Position {
+pub(crate) async fn thirty_events(events: &InMemoryEventStore) -> Position {
     append(events, "alice", (1..=10).map(scored).collect()).await;
     append(events, "bob", (0..10).map(|_| scored(5)).collect()).await;
     append(events, "carol", (0..10).map(|_| scored(2)).collect()).await
 }
 
-pub fn config() -> ProjectionConfig {
+pub(crate) fn config() -> ProjectionConfig {
     ProjectionConfig {
         batch_size: 10,
         retry: RetryPolicy {
@@ -123,7 +127,7 @@ pub fn config() -> ProjectionConfig {
     }
 }
 
-pub fn manager(
+pub(crate) fn manager(
     events: &InMemoryEventStore,
     store: &RedisProjectionStore,
     projection: Leaderboard,

@@ -8,31 +8,31 @@ use composable_rust_redis::redis as redis_rs;
 use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
 use composable_rust_testing::fixtures::TestKeyPrefix;
 
-pub use composable_rust_testing::services::redis_url;
+pub(crate) use composable_rust_testing::services::redis_url;
 
 /// A store under a fresh test prefix, whose keys are deleted when it is
 /// dropped (even when the test panicked). Derefs to the store.
 #[derive(Debug)]
-pub struct TestStore {
+pub(crate) struct TestStore {
     pub store: RedisProjectionStore,
     // Fields drop in order: the store, then its keys.
     pub prefix: TestKeyPrefix,
 }
 
 /// A store with default options under a fresh prefix.
-pub async fn fresh_store() -> TestStore {
+pub(crate) async fn fresh_store() -> TestStore {
     fresh_store_with(|options| options).await
 }
 
 /// A store under a fresh prefix, with options adjusted by `configure`.
-pub async fn fresh_store_with(
+pub(crate) async fn fresh_store_with(
     configure: impl FnOnce(RedisStoreOptions) -> RedisStoreOptions,
 ) -> TestStore {
     store_under(TestKeyPrefix::new(), configure).await
 }
 
 /// A store under `prefix`, with options adjusted by `configure`.
-pub async fn store_under(
+pub(crate) async fn store_under(
     prefix: TestKeyPrefix,
     configure: impl FnOnce(RedisStoreOptions) -> RedisStoreOptions,
 ) -> TestStore {
@@ -53,7 +53,7 @@ impl Deref for TestStore {
 
 /// The read model of `store`: every read-model key (without the store's
 /// prefix) with its Redis type and contents, for comparing two stores.
-pub async fn dump(store: &RedisProjectionStore) -> BTreeMap<String, String> {
+pub(crate) async fn dump(store: &RedisProjectionStore) -> BTreeMap<String, String> {
     let mut connection = store.connection();
     let data_prefix = store.keyspace().data("");
     let pattern = format!("{data_prefix}*");

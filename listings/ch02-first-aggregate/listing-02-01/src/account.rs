@@ -32,6 +32,7 @@ pub enum AccountAction {
 }
 
 /// Decides what each action means for an account.
+#[derive(Debug)]
 pub struct AccountReducer;
 
 impl Reducer for AccountReducer {

@@ -54,6 +54,7 @@ pub struct AccountEnvironment {
 }
 
 /// Decides what each action means for an account.
+#[derive(Debug)]
 pub struct AccountReducer;
 
 impl Reducer for AccountReducer {

@@ -49,6 +49,7 @@ pub struct AccountsEnvironment {
 
 // ANCHOR: reducer
 /// The rules of the accounts feature.
+#[derive(Debug)]
 pub struct AccountsReducer;
 
 impl Reducer for AccountsReducer {

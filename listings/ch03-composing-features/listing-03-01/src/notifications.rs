@@ -62,6 +62,7 @@ impl Outbox {
 
 // ANCHOR: reducer
 /// The rules of the notifications feature.
+#[derive(Debug)]
 pub struct NotificationsReducer;
 
 impl Reducer for NotificationsReducer {

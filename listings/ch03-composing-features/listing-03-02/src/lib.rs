@@ -75,6 +75,7 @@ pub fn notifications() -> Scope<NotificationsReducer, BankState, BankAction, Ban
 // ANCHOR: rules
 /// The app's own rules: what no single feature can decide, because it
 /// involves two of them, or the app's own state.
+#[derive(Debug)]
 pub struct BankRules;
 
 impl Reducer for BankRules {

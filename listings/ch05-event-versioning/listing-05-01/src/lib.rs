@@ -82,6 +82,7 @@ pub struct Account {
 }
 
 /// The only command this listing needs.
+#[derive(Debug)]
 pub struct Deposit(pub i64);
 
 /// This listing's account never refuses a deposit.

@@ -28,6 +28,7 @@ pub fn summary_v2_key(stream_id: &StreamId) -> String {
     format!("account-summary-v2:{stream_id}")
 }
 
+#[derive(Debug)]
 pub struct AccountSummariesV2<S> {
     upcasters: Upcasters,
     _store: PhantomData<fn() -> S>,

@@ -43,6 +43,7 @@ pub fn letter_key(letter: char) -> String {
 }
 
 /// The owner directory behind the search box.
+#[derive(Debug)]
 pub struct OwnerDirectory<S> {
     initial: fn(&str) -> Result<char, ProjectionError>,
     upcasters: Upcasters,

@@ -22,7 +22,7 @@ pub const READ_DB_NOT_SET_UP: ErrorCode =
 /// The in-memory store, with a switch that makes every call fail the way a
 /// database can: down for a while (transient), or missing its tables
 /// (configuration).
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FlakyStore {
     inner: InMemoryProjectionStore,
     failure: Arc<Mutex<Option<ErrorClass>>>,

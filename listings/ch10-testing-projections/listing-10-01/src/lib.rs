@@ -21,6 +21,7 @@ pub struct Balance {
 }
 
 /// Balances per account, safe on stores that may deliver an event twice.
+#[derive(Debug)]
 pub struct Balances<S>(PhantomData<fn() -> S>);
 
 impl<S> Default for Balances<S> {

@@ -24,6 +24,7 @@ pub struct DailyDeposits {
 }
 
 /// One key per day: `deposits:2025-01-01`.
+#[derive(Debug)]
 pub struct DepositsPerDay<S>(PhantomData<fn() -> S>);
 
 impl<S> Default for DepositsPerDay<S> {
@@ -90,6 +91,7 @@ pub struct Movement {
 pub const HISTORY: usize = 3;
 
 /// One document per account: `detail:account-1`.
+#[derive(Debug)]
 pub struct AccountDetails<S>(PhantomData<fn() -> S>);
 
 impl<S> Default for AccountDetails<S> {

@@ -33,11 +33,13 @@ pub enum ResidentAction {
     Failed(Failure),
 }
 
+#[derive(Debug)]
 pub struct ResidentEnvironment {
     pub events: Arc<dyn EventStore>,
     pub stream: StreamId,
 }
 
+#[derive(Debug)]
 pub struct ResidentAccount;
 
 impl Reducer for ResidentAccount {

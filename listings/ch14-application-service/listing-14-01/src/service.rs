@@ -78,6 +78,7 @@ impl fmt::Display for Response {
 // ANCHOR: service
 /// The accounts API: commands go to the event store through the
 /// repository, queries to the read model that the projection keeps.
+#[derive(Debug)]
 pub struct AccountService<P: ProjectionCheckpoint> {
     accounts: AggregateRepository<Account, Arc<dyn EventStore>>,
     summaries: ProjectionManager<AccountSummaries<P>>,

@@ -25,6 +25,7 @@ pub fn summary_key(stream_id: &StreamId) -> String {
 }
 
 /// Keeps an [`AccountSummary`] per account in the store `S`.
+#[derive(Debug)]
 pub struct AccountSummaries<S> {
     upcasters: Upcasters,
     _store: PhantomData<fn() -> S>,

@@ -37,12 +37,14 @@ pub enum TellerAction {
 }
 
 /// The teller's dependency: the repository of accounts, on any event store.
+#[derive(Debug)]
 pub struct TellerEnvironment {
     pub accounts: Arc<AggregateRepository<Account, Arc<dyn EventStore>>>,
 }
 // ANCHOR_END: types
 
 // ANCHOR: reducer
+#[derive(Debug)]
 pub struct TellerReducer;
 
 impl Reducer for TellerReducer {

@@ -36,6 +36,7 @@ pub const TOTALS_KEY: &str = "account-summary:totals";
 
 /// Keeps an [`AccountSummary`] per account and the [`BankTotals`], in any
 /// store `S` (in memory in tests, PostgreSQL or Redis in production).
+#[derive(Debug)]
 pub struct AccountSummaries<S> {
     upcasters: Upcasters,
     _store: PhantomData<fn() -> S>,

@@ -13,6 +13,7 @@ use crate::account::{Account, AccountCommand};
 use crate::transfer::{TransferCommand, TransferEvent, transfer_stream};
 
 /// Carries out transfer commands on the accounts in an event store.
+#[derive(Debug)]
 pub struct Teller<S> {
     events: S,
     accounts: AggregateRepository<Account, S>,

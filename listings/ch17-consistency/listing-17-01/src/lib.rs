@@ -135,6 +135,7 @@ pub fn total_key(cart_id: &str) -> String {
 }
 
 /// A projection of each cart's running total, for the UI.
+#[derive(Debug)]
 pub struct CartTotals;
 
 #[async_trait]

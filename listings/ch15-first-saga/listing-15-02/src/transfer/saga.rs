@@ -19,6 +19,7 @@ use crate::account::AccountEvent;
 pub const DEADLINE: &str = "deadline";
 
 /// Moves money between two accounts, or gives up and puts it back.
+#[derive(Debug)]
 pub struct TransferSaga {
     /// How long a transfer may take before it is undone.
     pub deadline: Duration,
