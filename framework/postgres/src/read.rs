@@ -9,6 +9,7 @@ use composable_rust_core::event_store::{
 };
 use composable_rust_core::{EventStoreError, Position, StoredEvent, StreamId};
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use tokio::time::Instant;
 
 use crate::error::PostgresError;
@@ -41,74 +42,140 @@ pub(crate) async fn load_stream(
 /// snapshot and the events after it in one statement
 /// ([`Statements::replay`](crate::sql::Statements::replay)), each row
 /// handed to `visit` borrowed (the payload as JSON text, straight from the
-/// row buffer): the snapshot first, then the events in version order.
+/// row buffer) as it arrives, so decoding overlaps with reading: the
+/// snapshot first, then the events in version order.
 ///
-/// Only the columns rebuilding needs are read, so a row whose metadata is
-/// corrupt still replays; [`load_stream`] reports it.
+/// Only a snapshot of the wanted schema version is read (one of another
+/// version is left out, not handed over), and only the columns rebuilding
+/// needs, so a row whose metadata is corrupt still replays;
+/// [`load_stream`] reports it.
 pub(crate) async fn replay(
     store: &PostgresEventStore,
     stream_id: &StreamId,
     snapshot_schema: Option<u32>,
     visit: &mut ReplayVisitor<'_>,
 ) -> Result<(), EventStoreError> {
-    let failed = |error| -> EventStoreError { store.error(error, REPLAY).into() };
     // A schema version PostgreSQL cannot store matches no snapshot.
     let snapshot_schema = snapshot_schema.map(|version| i32::try_from(version).unwrap_or(-1));
-    let rows = sqlx::query(&store.sql().replay)
+    let mut replayer = Replayer {
+        visit,
+        // Without a snapshot wanted, the events start at version 1.
+        next: snapshot_schema.is_none().then_some(1),
+        held: Vec::new(),
+        failure: None,
+    };
+    let read = sqlx::query(&store.sql().replay)
         .bind(stream_id.as_str())
         .bind(snapshot_schema)
+        .try_map(|row: PgRow| {
+            replayer.arrived(row).map_err(|failure| {
+                replayer.failure = Some(failure);
+                // Stops the read; the failure above is what is returned.
+                sqlx::Error::Protocol("the replay's visitor failed".to_owned())
+            })
+        })
         .fetch_all(store.pool())
-        .await
-        .map_err(failed)?;
-    let mut items = Vec::with_capacity(rows.len());
-    let mut snapshot = None;
-    let mut ordered = true;
-    let mut last = 0;
-    for row in &rows {
-        let stream_version: i64 = row.try_get(0).map_err(failed)?;
-        let stream_version = unsigned(stream_version, "stream_version", REPLAY)?;
-        let event_type: Option<&str> = row.try_get(1).map_err(failed)?;
-        let schema_version: i32 = row.try_get(2).map_err(failed)?;
-        let schema_version = u32::try_from(schema_version).map_err(|_| {
-            PostgresError::corrupt(REPLAY, format!("schema_version is {schema_version}"))
-        })?;
-        let payload: Option<&str> = row.try_get(3).map_err(failed)?;
-        match event_type {
-            Some(event_type) => {
-                let payload = payload
-                    .ok_or_else(|| PostgresError::corrupt(REPLAY, "an event's payload is NULL"))?;
-                ordered &= stream_version > last;
-                last = stream_version;
-                items.push(ReplayedEvent {
-                    stream_version,
-                    event_type,
-                    schema_version,
-                    payload: JsonRef::Text(payload),
-                });
-            }
-            None => {
-                snapshot = Some(ReplayedSnapshot {
-                    stream_version,
-                    schema_version,
-                    state: payload.map(JsonRef::Text),
-                });
-            }
-        }
+        .await;
+    if let Some(failure) = replayer.failure.take() {
+        return Err(failure);
     }
-    if !ordered {
-        items.sort_unstable_by_key(|event| event.stream_version);
-    }
-    if let Some(snapshot) = snapshot {
-        visit(Replayed::Snapshot(snapshot))?;
-    }
-    for event in items {
-        visit(Replayed::Event(event))?;
-    }
-    Ok(())
+    read.map_err(|error| -> EventStoreError { store.error(error, REPLAY).into() })?;
+    replayer.finish()
 }
 
 /// The operation name of [`replay`]'s errors.
 const REPLAY: &str = "replay a stream";
+
+/// Hands a replay's rows to the visitor as they arrive, as long as they
+/// come in order; holds back the others and hands them over, sorted, at
+/// the end.
+struct Replayer<'a, 'v> {
+    visit: &'a mut ReplayVisitor<'v>,
+    /// The version the next event must have to be handed over now; `None`
+    /// while that is not known yet (a snapshot may still come) or once a
+    /// row came out of order.
+    next: Option<u64>,
+    /// Rows held back, to hand over sorted at the end.
+    held: Vec<PgRow>,
+    /// The visitor's error, which stopped the read.
+    failure: Option<EventStoreError>,
+}
+
+impl Replayer<'_, '_> {
+    fn arrived(&mut self, row: PgRow) -> Result<(), EventStoreError> {
+        let item = decode_replayed(&row)?;
+        let in_order = match (&item, self.next) {
+            // A snapshot before any event: events follow on from it.
+            (Replayed::Snapshot(snapshot), None) if self.held.is_empty() => {
+                self.next = Some(snapshot.stream_version + 1);
+                true
+            }
+            // An event with version 1 first: no snapshot can come (the
+            // statement returns events after a snapshot only).
+            (Replayed::Event(event), None) if self.held.is_empty() && event.stream_version == 1 => {
+                self.next = Some(2);
+                true
+            }
+            (Replayed::Event(event), Some(next)) if event.stream_version == next => {
+                self.next = Some(next + 1);
+                true
+            }
+            _ => false,
+        };
+        if in_order {
+            (self.visit)(item)
+        } else {
+            // From here on every row waits for the end.
+            self.next = None;
+            self.held.push(row);
+            Ok(())
+        }
+    }
+
+    /// Hands over the rows held back: the snapshot first, then the events
+    /// by version.
+    fn finish(self) -> Result<(), EventStoreError> {
+        let mut held = Vec::with_capacity(self.held.len());
+        for row in &self.held {
+            held.push(decode_replayed(row)?);
+        }
+        held.sort_by_key(|item| match item {
+            Replayed::Snapshot(_) => (0, 0),
+            Replayed::Event(event) => (1, event.stream_version),
+        });
+        held.into_iter().try_for_each(|item| (self.visit)(item))
+    }
+}
+
+/// A row of the replay statement, borrowed.
+fn decode_replayed(row: &PgRow) -> Result<Replayed<'_>, EventStoreError> {
+    // The statement's column types are fixed: a failure here is a changed
+    // table.
+    let failed = |error: sqlx::Error| -> EventStoreError {
+        PostgresError::corrupt(REPLAY, error.to_string()).into()
+    };
+    let stream_version: i64 = row.try_get(0).map_err(failed)?;
+    let stream_version = unsigned(stream_version, "stream_version", REPLAY)?;
+    let event_type: Option<&str> = row.try_get(1).map_err(failed)?;
+    let schema_version: i32 = row.try_get(2).map_err(failed)?;
+    let schema_version = u32::try_from(schema_version).map_err(|_| {
+        PostgresError::corrupt(REPLAY, format!("schema_version is {schema_version}"))
+    })?;
+    let payload: &str = row.try_get(3).map_err(failed)?;
+    Ok(match event_type {
+        Some(event_type) => Replayed::Event(ReplayedEvent {
+            stream_version,
+            event_type,
+            schema_version,
+            payload: JsonRef::Text(payload),
+        }),
+        None => Replayed::Snapshot(ReplayedSnapshot {
+            stream_version,
+            schema_version,
+            state: Some(JsonRef::Text(payload)),
+        }),
+    })
+}
 
 /// The version of the last event of `stream_id`, 0 if it has none.
 pub(crate) async fn stream_version(

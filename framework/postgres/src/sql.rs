@@ -64,22 +64,22 @@ pub(crate) struct Statements {
     /// The events of stream `$1` with version `>= $2`, in version order.
     pub load_stream: String,
     /// What an aggregate load needs, in one statement: the snapshot of
-    /// stream `$1` (when `$2`, the wanted snapshot schema version, is not
-    /// NULL), and the events after it (after the snapshot only if its
-    /// schema version is `$2`, else all of them).
+    /// stream `$1` if it has one of schema version `$2` (NULL: none is
+    /// wanted) at a version above 0, then the events after it (all of them
+    /// without such a snapshot).
     ///
     /// Columns: `stream_version`, `event_type`, `schema_version`,
     /// `payload::text`. The snapshot's row has a NULL `event_type` and its
-    /// state as `payload` (NULL unless its schema version is `$2`). Events
-    /// carry only what rebuilding state needs (no ids, positions, metadata
-    /// or timestamps).
+    /// state as `payload`. Events carry only what rebuilding state needs
+    /// (no ids, positions, metadata or timestamps).
     ///
     /// There is no ORDER BY: PostgreSQL cannot merge the two branches in
     /// order, and sorting a long stream's rows (payloads included) costs
-    /// more than reading them. [`crate::read`] checks the order of the
-    /// rows as they arrive (in practice, the index or heap order of one
-    /// stream's appends: ascending) and sorts them by version itself in
-    /// the rare case they are not.
+    /// more than reading them. The rows arrive in the order the plan reads
+    /// them: the snapshot first, then one stream's appends, in practice in
+    /// version order. [`crate::read`] hands each row over as it arrives
+    /// while the versions follow on from the snapshot (1, 2, 3... or
+    /// V+1, V+2...), and holds back and sorts the rest otherwise.
     pub replay: String,
     /// Up to `$3` events after position (`$1`, `$2`), in global order,
     /// plus whether committed events exist that this read could not return
@@ -208,14 +208,16 @@ impl Statements {
             ),
             replay: format!(
                 "SELECT stream_version, NULL::text AS event_type, schema_version, \
-                        CASE WHEN schema_version = $2 THEN state::text END AS payload \
-                 FROM {snapshots} WHERE stream_id = $1 AND $2::int4 IS NOT NULL \
+                        state::text AS payload \
+                 FROM {snapshots} \
+                 WHERE stream_id = $1 AND schema_version = $2::int4 AND stream_version > 0 \
                  UNION ALL \
                  SELECT stream_version, event_type, schema_version, payload::text \
                  FROM {events} \
                  WHERE stream_id = $1 AND stream_version > COALESCE( \
                      (SELECT stream_version FROM {snapshots} \
-                      WHERE stream_id = $1 AND schema_version = $2::int4), 0)"
+                      WHERE stream_id = $1 AND schema_version = $2::int4 \
+                        AND stream_version > 0), 0)"
             ),
             read_all: format!(
                 "SELECT h.held_back, e.stream_id, e.event_id, e.stream_version, \

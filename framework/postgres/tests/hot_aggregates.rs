@@ -166,6 +166,72 @@ async fn loading_through_replay_equals_a_full_replay_with_and_without_snapshots(
 }
 
 #[tokio::test]
+async fn rows_stored_out_of_order_still_replay_in_version_order() {
+    // Sequential scans only, so rows arrive in heap order.
+    let pool = PostgresEventStore::pool_options()
+        .max_connections(2)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(&database_url())
+        .await
+        .expect("connect");
+    let schema = format!("cr_hot_{}", uuid::Uuid::new_v4().simple());
+    let store = PostgresEventStore::new(pool)
+        .with_schema(&schema)
+        .expect("schema name");
+    store.migrate().await.expect("migrate");
+    let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
+    let id = repository.stream_id("shuffled").expect("id");
+    for n in 1..=20 {
+        repository.execute(&id, n).await.expect("command");
+    }
+    // An UPDATE writes a new version of the row at the end of the heap, so
+    // a scan in heap order meets 1, 3, 4, ..., 20, 2, ...
+    for version in [2, 7, 1] {
+        sqlx::query(&format!(
+            "UPDATE \"{}\".events SET payload = payload WHERE stream_id = $1 AND stream_version = $2",
+            store.schema()
+        ))
+        .bind(id.as_str())
+        .bind(version)
+        .execute(store.pool())
+        .await
+        .expect("move a row");
+    }
+    let loaded = repository.load(&id).await.expect("load");
+    assert_eq!(loaded.state.seen, (1..=20).collect::<Vec<_>>());
+    assert_eq!(loaded.version, 20);
+    // With a snapshot in the middle too.
+    let snapshots = AggregateRepository::<Tally, _>::new(store.clone(), ())
+        .with_snapshots(SnapshotPolicy::every(21));
+    snapshots
+        .execute(&id, 21)
+        .await
+        .expect("command and snapshot");
+    for version in [22, 23] {
+        snapshots.execute(&id, version).await.expect("command");
+    }
+    sqlx::query(&format!(
+        "UPDATE \"{}\".events SET payload = payload WHERE stream_id = $1 AND stream_version = 22",
+        store.schema()
+    ))
+    .bind(id.as_str())
+    .execute(store.pool())
+    .await
+    .expect("move a row");
+    let loaded = repository.load(&id).await.expect("load");
+    assert_eq!(loaded.snapshot_version, Some(21));
+    assert_eq!(loaded.state, full_replay(&store, &id).await);
+    drop_schema(&store).await;
+}
+
+#[tokio::test]
 async fn a_stream_with_a_corrupt_payload_fails_to_load_with_corrupt_event() {
     let store = fresh_store().await;
     let id = StreamId::for_aggregate(Tally::KIND, "corrupt").expect("id");

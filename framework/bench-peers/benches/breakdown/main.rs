@@ -178,6 +178,110 @@ async fn bench(url: String) {
     sides.push(("repository.execute, hot (1,000 streams)", hot));
     compare(&mut sides).await;
 
+    // ---- 100-row INSERTs (one statement) and a 100-event append ----
+    let batch = |table: &'static str| -> Side<'_> {
+        let sql = format!(
+            "INSERT INTO {schema}.{table} (event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata) \
+             SELECT gen_random_uuid(), $1, t.ord, $2, 1, t.p, '{{}}' \
+             FROM unnest($3::jsonb[]) WITH ORDINALITY AS t(p, ord)"
+        );
+        let (pool, kind, content) = (pool.clone(), kind.clone(), content.clone());
+        Box::new(move |n| {
+            let (sql, pool, kind) = (sql.clone(), pool.clone(), kind.clone());
+            let payloads = vec![content.clone(); 100];
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(format!("b-{n}"))
+                    .bind(kind)
+                    .bind(payloads)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let lean_batch: Side<'_> = {
+        let sql = format!(
+            "INSERT INTO {schema}.lean SELECT $1, t.ord, t.p \
+             FROM unnest($2::jsonb[]) WITH ORDINALITY AS t(p, ord)"
+        );
+        let (pool, payload) = (pool.clone(), payload.clone());
+        Box::new(move |n| {
+            let (sql, pool) = (sql.clone(), pool.clone());
+            let payloads = vec![payload.clone(); 100];
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(format!("b-{n}"))
+                    .bind(payloads)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let v7_batch: Side<'_> = {
+        let sql = format!(
+            "INSERT INTO {schema}.events (event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata) \
+             SELECT t.id, $1, t.ord, $2, 1, t.p, '{{}}' \
+             FROM unnest($3::uuid[], $4::jsonb[]) WITH ORDINALITY AS t(id, p, ord)"
+        );
+        let (pool, kind, content) = (pool.clone(), kind.clone(), content.clone());
+        Box::new(move |n| {
+            let (sql, pool, kind) = (sql.clone(), pool.clone(), kind.clone());
+            let payloads = vec![content.clone(); 100];
+            let ids: Vec<uuid::Uuid> = (0..100).map(|_| uuid::Uuid::now_v7()).collect();
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(format!("b-{n}"))
+                    .bind(kind)
+                    .bind(ids)
+                    .bind(payloads)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let append_batch: Side<'_> = {
+        let store = store.clone();
+        Box::new(move |n| {
+            let store = store.clone();
+            Box::pin(async move {
+                let id = StreamId::new(format!("batch-{n}")).expect("id");
+                let events = (0..100)
+                    .map(|k| NewEvent::from_event(&domain::event(n + k)).expect("encode"))
+                    .collect();
+                store
+                    .append(&id, ExpectedVersion::NoStream, events)
+                    .await
+                    .expect("append");
+            })
+        })
+    };
+    let encode_only: Side<'_> = Box::new(move |n| {
+        Box::pin(async move {
+            let events: Vec<NewEvent> = (0..100)
+                .map(|k| NewEvent::from_event(&domain::event(n + k)).expect("encode"))
+                .collect();
+            composable_rust_core::event::check_all_storable(&events, 1 << 24).expect("storable");
+            std::hint::black_box(events);
+        })
+    });
+    let mut batches: Vec<(&str, Side<'_>)> = vec![
+        ("100-row INSERT lean table (PK only)", lean_batch),
+        ("100-row INSERT bare events table (PK only)", batch("bare")),
+        ("100-row INSERT + position index", batch("no_event_id")),
+        ("100-row INSERT + event_id unique", batch("no_position")),
+        ("100-row INSERT + both indexes", batch("no_trigger")),
+        ("100-row INSERT events table (+ trigger)", batch("events")),
+        ("the same, UUIDv7 event ids", v7_batch),
+        ("store.append, 100 events (new stream)", append_batch),
+        ("encode + check 100 events (no I/O)", encode_only),
+    ];
+    compare(&mut batches).await;
+
     // ---- loads of a 50-event stream ----
     let id = StreamId::new("ledger-load").expect("id");
     let events = (0..50)

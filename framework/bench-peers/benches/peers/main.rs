@@ -5,11 +5,12 @@
 //! prints.
 //!
 //! Each workload runs in rounds; in every round each contender runs it once
-//! on fresh aggregates, in an order that rotates from round to round, so
-//! all contenders share whatever else the machine is doing. A figure is the
-//! median over the rounds, with the range in brackets; a ratio is the
-//! median of the per-round ratios (both sides from the same round), with
-//! its range.
+//! on fresh aggregates. Within a round the contenders take turns in small
+//! chunks (100 one-event commands, 5 batch commands, one load), in an
+//! order that rotates from chunk to chunk, so all contenders share
+//! whatever else the machine is doing. A figure is the median over the
+//! rounds, with the range in brackets; a ratio is the median of the
+//! per-round ratios (both sides from the same round), with its range.
 
 mod composable;
 mod cqrs;
@@ -26,12 +27,17 @@ use domain::{Ledger, Post};
 /// Workload 1: one-event commands, over this many aggregates.
 const SINGLE_COMMANDS: usize = 5_000;
 const SINGLE_AGGREGATES: usize = 50;
+/// Workload 1 runs in chunks of this many commands per contender, taking
+/// turns, so that every contender meets the same conditions.
+const CHUNK: usize = 100;
 /// Workload 2: commands of this many events, each on a new aggregate.
 const BATCH_COMMANDS: usize = 50;
 const BATCH_EVENTS: usize = 100;
+/// Workload 2 runs in chunks of this many commands per contender.
+const BATCH_CHUNK: usize = 5;
 /// Workload 3: the stream that is loaded and rebuilt, and loads per round.
 const LOADED_EVENTS: usize = 10_000;
-const LOADS_PER_ROUND: usize = 5;
+const LOADS_PER_ROUND: usize = 7;
 
 /// One contender.
 #[allow(clippy::large_enum_variant)] // four values, built once
@@ -230,22 +236,23 @@ async fn single(contenders: &mut [Contender], rounds: usize) -> usize {
     }
     let mut measured = Measured::new(contenders.len(), rounds);
     for round in 0..rounds {
-        for i in order(contenders, Workload::Single, round) {
-            let start = Instant::now();
-            for n in 0..SINGLE_COMMANDS {
-                let id = format!("single-{round}-{}", n % SINGLE_AGGREGATES);
-                contenders[i]
-                    .command(
-                        &id,
-                        Post {
-                            first: n as u64,
-                            count: 1,
-                        },
-                    )
-                    .await;
+        let mut elapsed = vec![Duration::ZERO; contenders.len()];
+        for chunk in 0..SINGLE_COMMANDS / CHUNK {
+            for i in order(contenders, Workload::Single, round + chunk) {
+                let start = Instant::now();
+                for n in chunk * CHUNK..(chunk + 1) * CHUNK {
+                    let id = format!("single-{round}-{}", n % SINGLE_AGGREGATES);
+                    let post = Post {
+                        first: n as u64,
+                        count: 1,
+                    };
+                    contenders[i].command(&id, post).await;
+                }
+                elapsed[i] += start.elapsed();
             }
-            let elapsed = start.elapsed();
-            measured.per_round[i][round] = Some(SINGLE_COMMANDS as f64 / elapsed.as_secs_f64());
+        }
+        for i in order(contenders, Workload::Single, 0) {
+            measured.per_round[i][round] = Some(SINGLE_COMMANDS as f64 / elapsed[i].as_secs_f64());
         }
     }
     report(contenders, &measured, "ev/s", true);
@@ -278,19 +285,25 @@ async fn batch(contenders: &mut [Contender], rounds: usize) -> usize {
     }
     let mut measured = Measured::new(contenders.len(), rounds);
     for round in 0..rounds {
-        for i in order(contenders, Workload::Batch, round) {
-            let start = Instant::now();
-            for n in 0..BATCH_COMMANDS {
-                let post = Post {
-                    first: (n * BATCH_EVENTS) as u64,
-                    count: BATCH_EVENTS,
-                };
-                contenders[i]
-                    .command(&format!("batch-{round}-{n}"), post)
-                    .await;
+        let mut elapsed = vec![Duration::ZERO; contenders.len()];
+        for chunk in 0..BATCH_COMMANDS / BATCH_CHUNK {
+            for i in order(contenders, Workload::Batch, round + chunk) {
+                let start = Instant::now();
+                for n in chunk * BATCH_CHUNK..(chunk + 1) * BATCH_CHUNK {
+                    let post = Post {
+                        first: (n * BATCH_EVENTS) as u64,
+                        count: BATCH_EVENTS,
+                    };
+                    contenders[i]
+                        .command(&format!("batch-{round}-{n}"), post)
+                        .await;
+                }
+                elapsed[i] += start.elapsed();
             }
-            let events = (BATCH_COMMANDS * BATCH_EVENTS) as f64;
-            measured.per_round[i][round] = Some(events / start.elapsed().as_secs_f64());
+        }
+        let events = (BATCH_COMMANDS * BATCH_EVENTS) as f64;
+        for i in order(contenders, Workload::Batch, 0) {
+            measured.per_round[i][round] = Some(events / elapsed[i].as_secs_f64());
         }
     }
     report(contenders, &measured, "ev/s", true);
@@ -317,16 +330,18 @@ async fn load(contenders: &mut [Contender], rounds: usize) -> usize {
     }
     let mut measured = Measured::new(contenders.len(), rounds);
     for round in 0..rounds {
-        for i in order(contenders, Workload::Load, round) {
-            let mut times = Vec::with_capacity(LOADS_PER_ROUND);
-            for _ in 0..LOADS_PER_ROUND {
+        let mut times = vec![Vec::with_capacity(LOADS_PER_ROUND); contenders.len()];
+        for load in 0..LOADS_PER_ROUND {
+            for i in order(contenders, Workload::Load, round + load) {
                 let start = Instant::now();
                 let (_, version) = contenders[i].load(id).await;
-                times.push(start.elapsed());
+                times[i].push(start.elapsed());
                 assert_eq!(version, LOADED_EVENTS as u64, "{}", contenders[i].name());
             }
-            times.sort();
-            measured.per_round[i][round] = Some(ms(times[times.len() / 2]));
+        }
+        for i in order(contenders, Workload::Load, 0) {
+            times[i].sort();
+            measured.per_round[i][round] = Some(ms(times[i][times[i].len() / 2]));
         }
     }
     report(contenders, &measured, "ms", false);
