@@ -2,8 +2,9 @@
 //! batch, with the expected-version check done by the database.
 //!
 //! The statement is [`Statements::append`](crate::sql::Statements::append).
-//! Extra queries run only on failure paths: a lost race (unique violation
-//! on `(stream_id, stream_version)`) reads the actual version, or, for an
+//! Extra queries run only on failure paths: a one-event append refused
+//! for its expected version, or a lost race (unique violation on
+//! `(stream_id, stream_version)`), reads the actual version, or, for an
 //! `ExpectedVersion::Any` append, runs the statement again; a duplicate
 //! event id looks up which id it was.
 //!
@@ -105,10 +106,11 @@ pub(crate) async fn append(
 
     let mut lost_races = 0u32;
     loop {
-        // One event (the usual command) binds plain values; a batch binds
-        // one array per column and unnests them.
-        let query = if columns.event_ids.len() == 1 {
-            sqlx::query_as::<_, AppendRow>(&store.sql().append_one)
+        // One event (the usual command) binds plain values and returns
+        // the row it wrote, if any; a batch binds one array per column,
+        // unnests them and reports on the rows it wrote in one row.
+        let result = if columns.event_ids.len() == 1 {
+            sqlx::query_as::<_, (i64, i64, i64)>(&store.sql().append_one)
                 .bind(stream_id.as_str())
                 .bind(expected_version)
                 .bind(columns.event_ids[0])
@@ -116,6 +118,21 @@ pub(crate) async fn append(
                 .bind(columns.schema_versions[0])
                 .bind(&columns.payloads[0])
                 .bind(&columns.metadata[0])
+                .fetch_optional(store.pool())
+                .await
+                .map(|row| match row {
+                    Some((version, sequence, commit)) => (
+                        version - 1,
+                        1,
+                        Some(version),
+                        Some(sequence),
+                        Some(sequence),
+                        Some(commit),
+                    ),
+                    // Nothing written: the stream is not at the expected
+                    // version. `head` is read below.
+                    None => (-1, 0, None, None, None, None),
+                })
         } else {
             sqlx::query_as::<_, AppendRow>(&store.sql().append)
                 .bind(stream_id.as_str())
@@ -125,9 +142,18 @@ pub(crate) async fn append(
                 .bind(&columns.schema_versions)
                 .bind(&columns.payloads)
                 .bind(&columns.metadata)
+                .fetch_one(store.pool())
+                .await
         };
-        let result = query.fetch_one(store.pool()).await;
         let error = match result {
+            Ok((-1, 0, ..)) => {
+                let actual = crate::read::stream_version(store, stream_id).await?;
+                return Err(EventStoreError::WrongExpectedVersion {
+                    stream_id: stream_id.to_string(),
+                    expected,
+                    actual,
+                });
+            }
             Ok(row) => return written(store, stream_id, expected, row),
             Err(error) => error,
         };

@@ -54,8 +54,11 @@ pub(crate) struct Statements {
     pub append: String,
     /// [`append`](Self::append) for a batch of one event, with plain
     /// values instead of arrays (`$3` event id, `$4` type, `$5` schema
-    /// version, `$6` payload, `$7` metadata): no array to encode and
-    /// unnest, the same result row.
+    /// version, `$6` payload, `$7` metadata) and without the CTEs and the
+    /// summary row: it returns the row written (`stream_version`,
+    /// `sequence`, transaction id), or none when the stream is not at the
+    /// expected version (the caller then reads the actual version: a
+    /// second query, on the conflict path only).
     pub append_one: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
@@ -177,22 +180,17 @@ impl Statements {
                  FROM inserted"
             ),
             append_one: format!(
-                "WITH head AS ( \
+                "INSERT INTO {events} \
+                     (event_id, stream_id, stream_version, event_type, schema_version, \
+                      payload, metadata) \
+                 SELECT $3::uuid, $1, head.version + 1, $4::text, $5::int4, $6::jsonb, \
+                        $7::jsonb \
+                 FROM ( \
                      SELECT COALESCE(MAX(stream_version), 0) AS version \
                      FROM {events} WHERE stream_id = $1 \
-                 ), inserted AS ( \
-                     INSERT INTO {events} \
-                         (event_id, stream_id, stream_version, event_type, schema_version, \
-                          payload, metadata) \
-                     SELECT $3::uuid, $1, head.version + 1, $4::text, $5::int4, $6::jsonb, \
-                            $7::jsonb \
-                     FROM head \
-                     WHERE $2::int8 IS NULL OR head.version = $2::int8 \
-                     RETURNING stream_version, transaction_id, sequence \
-                 ) \
-                 SELECT (SELECT version FROM head), count(*), max(stream_version), \
-                        min(sequence), max(sequence), max(transaction_id::text::int8) \
-                 FROM inserted"
+                 ) AS head \
+                 WHERE $2::int8 IS NULL OR head.version = $2::int8 \
+                 RETURNING stream_version, sequence, transaction_id::text::int8"
             ),
             stream_version: format!(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM {events} WHERE stream_id = $1"
