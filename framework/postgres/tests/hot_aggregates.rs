@@ -10,8 +10,8 @@
 //!   The processes are this test binary run again with
 //!   `--exact hot_aggregate_writer` and the work in `CR_HOT_WRITER`.
 //!
-//! Needs `DATABASE_URL`; each test works in its own schema, dropped at the
-//! end.
+//! Needs `DATABASE_URL`; each test works in its own schema (a
+//! `TestSchema`), dropped at the end.
 
 use std::process::Command;
 use std::time::Duration;
@@ -23,8 +23,11 @@ use composable_rust_core::{
     StreamId, Upcasters,
 };
 use composable_rust_postgres::PostgresEventStore;
+use composable_rust_testing::fixtures::TestSchema;
+use composable_rust_testing::services::database_url;
 use serde::{Deserialize, Serialize};
 use sqlx::Executor;
+use sqlx::postgres::PgPoolOptions;
 
 /// The environment variable that turns `hot_aggregate_writer` into a
 /// writer process: `schema,stream,writer,commands`.
@@ -70,37 +73,28 @@ impl Aggregate for Tally {
     }
 }
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "DATABASE_URL is not set: this needs a PostgreSQL server. Set it, e.g. \
-             `DATABASE_URL=postgres://postgres@localhost:5432/postgres`, or run \
-             `source ci/start-services` first (ci/test does)"
-        )
-    })
+/// A migrated store in a schema of its own, dropped with the fixture (the
+/// store's field first, so its pool closes before the schema is dropped).
+struct Fixture {
+    store: PostgresEventStore,
+    _schema: TestSchema,
 }
 
-/// A migrated store in a new schema of its own.
-async fn fresh_store() -> PostgresEventStore {
-    let pool = PostgresEventStore::pool_options()
-        .max_connections(4)
-        .connect(&database_url())
-        .await
-        .expect("connect");
-    let schema = format!("cr_hot_{}", uuid::Uuid::new_v4().simple());
+async fn fresh() -> Fixture {
+    fresh_with(PostgresEventStore::pool_options().max_connections(4)).await
+}
+
+async fn fresh_with(options: PgPoolOptions) -> Fixture {
+    let schema = TestSchema::new();
+    let pool = options.connect(schema.url()).await.expect("connect");
     let store = PostgresEventStore::new(pool)
-        .with_schema(&schema)
+        .with_schema(schema.name())
         .expect("schema name");
     store.migrate().await.expect("migrate");
-    store
-}
-
-async fn drop_schema(store: &PostgresEventStore) {
-    store
-        .pool()
-        .execute(format!("DROP SCHEMA \"{}\" CASCADE", store.schema()).as_str())
-        .await
-        .expect("drop the test schema");
+    Fixture {
+        store,
+        _schema: schema,
+    }
 }
 
 /// The state a full replay of `load_stream` gives.
@@ -117,7 +111,8 @@ async fn full_replay(store: &PostgresEventStore, id: &StreamId) -> Tally {
 
 #[tokio::test]
 async fn loading_through_replay_equals_a_full_replay_with_and_without_snapshots() {
-    let store = fresh_store().await;
+    let fixture = fresh().await;
+    let store = &fixture.store;
     let repository = AggregateRepository::<Tally, _>::new(store.clone(), ())
         .with_snapshots(SnapshotPolicy::every(10));
     let id = repository.stream_id("replay").expect("id");
@@ -125,7 +120,7 @@ async fn loading_through_replay_equals_a_full_replay_with_and_without_snapshots(
         repository.execute(&id, n).await.expect("command");
     }
     let loaded = repository.load(&id).await.expect("load");
-    assert_eq!(loaded.state, full_replay(&store, &id).await);
+    assert_eq!(loaded.state, full_replay(store, &id).await);
     assert_eq!(loaded.version, 25);
     assert_eq!(loaded.snapshot_version, Some(20));
     assert_eq!(loaded.events_replayed, 5);
@@ -139,7 +134,7 @@ async fn loading_through_replay_equals_a_full_replay_with_and_without_snapshots(
         (loaded.snapshot_version, loaded.events_replayed),
         (None, 25)
     );
-    assert_eq!(loaded.state, full_replay(&store, &id).await);
+    assert_eq!(loaded.state, full_replay(store, &id).await);
 
     // So is one that no longer deserializes.
     store
@@ -155,37 +150,32 @@ async fn loading_through_replay_equals_a_full_replay_with_and_without_snapshots(
         (loaded.snapshot_version, loaded.events_replayed),
         (None, 25)
     );
-    assert_eq!(loaded.state, full_replay(&store, &id).await);
+    assert_eq!(loaded.state, full_replay(store, &id).await);
 
     // A stream that does not exist is the default state at version 0.
     let none = repository
         .load(&repository.stream_id("none").expect("id"))
         .await;
     assert_eq!(none.expect("load").version, 0);
-    drop_schema(&store).await;
 }
 
 #[tokio::test]
 async fn rows_stored_out_of_order_still_replay_in_version_order() {
     // Sequential scans only, so rows arrive in heap order.
-    let pool = PostgresEventStore::pool_options()
-        .max_connections(2)
-        .after_connect(|connection, _| {
-            Box::pin(async move {
-                connection
-                    .execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .connect(&database_url())
-        .await
-        .expect("connect");
-    let schema = format!("cr_hot_{}", uuid::Uuid::new_v4().simple());
-    let store = PostgresEventStore::new(pool)
-        .with_schema(&schema)
-        .expect("schema name");
-    store.migrate().await.expect("migrate");
+    let fixture = fresh_with(
+        PostgresEventStore::pool_options()
+            .max_connections(2)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection
+                        .execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+                        .await
+                        .map(|_| ())
+                })
+            }),
+    )
+    .await;
+    let store = &fixture.store;
     let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
     let id = repository.stream_id("shuffled").expect("id");
     for n in 1..=20 {
@@ -227,13 +217,13 @@ async fn rows_stored_out_of_order_still_replay_in_version_order() {
     .expect("move a row");
     let loaded = repository.load(&id).await.expect("load");
     assert_eq!(loaded.snapshot_version, Some(21));
-    assert_eq!(loaded.state, full_replay(&store, &id).await);
-    drop_schema(&store).await;
+    assert_eq!(loaded.state, full_replay(store, &id).await);
 }
 
 #[tokio::test]
 async fn a_stream_with_a_corrupt_payload_fails_to_load_with_corrupt_event() {
-    let store = fresh_store().await;
+    let fixture = fresh().await;
+    let store = &fixture.store;
     let id = StreamId::for_aggregate(Tally::KIND, "corrupt").expect("id");
     let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
     for n in 1..=3 {
@@ -256,12 +246,12 @@ async fn a_stream_with_a_corrupt_payload_fails_to_load_with_corrupt_event() {
         matches!(&error, EventStoreError::CorruptEvent { stream_id, .. } if stream_id == id.as_str()),
         "{error:?}"
     );
-    drop_schema(&store).await;
 }
 
 #[tokio::test]
 async fn appended_by_hand_events_with_an_unknown_type_are_reported_as_such() {
-    let store = fresh_store().await;
+    let fixture = fresh().await;
+    let store = &fixture.store;
     let id = StreamId::for_aggregate(Tally::KIND, "unknown").expect("id");
     store
         .append(
@@ -277,7 +267,6 @@ async fn appended_by_hand_events_with_an_unknown_type_are_reported_as_such() {
         matches!(&error, EventStoreError::UnknownEventType { event_type, stream_version: 1, .. } if event_type == "Vanished"),
         "{error:?}"
     );
-    drop_schema(&store).await;
 }
 
 /// Writer processes and their command count.
@@ -286,7 +275,8 @@ const COMMANDS: u64 = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
-    let store = fresh_store().await;
+    let fixture = fresh().await;
+    let store = &fixture.store;
     let id = StreamId::for_aggregate(Tally::KIND, "shared").expect("id");
     let exe = std::env::current_exe().expect("the test binary");
     // The writers start together, once all of them are up.
@@ -335,7 +325,7 @@ async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
         "the writers never raced; the test proves nothing"
     );
 
-    let stored = full_replay(&store, &id).await;
+    let stored = full_replay(store, &id).await;
     assert_eq!(
         stored.seen.len() as u64,
         PROCESSES * COMMANDS,
@@ -365,7 +355,6 @@ async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
         .expect("load");
     assert_eq!(loaded.state, stored, "a load equals the full replay");
     assert_eq!(loaded.version, PROCESSES * COMMANDS);
-    drop_schema(&store).await;
 }
 
 /// A writer process (only when `CR_HOT_WRITER` is set; otherwise it does

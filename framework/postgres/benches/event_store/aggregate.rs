@@ -75,8 +75,10 @@ pub(crate) struct RepositoryCommand {
 }
 
 impl RepositoryCommand {
-    pub(crate) fn new(store: PostgresEventStore, streams: usize) -> Self {
-        let repository = AggregateRepository::new(store, ());
+    /// Over `streams` streams, with a hot-aggregate cache of `hot` entries
+    /// (0: none).
+    pub(crate) fn new(store: PostgresEventStore, streams: usize, hot: usize) -> Self {
+        let repository = AggregateRepository::new(store, ()).with_hot_aggregates(hot);
         let streams = (0..streams)
             .map(|i| repository.stream_id(format!("cmd-{i}")).expect("stream id"))
             .collect();
