@@ -8,7 +8,7 @@ use composable_rust_core::event_store::{
     JsonRef, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
 };
 use composable_rust_core::{EventStoreError, Position, StoredEvent, StreamId};
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 use sqlx::postgres::PgRow;
 use tokio::time::Instant;
 
@@ -27,15 +27,16 @@ pub(crate) async fn load_stream(
     from_version: u64,
 ) -> Result<Vec<StoredEvent>, EventStoreError> {
     const OPERATION: &str = "load a stream";
-    let rows = sqlx::query_as::<_, EventRow>(&store.sql().load_stream)
+    // Each row is decoded as it arrives, overlapping with the rest of the
+    // read.
+    let events = sqlx::query(&store.sql().load_stream)
         .bind(stream_id.as_str())
         .bind(saturating_i64(from_version))
+        .try_map(|row: PgRow| Ok(RawEvent::from(EventRow::from_row(&row)?).decode()))
         .fetch_all(store.pool())
         .await
         .map_err(|error| store.error(error, OPERATION))?;
-    rows.into_iter()
-        .map(|row| RawEvent::from(row).decode())
-        .collect()
+    events.into_iter().collect()
 }
 
 /// [`EventStore::replay`](composable_rust_core::EventStore::replay): the
