@@ -58,6 +58,26 @@
 //! anything PostgreSQL itself refuses in a payload, fails with
 //! `EventStoreError::UnstorablePayload` (`CR-E0019`) and writes nothing.
 //!
+//! ## Loading aggregates
+//!
+//! [`replay`](composable_rust_core::EventStore::replay), which the
+//! `AggregateRepository` loads aggregates with, is one statement: the
+//! stream's snapshot (of the wanted state version) and the events after
+//! it, only the columns rebuilding needs (version, type, schema version,
+//! payload as JSON text). Each row is handed over as it arrives, its
+//! payload decoded straight into the event type, so reading and decoding
+//! overlap. [`load_stream`](composable_rust_core::EventStore::load_stream)
+//! still returns complete `StoredEvent`s, every column checked.
+//!
+//! ## Connection pool
+//!
+//! [`PostgresEventStore::pool_options`] are the pool options the store
+//! recommends, and [`PostgresEventStore::connect`] uses them: sqlx's
+//! defaults, except that a connection is pinged before it is handed out
+//! only after sitting idle for [`PING_AFTER_IDLE`] (sqlx pings on every
+//! acquire by default, one more round trip per statement). Build your own
+//! pool from them: `PostgresEventStore::pool_options().max_connections(20)`.
+//!
 //! ## Corrupt rows
 //!
 //! Rows are decoded one at a time. A row that does not make an event (its

@@ -8,8 +8,8 @@ use composable_rust_core::event_store::{
     JsonRef, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
 };
 use composable_rust_core::{EventStoreError, Position, StoredEvent, StreamId};
-use sqlx::{FromRow, Row};
 use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
 use tokio::time::Instant;
 
 use crate::error::PostgresError;

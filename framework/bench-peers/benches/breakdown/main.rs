@@ -159,6 +159,59 @@ async fn bench(url: String) {
             })
         })
     };
+    let returning: Side<'_> = {
+        let sql = format!(
+            "INSERT INTO {schema}.events (event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata) VALUES ($1, $2, 1, $3, 1, $4, '{{}}') \
+             RETURNING stream_version, sequence, transaction_id::text::int8"
+        );
+        let (pool, kind, content) = (pool.clone(), kind.clone(), content.clone());
+        Box::new(move |n| {
+            let (sql, pool, kind, content) =
+                (sql.clone(), pool.clone(), kind.clone(), content.clone());
+            Box::pin(async move {
+                let _: (i64, i64, i64) = sqlx::query_as(&sql)
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(format!("s-{n}"))
+                    .bind(kind)
+                    .bind(content)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let statement: Side<'_> = {
+        let sql = format!(
+            "INSERT INTO {schema}.events (event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata) \
+             SELECT $3::uuid, $1, head.version + 1, $4::text, $5::int4, $6::jsonb, $7::jsonb \
+             FROM (SELECT COALESCE(MAX(stream_version), 0) AS version \
+                   FROM {schema}.events WHERE stream_id = $1) AS head \
+             WHERE $2::int8 IS NULL OR head.version = $2::int8 \
+             RETURNING stream_version, sequence, transaction_id::text::int8"
+        );
+        let (pool, kind, content) = (pool.clone(), kind.clone(), content.clone());
+        Box::new(move |n| {
+            let (sql, pool, kind, content) =
+                (sql.clone(), pool.clone(), kind.clone(), content.clone());
+            Box::pin(async move {
+                let _: Option<(i64, i64, i64)> = sqlx::query_as(&sql)
+                    .bind(format!("s-{n}"))
+                    .bind(Some(0i64))
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(kind)
+                    .bind(1i32)
+                    .bind(content)
+                    .bind(Json(composable_rust_core::EventMetadata::default()))
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    sides.push(("INSERT ... RETURNING (events table)", returning));
+    sides.push(("the store's statement, bound by hand", statement));
     sides.push(("store.append, one event (new stream)", append));
     let repository = Arc::new(
         AggregateRepository::<CrLedger, _>::new(store.clone(), ()).with_hot_aggregates(4_096),
