@@ -21,6 +21,7 @@ use composable_rust_core::event::check_all_storable;
 use composable_rust_core::{
     AppendOutcome, EventMetadata, EventStoreError, ExpectedVersion, NewEvent, Position, StreamId,
 };
+use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -83,9 +84,29 @@ impl Columns {
 /// sequence, transaction id)` as the append statement returns them.
 type AppendRow = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
-/// Appends `events` to `stream_id` if it is at `expected`.
+/// Appends `events` to `stream_id` if it is at `expected`, on a connection
+/// of the store's pool.
 pub(crate) async fn append(
     store: &PostgresEventStore,
+    stream_id: &StreamId,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<AppendOutcome, EventStoreError> {
+    store.check_transaction_ids_once().await?;
+    let mut connection = store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|error| store.error(error, OPERATION))?;
+    append_on(store, &mut connection, stream_id, expected, events).await
+}
+
+/// [`append`] on `connection` (every statement of the append, failure
+/// paths included, runs on it). The caller has run
+/// [`check_transaction_ids_once`](PostgresEventStore::check_transaction_ids_once).
+pub(crate) async fn append_on(
+    store: &PostgresEventStore,
+    connection: &mut PgConnection,
     stream_id: &StreamId,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
@@ -96,7 +117,6 @@ pub(crate) async fn append(
         });
     }
     check_all_storable(&events, store.max_payload_bytes())?;
-    store.check_transaction_ids_once().await?;
     let columns = Columns::new(events)?;
     let expected_version: Option<i64> = match expected {
         ExpectedVersion::Any => None,
@@ -118,7 +138,7 @@ pub(crate) async fn append(
                 .bind(columns.schema_versions[0])
                 .bind(&columns.payloads[0])
                 .bind(&columns.metadata[0])
-                .fetch_optional(store.pool())
+                .fetch_optional(&mut *connection)
                 .await
                 .map(|row| match row {
                     Some((version, sequence, commit)) => (
@@ -142,12 +162,13 @@ pub(crate) async fn append(
                 .bind(&columns.schema_versions)
                 .bind(&columns.payloads)
                 .bind(&columns.metadata)
-                .fetch_one(store.pool())
+                .fetch_one(&mut *connection)
                 .await
         };
         let error = match result {
             Ok((-1, 0, ..)) => {
-                let actual = crate::read::stream_version(store, stream_id).await?;
+                let actual =
+                    crate::read::stream_version_with(store, &mut *connection, stream_id).await?;
                 return Err(EventStoreError::WrongExpectedVersion {
                     stream_id: stream_id.to_string(),
                     expected,
@@ -171,14 +192,17 @@ pub(crate) async fn append(
                     }
                     continue;
                 }
-                let actual = crate::read::stream_version(store, stream_id).await?;
+                let actual =
+                    crate::read::stream_version_with(store, &mut *connection, stream_id).await?;
                 return Err(EventStoreError::WrongExpectedVersion {
                     stream_id: stream_id.to_string(),
                     expected,
                     actual,
                 });
             }
-            Some(EVENT_ID_KEY) => return Err(duplicate_id(store, &columns.event_ids, error).await),
+            Some(EVENT_ID_KEY) => {
+                return Err(duplicate_id(store, connection, &columns.event_ids, error).await);
+            }
             _ => {
                 if let Some(refused) = refused_payload(&error, &columns.event_types) {
                     return Err(refused);
@@ -234,6 +258,7 @@ fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
 /// other row has committed, so the lookup sees it).
 async fn duplicate_id(
     store: &PostgresEventStore,
+    connection: &mut PgConnection,
     event_ids: &[Uuid],
     violation: sqlx::Error,
 ) -> EventStoreError {
@@ -243,7 +268,7 @@ async fn duplicate_id(
     }
     let stored = sqlx::query_scalar::<_, Uuid>(&store.sql().existing_event_ids)
         .bind(event_ids)
-        .fetch_all(store.pool())
+        .fetch_all(connection)
         .await;
     match stored {
         Ok(ids) => match ids.first() {

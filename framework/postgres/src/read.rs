@@ -9,7 +9,7 @@ use composable_rust_core::event_store::{
 };
 use composable_rust_core::{EventStoreError, Position, StoredEvent, StreamId};
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, Row};
+use sqlx::{Executor, FromRow, Postgres, Row};
 use tokio::time::Instant;
 
 use crate::error::PostgresError;
@@ -56,6 +56,18 @@ pub(crate) async fn replay(
     snapshot_schema: Option<u32>,
     visit: &mut ReplayVisitor<'_>,
 ) -> Result<(), EventStoreError> {
+    replay_with(store, store.pool(), stream_id, snapshot_schema, visit).await
+}
+
+/// [`replay`] through `executor` (a pool, or the connection the append
+/// that follows will run on).
+pub(crate) async fn replay_with<'e>(
+    store: &PostgresEventStore,
+    executor: impl Executor<'e, Database = Postgres>,
+    stream_id: &StreamId,
+    snapshot_schema: Option<u32>,
+    visit: &mut ReplayVisitor<'_>,
+) -> Result<(), EventStoreError> {
     // A schema version PostgreSQL cannot store matches no snapshot.
     let snapshot_schema = snapshot_schema.map(|version| i32::try_from(version).unwrap_or(-1));
     let mut replayer = Replayer {
@@ -75,7 +87,7 @@ pub(crate) async fn replay(
                 sqlx::Error::Protocol("the replay's visitor failed".to_owned())
             })
         })
-        .fetch_all(store.pool())
+        .fetch_all(executor)
         .await;
     if let Some(failure) = replayer.failure.take() {
         return Err(failure);
@@ -183,10 +195,20 @@ pub(crate) async fn stream_version(
     store: &PostgresEventStore,
     stream_id: &StreamId,
 ) -> Result<u64, PostgresError> {
+    stream_version_with(store, store.pool(), stream_id).await
+}
+
+/// [`stream_version`] through `executor` (a pool, or the connection an
+/// append runs on).
+pub(crate) async fn stream_version_with<'e>(
+    store: &PostgresEventStore,
+    executor: impl Executor<'e, Database = Postgres>,
+    stream_id: &StreamId,
+) -> Result<u64, PostgresError> {
     const OPERATION: &str = "read a stream's version";
     let version = sqlx::query_scalar::<_, i64>(&store.sql().stream_version)
         .bind(stream_id.as_str())
-        .fetch_one(store.pool())
+        .fetch_one(executor)
         .await
         .map_err(|error| store.error(error, OPERATION))?;
     unsigned(version, "stream_version", OPERATION)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
-use composable_rust_core::event_store::ReplayVisitor;
+use composable_rust_core::event_store::{ReplayAndDecide, ReplayVisitor};
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -373,6 +373,38 @@ impl EventStore for PostgresEventStore {
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
         Ok(crate::read::stream_version(self, stream_id).await?)
+    }
+
+    /// The replay and the append on one connection of the pool (one
+    /// acquisition, so one test of the connection when it goes back).
+    async fn replay_and_append(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        command: &mut (dyn ReplayAndDecide + '_),
+    ) -> Result<Option<AppendOutcome>, EventStoreError> {
+        self.check_transaction_ids_once().await?;
+        let mut connection = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(|error| self.error(error, "replay and append"))?;
+        crate::read::replay_with(
+            self,
+            &mut *connection,
+            stream_id,
+            snapshot_schema,
+            &mut |item| command.visit(item),
+        )
+        .await?;
+        match command.decide() {
+            Some((expected, events)) => {
+                crate::append::append_on(self, &mut connection, stream_id, expected, events)
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     /// One statement: the snapshot and the events after it, only the

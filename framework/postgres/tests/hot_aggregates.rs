@@ -221,6 +221,43 @@ async fn rows_stored_out_of_order_still_replay_in_version_order() {
 }
 
 #[tokio::test]
+async fn a_one_connection_pool_runs_commands_conflicts_and_duplicates() {
+    // A command replays and appends on one connection, failure paths
+    // included: with a single connection in the pool nothing may wait for
+    // a second one.
+    let fixture = fresh_with(PostgresEventStore::pool_options().max_connections(1)).await;
+    let store = &fixture.store;
+    let hot = AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(4);
+    let cold = AggregateRepository::<Tally, _>::new(store.clone(), ());
+    let id = hot.stream_id("one-connection").expect("id");
+    let run = async {
+        hot.execute(&id, 1).await.expect("first");
+        cold.execute(&id, 2).await.expect("second");
+        let stale = hot.execute(&id, 3).await.expect_err("stale");
+        assert!(stale.is_conflict(), "{stale:?}");
+        hot.execute_with_retry(&id, 2, || 3).await.expect("retried");
+        let taken = NewEvent::new("Added", serde_json::json!({ "n": 9, "note": "" }));
+        let duplicate = taken.clone();
+        store
+            .append(&id, ExpectedVersion::Exact(3), vec![taken])
+            .await
+            .expect("append");
+        let error = store
+            .append(&id, ExpectedVersion::Exact(4), vec![duplicate])
+            .await
+            .expect_err("duplicate id");
+        assert!(
+            matches!(error, EventStoreError::DuplicateEventId { .. }),
+            "{error:?}"
+        );
+    };
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("no command waits for a second connection");
+    assert_eq!(full_replay(store, &id).await.seen, [1, 2, 3, 9]);
+}
+
+#[tokio::test]
 async fn a_stream_with_a_corrupt_payload_fails_to_load_with_corrupt_event() {
     let fixture = fresh().await;
     let store = &fixture.store;

@@ -400,6 +400,74 @@ async fn bench(url: String) {
             })
         })
     };
+    // A raw command (select the 50 payloads, insert one row) on two pool
+    // acquisitions (sqlx pings each connection when it goes back to the
+    // pool), and on one.
+    let two_acquisitions: Side<'_> = {
+        let select =
+            format!("SELECT payload FROM {schema}.lean WHERE stream_id = $1 ORDER BY version");
+        let insert = format!("INSERT INTO {schema}.lean VALUES ($1, $2, $3)");
+        let (pool, payload) = (pool.clone(), payload.clone());
+        Box::new(move |n| {
+            let (select, insert, pool, payload) = (
+                select.clone(),
+                insert.clone(),
+                pool.clone(),
+                payload.clone(),
+            );
+            Box::pin(async move {
+                let rows: Vec<Json<LedgerEvent>> = sqlx::query_scalar(&select)
+                    .bind(lean_id)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("select");
+                assert_eq!(rows.len(), 50);
+                sqlx::query(&insert)
+                    .bind(format!("two-{n}"))
+                    .bind(1i64)
+                    .bind(payload)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let one_acquisition: Side<'_> = {
+        let select =
+            format!("SELECT payload FROM {schema}.lean WHERE stream_id = $1 ORDER BY version");
+        let insert = format!("INSERT INTO {schema}.lean VALUES ($1, $2, $3)");
+        let (pool, payload) = (pool.clone(), payload.clone());
+        Box::new(move |n| {
+            let (select, insert, pool, payload) = (
+                select.clone(),
+                insert.clone(),
+                pool.clone(),
+                payload.clone(),
+            );
+            Box::pin(async move {
+                let mut connection = pool.acquire().await.expect("acquire");
+                let rows: Vec<Json<LedgerEvent>> = sqlx::query_scalar(&select)
+                    .bind(lean_id)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .expect("select");
+                assert_eq!(rows.len(), 50);
+                sqlx::query(&insert)
+                    .bind(format!("one-{n}"))
+                    .bind(1i64)
+                    .bind(payload)
+                    .execute(&mut *connection)
+                    .await
+                    .expect("insert");
+            })
+        })
+    };
+    let mut acquisitions: Vec<(&str, Side<'_>)> = vec![
+        ("raw command, two pool acquisitions", two_acquisitions),
+        ("raw command, one acquisition", one_acquisition),
+    ];
+    compare(&mut acquisitions).await;
+
     let mut loads: Vec<(&str, Side<'_>)> = vec![
         ("raw SELECT of 50 payloads (lean), decode", raw_load),
         ("repository.load, 50 events", cr_load),

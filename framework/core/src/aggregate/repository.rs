@@ -8,7 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::event::{
     ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode, decode_replayed,
 };
-use crate::event_store::{EventStore, EventStoreError, Replayed};
+use crate::event_store::{EventStore, EventStoreError, ReplayAndDecide, Replayed};
 
 use super::Aggregate;
 use super::hot::HotAggregates;
@@ -232,54 +232,15 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         stream_id: &StreamId,
         use_snapshot: bool,
     ) -> Result<Option<Loaded<A>>, EventStoreError> {
-        let mut state = A::default();
-        let mut version = 0;
-        let mut snapshot_version = None;
-        let mut events_replayed = 0;
-        let mut unusable = false;
+        let mut rebuild = Rebuild::<A>::new();
         let upcasters = &self.upcasters;
-        let mut visit = |item: Replayed<'_>| -> Result<(), EventStoreError> {
-            match item {
-                Replayed::Snapshot(snapshot) => match snapshot.state {
-                    None => ignore_older_snapshot::<A>(stream_id, snapshot.schema_version),
-                    Some(json) => match json.deserialize::<A>() {
-                        Ok(restored) => {
-                            state = restored;
-                            version = snapshot.stream_version;
-                            snapshot_version = (version > 0).then_some(version);
-                        }
-                        Err(error) => {
-                            tracing::warn!(%stream_id, %error, "ignoring a snapshot that no longer deserializes");
-                            unusable = true;
-                        }
-                    },
-                },
-                Replayed::Event(_) if unusable => {}
-                Replayed::Event(event) => {
-                    if let Some(decoded) =
-                        decode_replayed::<A::Event>(stream_id, &event, upcasters)?
-                    {
-                        state.apply(&decoded);
-                        events_replayed += 1;
-                    }
-                    version = event.stream_version;
-                }
-            }
-            Ok(())
-        };
         let snapshot_schema = use_snapshot.then_some(A::SNAPSHOT_VERSION);
         self.store
-            .replay(stream_id, snapshot_schema, &mut visit)
+            .replay(stream_id, snapshot_schema, &mut |item| {
+                rebuild.visit(stream_id, upcasters, item)
+            })
             .await?;
-        if unusable {
-            return Ok(None);
-        }
-        Ok(Some(Loaded {
-            state,
-            version,
-            snapshot_version,
-            events_replayed,
-        }))
+        Ok(rebuild.loaded())
     }
 
     /// The load of old: `load_snapshot`, `load_stream` (which checks every
@@ -324,47 +285,49 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let cached = self.hot.as_ref().and_then(|hot| hot.take(stream_id));
         let from_cache = cached.is_some();
-        let (mut state, version) = match cached {
-            Some(entry) => entry,
-            None => {
-                let Loaded { state, version, .. } = self.load(stream_id).await?;
-                (state, version)
+        let (mut state, version, decision, appended) = match cached {
+            Some((state, version)) => {
+                let (decision, batch) = decide(&state, version, command, &self.env);
+                let appended = match batch {
+                    Some((expected, batch)) => {
+                        Some(self.store.append(stream_id, expected, batch).await)
+                    }
+                    None => None,
+                };
+                (state, version, decision, appended)
             }
+            None => self.load_decide_append(stream_id, command).await?,
         };
-        let events = match state.decide(command, &self.env) {
-            Ok(events) => events,
-            Err(error) => {
+        let events = match decision {
+            Decision::Rejected(error) => {
                 self.keep_hot(stream_id, state, version);
                 return Err(RepositoryError::Rejected(error));
             }
-        };
-        if events.is_empty() {
-            if let Some(hot) = &self.hot {
-                hot.put(stream_id, hot.clone_state(&state), version);
-            }
-            return Ok(Executed {
-                events,
-                state,
-                version,
-                position: None,
-            });
-        }
-        let batch = match events.iter().map(NewEvent::from_event).collect() {
-            Ok(batch) => batch,
-            Err(error) => {
+            Decision::Unencodable(error) => {
                 self.keep_hot(stream_id, state, version);
                 return Err(RepositoryError::Store(error));
             }
-        };
-        let expected = if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
+            Decision::Nothing => {
+                if let Some(hot) = &self.hot {
+                    hot.put(stream_id, hot.clone_state(&state), version);
+                }
+                return Ok(Executed {
+                    events: Vec::new(),
+                    state,
+                    version,
+                    position: None,
+                });
+            }
+            Decision::Append(events) => events,
         };
         // On any failure the entry stays out of the cache: after a
         // conflict it is stale, and after a lost connection the append may
         // have been written.
-        let outcome = self.store.append(stream_id, expected, batch).await;
+        let outcome = appended.unwrap_or_else(|| {
+            Err(EventStoreError::Encode {
+                reason: "the repository decided to append but did not".to_owned(),
+            })
+        });
         if cached_conflict(from_cache, &outcome) {
             tracing::debug!(%stream_id, version, "hot aggregate was stale; dropped");
         }
@@ -385,6 +348,59 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
             version: outcome.stream_version,
             position: Some(outcome.last_position),
         })
+    }
+
+    /// Loads, decides and appends through
+    /// [`replay_and_append`](EventStore::replay_and_append) (for
+    /// PostgreSQL, on one connection). When the replay fails on the data,
+    /// or its snapshot does not deserialize, it loads the way
+    /// [`load`](Self::load) does, then decides and appends.
+    async fn load_decide_append(
+        &self,
+        stream_id: &StreamId,
+        command: A::Command,
+    ) -> Result<Stepped<A>, EventStoreError> {
+        let mut step = Step {
+            stream_id,
+            upcasters: &self.upcasters,
+            env: &self.env,
+            rebuild: Rebuild::new(),
+            command: Some(command),
+            decision: None,
+        };
+        let result = self
+            .store
+            .replay_and_append(stream_id, Some(A::SNAPSHOT_VERSION), &mut step)
+            .await;
+        if let Some(decision) = step.decision {
+            let appended = match decision {
+                Decision::Append(_) => Some(result.and_then(|outcome| {
+                    outcome.ok_or_else(|| EventStoreError::Encode {
+                        reason: "the store did not append the decided events".to_owned(),
+                    })
+                })),
+                _ => {
+                    result?;
+                    None
+                }
+            };
+            let Rebuild { state, version, .. } = step.rebuild;
+            return Ok((state, version, decision, appended));
+        }
+        // Failed on the data, or an unusable snapshot: the careful way.
+        if let Err(error @ EventStoreError::Backend(_)) = result {
+            return Err(error);
+        }
+        let command = step.command.take().ok_or_else(|| EventStoreError::Encode {
+            reason: "the command was taken without a decision".to_owned(),
+        })?;
+        let Loaded { state, version, .. } = self.load(stream_id).await?;
+        let (decision, batch) = decide(&state, version, command, &self.env);
+        let appended = match batch {
+            Some((expected, batch)) => Some(self.store.append(stream_id, expected, batch).await),
+            None => None,
+        };
+        Ok((state, version, decision, appended))
     }
 
     /// Puts an unchanged state back into the hot cache, if there is one.
@@ -471,6 +487,147 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
             taken_at: self.clock.now(),
         };
         self.store.save_snapshot(&snapshot).await
+    }
+}
+
+/// What `decide` made of a command.
+enum Decision<A: Aggregate> {
+    /// The aggregate refused it.
+    Rejected(A::Error),
+    /// It produced no events.
+    Nothing,
+    /// Its events could not be encoded.
+    Unencodable(EventStoreError),
+    /// These events, handed to the store to append.
+    Append(Vec<A::Event>),
+}
+
+/// The state and version a command was decided on, the decision, and the
+/// append's result when there was one.
+type Stepped<A> = (
+    A,
+    u64,
+    Decision<A>,
+    Option<Result<crate::event_store::AppendOutcome, EventStoreError>>,
+);
+
+/// Decides `command` on `state` at `version`: the decision, and the batch
+/// to append (with the expected version) when there is one.
+fn decide<A: Aggregate>(
+    state: &A,
+    version: u64,
+    command: A::Command,
+    env: &A::Environment,
+) -> (Decision<A>, Option<(ExpectedVersion, Vec<NewEvent>)>) {
+    let events = match state.decide(command, env) {
+        Ok(events) if events.is_empty() => return (Decision::Nothing, None),
+        Ok(events) => events,
+        Err(error) => return (Decision::Rejected(error), None),
+    };
+    match events.iter().map(NewEvent::from_event).collect() {
+        Ok(batch) => {
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            (Decision::Append(events), Some((expected, batch)))
+        }
+        Err(error) => (Decision::Unencodable(error), None),
+    }
+}
+
+/// An aggregate being rebuilt from a replay.
+struct Rebuild<A> {
+    state: A,
+    version: u64,
+    snapshot_version: Option<u64>,
+    events_replayed: usize,
+    /// The replay started from a snapshot that does not deserialize.
+    unusable: bool,
+}
+
+impl<A: Aggregate> Rebuild<A> {
+    fn new() -> Self {
+        Self {
+            state: A::default(),
+            version: 0,
+            snapshot_version: None,
+            events_replayed: 0,
+            unusable: false,
+        }
+    }
+
+    fn visit(
+        &mut self,
+        stream_id: &StreamId,
+        upcasters: &Upcasters,
+        item: Replayed<'_>,
+    ) -> Result<(), EventStoreError> {
+        match item {
+            Replayed::Snapshot(snapshot) => match snapshot.state {
+                None => ignore_older_snapshot::<A>(stream_id, snapshot.schema_version),
+                Some(json) => match json.deserialize::<A>() {
+                    Ok(restored) => {
+                        self.state = restored;
+                        self.version = snapshot.stream_version;
+                        self.snapshot_version = (self.version > 0).then_some(self.version);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%stream_id, %error, "ignoring a snapshot that no longer deserializes");
+                        self.unusable = true;
+                    }
+                },
+            },
+            Replayed::Event(_) if self.unusable => {}
+            Replayed::Event(event) => {
+                if let Some(decoded) = decode_replayed::<A::Event>(stream_id, &event, upcasters)? {
+                    self.state.apply(&decoded);
+                    self.events_replayed += 1;
+                }
+                self.version = event.stream_version;
+            }
+        }
+        Ok(())
+    }
+
+    /// The loaded aggregate; `None` when the snapshot was unusable.
+    fn loaded(self) -> Option<Loaded<A>> {
+        (!self.unusable).then_some(Loaded {
+            state: self.state,
+            version: self.version,
+            snapshot_version: self.snapshot_version,
+            events_replayed: self.events_replayed,
+        })
+    }
+}
+
+/// A command run through [`EventStore::replay_and_append`]: the replay
+/// rebuilds the aggregate, then the command is decided on it.
+struct Step<'r, A: Aggregate> {
+    stream_id: &'r StreamId,
+    upcasters: &'r Upcasters,
+    env: &'r A::Environment,
+    rebuild: Rebuild<A>,
+    command: Option<A::Command>,
+    decision: Option<Decision<A>>,
+}
+
+impl<A: Aggregate> ReplayAndDecide for Step<'_, A> {
+    fn visit(&mut self, item: Replayed<'_>) -> Result<(), EventStoreError> {
+        self.rebuild.visit(self.stream_id, self.upcasters, item)
+    }
+
+    fn decide(&mut self) -> Option<(ExpectedVersion, Vec<NewEvent>)> {
+        // An unusable snapshot: no decision; the repository loads again.
+        if self.rebuild.unusable {
+            return None;
+        }
+        let command = self.command.take()?;
+        let (decision, batch) =
+            decide(&self.rebuild.state, self.rebuild.version, command, self.env);
+        self.decision = Some(decision);
+        batch
     }
 }
 
@@ -702,6 +859,51 @@ mod tests {
             matches!(&error, EventStoreError::Decode { stream_version: 1, event_type, .. } if event_type == "Added"),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn commands_decide_on_the_careful_load_when_the_replay_cannot() {
+        let store = InMemoryEventStore::new();
+        let repository = AggregateRepository::<Tally, _>::new(store.clone(), ());
+        // A snapshot that no longer deserializes: the command still decides
+        // on the full replay.
+        let id = stream(7);
+        for n in 1..=3 {
+            repository.execute(&id, Some(n)).await.unwrap();
+        }
+        store
+            .save_snapshot(&Snapshot {
+                stream_id: id.clone(),
+                stream_version: 2,
+                schema_version: Tally::SNAPSHOT_VERSION,
+                state: serde_json::json!({ "seen": "not a list" }),
+                taken_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+        let executed = repository.execute(&id, Some(4)).await.unwrap();
+        assert_eq!(executed.state.seen, [1, 2, 3, 4]);
+        assert_eq!(executed.version, 4);
+        // An event that does not decode: the command fails with the error
+        // the careful load reports, and writes nothing.
+        let bad = stream(8);
+        let event = NewEvent::new("Added", serde_json::json!({ "n": "not a number" }));
+        store
+            .append(&bad, ExpectedVersion::NoStream, vec![event])
+            .await
+            .unwrap();
+        let error = repository.execute(&bad, Some(1)).await.unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                RepositoryError::Store(EventStoreError::Decode {
+                    stream_version: 1,
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        assert_eq!(store.stream_version(&bad).await.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -17,7 +17,9 @@ use tokio::sync::watch;
 
 pub use error::EventStoreError;
 pub use in_memory::InMemoryEventStore;
-pub use replay::{JsonRef, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot};
+pub use replay::{
+    JsonRef, ReplayAndDecide, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
+};
 
 use crate::event::{ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId};
 
@@ -146,6 +148,31 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(())
     }
 
+    /// [`replay`](EventStore::replay) of `stream_id` into `command`, then,
+    /// if the replay succeeded, [`append`](EventStore::append) of what
+    /// `command` [decides](ReplayAndDecide::decide) (nothing when it returns
+    /// `None`). Returns the append's outcome, if there was an append.
+    ///
+    /// The same as the two calls, except that a backend may run both on one
+    /// connection: PostgreSQL does, so a command takes one connection from
+    /// the pool instead of two (sqlx tests each connection it gets back, a
+    /// round trip of its own). The
+    /// [`AggregateRepository`](crate::AggregateRepository) executes commands
+    /// with it. The default makes the two calls.
+    async fn replay_and_append(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        command: &mut (dyn ReplayAndDecide + '_),
+    ) -> Result<Option<AppendOutcome>, EventStoreError> {
+        self.replay(stream_id, snapshot_schema, &mut |item| command.visit(item))
+            .await?;
+        match command.decide() {
+            Some((expected, events)) => self.append(stream_id, expected, events).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Up to `limit` events after `after`, in global order. Pass the last
     /// position you read to get the next page; [`Position::START`] reads
     /// from the beginning.
@@ -222,6 +249,17 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         visit: &mut ReplayVisitor<'_>,
     ) -> Result<(), EventStoreError> {
         (**self).replay(stream_id, snapshot_schema, visit).await
+    }
+
+    async fn replay_and_append(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        command: &mut (dyn ReplayAndDecide + '_),
+    ) -> Result<Option<AppendOutcome>, EventStoreError> {
+        (**self)
+            .replay_and_append(stream_id, snapshot_schema, command)
+            .await
     }
 
     async fn read_all(

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::EventStoreError;
+use crate::event::{ExpectedVersion, NewEvent};
 
 /// JSON as a store holds it: text (PostgreSQL hands payloads over as
 /// text) or a parsed value (the in-memory store).
@@ -95,3 +96,21 @@ pub enum Replayed<'a> {
 /// The visitor of [`EventStore::replay`](super::EventStore::replay): called
 /// once per item, in order; an error stops the replay and is returned.
 pub type ReplayVisitor<'v> = dyn FnMut(Replayed<'_>) -> Result<(), EventStoreError> + Send + 'v;
+
+/// What [`EventStore::replay_and_append`](super::EventStore::replay_and_append)
+/// drives: the replay's items, then one decision about what to append.
+pub trait ReplayAndDecide: Send {
+    /// One item of the replay, in order (as
+    /// [`EventStore::replay`](super::EventStore::replay)'s visitor gets
+    /// them). An error stops the replay and is returned; `decide` is then
+    /// not called.
+    ///
+    /// # Errors
+    ///
+    /// Whatever stops the replay (an event that does not decode).
+    fn visit(&mut self, item: Replayed<'_>) -> Result<(), EventStoreError>;
+
+    /// Called once, after a replay that succeeded: the expected version and
+    /// the events to append, or `None` to append nothing.
+    fn decide(&mut self) -> Option<(ExpectedVersion, Vec<NewEvent>)>;
+}
