@@ -462,6 +462,66 @@ async fn bench(url: String) {
             })
         })
     };
+    // The store's one-event statement (head = MAX(version)) against a
+    // variant that checks that the expected version exists, appending to
+    // 1,000 growing streams.
+    let appender = |label: &'static str, check: &str| -> Side<'_> {
+        let sql = format!(
+            "INSERT INTO {schema}.events (event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata) \
+             SELECT $3::uuid, $1, $2 + 1, $4::text, $5::int4, $6::jsonb, $7::jsonb \
+             WHERE {check} \
+             RETURNING stream_version, sequence, transaction_id::text::int8"
+        );
+        let (pool, kind, content) = (pool.clone(), kind.clone(), content.clone());
+        let versions = std::rc::Rc::new(std::cell::RefCell::new(vec![0i64; 1_000]));
+        Box::new(move |n| {
+            let (sql, pool, kind, content) =
+                (sql.clone(), pool.clone(), kind.clone(), content.clone());
+            let versions = std::rc::Rc::clone(&versions);
+            Box::pin(async move {
+                let slot = (n % 1_000) as usize;
+                let version = versions.borrow()[slot];
+                let row: Option<(i64, i64, i64)> = sqlx::query_as(&sql)
+                    .bind(format!("{label}-{slot}"))
+                    .bind(version)
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(kind)
+                    .bind(1i32)
+                    .bind(content)
+                    .bind(Json(composable_rust_core::EventMetadata::default()))
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("insert");
+                assert!(row.is_some());
+                versions.borrow_mut()[slot] = version + 1;
+            })
+        })
+    };
+    let mut statements: Vec<(&str, Side<'_>)> = vec![
+        (
+            "append_one as is (head = MAX)",
+            appender(
+                "max",
+                &format!(
+                    "(SELECT COALESCE(MAX(stream_version), 0) FROM {schema}.events \
+                     WHERE stream_id = $1) = $2"
+                ),
+            ),
+        ),
+        (
+            "variant: expected version exists",
+            appender(
+                "exists",
+                &format!(
+                    "($2 = 0 OR EXISTS (SELECT 1 FROM {schema}.events \
+                     WHERE stream_id = $1 AND stream_version = $2))"
+                ),
+            ),
+        ),
+    ];
+    compare(&mut statements).await;
+
     let mut acquisitions: Vec<(&str, Side<'_>)> = vec![
         ("raw command, two pool acquisitions", two_acquisitions),
         ("raw command, one acquisition", one_acquisition),
