@@ -103,10 +103,10 @@ enum Workload {
 fn main() {
     let Ok(url) = std::env::var("DATABASE_URL") else {
         eprintln!(
-            "DATABASE_URL is not set. Run e.g.\n  DATABASE_URL=postgres://postgres@localhost:5432/postgres \
+            "skipped: DATABASE_URL is not set. Run e.g.\n  DATABASE_URL=postgres://postgres@localhost:5432/postgres \
              cargo bench --manifest-path framework/bench-peers/Cargo.toml"
         );
-        std::process::exit(2);
+        return;
     };
     let rounds = std::env::var("PEERS_ROUNDS")
         .ok()
