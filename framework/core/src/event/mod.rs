@@ -58,4 +58,13 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
         let _ = event_type;
         1
     }
+
+    /// Every event type name this enum can produce, in declaration order.
+    ///
+    /// `#[derive(Event)]` fills it in; a hand-written `impl` may leave it
+    /// empty, which tools that walk all event types (the event-shape lock)
+    /// treat as "unknown" and ask for explicitly.
+    fn event_types() -> &'static [&'static str] {
+        &[]
+    }
 }
