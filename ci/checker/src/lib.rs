@@ -29,6 +29,9 @@
 //!   directory `chNN-slug` included by a chapter whose sidebar number is not
 //!   `NN`.
 //!
+//! [`run_commands`] runs every command the other chapters show, from the
+//! repository root (see [`mod@commands`]).
+//!
 //! [`regenerate_outputs`] rewrites those `output.txt` files from real runs.
 //! [`follow()`] follows the build-along (tutorial) chapters as a reader
 //! would: it runs their commands and writes their files in a scratch
@@ -41,6 +44,7 @@
 
 #![deny(missing_docs)]
 
+pub mod commands;
 pub mod diff;
 pub mod directives;
 mod files;
@@ -53,6 +57,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use commands::{CommandsOptions, CommandsReport, run_commands};
 pub use files::normalize;
 pub use follow::{FollowOptions, FollowReport, FollowedChapter, follow};
 pub use rules::fences::ignore_reason;

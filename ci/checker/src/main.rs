@@ -3,6 +3,7 @@
 //! ```text
 //! book-checker check [--root DIR] [--no-run]
 //! book-checker follow [--root DIR] [--chapter PATH] [--keep]
+//! book-checker commands [--root DIR] [--chapter PATH]
 //! book-checker regenerate-output [--root DIR] [LISTING_DIR...]
 //! ```
 //!
@@ -12,7 +13,9 @@
 //! reader would (see `book_checker::follow` for the conventions), printing
 //! each step and the time each chapter took; it exits with 1 at the first
 //! divergence, named by chapter:line, and keeps the reader's scratch
-//! directory to look at. `regenerate-output` rewrites `output.txt` of the
+//! directory to look at. `commands` runs every command of the other
+//! (reference) chapters from the repository root, verbatim, and exits with 1
+//! at the first that fails (see `book_checker::commands`). `regenerate-output` rewrites `output.txt` of the
 //! given listings, or of every listing that has one, from a real `cargo run
 //! -q -p <listing>`. Exit code 2 means a usage error.
 
@@ -20,11 +23,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use book_checker::{FollowOptions, FollowReport, Options, check, follow, regenerate_outputs};
+use book_checker::{
+    CommandsOptions, FollowOptions, FollowReport, Options, check, follow, regenerate_outputs,
+    run_commands,
+};
 
 const USAGE: &str = "\
 usage: book-checker check [--root DIR] [--no-run]
        book-checker follow [--root DIR] [--chapter PATH] [--keep]
+       book-checker commands [--root DIR] [--chapter PATH]
        book-checker regenerate-output [--root DIR] [LISTING_DIR...]
 
 check              find untagged fences, unexplained `ignore`s, broken includes and
@@ -39,6 +46,10 @@ follow             follow the build-along chapters (<!-- build-along -->) in
                    fail at the chapter:line of the first divergence
   --chapter PATH   stop after this chapter (its .md file)
   --keep           keep the scratch directory (always kept on a divergence)
+commands           run every console command of the chapters that are not
+                   build-along, verbatim, from the repository root (benchmarks
+                   in smoke mode); fail at the chapter:line of the first failure
+  --chapter PATH   only this chapter (its .md file)
 regenerate-output  rewrite output.txt from a real run, for the listings given
                    or for every listing that has one";
 
@@ -60,7 +71,7 @@ fn main() -> ExitCode {
                 None => return usage_error("--root needs a directory"),
             },
             "--no-run" if command == "check" => run = false,
-            "--chapter" if command == "follow" => match args.next() {
+            "--chapter" if command == "follow" || command == "commands" => match args.next() {
                 Some(path) => until = Some(PathBuf::from(path)),
                 None => return usage_error("--chapter needs the path of a chapter's .md file"),
             },
@@ -83,12 +94,50 @@ fn main() -> ExitCode {
             progress: true,
             ..FollowOptions::new(root)
         }),
+        "commands" => run_commands_step(CommandsOptions {
+            only: until,
+            progress: true,
+            ..CommandsOptions::new(root)
+        }),
         "regenerate-output" => run_regenerate(&root, &listings),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
         other => usage_error(&format!("unknown command `{other}`")),
+    }
+}
+
+fn run_commands_step(options: CommandsOptions) -> ExitCode {
+    let started = Instant::now();
+    let report = run_commands(&options);
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    let times: Vec<String> = report
+        .chapters
+        .iter()
+        .map(|chapter| {
+            format!(
+                "{} ({} commands) {:.1}s",
+                chapter.path.display(),
+                chapter.commands,
+                chapter.elapsed.as_secs_f64()
+            )
+        })
+        .collect();
+    let summary = format!(
+        "{} chapter(s) in {:.1}s: {}",
+        report.chapters.len(),
+        started.elapsed().as_secs_f64(),
+        times.join(", ")
+    );
+    if report.is_ok() {
+        println!("book-checker commands: every command ran ({summary})");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("book-checker commands: a command failed ({summary})");
+        ExitCode::FAILURE
     }
 }
 

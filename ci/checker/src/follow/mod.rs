@@ -72,7 +72,7 @@
 
 pub(crate) mod chapter;
 mod checkpoint;
-mod shell;
+pub(crate) mod shell;
 
 use std::ffi::OsString;
 use std::fs;
