@@ -140,6 +140,7 @@
 
 mod append;
 pub mod error;
+mod inspect;
 mod notify;
 pub mod projection;
 mod read;
@@ -150,9 +151,10 @@ mod sql;
 mod store;
 
 pub use error::{PostgresError, codes, sqlstate_class};
+pub use inspect::{SchemaStatus, StreamSummary};
 pub use projection::{
     Document, DocumentQuery, DocumentTable, PostgresProjectionStore, PostgresProjectionTx,
-    SortOrder, sql_error,
+    SortOrder, StoredCheckpoint, sql_error,
 };
 pub use schema::DEFAULT_SCHEMA;
 pub use store::{MAX_JSONB_BYTES, PING_AFTER_IDLE, PostgresEventStore};

@@ -292,6 +292,12 @@ impl PostgresEventStore {
         self.inner.notifier.channel()
     }
 
+    /// The schema as a quoted SQL identifier (validated: the only text
+    /// spliced into SQL).
+    pub(crate) fn quoted_schema(&self) -> String {
+        self.inner.schema.quoted()
+    }
+
     pub(crate) fn sql(&self) -> &Statements {
         &self.inner.sql
     }

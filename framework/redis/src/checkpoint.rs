@@ -10,7 +10,7 @@
 //!   Recording the same event again replaces its letter.
 
 use async_trait::async_trait;
-use composable_rust_core::projection::{DeadLetter, ProjectionCheckpoint};
+use composable_rust_core::projection::{DeadLetter, ProjectionCheckpoint, ProjectionRequest};
 use composable_rust_core::{Position, ProjectionError};
 use uuid::Uuid;
 
@@ -137,6 +137,15 @@ impl ProjectionCheckpoint for RedisProjectionStore {
         }
         letters.sort_by_key(|letter| (letter.failed_at, letter.event.position));
         Ok(letters)
+    }
+
+    /// One `MULTI` (`HGETALL`, `DEL`) on `{prefix}:requests:<projection>`,
+    /// so two managers never both take a request.
+    async fn take_requests(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<ProjectionRequest>, ProjectionError> {
+        Ok(self.take_requests_now(projection).await?)
     }
 }
 

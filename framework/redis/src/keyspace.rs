@@ -72,6 +72,7 @@ impl std::fmt::Display for KeyPrefix {
 /// | `{prefix}:data:<key>` | the read model: values, counters, hashes, sorted sets, `apply_once` markers |
 /// | `{prefix}:checkpoints` | a hash: projection name → `commit/sequence` |
 /// | `{prefix}:dead-letters:<projection>` | a hash: event id → the dead letter as JSON |
+/// | `{prefix}:requests:<projection>` | a hash: requests for the projection's manager (`rebuild`, `retry:<event id>`) → when filed |
 /// | `{prefix}:cache:<key>` | cache entries (`ProjectionCache::cache_get` ...) |
 /// | `{prefix}:bus:<topic>` | an event bus topic: a stream with its consumer groups (`RedisStreamsEventBus`) |
 ///
@@ -115,6 +116,12 @@ impl Keyspace {
     /// `{prefix}:dead-letters:<projection>`.
     pub fn dead_letters(&self, projection: &str) -> String {
         format!("{}dead-letters:{projection}", self.root)
+    }
+
+    /// The hash of requests filed for `projection`'s manager:
+    /// `{prefix}:requests:<projection>`.
+    pub fn requests(&self, projection: &str) -> String {
+        format!("{}requests:{projection}", self.root)
     }
 
     /// The Redis key of cache entry `key`: `{prefix}:cache:<key>`.
@@ -208,6 +215,7 @@ mod tests {
         assert_eq!(keys.checkpoints(), "{app}:checkpoints");
         assert_eq!(keys.dead_letters("totals"), "{app}:dead-letters:totals");
         assert_eq!(keys.cache("orders:1"), "{app}:cache:orders:1");
+        assert_eq!(keys.requests("totals"), "{app}:requests:totals");
         assert_eq!(keys.stream("orders"), "{app}:bus:orders");
         assert_eq!(keys.data_pattern("a*b"), "{app}:data:a\\*b*");
         assert_eq!(keys.cache_pattern(""), "{app}:cache:*");

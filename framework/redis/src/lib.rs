@@ -57,6 +57,7 @@ mod commit;
 mod connection;
 pub mod error;
 mod keyspace;
+mod operations;
 mod options;
 mod settings;
 mod sorted_set;

@@ -30,7 +30,9 @@ use uuid::Uuid;
 
 use super::error::ProjectionError;
 use super::in_memory::InMemoryProjectionStore;
-use super::store::{DeadLetter, Delivery, ProjectionCheckpoint, ProjectionStore, ProjectionTx};
+use super::store::{
+    DeadLetter, Delivery, ProjectionCheckpoint, ProjectionRequest, ProjectionStore, ProjectionTx,
+};
 use crate::event::Position;
 
 /// Counter: reads answered by the cache.
@@ -418,5 +420,13 @@ impl<P: ProjectionCheckpoint, C: ProjectionCache> ProjectionCheckpoint
 
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, ProjectionError> {
         self.primary.dead_letters(projection).await
+    }
+
+    /// The primary's requests (where the operator files them).
+    async fn take_requests(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<ProjectionRequest>, ProjectionError> {
+        self.primary.take_requests(projection).await
     }
 }

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::error::ProjectionError;
-use super::store::{DeadLetter, Delivery, ProjectionCheckpoint, ProjectionStore, ProjectionTx};
+use super::store::{
+    DeadLetter, Delivery, ProjectionCheckpoint, ProjectionRequest, ProjectionStore, ProjectionTx,
+};
 use crate::event::Position;
 
 /// A projection store in memory. Clones share the same data.
@@ -26,6 +28,7 @@ struct Data {
     values: BTreeMap<String, Vec<u8>>,
     checkpoints: HashMap<String, Position>,
     dead_letters: BTreeMap<String, Vec<DeadLetter>>,
+    requests: BTreeMap<String, Vec<ProjectionRequest>>,
 }
 
 /// A unit of work on an [`InMemoryProjectionStore`]: writes are buffered
@@ -86,6 +89,17 @@ impl InMemoryProjectionStore {
             .take_while(|(key, _)| key.starts_with(prefix))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
+    }
+
+    /// Files `request` for `projection`'s manager, which takes it with
+    /// [`take_requests`](ProjectionCheckpoint::take_requests) (filing the
+    /// same request twice files it once).
+    pub fn request(&self, projection: &str, request: ProjectionRequest) {
+        let mut data = self.lock();
+        let waiting = data.requests.entry(projection.to_owned()).or_default();
+        if !waiting.contains(&request) {
+            waiting.push(request);
+        }
     }
 
     /// Removes everything: values, checkpoints and dead letters.
@@ -245,6 +259,13 @@ impl ProjectionCheckpoint for InMemoryProjectionStore {
             .get(projection)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn take_requests(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<ProjectionRequest>, ProjectionError> {
+        Ok(self.lock().requests.remove(projection).unwrap_or_default())
     }
 }
 

@@ -33,8 +33,8 @@ pub use manager::{
 };
 pub use source::EventSource;
 pub use store::{
-    DeadLetter, Delivery, ProjectionCheckpoint, ProjectionStore, ProjectionStoreExt, ProjectionTx,
-    ProjectionTxExt, QueryableProjectionStore,
+    DeadLetter, Delivery, ProjectionCheckpoint, ProjectionRequest, ProjectionStore,
+    ProjectionStoreExt, ProjectionTx, ProjectionTxExt, QueryableProjectionStore,
 };
 
 use crate::event::StoredEvent;

@@ -191,6 +191,44 @@ pub trait ProjectionCheckpoint: ProjectionStore {
 
     /// The dead letters of `projection`, oldest first.
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, ProjectionError>;
+
+    /// Removes and returns the [`ProjectionRequest`]s waiting for
+    /// `projection`, oldest first. An operator files them from outside the
+    /// service (`composable dead-letters retry`, `composable checkpoint
+    /// reset`), through the store's own `request` method; the
+    /// [`ProjectionManager`](super::ProjectionManager) takes them at the
+    /// start of `catch_up` and, while `run` runs, at most every
+    /// `lag_interval` (within `idle_poll_interval` when idle), and carries
+    /// them out.
+    ///
+    /// The default takes nothing: a store that cannot hold requests simply
+    /// never has any.
+    async fn take_requests(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<ProjectionRequest>, ProjectionError> {
+        let _ = projection;
+        Ok(Vec::new())
+    }
+}
+
+/// Something an operator asked a projection's manager to do, from outside
+/// the service that runs it: the operations tool cannot apply events
+/// itself (it does not know the projection's types), so it leaves a
+/// request in the projection's store, and the manager carries it out the
+/// next time it looks (see [`ProjectionCheckpoint::take_requests`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "event_id", rename_all = "snake_case")]
+pub enum ProjectionRequest {
+    /// Rebuild the projection: reset its read model, checkpoint and dead
+    /// letters, then catch up from the first event
+    /// ([`ProjectionManager::rebuild`](super::ProjectionManager::rebuild)).
+    Rebuild,
+    /// Apply the dead letter of this event again
+    /// ([`ProjectionManager::retry_dead_letter`](super::ProjectionManager::retry_dead_letter));
+    /// if it fails again, its dead letter is recorded again with the new
+    /// error and one more attempt.
+    RetryDeadLetter(Uuid),
 }
 
 /// A store that answers queries beyond get-by-key (filters, sorting,

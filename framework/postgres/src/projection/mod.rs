@@ -15,6 +15,11 @@
 //!   change together or not at all. Projections can run their own SQL in
 //!   the same transaction through
 //!   [`connection`](PostgresProjectionTx::connection).
+//! - Operations from outside the service ([`checkpoints`](PostgresProjectionStore::checkpoints),
+//!   [`all_dead_letters`](PostgresProjectionStore::all_dead_letters),
+//!   [`request`](PostgresProjectionStore::request) a rebuild or a dead
+//!   letter's retry, which the manager carries out): what the `composable`
+//!   command line uses.
 //! - [`DocumentTable`]: queryable read models, one JSONB document per row
 //!   with a GIN index, and [`DocumentQuery`] (containment filter, ordering
 //!   by a field, limit and offset).
@@ -54,6 +59,7 @@
 //! convert the errors of your own SQL the same way.
 
 mod documents;
+mod operations;
 mod sql;
 mod store;
 mod tx;
@@ -61,6 +67,7 @@ mod tx;
 use composable_rust_core::ProjectionError;
 
 pub use documents::{Document, DocumentQuery, DocumentTable, SortOrder};
+pub use operations::StoredCheckpoint;
 pub use store::PostgresProjectionStore;
 pub use tx::PostgresProjectionTx;
 

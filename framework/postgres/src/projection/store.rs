@@ -7,7 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use composable_rust_core::projection::{
-    DeadLetter, Delivery, ProjectionCheckpoint, ProjectionStore, QueryableProjectionStore,
+    DeadLetter, Delivery, ProjectionCheckpoint, ProjectionRequest, ProjectionStore,
+    QueryableProjectionStore,
 };
 use composable_rust_core::{Position, ProjectionError, StoredEvent};
 use sqlx::migrate::Migrator;
@@ -213,6 +214,12 @@ impl PostgresProjectionStore {
     /// The schema the store's tables live in.
     pub fn schema(&self) -> &str {
         self.inner.schema.as_str()
+    }
+
+    /// The schema as a quoted SQL identifier (validated: the only text
+    /// spliced into SQL).
+    pub(super) fn quoted_schema(&self) -> String {
+        self.inner.schema.quoted()
     }
 
     /// Every committed key starting with `prefix` and its value, in key
@@ -448,6 +455,14 @@ impl ProjectionCheckpoint for PostgresProjectionStore {
                 })
             })
             .collect()
+    }
+    /// One `DELETE ... RETURNING` on the requests table, so two managers
+    /// never both take a request.
+    async fn take_requests(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<ProjectionRequest>, ProjectionError> {
+        Ok(self.take_requests_now(projection).await?)
     }
 }
 

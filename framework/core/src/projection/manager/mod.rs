@@ -28,6 +28,10 @@
 //!   fix.
 //! - **Rebuilds** on request: reset the read model and the checkpoint in one
 //!   unit of work, then catch up.
+//! - Carries out **operator requests** filed in the store from outside the
+//!   service ([`ProjectionRequest`]: rebuild, retry a dead letter), which
+//!   is how `composable checkpoint reset` and `composable dead-letters
+//!   retry` reach a running service.
 //! - Reports **lag** and throughput as metrics ([`metrics`]), and traces each
 //!   batch.
 //! - **Shuts down gracefully**: the current batch finishes and commits.
@@ -54,7 +58,7 @@ pub use metrics::{Lag, ProjectionStats};
 use super::Projection;
 use super::error::ProjectionError;
 use super::source::EventSource;
-use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionStore};
+use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionRequest, ProjectionStore};
 use crate::error::{CodedError, ErrorClass};
 use crate::event::{Position, StoredEvent};
 use crate::event_store::EventStoreError;
@@ -213,7 +217,18 @@ impl<P: Projection> ProjectionManager<P> {
     /// events were committed. Poison events and unreadable stored events
     /// are dead-lettered on the way; any other failure is returned (after
     /// the events before it were committed).
+    ///
+    /// First it carries out the operator's requests waiting in the store
+    /// ([`ProjectionRequest`]: a rebuild, dead letters to retry), so a
+    /// service that only catches up at startup still honours them.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        self.handle_requests().await;
+        self.catch_up_from_cursor().await
+    }
+
+    /// [`catch_up`](Self::catch_up) without looking at requests (a rebuild
+    /// catches up with this, so a rebuild request cannot start another).
+    async fn catch_up_from_cursor(&self) -> Result<u64, ProjectionError> {
         let mut total = 0;
         loop {
             match self.process_next_batch().await? {
@@ -241,9 +256,17 @@ impl<P: Projection> ProjectionManager<P> {
         let shared = &self.shared;
         let mut notifications = shared.source.subscribe();
         let mut lag_refreshed: Option<Instant> = None;
+        let mut requests_taken: Option<Instant> = None;
         tracing::info!(projection = self.name(), "projection manager started");
         while !shared.shutdown.is_cancelled() {
             notifications.borrow_and_update();
+            // Operator requests are polled, at most every lag_interval (so
+            // within idle_poll_interval when idle): they are rare, and a
+            // store has no way to notify them.
+            if requests_taken.is_none_or(|at| at.elapsed() >= shared.config.lag_interval) {
+                self.handle_requests().await;
+                requests_taken = Some(Instant::now());
+            }
             let outcome = self.process_next_batch().await;
             if lag_refreshed.is_none_or(|at| at.elapsed() >= shared.config.lag_interval) {
                 if let Ok(lag) = self.lag().await {
@@ -359,7 +382,65 @@ impl<P: Projection> ProjectionManager<P> {
             *cursor = Some(Position::START);
             shared.position.send_replace(Position::START);
         }
-        self.catch_up().await
+        self.catch_up_from_cursor().await
+    }
+
+    /// Takes the operator's requests from the store and carries them out,
+    /// oldest first. Never fails: a request is removed before it is
+    /// carried out, and what goes wrong is logged (a retry that fails
+    /// again is recorded on its dead letter, where the operator looks), so
+    /// a store without the requests table, or a bad request, never stops
+    /// the projection.
+    async fn handle_requests(&self) {
+        let requests = match self.shared.store.take_requests(self.name()).await {
+            Ok(requests) => requests,
+            Err(error) => {
+                tracing::warn!(projection = self.name(), %error, "could not take the operator's requests");
+                return;
+            }
+        };
+        for request in requests {
+            tracing::info!(
+                projection = self.name(),
+                ?request,
+                "carrying out an operator's request"
+            );
+            let outcome = match request {
+                ProjectionRequest::Rebuild => self.rebuild().await.map(|_| ()),
+                ProjectionRequest::RetryDeadLetter(event_id) => {
+                    match self.retry_dead_letter(event_id).await {
+                        Err(error)
+                            if !matches!(error, ProjectionError::DeadLetterNotFound { .. }) =>
+                        {
+                            self.record_failed_retry(event_id, &error).await
+                        }
+                        other => other,
+                    }
+                }
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(projection = self.name(), ?request, %error, "an operator's request failed");
+            }
+        }
+    }
+
+    /// Records the dead letter of `event_id` again after a requested retry
+    /// failed: the new error, one more attempt, failed now. The checkpoint
+    /// does not move.
+    async fn record_failed_retry(
+        &self,
+        event_id: Uuid,
+        error: &ProjectionError,
+    ) -> Result<(), ProjectionError> {
+        let shared = &self.shared;
+        let _cursor = shared.cursor.lock().await;
+        let mut letter = self.find_dead_letter(event_id).await?;
+        letter.error = error.to_string();
+        letter.attempts = letter.attempts.saturating_add(1);
+        letter.failed_at = shared.config.clock.now();
+        let mut tx = shared.store.begin().await?;
+        shared.store.record_dead_letter(&mut tx, &letter).await?;
+        shared.store.commit(tx).await
     }
 
     /// Waits until the projection has applied `target` (e.g. the
