@@ -293,6 +293,14 @@ pub mod codes {
         UNSTORABLE_PAYLOAD = ("CR-E0019", "an event payload cannot be stored and read back");
         /// An aggregate refused a command (its own error says why).
         COMMAND_REJECTED = ("CR-E0020", "an aggregate refused a command");
+        /// A temporal load or a replay asked for a version the stream has not reached.
+        VERSION_PAST_END = ("CR-E0021", "a version past the end of the stream was asked for");
+        /// A saga's declared map (its steps and compensations) is not a saga.
+        INVALID_SAGA_MAP = ("CR-E0035", "a saga map declares no steps, a step twice, or a step without success");
+        /// A saga instance has no recorded history.
+        SAGA_NOT_FOUND = ("CR-E0036", "no saga instance with this id has recorded anything");
+        /// A saga does something else than its declared map says.
+        SAGA_MAP_MISMATCH = ("CR-E0037", "a saga's declared map does not match what the saga does");
     }
 }
 

@@ -36,7 +36,7 @@ pub mod reducer;
 pub mod saga;
 pub mod store;
 
-pub use aggregate::{Aggregate, AggregateRepository, SnapshotPolicy};
+pub use aggregate::{Aggregate, AggregateRepository, AsOf, SnapshotPolicy};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use composition::{Combine, Scope, combine, scope};
 pub use effect::{Effect, EffectId, EffectKind, Effects};

@@ -14,13 +14,25 @@
 //! with the version it loaded as the expected version (optimistic
 //! concurrency), and applies them. [`append_events`] is the same append as
 //! an [`Effect`](crate::Effect), for reducers run by a [`Store`](crate::Store).
+//!
+//! Since every change is kept, the past can be read back:
+//! [`AggregateRepository::load_at`] loads the state as of a version or a
+//! time ([`AsOf`]), and [`AggregateRepository::debugger`] steps through the
+//! events one by one with the state before and after each
+//! ([`ReplayDebugger`], [`StateDiff`]).
 
+mod diff;
 mod effect;
 mod hot;
+mod replay;
 mod repository;
+mod temporal;
 
+pub use diff::{Change, StateDiff};
 pub use effect::append_events;
+pub use replay::{ReplayDebugger, ReplayStep};
 pub use repository::{AggregateRepository, Executed, Loaded, RepositoryError, SnapshotPolicy};
+pub use temporal::AsOf;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -191,6 +191,11 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         &self.store
     }
 
+    /// The upcasters events are decoded with.
+    pub(super) fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
+    }
+
     /// The stream id of the aggregate with `id`: `"{A::KIND}-{id}"`.
     pub fn stream_id(&self, id: impl std::fmt::Display) -> Result<StreamId, EventStoreError> {
         StreamId::for_aggregate(A::KIND, id)
@@ -450,7 +455,10 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         }
     }
 
-    async fn usable_snapshot(
+    /// The stream's snapshot as a state and the version it reflects, if
+    /// there is one of today's [`Aggregate::SNAPSHOT_VERSION`] that
+    /// deserializes.
+    pub(super) async fn usable_snapshot(
         &self,
         stream_id: &StreamId,
     ) -> Result<Option<(A, u64)>, EventStoreError> {

@@ -155,6 +155,24 @@ pub enum EventStoreError {
         /// deep (MAX_PAYLOAD_DEPTH): ...".
         limit: &'static str,
     },
+    /// A temporal load ([`AggregateRepository::load_at`]) or a replay
+    /// ([`ReplayDebugger`]) asked for a version the stream has not reached.
+    ///
+    /// [`AggregateRepository::load_at`]: crate::AggregateRepository::load_at
+    /// [`ReplayDebugger`]: crate::aggregate::ReplayDebugger
+    #[code(codes::VERSION_PAST_END, permanent)]
+    #[error(
+        "stream `{stream_id}` has no version {requested}: it ends at version {current}; ask \
+         for a version from 0 to {current}, or for a point in time (AsOf::Time)"
+    )]
+    VersionPastEnd {
+        /// The stream.
+        stream_id: String,
+        /// The version asked for.
+        requested: u64,
+        /// The stream's last version (0: the stream has no events).
+        current: u64,
+    },
     /// The storage backend failed (connection, SQL, migrations...). Code,
     /// class and message are the backend's own; downcast the
     /// [`BackendError`] to get its typed error back.

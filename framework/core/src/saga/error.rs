@@ -126,6 +126,47 @@ pub enum SagaError {
          runtime (it resumes from the event store)"
     )]
     ShutDown,
+    /// A [`SagaMap`](super::SagaMap) declaration is not a saga.
+    #[code(codes::INVALID_SAGA_MAP, configuration)]
+    #[error(
+        "the saga map of `{kind}` is invalid: {reason}; declare each step once, in \
+         order, each with the input that says it succeeded (SagaMapStep::with_success)"
+    )]
+    InvalidMap {
+        /// The saga kind.
+        kind: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A saga does something else than its [`SagaMap`](super::SagaMap)
+    /// says ([`SagaMap::verify`](super::SagaMap::verify)).
+    #[code(codes::SAGA_MAP_MISMATCH, configuration)]
+    #[error(
+        "the saga map of `{kind}` does not match the saga's code when {path}: the map \
+         expects the commands {expected}, but the saga sent {actual}; change the map \
+         (the saga's DeclaredSaga::map) or the saga so that they agree"
+    )]
+    MapMismatch {
+        /// The saga kind.
+        kind: String,
+        /// The path where they differ, with its inputs.
+        path: String,
+        /// The commands the map expects, and the end.
+        expected: String,
+        /// The commands the saga sent, and the end.
+        actual: String,
+    },
+    /// No saga instance with this id has recorded anything.
+    #[code(codes::SAGA_NOT_FOUND, permanent)]
+    #[error(
+        "no saga has recorded anything in stream `{stream_id}`; check the saga id (the id \
+         Saga::route gives) and kind, and that this is the event store (database and \
+         schema) of the deployment that ran it"
+    )]
+    NotFound {
+        /// The saga's stream, `saga-<kind>-<id>`.
+        stream_id: String,
+    },
     /// Loading or appending failed; nothing was recorded. Code and class
     /// are the event store's.
     #[code(transparent)]
@@ -161,6 +202,19 @@ mod tests {
                 reason: "x".into(),
             },
             SagaError::ShutDown,
+            SagaError::InvalidMap {
+                kind: "checkout".into(),
+                reason: "it declares no step".into(),
+            },
+            SagaError::MapMismatch {
+                kind: "checkout".into(),
+                path: "step `payment` fails".into(),
+                expected: "[]".into(),
+                actual: "[]".into(),
+            },
+            SagaError::NotFound {
+                stream_id: "saga-checkout-1".into(),
+            },
         ];
         for error in errors {
             let prefix = format!("[{}]", error.code());

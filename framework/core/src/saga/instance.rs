@@ -54,6 +54,11 @@ pub enum Cause {
     Input {
         /// The input's (stored event's) id.
         id: Uuid,
+        /// Which event it was, when the runtime knew (records written
+        /// before this was recorded, and `SagaTest`'s, have none): what a
+        /// saga's history shows it received.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received: Option<Received>,
     },
     /// A timeout that fired.
     Timeout {
@@ -62,6 +67,15 @@ pub enum Cause {
         /// Its deadline.
         deadline: DateTime<Utc>,
     },
+}
+
+/// The stored event an input came from, as a saga's history names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    /// The event's stream.
+    pub stream_id: String,
+    /// The event's stored type.
+    pub event_type: String,
 }
 
 /// One step of a saga, decided but not yet applied: what the runtime
@@ -111,7 +125,7 @@ impl<S: Saga> Transition<S> {
         let metadata = EventMetadata {
             correlation_id: Uuid::parse_str(saga_id.as_str()).ok(),
             causation_id: match &self.cause {
-                Cause::Input { id } => Some(*id),
+                Cause::Input { id, .. } => Some(*id),
                 Cause::Timeout { .. } => None,
             },
             headers: BTreeMap::from([(super::SAGA_ID_HEADER.to_owned(), saga_id.to_string())]),
@@ -416,7 +430,8 @@ impl<S: Saga> SagaInstance<S> {
                 if reaction.is_empty() {
                     return Decision::NoReaction;
                 }
-                (Cause::Input { id }, reaction)
+                let cause = Cause::Input { id, received: None };
+                (cause, reaction)
             }
             SagaMessage::Timeout { name, deadline } => {
                 if self.timeouts.get(&name) != Some(&deadline) {
@@ -467,7 +482,7 @@ impl<S: Saga> SagaInstance<S> {
             S::apply(&mut self.state, event);
         }
         match transition.cause {
-            Cause::Input { id } => {
+            Cause::Input { id, .. } => {
                 self.handled.insert(id);
             }
             Cause::Timeout { name, .. } => {

@@ -169,9 +169,18 @@
 //!
 //! Test it with `SagaTest` (in `composable-rust-testing`); run it with a
 //! [`SagaRuntime`].
+//!
+//! # Diagrams
+//!
+//! A saga may declare its steps and compensations as a [`SagaMap`]
+//! ([`DeclaredSaga`]), drawn as a mermaid flowchart and checked against the
+//! saga's code by [`SagaMap::verify`]. One instance's recorded history
+//! ([`SagaHistory`]) is drawn as a mermaid sequence diagram.
 
+mod diagram;
 mod dispatch;
 mod error;
+mod history;
 mod id;
 pub(crate) mod instance;
 mod reaction;
@@ -184,7 +193,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use diagram::{DeclaredSaga, SagaMap, SagaMapBuilder, SagaMapStep};
 pub use dispatch::CommandDispatcher;
+pub use history::{HistoryEntry, SagaHistory, StepCause};
 pub use error::{DispatchError, SagaError};
 pub use id::{COMMAND_ID_HEADER, CommandId, SAGA_ID_HEADER, SagaCommand, SagaId};
 pub use instance::SagaInstance;

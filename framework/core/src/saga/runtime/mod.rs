@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use self::timers::Timers;
-use super::instance::{SagaInstance, SagaMessage};
+use super::instance::{Received, SagaInstance, SagaMessage};
 use super::{CommandDispatcher, Saga, SagaError, SagaId, SagaOutcome};
 use crate::clock::Clock;
 use crate::event::{Position, StoredEvent, StreamId, Upcasters};
@@ -204,7 +204,11 @@ impl<S: Saga> SagaRuntime<S> {
             id: event.event_id,
             input: routed.input,
         };
-        Inner::process(&self.inner, routed.saga_id, message).await
+        let received = Received {
+            stream_id: event.stream_id.to_string(),
+            event_type: event.event_type.clone(),
+        };
+        Inner::process(&self.inner, routed.saga_id, message, Some(received)).await
     }
 
     /// Handles every event of `source` after `after`, in order, until there

@@ -13,7 +13,8 @@ use super::{Handled, Inner};
 use crate::event::ExpectedVersion;
 use crate::event_store::{EventStore as _, EventStoreError};
 use crate::saga::instance::{
-    Decision, SagaInstance, SagaMessage, Transition, dispatched_record, saga_stream_id,
+    Cause, Decision, Received, SagaInstance, SagaMessage, Transition, dispatched_record,
+    saga_stream_id,
 };
 use crate::saga::{Saga, SagaError, SagaId};
 
@@ -38,10 +39,13 @@ impl<S: Saga> Inner<S> {
         Ok(guard.as_mut().expect("loaded above"))
     }
 
+    /// Handles `message` for `saga_id`; `received` names the stored event
+    /// an input came from, recorded with the step for the saga's history.
     pub(super) async fn process(
         this: &Arc<Self>,
         saga_id: SagaId,
         message: SagaMessage<S::Input>,
+        received: Option<Received>,
     ) -> Result<Handled, SagaError> {
         let slot = this.slot(&saga_id);
         let mut guard = slot.lock().await;
@@ -58,7 +62,12 @@ impl<S: Saga> Inner<S> {
                 Decision::NoReaction | Decision::StaleTimeout => {
                     break Handled::NoReaction(saga_id.clone());
                 }
-                Decision::Step(transition) => transition,
+                Decision::Step(mut transition) => {
+                    if let Cause::Input { received: slot, .. } = &mut transition.cause {
+                        slot.clone_from(&received);
+                    }
+                    transition
+                }
             };
             let outcome = transition.outcome;
             match Self::record(this, instance, transition).await {

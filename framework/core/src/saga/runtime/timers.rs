@@ -141,7 +141,7 @@ impl<S: Saga> Inner<S> {
                 name: fired.name.clone(),
                 deadline: fired.deadline,
             };
-            let result = Self::process(&inner, fired.saga_id.clone(), message).await;
+            let result = Self::process(&inner, fired.saga_id.clone(), message, None).await;
             let key = (fired.saga_id.clone(), fired.name.clone());
             let still_armed = inner
                 .lock_timers()
