@@ -49,7 +49,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match cli.command {
         Command::Scaffold(command) => scaffold::run(command),
-        Command::Ops(command) => ops::run(command),
+        Command::Ops(command) => Ok(ops::run(command)?),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
