@@ -296,7 +296,12 @@ async fn shop(store: &InMemoryEventStore, stream: &str, event: Shop) -> StoredEv
         .append(&stream_id, ExpectedVersion::Any, vec![new])
         .await
         .unwrap();
-    store.load_stream(&stream_id, 0).await.unwrap().pop().unwrap()
+    store
+        .load_stream(&stream_id, 0)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -312,7 +317,12 @@ async fn a_history_is_drawn_as_a_sequence_diagram() {
     };
     for (stream, event) in [
         ("order-o-1", ordered),
-        ("inventory-o-1", Shop::Reserved { order: "o-1".into() }),
+        (
+            "inventory-o-1",
+            Shop::Reserved {
+                order: "o-1".into(),
+            },
+        ),
     ] {
         let stored = shop(&store, stream, event).await;
         runtime.handle(&stored).await.unwrap();

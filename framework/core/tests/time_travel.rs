@@ -109,7 +109,10 @@ async fn every_version_loads_the_fold_of_the_events_up_to_it() {
     for snapshots in [false, true] {
         let (repository, id, _) = stream(snapshots).await;
         for version in 0..=EVENTS {
-            let loaded = repository.load_at(&id, AsOf::Version(version)).await.unwrap();
+            let loaded = repository
+                .load_at(&id, AsOf::Version(version))
+                .await
+                .unwrap();
             assert_eq!(loaded.state, expected(version), "version {version}");
             assert_eq!(loaded.version, version);
             // The snapshot at 8 stands in for events 1-8 only when the
@@ -124,8 +127,14 @@ async fn every_version_loads_the_fold_of_the_events_up_to_it() {
             assert_eq!(loaded.events_replayed as u64, replayed);
         }
         let latest = repository.load(&id).await.unwrap();
-        let at_end = repository.load_at(&id, AsOf::Version(EVENTS)).await.unwrap();
-        assert_eq!((at_end.state, at_end.version), (latest.state, latest.version));
+        let at_end = repository
+            .load_at(&id, AsOf::Version(EVENTS))
+            .await
+            .unwrap();
+        assert_eq!(
+            (at_end.state, at_end.version),
+            (latest.state, latest.version)
+        );
     }
 }
 
@@ -192,7 +201,12 @@ async fn a_version_past_the_end_is_a_coded_error() {
         matches!(error, EventStoreError::VersionPastEnd { current: 0, .. }),
         "{error:?}"
     );
-    assert!(repository.debugger(&nobody, AsOf::Version(3)).await.is_err());
+    assert!(
+        repository
+            .debugger(&nobody, AsOf::Version(3))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -234,7 +248,10 @@ async fn the_debugger_steps_from_a_version_with_a_diff_per_event() {
         assert_eq!(step.version, version);
         assert_eq!(step.after, serde_json::to_value(expected(version)).unwrap());
     }
-    assert_eq!((version, debugger.version(), debugger.remaining()), (10, 10, 0));
+    assert_eq!(
+        (version, debugger.version(), debugger.remaining()),
+        (10, 10, 0)
+    );
     assert!(debugger.step().is_none());
 }
 
@@ -249,7 +266,9 @@ async fn run_until_stops_at_the_first_event_after_which_the_condition_holds() {
     assert_eq!(hit.version, 7);
     assert_eq!(debugger.state().balance, 140);
     // Again: the next event after which it holds.
-    let next = debugger.run_until(|account, _| account.balance > 100).unwrap();
+    let next = debugger
+        .run_until(|account, _| account.balance > 100)
+        .unwrap();
     assert_eq!(next.version, 8);
     // A condition on the event: the next withdrawal.
     let withdrawal = debugger
@@ -257,7 +276,11 @@ async fn run_until_stops_at_the_first_event_after_which_the_condition_holds() {
         .unwrap();
     assert_eq!(withdrawal.version, 9);
     // Never again: the debugger runs to the end.
-    assert!(debugger.run_until(|account, _| account.balance < 0).is_none());
+    assert!(
+        debugger
+            .run_until(|account, _| account.balance < 0)
+            .is_none()
+    );
     assert_eq!(debugger.version(), 10);
 
     // Started at a time: after the events recorded by then.
@@ -325,7 +348,10 @@ async fn a_snapshot_that_includes_an_event_after_the_time_is_not_used() {
     let snapshot = store.load_snapshot(&id).await.unwrap().unwrap();
     assert_eq!(snapshot.stream_version, 8);
     let loaded = repository
-        .load_at(&id, AsOf::Time(minute(8) - chrono::Duration::milliseconds(1)))
+        .load_at(
+            &id,
+            AsOf::Time(minute(8) - chrono::Duration::milliseconds(1)),
+        )
         .await
         .unwrap();
     assert_eq!((loaded.version, loaded.snapshot_version), (7, None));

@@ -263,7 +263,11 @@ impl<A: Aggregate> ReplayDebugger<A> {
         while let Some(step) = self.step() {
             write!(out, "{step}")?;
             if condition(&self.state, &step.event) {
-                writeln!(out, "stopped at version {}: the condition holds", step.version)?;
+                writeln!(
+                    out,
+                    "stopped at version {}: the condition holds",
+                    step.version
+                )?;
                 return Ok(Some(step.version));
             }
         }

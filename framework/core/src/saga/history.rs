@@ -254,7 +254,10 @@ impl SagaHistory {
                             let what = event_type
                                 .clone()
                                 .unwrap_or_else(|| format!("event {event_id}"));
-                            push_line(&mut out, format_args!("    p{index}->>saga: {}", label(&what)));
+                            push_line(
+                                &mut out,
+                                format_args!("    p{index}->>saga: {}", label(&what)),
+                            );
                         }
                         StepCause::Timeout { name, .. } => {
                             push_line(
@@ -271,7 +274,10 @@ impl SagaHistory {
                         );
                     }
                     for (_, name) in commands {
-                        push_line(&mut out, format_args!("    saga->>commands: {}", label(name)));
+                        push_line(
+                            &mut out,
+                            format_args!("    saga->>commands: {}", label(name)),
+                        );
                     }
                     for change in timeouts {
                         let text = match change {

@@ -195,8 +195,8 @@ use serde::de::DeserializeOwned;
 
 pub use diagram::{DeclaredSaga, SagaMap, SagaMapBuilder, SagaMapStep};
 pub use dispatch::CommandDispatcher;
-pub use history::{HistoryEntry, SagaHistory, StepCause};
 pub use error::{DispatchError, SagaError};
+pub use history::{HistoryEntry, SagaHistory, StepCause};
 pub use id::{COMMAND_ID_HEADER, CommandId, SAGA_ID_HEADER, SagaCommand, SagaId};
 pub use instance::SagaInstance;
 pub use reaction::{Reaction, SagaOutcome, TimeoutChange};
