@@ -22,5 +22,6 @@ mod postgres {
     mod projection_documents;
     mod projection_manager;
     mod projection_store;
+    mod time_travel;
     mod transaction_ids;
 }
