@@ -1,10 +1,12 @@
-//! One-line assertions about the effects a reducer returned and the state
-//! it left behind. Each panics with a message that shows what was found.
+//! One-line assertions about the effects a reducer returned, the state it
+//! left behind, and the events its effects appended once run. Each panics
+//! with a message that shows what was found.
 
 use std::fmt::Debug;
 use std::time::Duration;
 
-use composable_rust_core::{Effect, EffectKind};
+use composable_rust_core::projection::EventSource;
+use composable_rust_core::{Effect, EffectKind, Position, StoredEvent};
 
 use crate::diff::diff;
 
@@ -42,6 +44,94 @@ pub fn assert_has_effect<A: Debug>(effects: &[Effect<A>], kind: EffectKind) {
         effects.iter().any(|e| contains_kind(e, kind)),
         "expected an effect of kind {kind:?}, but the reducer returned {effects:#?}"
     );
+}
+
+/// Asserts that the effect at `index` (top level) is of `kind`: the
+/// one-line form of `assert!(matches!(effects[0], Effect::Future(_)))`,
+/// with a message that shows every effect when it fails.
+#[track_caller]
+pub fn assert_effect_type<A: Debug>(effects: &[Effect<A>], index: usize, kind: EffectKind) {
+    match effects.get(index) {
+        Some(effect) => assert!(
+            effect.kind() == kind,
+            "expected effect #{index} to be of kind {kind:?}, but it is {:?}; the reducer returned {effects:#?}",
+            effect.kind()
+        ),
+        None => panic!(
+            "expected effect #{index} to be of kind {kind:?}, but the reducer returned only {} effect(s): {effects:#?}",
+            effects.len()
+        ),
+    }
+}
+
+/// Asserts that an event of type `event_type` (its stored type name, e.g.
+/// `"OrderPlaced"`) was appended to `source`, an event store (or any
+/// [`EventSource`]), and returns the first such event for further checks
+/// of its payload or stream.
+///
+/// A reducer publishes events through an effect that appends them
+/// ([`append_events`](composable_rust_core::aggregate::append_events));
+/// an effect is an opaque future until it runs, so this looks where the
+/// events land once a [`TestStore`](crate::TestStore) (or a `Store`) has
+/// run the effects: the event store in the environment. The event store is
+/// what the bus's publisher relays, so "appended" is "published".
+///
+/// # Panics
+///
+/// When no such event was appended (the message lists the types that
+/// were), or when reading `source` fails.
+#[track_caller]
+pub fn assert_event_published<'a>(
+    source: &'a dyn EventSource,
+    event_type: &'a str,
+) -> impl Future<Output = StoredEvent> + 'a {
+    // `#[track_caller]` does not reach into an `async fn`'s body: capture
+    // the caller here so the panic names the test's line.
+    let caller = std::panic::Location::caller();
+    async move {
+        let events = read_everything(source).await;
+        match events.iter().find(|event| event.event_type == event_type) {
+            Some(event) => event.clone(),
+            None => {
+                let found: Vec<_> = events
+                    .iter()
+                    .map(|event| format!("{} (stream {})", event.event_type, event.stream_id))
+                    .collect();
+                panic!(
+                    "expected an event of type `{event_type}` to be published, but {} ({caller}); \
+                     did the effect that appends it run? (TestStore::send runs effects; \
+                     ReducerTest only inspects them)",
+                    if found.is_empty() {
+                        "none was appended at all".to_owned()
+                    } else {
+                        format!("only these were: {}", found.join(", "))
+                    }
+                )
+            }
+        }
+    }
+}
+
+/// Every event of `source`, in position order.
+async fn read_everything(source: &dyn EventSource) -> Vec<StoredEvent> {
+    const PAGE: usize = 1_000;
+    let mut events = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let page = source
+            .read_after(after, PAGE)
+            .await
+            .unwrap_or_else(|error| panic!("reading the published events failed: {error}"));
+        let Some(last) = page.last() else {
+            return events;
+        };
+        after = last.position;
+        let full = page.len() == PAGE;
+        events.extend(page);
+        if !full {
+            return events;
+        }
+    }
 }
 
 /// Asserts that `effects` schedule `action` after exactly `after`
@@ -119,6 +209,25 @@ mod tests {
         assert_no_effects::<u8>(&[Effect::None]);
         assert_state_changed(&1, &2);
         assert_state_unchanged(&1, &1);
+    }
+
+    #[test]
+    fn effect_type_checks_one_top_level_effect() {
+        let effects: Vec<Effect<u8>> = vec![Effect::send(1), Effect::cancel("x")];
+        assert_effect_type(&effects, 0, EffectKind::Future);
+        assert_effect_type(&effects, 1, EffectKind::Cancel);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected effect #0 to be of kind Delay, but it is Cancellable")]
+    fn effect_type_fails_on_another_kind() {
+        assert_effect_type(&sample(), 0, EffectKind::Delay);
+    }
+
+    #[test]
+    #[should_panic(expected = "but the reducer returned only 1 effect(s)")]
+    fn effect_type_fails_past_the_end() {
+        assert_effect_type(&sample(), 3, EffectKind::Delay);
     }
 
     #[test]

@@ -22,7 +22,18 @@
 //!   prefix, of a test's own, removed when dropped (features `postgres`
 //!   and `redis`, off by default).
 //! - one-line assertions on effects and state, such as
-//!   [`assert_no_effects`].
+//!   [`assert_no_effects`], and on the events effects appended
+//!   ([`assert_event_published`]).
+//! - [`shape_lock`]: the event-shape lock, one recorded sample payload per
+//!   event type and schema version in a checked-in folder; fails when an
+//!   event's serialized shape changes without a version bump, and proves
+//!   every recorded old payload still decodes into today's type.
+//! - `snapshot` (feature `snapshot`): insta snapshots of a reducer's
+//!   steps, an aggregate's events and a projection's read model.
+//! - `strategies` and `properties` (feature `proptest`): proptest
+//!   strategies for framework types, and ready-made properties: a
+//!   reducer invariant, projection idempotency and rebuild equivalence,
+//!   and crash-anywhere for a projection under the real manager.
 //! - [`event_store_conformance`]: the suite every event store must pass.
 //! - [`event_bus_conformance`]: the suite every event bus must pass.
 //! - [`faults`]: wrappers that make projection stores, event stores, event
@@ -38,21 +49,39 @@
 
 mod aggregate_test;
 mod assertions;
+pub mod bench;
 mod diff;
 pub mod event_bus_conformance;
 pub mod event_store_conformance;
 pub mod faults;
 pub mod fixtures;
 mod projection_harness;
+#[cfg(feature = "proptest")]
+pub mod properties;
 mod reducer_test;
 mod saga_test;
 pub mod services;
+pub mod shape_lock;
+#[cfg(feature = "snapshot")]
+pub mod snapshot;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 mod test_store;
+
+/// insta, re-exported (feature `snapshot`): its assertion macros
+/// (`insta::assert_json_snapshot!`) work through this path, so a test crate
+/// needs no dependency of its own.
+#[cfg(feature = "snapshot")]
+pub use insta;
+/// proptest, re-exported (feature `proptest`): `proptest::proptest!`,
+/// `prop_assert!` and the strategies work through this path.
+#[cfg(feature = "proptest")]
+pub use proptest;
 
 pub use aggregate_test::{AggregateOutcome, AggregateTest};
 pub use assertions::{
-    assert_delayed_action, assert_effects_count, assert_has_effect, assert_no_effects,
-    assert_state_changed, assert_state_unchanged,
+    assert_delayed_action, assert_effect_type, assert_effects_count, assert_event_published,
+    assert_has_effect, assert_no_effects, assert_state_changed, assert_state_unchanged,
 };
 pub use projection_harness::ProjectionTestHarness;
 pub use reducer_test::ReducerTest;
