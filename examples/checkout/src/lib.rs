@@ -5,6 +5,8 @@
 //!   inventory and payments;
 //! - [`saga`]: the checkout saga: its inputs, its own events, its commands,
 //!   its state, and how it reacts; pure, tested with `SagaTest`;
+//! - [`map`]: the saga's declared steps and compensations, drawn as a
+//!   flowchart (`diagrams/checkout-saga.mmd`) and checked against the saga;
 //! - [`gateways`]: the inventory system and the payment provider behind
 //!   traits, with fakes that count what they did;
 //! - [`services`]: carry out the saga's commands against the gateways and
@@ -15,6 +17,7 @@
 pub mod app;
 pub mod domain;
 pub mod gateways;
+pub mod map;
 pub mod saga;
 pub mod services;
 

@@ -26,8 +26,14 @@ use super::{Saga, SagaContext, SagaError, SagaId, SagaOutcome};
 /// A saga that declares its steps and compensations, for diagrams (`ops
 /// saga graph`) and for checking the declaration against the code.
 pub trait DeclaredSaga: Saga {
-    /// The saga's steps, in order, with their compensations.
-    fn map() -> SagaMap;
+    /// The saga's steps, in order, with their compensations: usually
+    /// [`SagaMap::builder`] through [`build`](SagaMapBuilder::build).
+    ///
+    /// # Errors
+    ///
+    /// [`SagaError::InvalidMap`] when the declaration is not a saga (see
+    /// [`SagaMapBuilder::build`]).
+    fn map() -> Result<SagaMap, SagaError>;
 }
 
 /// One step of a [`SagaMap`]: the command that starts it, the inputs that
