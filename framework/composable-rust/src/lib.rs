@@ -13,7 +13,11 @@
 //!
 //! | feature | adds |
 //! |---|---|
-//! | `testing` | [`testing`]: `TestStore`, `ReducerTest` and assertion helpers (enable it in `[dev-dependencies]`) |
+//! | `macros` (default) | the derives [`Event`](macro@Event) and [`Action`](macro@Action), re-exported here and in the prelude beside the traits of the same names |
+//! | `testing` | [`testing`]: `TestStore`, `ReducerTest`, assertion helpers and the event-shape lock (enable it in `[dev-dependencies]`); implies `builders` |
+//! | `snapshot` | `testing::snapshot` and `testing::insta`: insta snapshots of a reducer's steps, an aggregate's events, a read model; implies `testing` |
+//! | `proptest` | `testing::strategies`, `testing::properties` and `testing::proptest`: strategies for framework types and ready-made properties; implies `testing` |
+//! | `builders` | `bon`, re-exported: `#[derive(composable_rust::bon::Builder)]` test-data builders |
 //! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL; `PostgresProjectionStore`, exactly-once read models (key/value and queryable JSONB documents), in the same or a separate database |
 //! | `redis` | [`redis`]: `RedisProjectionStore`, read models in Redis (TTLs, counters, sorted sets) and a cache for `CachedProjectionStore`; `RedisStreamsEventBus`, the event bus on Redis Streams |
 //!
@@ -31,6 +35,13 @@ pub use composable_rust_core::*;
 /// (`#[async_trait] impl Projection for ...`), re-exported so that an
 /// application needs no dependency of its own for it (see ADR-016).
 pub use async_trait::async_trait;
+
+/// The derives (the `macros` feature, on by default): `#[derive(Event)]`
+/// and `#[derive(Action)]`. Each shares its name with the trait it
+/// implements, as serde's derives do: `use composable_rust::Event;` (or
+/// the prelude) brings both.
+#[cfg(feature = "macros")]
+pub use composable_rust_macros::{Action, Event};
 
 /// PostgreSQL backends (the `postgres` feature): `PostgresEventStore`,
 /// `PostgresProjectionStore` and `DocumentTable`.
@@ -52,6 +63,14 @@ pub use {chrono, serde_json, uuid};
 #[cfg(feature = "testing")]
 pub use composable_rust_testing as testing;
 
+/// [bon](https://bon-rs.com), re-exported (the `builders` feature, which
+/// `testing` turns on): `#[derive(Builder)]` for test-data builders. bon's
+/// generated code names its crate, so tell it the path:
+/// `#[derive(composable_rust::bon::Builder)]` with
+/// `#[builder(crate = ::composable_rust::bon)]`.
+#[cfg(feature = "builders")]
+pub use bon;
+
 /// The traits (so that their methods resolve) and the few types almost
 /// every feature names; everything else is imported by its path, e.g.
 /// `use composable_rust::{AggregateRepository, InMemoryEventStore};`.
@@ -62,11 +81,14 @@ pub mod prelude {
     };
     pub use composable_rust_core::saga::CommandDispatcher;
     pub use composable_rust_core::{
-        Aggregate, Clock, CodedError, Effect, Effects, Event, EventBus, EventStore, Projection,
-        ProjectionStore, Reducer, Saga, Store, StoredEvent, StreamId,
+        Action, Aggregate, Clock, CodedError, Effect, Effects, Event, EventBus, EventStore,
+        Projection, ProjectionStore, Reducer, Saga, Store, StoredEvent, StreamId,
     };
 
     pub use crate::async_trait;
+
+    #[cfg(feature = "macros")]
+    pub use composable_rust_macros::{Action, Event};
 
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::{

@@ -6,6 +6,10 @@
 //!   child's state out of the parent's, turns parent actions into child
 //!   actions (ignoring the rest), and wraps the child's effects so their
 //!   actions come back as parent actions.
+//! - [`embed`] is [`scope`] for a parent action that wraps the child's in
+//!   one variant: the two action mappings come from `From` and `TryFrom`
+//!   (which `#[derive(Action)]` writes for a `#[child]` variant), so only
+//!   the state and environment paths are left to write.
 
 use crate::effect::Effects;
 use crate::reducer::Reducer;
@@ -131,6 +135,72 @@ where
     }
 }
 
+/// Embeds `child` in a parent whose action converts to and from the
+/// child's: [`scope`] with `to_child` = `Child::Action::try_from(action).ok()`
+/// and `from_child` = `ParentAction::from`.
+///
+/// `#[derive(Action)]` writes both conversions for a newtype variant marked
+/// `#[child]`; by hand, implement `From<ChildAction> for ParentAction` and
+/// `TryFrom<ParentAction> for ChildAction` (whose `Err` gives the action
+/// back). A parent action the child does not handle is ignored, as with
+/// [`scope`].
+///
+/// ```
+/// use composable_rust_core::{embed, Effects, Reducer};
+///
+/// struct Counter;
+/// impl Reducer for Counter {
+///     type State = i64;
+///     type Action = i64;
+///     type Environment = ();
+///     fn reduce(&self, state: &mut i64, by: i64, _: &()) -> Effects<i64> {
+///         *state += by;
+///         Effects::new()
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct App { count: i64 }
+/// enum AppAction { Count(i64), Quit }
+///
+/// impl From<i64> for AppAction {
+///     fn from(by: i64) -> Self { Self::Count(by) }
+/// }
+/// impl TryFrom<AppAction> for i64 {
+///     type Error = AppAction;
+///     fn try_from(action: AppAction) -> Result<i64, AppAction> {
+///         match action {
+///             AppAction::Count(by) => Ok(by),
+///             other => Err(other),
+///         }
+///     }
+/// }
+///
+/// let app = embed(Counter, |s: &mut App| &mut s.count, |env: &()| env);
+/// let mut state = App::default();
+/// app.reduce(&mut state, AppAction::Count(3), &());
+/// app.reduce(&mut state, AppAction::Quit, &());
+/// assert_eq!(state.count, 3);
+/// ```
+pub fn embed<Child, ParentState, ParentAction, ParentEnv>(
+    child: Child,
+    state: fn(&mut ParentState) -> &mut Child::State,
+    env: fn(&ParentEnv) -> &Child::Environment,
+) -> Scope<Child, ParentState, ParentAction, ParentEnv>
+where
+    Child: Reducer,
+    Child::Action: TryFrom<ParentAction>,
+    ParentAction: From<Child::Action>,
+{
+    scope(
+        child,
+        state,
+        |action| Child::Action::try_from(action).ok(),
+        ParentAction::from,
+        env,
+    )
+}
+
 impl<Child, ParentState, ParentAction, ParentEnv> Reducer
     for Scope<Child, ParentState, ParentAction, ParentEnv>
 where
@@ -192,6 +262,43 @@ mod tests {
     enum Parent {
         Child(u8),
         Other,
+    }
+
+    impl From<u8> for Parent {
+        fn from(n: u8) -> Self {
+            Self::Child(n)
+        }
+    }
+
+    impl TryFrom<Parent> for u8 {
+        type Error = Parent;
+        fn try_from(action: Parent) -> Result<u8, Parent> {
+            match action {
+                Parent::Child(n) => Ok(n),
+                other => Err(other),
+            }
+        }
+    }
+
+    #[test]
+    fn embed_routes_through_the_conversions_like_scope() {
+        let embedded = embed(
+            Recorder("e"),
+            |s: &mut (u32, Vec<String>)| &mut s.1,
+            |e: &()| e,
+        );
+        let mut state = (0, Vec::new());
+        assert!(embedded.reduce(&mut state, Parent::Other, &()).is_empty());
+        assert!(state.1.is_empty(), "a foreign action changes nothing");
+        let effects = embedded.reduce(&mut state, Parent::Child(4), &());
+        assert_eq!(state.1, ["e:4"]);
+        assert!(matches!(
+            &effects[0],
+            Effect::Delay {
+                action: Parent::Child(5),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 // Lets the `#[coded_error]` expansion name `::composable_rust_core` here too.
 extern crate self as composable_rust_core;
 
+pub mod action;
 pub mod aggregate;
 pub mod clock;
 pub mod composition;
@@ -36,9 +37,10 @@ pub mod reducer;
 pub mod saga;
 pub mod store;
 
+pub use action::Action;
 pub use aggregate::{Aggregate, AggregateRepository, AsOf, SnapshotPolicy};
 pub use clock::{Clock, SystemClock, TestClock};
-pub use composition::{Combine, Scope, combine, scope};
+pub use composition::{Combine, Scope, combine, embed, scope};
 pub use effect::{Effect, EffectId, EffectKind, Effects};
 pub use error::{BackendError, CodedError, ErrorClass, ErrorCode, StoreError};
 pub use event::{
@@ -62,6 +64,8 @@ pub use store::{SendHandle, Store, StoreBuilder};
 /// public API: exempt from SemVer, may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    /// serde, for the bounds `#[derive(Event)]` puts on generic events.
+    pub use serde;
     pub use crate::saga::instance::{Cause, Decision, SagaMessage, Transition, saga_stream_id};
     pub use crate::store::runner::{ActionSink, EffectRunner};
 }

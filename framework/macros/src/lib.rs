@@ -6,9 +6,23 @@
 //! - [`macro@coded_error`]: gives every variant of a `thiserror` error enum
 //!   its stable code and its retry class in one attribute, next to its
 //!   message.
+//! - [`macro@Event`]: an event enum's type names (exactly as serde writes
+//!   them) and schema versions, checked at compile time.
+//! - [`macro@Action`]: which actions are commands and which are events, and
+//!   the conversions that embed a child feature's actions in a parent's.
+//!
+//! The derives name the framework as `::composable_rust` (the facade); a
+//! crate that depends on `composable-rust-core` directly adds
+//! `#[event(crate = composable_rust_core)]` / `#[action(crate = ...)]`.
 #![deny(missing_docs)]
 
+mod action;
 mod coded_error;
+mod event;
+#[cfg(test)]
+mod expansion_tests;
+mod krate;
+mod serde_names;
 
 use proc_macro::TokenStream;
 
@@ -50,6 +64,96 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn coded_error(args: TokenStream, input: TokenStream) -> TokenStream {
     coded_error::expand(args.into(), input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Implements `Event` for a serde enum of events: its type names and
+/// their schema versions, from the enum itself.
+///
+/// ```
+/// use composable_rust::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// enum AccountEvent {
+///     Opened { owner: String },
+///     #[event(version = 2)]
+///     MoneyDeposited { amount_cents: i64 },
+/// }
+///
+/// assert_eq!(AccountEvent::event_types(), ["Opened", "MoneyDeposited"]);
+/// assert_eq!(AccountEvent::schema_version("MoneyDeposited"), 2);
+/// ```
+///
+/// - A variant's **type name** is the name serde writes for it: the
+///   variant's name, its `#[serde(rename = "...")]`, or the enum's
+///   `#[serde(rename_all = "...")]` applied to it. There is no second
+///   place to name it (`#[event(rename)]` is an error that says so).
+/// - `#[event(version = N)]` sets a variant's current **schema version**
+///   (1 without it; 0 is an error).
+/// - `Event::event_types()` lists the names in declaration order
+///   (`#[serde(skip)]`ped variants are never stored and are left out).
+///
+/// Compile errors: two variants with one type name (each would load as
+/// the first), a version of 0, and serde representations the event store
+/// cannot keep (`tag`, `content`, `untagged`, `into`/`from`), each pointing
+/// at the offending attribute and saying what to write instead.
+///
+/// The generated `impl` names `::composable_rust::Event`; in a crate that
+/// depends on `composable-rust-core` directly, add
+/// `#[event(crate = composable_rust_core)]` to the enum.
+#[proc_macro_derive(Event, attributes(event))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    event::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Implements `Action` from `#[command]` and `#[event]` markers, and the
+/// conversions of `#[child]` variants that embed a child feature's actions.
+///
+/// ```
+/// use composable_rust::prelude::*;
+///
+/// #[derive(Debug, Clone, PartialEq, Action)]
+/// enum AccountsAction {
+///     #[command]
+///     Deposit { amount: u64 },
+/// }
+///
+/// #[derive(Debug, Clone, PartialEq, Action)]
+/// enum BankAction {
+///     #[child]
+///     Accounts(AccountsAction),
+///     #[command]
+///     CloseDay,
+///     #[event]
+///     DayClosed,
+/// }
+///
+/// assert!(BankAction::CloseDay.is_command());
+/// assert!(BankAction::DayClosed.is_event());
+/// let wrapped = BankAction::from(AccountsAction::Deposit { amount: 5 });
+/// assert_eq!(AccountsAction::try_from(wrapped), Ok(AccountsAction::Deposit { amount: 5 }));
+/// assert_eq!(AccountsAction::try_from(BankAction::CloseDay), Err(BankAction::CloseDay));
+/// ```
+///
+/// - `is_command()` is true for `#[command]` variants, `is_event()` for
+///   `#[event]` variants; a variant may have neither, never both.
+/// - A `#[child]` variant `V(ChildAction)` gets
+///   `From<ChildAction> for BankAction` and
+///   `TryFrom<BankAction> for ChildAction` (whose error gives the action
+///   back), which is what `composable_rust::embed` composes with. Two
+///   `#[child]` variants may not wrap the same type: `From` could not know
+///   which one to build.
+///
+/// The generated `impl` names `::composable_rust::Action`; in a crate that
+/// depends on `composable-rust-core` directly, add
+/// `#[action(crate = composable_rust_core)]` to the enum.
+#[proc_macro_derive(Action, attributes(command, event, child, action))]
+pub fn derive_action(input: TokenStream) -> TokenStream {
+    action::expand(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

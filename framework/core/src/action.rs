@@ -1,0 +1,44 @@
+//! Actions: what can happen to a feature.
+//!
+//! An action enum usually mixes two kinds of variants: **commands**, which
+//! come from outside (a user, an API call) and ask the feature to do
+//! something, and **events**, which report what happened (often fed back by
+//! an effect). [`Action`] lets code that handles any action tell them apart,
+//! e.g. to log commands or to check in a test that effects only feed back
+//! events. `#[derive(Action)]` (facade feature `macros`) implements it from
+//! `#[command]` and `#[event]` markers on the variants.
+//!
+//! ```
+//! use composable_rust_core::Action;
+//!
+//! enum DoorAction {
+//!     Open,
+//!     Opened,
+//! }
+//!
+//! impl Action for DoorAction {
+//!     fn is_command(&self) -> bool {
+//!         matches!(self, Self::Open)
+//!     }
+//!     fn is_event(&self) -> bool {
+//!         matches!(self, Self::Opened)
+//!     }
+//! }
+//!
+//! assert!(DoorAction::Open.is_command());
+//! assert!(DoorAction::Opened.is_event());
+//! ```
+
+/// An action that knows whether it is a command or an event.
+///
+/// A variant may be neither (an internal tick, a child feature's action),
+/// never both.
+pub trait Action {
+    /// Whether this action asks the feature to do something (it comes from
+    /// outside and may be refused).
+    fn is_command(&self) -> bool;
+
+    /// Whether this action reports something that happened (it is often
+    /// fed back by an effect, and cannot be refused).
+    fn is_event(&self) -> bool;
+}
