@@ -48,7 +48,7 @@ pub enum Command {
 /// Whatever the command reports; the binary prints it and exits with 1.
 pub fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match cli.command {
-        Command::Scaffold(command) => scaffold::run(command),
+        Command::Scaffold(command) => Ok(scaffold::run(command)?),
         Command::Ops(command) => Ok(ops::run(command)?),
         Command::Completions { shell } => {
             clap_complete::generate(
