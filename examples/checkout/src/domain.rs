@@ -38,7 +38,7 @@ pub struct PlacedOrder {
 }
 
 /// What happens to an order (stream `order-{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum OrderEvent {
     #[serde(rename = "order.placed")]
     Placed(PlacedOrder),
@@ -48,10 +48,8 @@ pub enum OrderEvent {
     Cancelled { order_id: String, reason: String },
 }
 
-impl Event for OrderEvent {}
-
 /// What the inventory service records (stream `inventory-{order id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum InventoryEvent {
     #[serde(rename = "inventory.reserved")]
     Reserved {
@@ -64,10 +62,8 @@ pub enum InventoryEvent {
     Released { order_id: String },
 }
 
-impl Event for InventoryEvent {}
-
 /// What the payment service records (stream `payment-{order id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum PaymentEvent {
     #[serde(rename = "payment.charged")]
     Charged {
@@ -80,8 +76,6 @@ pub enum PaymentEvent {
     #[serde(rename = "payment.refunded")]
     Refunded { order_id: String, amount: Cents },
 }
-
-impl Event for PaymentEvent {}
 
 /// The stream of order `order_id`'s inventory reservation.
 pub fn inventory_stream(order_id: &str) -> Result<StreamId, composable_rust::EventStoreError> {

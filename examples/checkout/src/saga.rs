@@ -51,7 +51,7 @@ pub enum CheckoutInput {
 }
 
 /// What the saga records about itself, in its own stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum CheckoutEvent {
     #[serde(rename = "checkout.started")]
     Started { order: PlacedOrder },
@@ -66,8 +66,6 @@ pub enum CheckoutEvent {
     #[serde(rename = "checkout.step_timed_out")]
     StepTimedOut { step: String },
 }
-
-impl Event for CheckoutEvent {}
 // ANCHOR_END: types
 
 // ANCHOR: commands

@@ -5,12 +5,10 @@ use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What happened in a match: one event per player when it finishes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum MatchEvent {
     MatchFinished { player: String, points: u32 },
 }
-
-impl Event for MatchEvent {}
 
 /// What a match can be asked to do.
 #[derive(Debug, Clone)]

@@ -27,7 +27,7 @@ impl Line {
 }
 
 /// What can happen to an order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum OrderEvent {
     Placed {
         customer: String,
@@ -41,8 +41,6 @@ pub enum OrderEvent {
         reason: String,
     },
 }
-
-impl Event for OrderEvent {}
 
 /// What an order can be asked to do.
 #[derive(Debug, Clone)]

@@ -29,13 +29,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// What happens to an order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum OrderEvent {
     Placed { customer: String, total_cents: u64 },
     Shipped,
 }
-
-impl Event for OrderEvent {}
 
 /// The dashboard's figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

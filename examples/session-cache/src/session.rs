@@ -6,7 +6,7 @@ use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What happened to a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum SessionEvent {
     SignedIn {
         user: String,
@@ -16,8 +16,6 @@ pub enum SessionEvent {
     SessionRefreshed,
     SignedOut,
 }
-
-impl Event for SessionEvent {}
 
 /// What a session can be asked to do.
 #[derive(Debug, Clone)]

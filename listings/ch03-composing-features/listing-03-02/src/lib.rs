@@ -3,7 +3,7 @@
 //! in and combined with the app's own rules.
 
 use composable_rust::prelude::*;
-use composable_rust::{Scope, combine, scope};
+use composable_rust::{Scope, combine, embed, scope};
 use listing_03_01::accounts::{
     AccountsAction, AccountsEnvironment, AccountsReducer, AccountsState,
 };
@@ -22,9 +22,15 @@ pub struct BankState {
 }
 
 /// Everything that can happen in the app: one variant per feature.
-#[derive(Debug, Clone, PartialEq)]
+/// `#[child]` makes each variant the way to and from its feature's
+/// actions: `From<AccountsAction> for BankAction` and
+/// `TryFrom<BankAction> for AccountsAction` (and the same for
+/// notifications), which `embed` below uses.
+#[derive(Debug, Clone, PartialEq, Action)]
 pub enum BankAction {
+    #[child]
     Accounts(AccountsAction),
+    #[child]
     Notifications(NotificationsAction),
 }
 
@@ -59,14 +65,11 @@ pub fn accounts() -> Scope<AccountsReducer, BankState, BankAction, BankEnvironme
 // ANCHOR: scope_notifications
 /// The notifications feature, embedded in the app.
 pub fn notifications() -> Scope<NotificationsReducer, BankState, BankAction, BankEnvironment> {
-    scope(
+    // `scope` with the two action mappings taken from `#[child]`'s
+    // conversions: only where the state and environment live is left.
+    embed(
         NotificationsReducer,
         |state: &mut BankState| &mut state.notifications,
-        |action| match action {
-            BankAction::Notifications(action) => Some(action),
-            BankAction::Accounts(_) => None,
-        },
-        BankAction::Notifications,
         |env: &BankEnvironment| &env.notifications,
     )
 }
@@ -93,9 +96,7 @@ impl Reducer for BankRules {
             // One feature announces, the app tells the other one.
             BankAction::Accounts(AccountsAction::BalanceLow { account, balance }) => {
                 let text = format!("account {account} is low: {balance} left");
-                vec![Effect::send(BankAction::Notifications(
-                    NotificationsAction::Notify { text },
-                ))]
+                vec![Effect::send(NotificationsAction::Notify { text }.into())]
             }
             // Reads the balances the accounts reducer has just changed.
             BankAction::Accounts(_) => {

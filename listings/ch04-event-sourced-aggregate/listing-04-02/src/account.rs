@@ -5,14 +5,12 @@ use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What can happen to an account. Past tense: these are facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum AccountEvent {
     Opened { owner: String },
     Deposited { amount: u64 },
     Withdrawn { amount: u64 },
 }
-
-impl Event for AccountEvent {}
 
 /// What the account knows: only what its rules need.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

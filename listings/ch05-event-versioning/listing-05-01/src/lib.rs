@@ -13,20 +13,18 @@ use serde_json::json;
 pub mod v1 {
     use serde::{Deserialize, Serialize};
 
-    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Serialize, Deserialize, composable_rust::Event)]
     pub enum AccountEvent {
         Opened { owner: String },
         Deposited { cents: i64 },
         StatementRequested,
     }
-
-    impl composable_rust::Event for AccountEvent {}
 }
 // ANCHOR_END: history
 
 // ANCHOR: today
 /// The events today.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum AccountEvent {
     /// Added a field: old events lack it, so it has a default.
     Opened {
@@ -35,21 +33,13 @@ pub enum AccountEvent {
         currency: String,
     },
     /// Renamed from `Deposited`, and its field from `cents`: version 2.
+    #[event(version = 2)]
     MoneyDeposited { amount_cents: i64 },
     // `StatementRequested` was removed: statements are not account state.
 }
 
 fn default_currency() -> String {
     "EUR".to_owned()
-}
-
-impl Event for AccountEvent {
-    fn schema_version(event_type: &str) -> u32 {
-        match event_type {
-            "MoneyDeposited" => 2,
-            _ => 1,
-        }
-    }
 }
 // ANCHOR_END: today
 
@@ -168,6 +158,13 @@ mod tests {
         // New events are written in today's shape, after the old ones.
         let executed = repo.execute(&id, Deposit(5)).await.unwrap();
         assert_eq!((executed.version, executed.state.balance_cents), (5, 1_255));
+    }
+
+    #[test]
+    fn names_and_versions_come_from_the_enum() {
+        assert_eq!(AccountEvent::event_types(), ["Opened", "MoneyDeposited"]);
+        assert_eq!(AccountEvent::schema_version("MoneyDeposited"), 2);
+        assert_eq!(AccountEvent::schema_version("Opened"), 1);
     }
 
     #[tokio::test]

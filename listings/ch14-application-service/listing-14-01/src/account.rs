@@ -7,14 +7,12 @@ use serde::{Deserialize, Serialize};
 
 // ANCHOR: account
 /// What can happen to an account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum AccountEvent {
     Opened { owner: String },
     Deposited { amount: u64 },
     Withdrawn { amount: u64 },
 }
-
-impl Event for AccountEvent {}
 
 /// What the account's rules need to know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

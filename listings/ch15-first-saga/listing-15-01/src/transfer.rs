@@ -14,13 +14,11 @@ use serde::{Deserialize, Serialize};
 /// What happens to a transfer outside the saga, in the stream
 /// `transfer-<id>`: someone asks for it, and the teller records a step
 /// that an account refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum TransferEvent {
     Requested { from: u64, to: u64, amount: u64 },
     Refused { account: u64, reason: String },
 }
-
-impl Event for TransferEvent {}
 
 /// The stream of the transfer `id`: `transfer-<id>`.
 pub fn transfer_stream(id: &SagaId) -> Result<StreamId, EventStoreError> {
@@ -65,7 +63,7 @@ pub enum TransferInput {
 }
 
 /// What the saga records about itself, in its own stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum TransferSagaEvent {
     Started { from: u64, to: u64, amount: u64 },
     Debited,
@@ -73,8 +71,6 @@ pub enum TransferSagaEvent {
     Refused { reason: String },
     TimedOut,
 }
-
-impl Event for TransferSagaEvent {}
 
 /// What the saga asks the teller to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

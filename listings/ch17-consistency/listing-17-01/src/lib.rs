@@ -30,7 +30,7 @@ impl Item {
 }
 
 /// What happens to a cart (stream `cart-{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum CartEvent {
     #[serde(rename = "cart.item_added")]
     ItemAdded(Item),
@@ -52,8 +52,6 @@ pub enum CartEvent {
     },
     // ANCHOR_END: fat
 }
-
-impl Event for CartEvent {}
 
 /// What a cart can be asked to do.
 #[derive(Debug, Clone)]
