@@ -32,9 +32,9 @@ pub enum EventsCommand {
     Show {
         /// The stream, e.g. `account-1`.
         stream: String,
-        /// Only events after this version.
-        #[arg(long, default_value_t = 0)]
-        after_version: u64,
+        /// Only events from this version on (the first event is version 1).
+        #[arg(long, default_value_t = 1)]
+        from_version: u64,
     },
     /// Shows the last events of the global stream (all streams, in commit
     /// order), optionally filtered.
@@ -96,8 +96,8 @@ pub(crate) async fn run(
         EventsCommand::List { prefix, limit } => list(events, &prefix, limit, format, out).await,
         EventsCommand::Show {
             stream,
-            after_version,
-        } => show(events, &stream, after_version, format, out).await,
+            from_version,
+        } => show(events, &stream, from_version, format, out).await,
         EventsCommand::Tail {
             last,
             types,
@@ -143,12 +143,12 @@ async fn list(
 async fn show(
     events: &PostgresEventStore,
     stream: &str,
-    after_version: u64,
+    from_version: u64,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<(), OpsError> {
     let stream_id = StreamId::new(stream)?;
-    let loaded = events.load_stream(&stream_id, after_version).await?;
+    let loaded = events.load_stream(&stream_id, from_version).await?;
     if loaded.is_empty() && events.stream_version(&stream_id).await? == 0 {
         return Err(OpsError::StreamNotFound {
             stream: stream.to_owned(),
@@ -169,7 +169,7 @@ async fn show(
             event.payload.to_string(),
         ]);
     }
-    table.print(out, "no events after that version")
+    table.print(out, "no events from that version on")
 }
 
 /// Which events `tail` keeps.

@@ -87,7 +87,10 @@ pub(crate) async fn run(
         table.row(vec![
             status.projection.clone(),
             status.position.clone(),
-            format!("{} events", status.events_behind),
+            match status.events_behind {
+                1 => "1 event".to_owned(),
+                n => format!("{n} events"),
+            },
             duration(status.seconds_behind),
             status.dead_letters.to_string(),
             requests(&status.pending_requests),

@@ -1,0 +1,423 @@
+//! The operations commands on a real PostgreSQL deployment: events and
+//! projection store in a schema of their own, seeded through the
+//! framework's stores and a real projection manager, inspected and
+//! operated through the `composable` binary.
+
+mod ops_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use composable_rust_core::projection::{ProjectionManager, ProjectionStoreExt};
+use composable_rust_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+use composable_rust_postgres::{PostgresEventStore, PostgresProjectionStore};
+use composable_rust_testing::fixtures::TestSchema;
+use composable_rust_testing::services;
+use ops_support::{Tally, config, failure, json, normalise, success};
+use serde_json::json;
+
+type Manager = ProjectionManager<Tally<PostgresProjectionStore>>;
+
+/// A seeded deployment: three streams (one with a poison event), a
+/// migrated projection store, and the tally manager after a catch-up,
+/// which dead-lettered the poison event.
+struct Deployment {
+    schema: TestSchema,
+    url: String,
+    events: PostgresEventStore,
+    store: Arc<PostgresProjectionStore>,
+    fixed: Arc<AtomicBool>,
+    manager: Manager,
+}
+
+impl Deployment {
+    async fn new() -> Self {
+        let url = services::database_url();
+        let schema = TestSchema::new();
+        let events = PostgresEventStore::connect(&url)
+            .await
+            .unwrap()
+            .with_schema(schema.name())
+            .unwrap();
+        events.migrate().await.unwrap();
+        let store = PostgresProjectionStore::new(events.pool().clone())
+            .with_schema(schema.name())
+            .unwrap();
+        store.migrate().await.unwrap();
+        let store = Arc::new(store);
+        for (stream, types) in [
+            ("order-1", vec!["placed", "paid", "shipped"]),
+            ("order-2", vec!["placed", "poison"]),
+            ("user-7", vec!["registered"]),
+        ] {
+            let new = types
+                .into_iter()
+                .map(|kind| NewEvent::new(kind, json!({ "kind": kind })))
+                .collect();
+            events
+                .append(&StreamId::new(stream).unwrap(), ExpectedVersion::Any, new)
+                .await
+                .unwrap();
+        }
+        let fixed = Arc::new(AtomicBool::new(false));
+        let manager = ProjectionManager::builder(
+            Tally::new(Arc::clone(&fixed)),
+            Arc::clone(&store),
+            events.clone(),
+        )
+        .with_config(config())
+        .build();
+        assert_eq!(manager.catch_up().await.unwrap(), 6);
+        assert_eq!(manager.dead_letters().await.unwrap().len(), 1);
+        Self {
+            schema,
+            url,
+            events,
+            store,
+            fixed,
+            manager,
+        }
+    }
+
+    /// `args` followed by the connection options of this deployment.
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", &self.url, "--schema", self.schema.name()]);
+        all
+    }
+
+    async fn tally(&self, stream: &str) -> Option<u64> {
+        self.store
+            .get_json(&format!("tally:{stream}"))
+            .await
+            .unwrap()
+    }
+
+    async fn poison_id(&self) -> String {
+        self.manager.dead_letters().await.unwrap()[0]
+            .event
+            .event_id
+            .to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_lists_streams_shows_one_and_tails_the_global_stream() {
+    let d = Deployment::new().await;
+
+    let streams = json(&d.args(&["events", "list", "--format", "json"]));
+    let listed: Vec<(&str, u64)> = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stream_id"].as_str().unwrap(),
+                s["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("order-1", 3), ("order-2", 2), ("user-7", 1)]);
+    let orders = json(&d.args(&["events", "list", "--prefix", "order-", "--format", "json"]));
+    assert_eq!(orders.as_array().unwrap().len(), 2);
+
+    let shown = json(&d.args(&["events", "show", "order-1", "--format", "json"]));
+    let types: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["placed", "paid", "shipped"]);
+    let later = json(&d.args(&[
+        "events",
+        "show",
+        "order-1",
+        "--from-version",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(later[0]["stream_version"], 3);
+    assert_eq!(later[0]["payload"], json!({ "kind": "shipped" }));
+
+    // The last two events, in commit order; then only `placed`, then only
+    // the streams starting with `user-`.
+    let tail = json(&d.args(&["events", "tail", "-n", "2", "--format", "json"]));
+    let tail: Vec<(&str, &str)> = tail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["stream_id"].as_str().unwrap(),
+                e["event_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(tail, [("order-2", "poison"), ("user-7", "registered")]);
+    let placed = json(&d.args(&["events", "tail", "--type", "placed", "--format", "json"]));
+    assert_eq!(placed.as_array().unwrap().len(), 2);
+    let users = json(&d.args(&[
+        "events",
+        "tail",
+        "--stream-prefix",
+        "user-",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(users.as_array().unwrap().len(), 1);
+
+    // Starting after a position skips what came before it.
+    let first = json(&d.args(&["events", "tail", "--format", "json"]));
+    let third = first[2]["position"].as_str().unwrap();
+    let after = json(&d.args(&["events", "tail", "--after", third, "--format", "json"]));
+    assert_eq!(after.as_array().unwrap().len(), 3);
+
+    insta::assert_snapshot!(
+        "tail_table",
+        normalise(&success(&d.args(&["events", "tail", "-n", "3"])))
+    );
+    insta::assert_snapshot!(
+        "list_table",
+        normalise(&success(&d.args(&["events", "list"])))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_dead_letters_show_what_the_manager_did() {
+    let d = Deployment::new().await;
+    let poison = d.poison_id().await;
+
+    let status = json(&d.args(&["projections", "status", "--format", "json"]));
+    assert_eq!(status[0]["projection"], "tally");
+    assert_eq!(status[0]["events_behind"], 0);
+    assert_eq!(status[0]["dead_letters"], 1);
+    assert_eq!(status[0]["position"], d.manager.position().to_string());
+
+    // One more event: the projection is one behind until it catches up.
+    d.events
+        .append(
+            &StreamId::new("user-8").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("registered", json!({}))],
+        )
+        .await
+        .unwrap();
+    let status = json(&d.args(&["projections", "status", "--format", "json"]));
+    assert_eq!(status[0]["events_behind"], 1);
+    insta::assert_snapshot!(
+        "status_table",
+        normalise(&success(&d.args(&["projections", "status"])))
+    );
+
+    let letters = json(&d.args(&["dead-letters", "list", "--format", "json"]));
+    assert_eq!(letters[0]["projection"], "tally");
+    assert_eq!(letters[0]["event"]["event_id"], poison.as_str());
+    assert_eq!(letters[0]["attempts"], 2);
+    assert_eq!(letters[0]["retry_requested"], false);
+    let shown = json(&d.args(&["dead-letters", "show", "tally", &poison, "--format", "json"]));
+    assert!(
+        shown["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot tally poison event"),
+        "{shown}"
+    );
+    let text = success(&d.args(&["dead-letters", "show", "tally", &poison]));
+    assert!(
+        text.contains("stream:         order-2 (version 2)"),
+        "{text}"
+    );
+    assert!(
+        json(&d.args(&[
+            "dead-letters",
+            "list",
+            "--projection",
+            "other",
+            "--format",
+            "json"
+        ]))
+        .as_array()
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requested_retry_is_applied_by_the_manager_or_recorded_again() {
+    let d = Deployment::new().await;
+    let poison = d.poison_id().await;
+
+    // Not fixed yet: the manager tries, fails, and records the new attempt.
+    let said = success(&d.args(&["dead-letters", "retry", "tally", &poison]));
+    assert!(said.contains("retry of event"), "{said}");
+    let letters = json(&d.args(&["dead-letters", "list", "--format", "json"]));
+    assert_eq!(letters[0]["retry_requested"], true);
+    let status = json(&d.args(&["projections", "status", "--format", "json"]));
+    assert_eq!(
+        status[0]["pending_requests"][0]["kind"],
+        "retry_dead_letter"
+    );
+    d.manager.catch_up().await.unwrap();
+    let letters = d.manager.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 3);
+    let status = json(&d.args(&["projections", "status", "--format", "json"]));
+    assert!(status[0]["pending_requests"].as_array().unwrap().is_empty());
+
+    // Fixed: the running manager applies it within its polling interval.
+    d.fixed.store(true, Ordering::SeqCst);
+    let running = d.manager.start();
+    success(&d.args(&["dead-letters", "retry", "tally", &poison]));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !d.manager.dead_letters().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retry was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.manager.shutdown();
+    running.await.unwrap().unwrap();
+    assert_eq!(d.tally("order-2").await, Some(2));
+    assert!(
+        json(&d.args(&["dead-letters", "list", "--format", "json"]))
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Retrying it again: there is nothing left to retry.
+    let error = failure(&d.args(&["dead-letters", "retry", "tally", &poison]));
+    assert!(error.contains("[CR-E0307]"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discard_removes_a_letter_and_reset_makes_the_service_rebuild() {
+    let d = Deployment::new().await;
+    let poison = d.poison_id().await;
+
+    let said = success(&d.args(&["dead-letters", "discard", "tally", &poison]));
+    assert!(said.contains("discarded"), "{said}");
+    assert!(d.manager.dead_letters().await.unwrap().is_empty());
+    let error = failure(&d.args(&["dead-letters", "discard", "tally", &poison]));
+    assert!(error.contains("[CR-E0307]"), "{error}");
+    assert_eq!(
+        d.tally("order-2").await,
+        Some(1),
+        "the poison event was never applied"
+    );
+
+    // A reset is a rebuild: the read model starts over, so nothing is
+    // counted twice, and the fixed poison event is counted this time.
+    d.fixed.store(true, Ordering::SeqCst);
+    let said = success(&d.args(&["checkpoint", "reset", "tally"]));
+    assert!(said.contains("rebuild of `tally` requested"), "{said}");
+    let status = json(&d.args(&["projections", "status", "--format", "json"]));
+    assert_eq!(status[0]["pending_requests"][0]["kind"], "rebuild");
+    d.manager.catch_up().await.unwrap();
+    assert_eq!(d.tally("order-1").await, Some(3));
+    assert_eq!(d.tally("order-2").await, Some(2));
+    let status = json(&d.args(&["projections", "status", "--format", "json"]));
+    assert!(status[0]["pending_requests"].as_array().unwrap().is_empty());
+
+    let error = failure(&d.args(&["checkpoint", "reset", "nope"]));
+    assert!(
+        error.contains("[CR-E0308]") && error.contains("the store has: tally"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_connections_schemas_and_arguments_say_what_to_do() {
+    let d = Deployment::new().await;
+
+    let error = failure(&["events", "list", "--schema", d.schema.name()]);
+    assert!(
+        error.contains("[CR-E0301]") && error.contains("DATABASE_URL"),
+        "{error}"
+    );
+
+    let error = failure(&[
+        "events",
+        "list",
+        "--database-url",
+        "postgres://postgres@127.0.0.1:1/none",
+    ]);
+    assert!(error.contains("[CR-E0102]"), "{error}");
+
+    let error = failure(&[
+        "events",
+        "list",
+        "--database-url",
+        &d.url,
+        "--schema",
+        "no_such_schema",
+    ]);
+    assert!(
+        error.contains("[CR-E0302]") && error.contains(d.schema.name()),
+        "{error}"
+    );
+
+    // A schema that exists but holds no event store (only a projection
+    // store), and one that holds no projection store.
+    let projections_only = TestSchema::new();
+    PostgresProjectionStore::new(d.events.pool().clone())
+        .with_schema(projections_only.name())
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    let error = failure(&[
+        "events",
+        "list",
+        "--database-url",
+        &d.url,
+        "--schema",
+        projections_only.name(),
+    ]);
+    assert!(
+        error.contains("[CR-E0303]") && error.contains("holds no event store"),
+        "{error}"
+    );
+    let events_only = TestSchema::new();
+    d.events
+        .clone()
+        .with_schema(events_only.name())
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    let error = failure(&[
+        "projections",
+        "status",
+        "--database-url",
+        &d.url,
+        "--schema",
+        d.schema.name(),
+        "--projection-schema",
+        events_only.name(),
+    ]);
+    assert!(error.contains("[CR-E0304]"), "{error}");
+
+    let error = failure(&[
+        "events",
+        "list",
+        "--database-url",
+        &d.url,
+        "--schema",
+        "Bad-Name",
+    ]);
+    assert!(error.contains("[CR-E0101]"), "{error}");
+
+    let error = failure(&d.args(&["events", "show", "order-99"]));
+    assert!(error.contains("[CR-E0306]"), "{error}");
+
+    let error = failure(&d.args(&["events", "tail", "--after", "yesterday"]));
+    assert!(error.contains("[CR-E0309]"), "{error}");
+
+    let error = failure(&d.args(&["projections", "status", "--key-prefix", "app"]));
+    assert!(error.contains("[CR-E0305]"), "{error}");
+}
