@@ -14,7 +14,7 @@ const TROUBLESHOOTING: &str = include_str!("../src/appendix/troubleshooting.md")
 
 /// Every crate's codes, with the range prefix it owns.
 fn all_codes() -> Vec<(&'static str, &'static str, &'static ErrorCode)> {
-    let crates: [(&str, &str, &'static [ErrorCode]); 5] = [
+    let crates: [(&str, &str, &'static [ErrorCode]); 6] = [
         ("composable-rust-core", "CR-E00", codes::ALL),
         (
             "composable-rust-postgres",
@@ -35,6 +35,11 @@ fn all_codes() -> Vec<(&'static str, &'static str, &'static ErrorCode)> {
             "composable-rust-cli (scaffold)",
             "CR-E03",
             composable_rust_cli::scaffold::codes::ALL,
+        ),
+        (
+            "composable-rust-cli (ops)",
+            "CR-E03",
+            composable_rust_cli::ops::codes::ALL,
         ),
     ];
     crates
