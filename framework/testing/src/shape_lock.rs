@@ -10,7 +10,9 @@
 //! ```
 //!
 //! each holding `{ "type", "schema_version", "payload" }` as the store
-//! would keep them. [`check`](EventShapeLock::check) then fails when:
+//! would keep them. A compatible change that needs no new version (a field
+//! added with a default) keeps the old payload as history, renamed
+//! `<type>.v<N>.<label>.json`: it is only checked to load. [`check`](EventShapeLock::check) then fails when:
 //!
 //! 1. a sample the test gives serializes differently from its recording at
 //!    the same version: the shape changed without a version bump (the
@@ -307,19 +309,45 @@ impl<E: Event> EventShapeLock<E> {
             }
             return;
         }
+        let advice = if self.decodes(&recorded) {
+            format!(
+                "Old events of this shape still load (an added field with a default?), so \
+                 no version bump is needed: keep the old payload as history by renaming \
+                 the recording to `{event_type}.v{version}.<label>.json` (it must keep \
+                 loading), then record today's shape with `{}`. If the meaning changed, \
+                 bump the version instead: make `{}::schema_version(\"{event_type}\")` \
+                 return {} and register an upcaster from v{version}.",
+                record_command(),
+                report.enum_name,
+                version + 1
+            )
+        } else {
+            format!(
+                "Events stored in the old shape would no longer load. Make \
+                 `{}::schema_version(\"{event_type}\")` return {} (#[event(version = {})]) \
+                 and register an upcaster from v{version} (Upcasters::migrate or register), \
+                 then record the new version with `{}`. Keep the v{version} recording: it \
+                 proves old events still load.",
+                report.enum_name,
+                version + 1,
+                version + 1,
+                record_command()
+            )
+        };
         report.problem(format!(
             "the shape of `{event_type}` changed without a version bump: it serializes \
-             differently from its recording {} at v{version}:\n  - {}\nEvents stored in \
-             the old shape would no longer load. Make `{}::schema_version(\"{event_type}\")` \
-             return {} and register an upcaster from v{version} (Upcasters::migrate or \
-             register), then record the new version with `{}`. Keep the v{version} \
-             recording: it proves old events still load.",
+             differently from its recording {} at v{version}:\n  - {}\n{advice}",
             path.display(),
             differences.join("\n  - "),
-            report.enum_name,
-            version + 1,
-            record_command()
         ));
+    }
+
+    /// Whether `recording` decodes into today's type (or is discarded).
+    fn decodes(&self, recording: &Recording) -> bool {
+        let stored = StoredEvent::builder(&recording.event_type, recording.payload.clone())
+            .with_schema_version(recording.schema_version)
+            .build();
+        decode::<E>(&stored, &self.upcasters).is_ok()
     }
 
     fn write(&self, path: &Path, sample: &Recording, report: &mut ShapeLockReport) {
@@ -347,12 +375,20 @@ impl<E: Event> EventShapeLock<E> {
             match read_recording(&path) {
                 Ok(recording) => {
                     let expected = file_name(&recording.event_type, recording.schema_version);
-                    if path
+                    let stem = expected.trim_end_matches(".json");
+                    let name = path
                         .file_name()
-                        .is_some_and(|name| name != expected.as_str())
-                    {
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    // `<type>.v<N>.json`, or `<type>.v<N>.<label>.json`: an
+                    // older payload of the same version, kept as history.
+                    let history = name
+                        .strip_prefix(stem)
+                        .is_some_and(|rest| rest.starts_with('.') && rest.len() > ".json".len());
+                    if name != expected && !history {
                         report.problem(format!(
-                            "{} records `{}` v{}, so it must be named {expected}",
+                            "{} records `{}` v{}, so it must be named {expected} \
+                             (or {stem}.<label>.json for an older payload kept as history)",
                             path.display(),
                             recording.event_type,
                             recording.schema_version
@@ -389,12 +425,18 @@ impl<E: Event> EventShapeLock<E> {
                 return;
             }
         };
-        let current = E::schema_version(&recording.event_type);
-        if recording.schema_version != current {
-            return;
-        }
+        // Only today's recording of a type must survive the round trip: an
+        // older version, a renamed type or a payload kept as history
+        // loads as something else on purpose.
+        let canonical = path.file_name().is_some_and(|name| {
+            *name == *file_name(&recording.event_type, recording.schema_version)
+        });
         match encode(&decoded) {
-            Ok(again) if again.payload == recording.payload => {}
+            Ok(again)
+                if !canonical
+                    || again.event_type != recording.event_type
+                    || again.schema_version != recording.schema_version
+                    || again.payload == recording.payload => {}
             Ok(again) => report.problem(format!(
                 "the recorded `{}` v{} ({}) decodes, but encodes back differently (a \
                  field serde skips or renames one way only?) {}",

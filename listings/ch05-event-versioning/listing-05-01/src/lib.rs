@@ -181,3 +181,30 @@ mod tests {
     }
 }
 // ANCHOR_END: test
+
+// ANCHOR: shape_lock
+#[cfg(test)]
+mod shapes {
+    use composable_rust::testing::shape_lock::EventShapeLock;
+
+    use super::*;
+
+    /// One sample per event type today; the recordings of every shape ever
+    /// stored are in tests/event-shapes/AccountEvent/.
+    #[test]
+    fn event_shapes_are_locked() {
+        EventShapeLock::<AccountEvent>::new(env!("CARGO_MANIFEST_DIR"))
+            .with_upcasters(upcasters())
+            .with_samples([
+                AccountEvent::Opened {
+                    owner: "Ada".into(),
+                    currency: "EUR".into(),
+                },
+                AccountEvent::MoneyDeposited {
+                    amount_cents: 1_000,
+                },
+            ])
+            .check();
+    }
+}
+// ANCHOR_END: shape_lock
