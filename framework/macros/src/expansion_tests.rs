@@ -2,8 +2,10 @@
 //! pretty-printed snapshots (`src/snapshots/`), so a change to the
 //! generated code shows up in review as a diff of readable Rust.
 //!
-//! The behaviour of the generated code is tested in `tests/`, and the
-//! compile errors in `tests/ui/`.
+//! After an intended change to the generated code, rewrite them with
+//! `INSTA_UPDATE=always cargo test -p composable-rust-macros --lib` and
+//! review the diff. The behaviour of the generated code is tested in
+//! `tests/`, and the compile errors in `tests/ui/`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
