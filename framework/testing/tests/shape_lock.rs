@@ -101,12 +101,57 @@ fn a_shape_change_without_a_version_bump_is_refused_even_when_recording() {
         problems.contains("the shape of `Sent` changed without a version bump")
             && problems.contains("`payload.grams` is gone")
             && problems.contains("`payload.weight_grams` is new")
-            && problems.contains("return 3 and register an upcaster from v2"),
+            && problems
+                .contains("return 3 (#[event(version = 3)]) and register an upcaster from v2"),
         "{problems}"
     );
     // The recordings no longer decode into the renamed type either.
     assert!(problems.contains("no longer loads"), "{problems}");
     assert!(report.recorded().is_empty(), "nothing may be written");
+}
+
+/// `Sent` with a new optional field: old payloads still load.
+mod widened {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub(super) enum ParcelEvent {
+        Sent {
+            to: String,
+            grams: u32,
+            #[serde(default)]
+            fragile: bool,
+        },
+        Delivered,
+    }
+
+    impl Event for ParcelEvent {
+        fn schema_version(event_type: &str) -> u32 {
+            if event_type == "Sent" { 2 } else { 1 }
+        }
+    }
+}
+
+#[test]
+fn a_compatible_change_is_told_to_keep_the_old_payload_as_history() {
+    let report = lock::<widened::ParcelEvent>()
+        .with_upcasters(upcasters())
+        .with_samples([
+            widened::ParcelEvent::Sent {
+                to: "Ada".into(),
+                grams: 1500,
+                fragile: true,
+            },
+            widened::ParcelEvent::Delivered,
+        ])
+        .verify();
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("`payload.fragile` is new")
+            && problems.contains("Old events of this shape still load")
+            && problems.contains("renaming the recording to `Sent.v2.<label>.json`"),
+        "{problems}"
+    );
 }
 
 #[test]
