@@ -128,7 +128,7 @@ pub fn run_commands(options: &CommandsOptions) -> CommandsReport {
             .steps
             .into_iter()
             .filter_map(|step| match step {
-                Step::Command { line, command } => Some((line, command)),
+                Step::Command { line, command, .. } => Some((line, command)),
                 _ => None,
             })
             .collect();

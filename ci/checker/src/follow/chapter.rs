@@ -29,8 +29,13 @@ const MAX_INCLUDE_DEPTH: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
     /// Run `command` (a `$ ` line of a `console` fence) in the current
-    /// directory.
-    Command { line: usize, command: String },
+    /// directory; in a fence opted in with `<!-- output: checked -->`,
+    /// `expected` holds the output lines the fence shows after it.
+    Command {
+        line: usize,
+        command: String,
+        expected: Option<Vec<String>>,
+    },
     /// Write `content` to `path` (relative to the current directory).
     File {
         line: usize,
@@ -164,6 +169,7 @@ pub(crate) fn parse(root: &Path, chapter: &Path, text: &str) -> Parsed {
 
     // Captions and checkpoints are lines outside code blocks.
     let mut captions: Vec<(usize, &str)> = Vec::new();
+    let mut checked_output: Vec<usize> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let number = i + 1;
         if inside_block(&blocks, number) {
@@ -171,6 +177,9 @@ pub(crate) fn parse(root: &Path, chapter: &Path, text: &str) -> Parsed {
         }
         if let Some(path) = caption(line) {
             captions.push((number, path));
+        }
+        if line.trim() == super::output::MARKER {
+            checked_output.push(number);
         }
         match checkpoint(line) {
             None => {}
@@ -205,6 +214,10 @@ pub(crate) fn parse(root: &Path, chapter: &Path, text: &str) -> Parsed {
         let captioned = above.and_then(|n| {
             let index = captions.iter().position(|&(line, _)| line == n)?;
             Some(captions.remove(index).1)
+        });
+        let checked = above.is_some_and(|n| {
+            let index = checked_output.iter().position(|&line| line == n);
+            index.map(|index| checked_output.remove(index)).is_some()
         });
         let rust = block.is_rust();
 
@@ -242,10 +255,36 @@ pub(crate) fn parse(root: &Path, chapter: &Path, text: &str) -> Parsed {
         if rust {
             check_uncaptioned_rust(block, &mut parsed);
         } else if block.tokens().first() == Some(&"console") {
-            for (line, command) in commands(block) {
-                parsed.steps.push(Step::Command { line, command });
+            for (line, command, output) in commands(block) {
+                parsed.steps.push(Step::Command {
+                    line,
+                    command,
+                    expected: checked.then_some(output),
+                });
             }
+            continue;
         }
+        if checked {
+            issue(
+                &mut parsed,
+                block.line,
+                format!(
+                    "`{}` must be followed by a console fence",
+                    super::output::MARKER
+                ),
+            );
+        }
+    }
+
+    for line in checked_output {
+        issue(
+            &mut parsed,
+            line,
+            format!(
+                "`{}` is not followed by a code block: put the console fence whose output is checked right after it",
+                super::output::MARKER
+            ),
+        );
     }
 
     for (line, path) in captions {
@@ -267,13 +306,17 @@ pub(crate) fn parse(root: &Path, chapter: &Path, text: &str) -> Parsed {
     parsed
 }
 
-/// The `$ ` lines of a console fence, with their lines; a line ending in
+/// The `$ ` lines of a console fence, with their lines and the output
+/// lines shown after each (up to the next command); a line ending in
 /// ` \` continues on the next.
-fn commands(block: &CodeBlock) -> Vec<(usize, String)> {
-    let mut found = Vec::new();
+fn commands(block: &CodeBlock) -> Vec<(usize, String, Vec<String>)> {
+    let mut found: Vec<(usize, String, Vec<String>)> = Vec::new();
     let mut body = block.body.lines().enumerate();
     while let Some((i, line)) = body.next() {
         let Some(command) = line.strip_prefix("$ ") else {
+            if let Some((_, _, output)) = found.last_mut() {
+                output.push(line.to_owned());
+            }
             continue;
         };
         let mut command = command.to_owned();
@@ -289,7 +332,7 @@ fn commands(block: &CodeBlock) -> Vec<(usize, String)> {
         }
         let command = command.trim().to_owned();
         if !command.is_empty() {
-            found.push((block.body_line + i, command));
+            found.push((block.body_line + i, command, Vec::new()));
         }
     }
     found
@@ -518,15 +561,18 @@ mod tests {
             vec![
                 Step::Command {
                     line: 6,
-                    command: "cargo new --lib bank".into()
+                    command: "cargo new --lib bank".into(),
+                    expected: None,
                 },
                 Step::Command {
                     line: 8,
-                    command: "cd bank".into()
+                    command: "cd bank".into(),
+                    expected: None,
                 },
                 Step::Command {
                     line: 9,
-                    command: "echo a \\\n  b".into()
+                    command: "echo a \\\n  b".into(),
+                    expected: None,
                 },
                 Step::File {
                     line: 15,
@@ -535,5 +581,33 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn checked_fences_carry_the_output_they_show() {
+        let text = "<!-- build-along -->\n\n<!-- output: checked -->\n\n```console\n$ echo a\na\n$ true\n```\n\n```console\n$ echo b\nnot checked\n```\n\n<!-- output: checked -->\ntext\n";
+        let parsed = parse(Path::new("/r"), Path::new("/r/book/src/c.md"), text);
+        assert_eq!(
+            parsed.steps,
+            vec![
+                Step::Command {
+                    line: 6,
+                    command: "echo a".into(),
+                    expected: Some(vec!["a".into()]),
+                },
+                Step::Command {
+                    line: 8,
+                    command: "true".into(),
+                    expected: Some(vec![]),
+                },
+                Step::Command {
+                    line: 12,
+                    command: "echo b".into(),
+                    expected: None,
+                },
+            ]
+        );
+        assert_eq!(parsed.issues.len(), 1, "{:?}", parsed.issues);
+        assert_eq!(parsed.issues[0].line, 16);
     }
 }

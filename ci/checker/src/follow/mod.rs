@@ -67,11 +67,25 @@
 //!    not name a listing crate (`listing_04_01::`, `listing-04-01`): the
 //!    reader's crate is not called that.
 //!
-//! Problems of conventions 3 to 5 (and malformed captions and checkpoints)
+//! 6. **Checked output.** A console fence right after the line
+//!    `<!-- output: checked -->` (blank lines allowed) must show exactly
+//!    what its commands print: after each `$ ` command, its output (stdout
+//!    and stderr together) must equal the lines the fence shows up to the
+//!    next command, or the follow fails at the command's line with both,
+//!    as a diff. Both sides are normalised first: blank lines dropped,
+//!    runs of spaces made one, and values that change from run to run
+//!    (UUIDs, positions `1045/17`, dates, times, durations `3s`) replaced
+//!    by placeholders; a shown line `...` stands for any number of lines,
+//!    a shown line ending in `...` for any line that starts with the rest
+//!    (see `output.rs`). Fences without the marker show output that is
+//!    not checked.
+//!
+//! Problems of conventions 3 to 6 (and malformed captions and checkpoints)
 //! are found before anything runs; `book-checker check` reports them too.
 
 pub(crate) mod chapter;
 mod checkpoint;
+mod output;
 pub(crate) mod shell;
 
 use std::ffi::OsString;
@@ -292,14 +306,20 @@ pub fn follow(options: &FollowOptions) -> FollowReport {
         let mut failure = None;
         for step in &chapter.steps {
             let (line, outcome) = match step {
-                chapter::Step::Command { line, command } => {
+                chapter::Step::Command {
+                    line,
+                    command,
+                    expected,
+                } => {
                     if options.progress {
                         println!("  {}:{line}: {}$ {command}", rel.display(), prompt(&reader));
                     }
                     done.commands += 1;
-                    let outcome = reader
-                        .run(command)
-                        .map_err(|e| format!("`$ {command}` {e}"));
+                    let outcome = reader.run(command).and_then(|printed| match expected {
+                        Some(shown) => output::compare(shown, &printed),
+                        None => Ok(()),
+                    });
+                    let outcome = outcome.map_err(|e| format!("`$ {command}` {e}"));
                     (line, outcome)
                 }
                 chapter::Step::File {

@@ -69,29 +69,33 @@ impl Reader {
         }
     }
 
-    /// Runs one command the way the chapter shows it; `Err` says why it
-    /// failed, with its output.
-    pub(crate) fn run(&mut self, command: &str) -> Result<(), String> {
+    /// Runs one command the way the chapter shows it and returns what it
+    /// printed (stdout and stderr, interleaved; nothing for a `cd`); `Err`
+    /// says why it failed, with its output.
+    pub(crate) fn run(&mut self, command: &str) -> Result<String, String> {
         if let Some(dir) = bare_cd(command) {
-            return self.cd(&dir);
+            return self.cd(&dir).map(|()| String::new());
         }
         let actual = self.substitute_clone(command);
-        if let Err((failure, output)) = self.spawn(&actual) {
-            let run_as = if actual == command {
-                String::new()
-            } else {
-                format!(" (run as `{actual}`)")
-            };
-            return Err(format!(
-                "failed{run_as}: it {failure} in {}; its output:\n{}",
-                self.shown_cwd(),
-                tail(&output)
-            ));
-        }
+        let printed = match self.spawn(&actual) {
+            Ok(printed) => printed,
+            Err((failure, output)) => {
+                let run_as = if actual == command {
+                    String::new()
+                } else {
+                    format!(" (run as `{actual}`)")
+                };
+                return Err(format!(
+                    "failed{run_as}: it {failure} in {}; its output:\n{}",
+                    self.shown_cwd(),
+                    tail(&output)
+                ));
+            }
+        };
         if let Some(project) = new_project(command, &self.cwd) {
             self.copy_lock(&project)?;
         }
-        Ok(())
+        Ok(printed)
     }
 
     /// `cd DIR`, tracked here since every command runs in a shell of its own.
