@@ -35,12 +35,17 @@
 //!    - every command runs with `CARGO_TARGET_DIR` set to the workspace's
 //!      `target/reader` so builds reuse compiled dependencies: it changes
 //!      where artifacts go, not what is built;
-//!    - right after a command starting with `cargo new` or `cargo init`
-//!      succeeds, the workspace's `Cargo.lock` is copied into the new
-//!      project, so it resolves the dependency versions the workspace
-//!      tested (offline-safe). The first resolution prunes it to what the
-//!      project uses then, so add dependencies before the first build;
-//!      `cargo add` may still consult the crates.io index.
+//!    - right after a command starting with `cargo new`, `cargo init` or
+//!      `composable new NAME` succeeds, the workspace's `Cargo.lock` is
+//!      copied into the new project, so it resolves the dependency
+//!      versions the workspace tested (offline-safe). The first resolution
+//!      prunes it to what the project uses then, so add dependencies
+//!      before the first build; `cargo add` may still consult the
+//!      crates.io index;
+//!    - `cargo install` installs into the scratch home, not the machine's
+//!      `~/.cargo`: `CARGO_INSTALL_ROOT` is `<scratch>/.cargo`, and its
+//!      `bin` comes first on `PATH`, so what the reader installs is what
+//!      the following commands run.
 //! 3. **Files.** A fence immediately preceded (blank lines allowed) by the
 //!    caption `<span class="filename">Filename: PATH</span>` is the
 //!    complete content of `PATH`, relative to the current directory; it is
@@ -281,6 +286,7 @@ pub fn follow(options: &FollowOptions) -> FollowReport {
         .unwrap_or_else(|| root.join("target").join("reader"));
     let mut env = options.env.clone();
     env.push(("CARGO_TARGET_DIR".into(), target_dir.into_os_string()));
+    env.extend(install_env(&scratch));
     let mut reader =
         shell::Reader::new(root.clone(), scratch.clone(), env, options.command_timeout);
     if options.progress {
@@ -378,6 +384,21 @@ pub fn follow(options: &FollowOptions) -> FollowReport {
     report
 }
 
+/// `cargo install` into the reader's (scratch) home: `CARGO_INSTALL_ROOT`
+/// and a `PATH` that starts with its `bin`.
+fn install_env(scratch: &Path) -> Vec<(OsString, OsString)> {
+    let root = scratch.join(".cargo");
+    let mut paths = vec![root.join("bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    let path = std::env::join_paths(paths).unwrap_or_default();
+    vec![
+        ("CARGO_INSTALL_ROOT".into(), root.into_os_string()),
+        ("PATH".into(), path),
+    ]
+}
+
 /// `~/project $ ` style prompt for progress lines.
 fn prompt(reader: &shell::Reader) -> String {
     format!("{} ", reader.shown_cwd())
@@ -420,4 +441,27 @@ fn scratch_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other(
         "no free name for a scratch directory",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_install_goes_into_the_scratch_home() {
+        let scratch = Path::new("/tmp/reader-home");
+        let env = install_env(scratch);
+        let root = env
+            .iter()
+            .find(|(key, _)| key == "CARGO_INSTALL_ROOT")
+            .map(|(_, value)| PathBuf::from(value));
+        assert_eq!(root, Some(scratch.join(".cargo")));
+        let path = env
+            .iter()
+            .find(|(key, _)| key == "PATH")
+            .map(|(_, value)| value.clone())
+            .expect("PATH is set");
+        let first = std::env::split_paths(&path).next();
+        assert_eq!(first, Some(scratch.join(".cargo").join("bin")));
+    }
 }

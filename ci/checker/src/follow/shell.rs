@@ -367,12 +367,27 @@ pub(crate) fn bare_cd(command: &str) -> Option<String> {
 }
 
 /// The project directory a command starting with `cargo new` / `cargo init`
-/// creates (relative to `cwd`).
+/// / `composable new NAME` creates (relative to `cwd`).
 pub(crate) fn new_project(command: &str, cwd: &Path) -> Option<PathBuf> {
     let first = command.split(['&', ';', '|']).next().unwrap_or(command);
     let words = simple_words(first)?;
     let (cargo, rest) = words.split_first()?;
     let (sub, args) = rest.split_first()?;
+    if cargo == "composable" && sub == "new" {
+        // `composable new NAME [--framework-path DIR] [--dry-run]`: NAME is
+        // the first word that is neither an option nor its value.
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "--framework-path" {
+                args.next();
+            } else if arg == "--dry-run" {
+                return None;
+            } else if !arg.starts_with('-') {
+                return Some(normalize(&cwd.join(arg)));
+            }
+        }
+        return None;
+    }
     if cargo != "cargo" || (sub != "new" && sub != "init") {
         return None;
     }
@@ -429,6 +444,16 @@ mod tests {
         assert_eq!(new_project("cargo init", cwd), Some(cwd.to_path_buf()));
         assert_eq!(new_project("cargo new", cwd), None);
         assert_eq!(new_project("cargo add tokio", cwd), None);
+        assert_eq!(
+            new_project("composable new shop --framework-path composable-rust", cwd),
+            Some(PathBuf::from("/home/reader/shop"))
+        );
+        assert_eq!(
+            new_project("composable new --framework-path fw shop", cwd),
+            Some(PathBuf::from("/home/reader/shop"))
+        );
+        assert_eq!(new_project("composable new --dry-run shop", cwd), None);
+        assert_eq!(new_project("composable add aggregate Account", cwd), None);
     }
 
     #[test]
