@@ -295,6 +295,8 @@ pub mod codes {
         COMMAND_REJECTED = ("CR-E0020", "an aggregate refused a command");
         /// A temporal load or a replay asked for a version the stream has not reached.
         VERSION_PAST_END = ("CR-E0021", "a version past the end of the stream was asked for");
+        /// A condition on an aggregate's state (for the replay debugger) does not parse.
+        INVALID_STATE_CONDITION = ("CR-E0022", "a state condition does not parse");
         /// A saga's declared map (its steps and compensations) is not a saga.
         INVALID_SAGA_MAP = ("CR-E0035", "a saga map declares no steps, a step twice, or a step without success");
         /// A saga instance has no recorded history.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use composable_rust_core::aggregate::{AsOf, Change};
+use composable_rust_core::aggregate::{AsOf, Change, StateCondition};
 use composable_rust_core::{
     Aggregate, AggregateRepository, CodedError, Event, EventStore, EventStoreError,
     InMemoryEventStore, SnapshotPolicy, StreamId, TestClock,
@@ -356,4 +356,26 @@ async fn a_snapshot_that_includes_an_event_after_the_time_is_not_used() {
         .unwrap();
     assert_eq!((loaded.version, loaded.snapshot_version), (7, None));
     assert_eq!(loaded.state, expected(7));
+}
+
+#[tokio::test]
+async fn a_condition_parsed_from_text_stops_the_debugger() {
+    let (repository, id, _) = stream(false).await;
+    // Balances: 10, 30, 5, 45, 95, 70, 140, 220, 195, 295.
+    let condition: StateCondition = "balance >= 100".parse().unwrap();
+    let mut debugger = repository.debugger(&id, AsOf::Version(0)).await.unwrap();
+    let hit = debugger
+        .run_until(|account, _| condition.matches(account))
+        .unwrap();
+    assert_eq!(hit.version, 7);
+    assert!(condition.holds(&hit.after));
+    assert!(!condition.holds(&hit.before));
+    // A path into an array: the fourth movement was a deposit of 40.
+    let fourth: StateCondition = "movements[3] == 40".parse().unwrap();
+    let mut debugger = repository.debugger(&id, AsOf::Version(0)).await.unwrap();
+    let mut out = Vec::new();
+    let stopped = debugger
+        .print_until(&mut out, |account, _| fourth.matches(account))
+        .unwrap();
+    assert_eq!(stopped, Some(4));
 }

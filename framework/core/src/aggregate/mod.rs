@@ -19,8 +19,10 @@
 //! [`AggregateRepository::load_at`] loads the state as of a version or a
 //! time ([`AsOf`]), and [`AggregateRepository::debugger`] steps through the
 //! events one by one with the state before and after each
-//! ([`ReplayDebugger`], [`StateDiff`]).
+//! ([`ReplayDebugger`], [`StateDiff`]), stopping where a condition holds
+//! (a closure, or a [`StateCondition`] parsed from text).
 
+mod condition;
 mod diff;
 mod effect;
 mod hot;
@@ -28,6 +30,7 @@ mod replay;
 mod repository;
 mod temporal;
 
+pub use condition::{ConditionError, StateCondition};
 pub use diff::{Change, StateDiff};
 pub use effect::append_events;
 pub use replay::{ReplayDebugger, ReplayStep};

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bank::account::{Account, AccountCommand, AccountEvent};
+use composable_rust::aggregate::StateCondition;
 use composable_rust::chrono::{TimeZone, Utc};
 use composable_rust::{AggregateRepository, AsOf, InMemoryEventStore, SnapshotPolicy, TestClock};
 
@@ -82,5 +83,12 @@ async fn main() -> Result<(), Error> {
         |_account, event| matches!(event, AccountEvent::Withdrawn { amount } if *amount >= 100),
     )?;
     // ANCHOR_END: debugger
+
+    // ANCHOR: condition
+    // A condition from text, as a command line would take it: on with the
+    // replay until the balance is below 100.
+    let low: StateCondition = "balance < 100".parse()?;
+    debugger.print_until(&mut out, |account, _| low.matches(account))?;
+    // ANCHOR_END: condition
     Ok(())
 }
