@@ -48,9 +48,11 @@ use serde::de::DeserializeOwned;
 
 /// A domain event type: a serde enum whose variants are the event types.
 ///
-/// Implement it with an empty `impl`; override
-/// [`schema_version`](Event::schema_version) when a variant's payload shape
-/// changes.
+/// Derive it with `#[derive(Event)]` (the facade's `macros` feature), which
+/// takes the type names from serde and each variant's version from its
+/// `#[event(version = N)]`; or implement it by hand, with an empty `impl`
+/// and an override of [`schema_version`](Event::schema_version) when a
+/// variant's payload shape changes.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The current schema version of `event_type` (a variant's type name).
     /// Payloads stored with an older version are upcast on load.
