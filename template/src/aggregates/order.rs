@@ -8,15 +8,13 @@ use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What can happen to an order. Past tense: these are facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum OrderEvent {
     Placed { customer: String, total: u64 },
     Paid { amount: u64 },
     Shipped,
     Cancelled { reason: String },
 }
-
-impl Event for OrderEvent {}
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

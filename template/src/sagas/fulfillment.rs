@@ -35,15 +35,13 @@ pub enum FulfillmentInput {
 }
 
 /// What the saga records about itself, in its own stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum FulfillmentEvent {
     Started { order: String },
     ShipmentRequested,
     Abandoned,
     PaymentOverdue,
 }
-
-impl Event for FulfillmentEvent {}
 
 /// What the saga asks the shipping desk to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
