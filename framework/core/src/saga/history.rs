@@ -323,3 +323,78 @@ fn source_of(cause: &StepCause) -> String {
         StepCause::Input { .. } | StepCause::Timeout { .. } => "inputs".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::event::{NewEvent, StoredEvent};
+    use crate::saga::SagaCommand;
+
+    fn stored(version: u64, event: NewEvent) -> StoredEvent {
+        StoredEvent::builder(event.event_type, event.payload)
+            .with_stream(StreamId::new("saga-old-1").unwrap(), version)
+            .build()
+    }
+
+    /// A step recorded before steps named their input (no `received`):
+    /// drawn from an `inputs` participant, by event id.
+    #[test]
+    fn steps_recorded_without_their_input_show_its_id() {
+        let saga_id = SagaId::new("1").unwrap();
+        let input = Uuid::nil();
+        let command = SagaCommand {
+            id: CommandId::new("saga-old-1#1"),
+            saga_id: saga_id.clone(),
+            command: json!({ "Ship": { "to": "Ada" } }),
+        };
+        let step = SagaRecord::Step {
+            cause: Cause::Input {
+                id: input,
+                received: None,
+            },
+            events: 1,
+            commands: vec![command],
+            timeouts: vec![],
+            outcome: Some(SagaOutcome::Completed),
+        };
+        let encoded = NewEvent::from_event(&step).unwrap();
+        assert!(
+            encoded.payload["cause"]["Input"].get("received").is_none(),
+            "an absent input is not written: {}",
+            encoded.payload
+        );
+        let events = [
+            stored(1, NewEvent::new("Shipped", json!(null))),
+            stored(2, encoded),
+        ];
+        let history = SagaHistory::from_events("old", &saga_id, &events).unwrap();
+        assert_eq!(history.outcome(), Some(SagaOutcome::Completed));
+        let expected = "\
+sequenceDiagram
+    participant p0 as inputs
+    participant saga as old 1
+    participant commands
+    p0->>saga: event 00000000-0000-0000-0000-000000000000
+    Note over saga: recorded Shipped
+    saga->>commands: Ship
+    Note over saga: completed
+";
+        assert_eq!(history.to_mermaid(), expected);
+    }
+
+    #[test]
+    fn a_runtime_record_that_does_not_decode_is_a_corrupt_stream() {
+        let saga_id = SagaId::new("1").unwrap();
+        let events = [stored(
+            1,
+            NewEvent::new("$saga.step", json!({ "no": "such shape" })),
+        )];
+        let error = SagaHistory::from_events("old", &saga_id, &events).unwrap_err();
+        assert!(
+            matches!(error, SagaError::CorruptStream { version: 1, .. }),
+            "{error:?}"
+        );
+    }
+}
