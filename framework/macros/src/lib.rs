@@ -97,7 +97,9 @@ pub fn coded_error(args: TokenStream, input: TokenStream) -> TokenStream {
 ///
 /// Compile errors: two variants with one type name (each would load as
 /// the first), a version of 0, and serde representations the event store
-/// cannot keep (`tag`, `content`, `untagged`, `into`/`from`), each pointing
+/// cannot keep (`tag`, `content`, `untagged`, `into`/`from`, a
+/// `skip_deserializing` variant that could be written but never read back),
+/// each pointing
 /// at the offending attribute and saying what to write instead.
 ///
 /// The generated `impl` names `::composable_rust::Event`; in a crate that

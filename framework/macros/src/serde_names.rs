@@ -176,6 +176,11 @@ pub(crate) fn variant_name(naming: &EnumNaming, variant: &Variant) -> syn::Resul
                 Err(meta.error(format!(
                     "an untagged variant has no type name to store: {EXTERNALLY_TAGGED}"
                 )))
+            } else if meta.path.is_ident("skip_deserializing") {
+                Err(meta.error(
+                    "this variant would be stored but could never be loaded back: remove \
+                     skip_deserializing, or #[serde(skip)] the variant so it is never stored",
+                ))
             } else {
                 skip_value(&meta)
             }
