@@ -55,8 +55,8 @@ enum Bug {
 /// Cart totals, generic over the store (so it runs on a `CrashStore`).
 struct Totals<S> {
     bug: Bug,
-    /// Only used by `Bug::None`-free tests below: events seen by this
-    /// process, which a restart forgets.
+    /// Events seen by this process (only counted when
+    /// `keep_state_in_memory`), which a restart forgets.
     seen: AtomicU64,
     keep_state_in_memory: bool,
     store: PhantomData<fn() -> S>,
@@ -224,5 +224,39 @@ fn an_unchecked_reducer_fails_with_the_smallest_sequence() {
         || 0,
         -5i64..=5,
         never_negative,
+    );
+}
+
+/// [`Totals`] of the first cart only: events of the other carts are not
+/// handled, but their checkpoint still moves past them (and a poison one
+/// among them is still dead-lettered).
+struct FirstCartOnly<S>(Totals<S>);
+
+#[async_trait]
+impl<S: ProjectionCheckpoint> Projection for FirstCartOnly<S> {
+    type Store = S;
+
+    fn name(&self) -> &str {
+        "first-cart"
+    }
+
+    fn handles(&self, event: &StoredEvent) -> bool {
+        event.stream_id.as_str() == "cart-1"
+    }
+
+    async fn apply(&self, event: &StoredEvent, tx: &mut S::Tx) -> Result<(), ProjectionError> {
+        self.0.apply(event, tx).await
+    }
+
+    async fn reset(&self, tx: &mut S::Tx) -> Result<(), ProjectionError> {
+        self.0.reset(tx).await
+    }
+}
+
+#[test]
+fn a_filtering_projection_survives_a_crash_anywhere() {
+    properties().crash_anywhere(
+        || FirstCartOnly(Totals::<CrashStore>::new(Bug::None)),
+        carts(),
     );
 }
