@@ -34,15 +34,23 @@
 //! changed *shape* at an already recorded version is refused: only the
 //! sample's values may be re-recorded.
 
+mod files;
+mod report;
+mod shape;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::{self, Debug, Write as _};
+use std::fmt::{self, Debug};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use composable_rust_core::event::{decode, encode};
 use composable_rust_core::{Event, StoredEvent, Upcasters};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use files::{
+    ReadError, Recording, enum_name, file_name, read_recording, record_command, unsafe_file_name,
+};
+pub use report::ShapeLockReport;
+use shape::shape_differences;
 
 /// The environment variable that allows [`EventShapeLock::check`] to
 /// write recordings, when set to [`RECORD`].
@@ -54,15 +62,6 @@ pub const RECORD: &str = "record";
 
 /// The folder, relative to the package, that holds the recordings.
 pub const DEFAULT_FOLDER: &str = "tests/event-shapes";
-
-/// A recording: one event as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Recording {
-    #[serde(rename = "type")]
-    event_type: String,
-    schema_version: u32,
-    payload: Value,
-}
 
 /// The shape lock of one event enum `E`. Build it in a test, give it a
 /// sample of every event type, and [`check`](Self::check) it.
@@ -458,195 +457,5 @@ impl<E: Event> Debug for EventShapeLock<E> {
             .field("samples", &self.samples.len())
             .field("recording", &self.recording)
             .finish_non_exhaustive()
-    }
-}
-
-/// What [`EventShapeLock::verify`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShapeLockReport {
-    enum_name: String,
-    folder: PathBuf,
-    recording: bool,
-    problems: Vec<String>,
-    recorded: Vec<PathBuf>,
-}
-
-impl ShapeLockReport {
-    /// Every problem, each a sentence that says what to do.
-    pub fn problems(&self) -> &[String] {
-        &self.problems
-    }
-
-    /// The files written (only when recording).
-    pub fn recorded(&self) -> &[PathBuf] {
-        &self.recorded
-    }
-
-    /// Whether the lock holds.
-    pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    fn problem(&mut self, problem: String) {
-        self.problems.push(problem);
-    }
-}
-
-impl fmt::Display for ShapeLockReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = format!(
-            "the event-shape lock of {} ({}) found {} problem(s):",
-            self.enum_name,
-            self.folder.display(),
-            self.problems.len()
-        );
-        for problem in &self.problems {
-            let _ = write!(text, "\n- {problem}");
-        }
-        if !self.recording && std::env::var(ENV_VAR).is_ok_and(|v| v == RECORD) {
-            text.push_str("\n(EVENT_SHAPES=record is ignored because CI is set: recordings are never written on CI)");
-        }
-        f.write_str(&text)
-    }
-}
-
-enum ReadError {
-    Missing,
-    Invalid(String),
-}
-
-fn read_recording(path: &Path) -> Result<Recording, ReadError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ReadError::Missing);
-        }
-        Err(error) => return Err(ReadError::Invalid(format!("cannot read it: {error}"))),
-    };
-    serde_json::from_str(&text).map_err(|error| {
-        ReadError::Invalid(format!(
-            "not a recording ({error}); a recording is {{ \"type\", \"schema_version\", \"payload\" }}"
-        ))
-    })
-}
-
-/// `<type>.v<N>.json`.
-fn file_name(event_type: &str, version: u32) -> String {
-    format!("{event_type}.v{version}.json")
-}
-
-/// Why `event_type` cannot be a file name, if it cannot.
-fn unsafe_file_name(event_type: &str) -> Option<&'static str> {
-    if event_type.is_empty() {
-        Some("it is empty")
-    } else if event_type.starts_with('.') {
-        Some("it starts with `.`")
-    } else if !event_type
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    {
-        Some("it has characters other than letters, digits, `.`, `-` and `_`")
-    } else {
-        None
-    }
-}
-
-/// `E`'s name without its module path or generic arguments.
-fn enum_name<E>() -> String {
-    let full = std::any::type_name::<E>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base).to_owned()
-}
-
-/// The command that records, for messages.
-fn record_command() -> String {
-    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<your package>".to_owned());
-    format!("{ENV_VAR}={RECORD} cargo test -p {package}")
-}
-
-/// The structural differences between two payloads: a field added or
-/// removed, a value of another JSON type. Values of the same type are
-/// the same shape; arrays compare element by element.
-fn shape_differences(at: &str, recorded: &Value, now: &Value, out: &mut Vec<String>) {
-    match (recorded, now) {
-        (Value::Object(old), Value::Object(new)) => {
-            for (key, value) in old {
-                match new.get(key) {
-                    Some(other) => shape_differences(&format!("{at}.{key}"), value, other, out),
-                    None => out.push(format!("`{at}.{key}` is gone")),
-                }
-            }
-            for key in new.keys().filter(|key| !old.contains_key(*key)) {
-                out.push(format!("`{at}.{key}` is new"));
-            }
-        }
-        (Value::Array(old), Value::Array(new)) => {
-            for (index, (a, b)) in old.iter().zip(new).enumerate() {
-                shape_differences(&format!("{at}[{index}]"), a, b, out);
-            }
-        }
-        (old, new) if json_type(old) != json_type(new) => out.push(format!(
-            "`{at}` was {}, is {} now",
-            json_type(old),
-            json_type(new)
-        )),
-        _ => {}
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn shape_differences_name_fields_and_types() {
-        let mut out = Vec::new();
-        shape_differences(
-            "payload",
-            &json!({ "cents": 1, "owner": "a", "tags": [1] }),
-            &json!({ "amount": 1, "owner": 2, "tags": ["x"] }),
-            &mut out,
-        );
-        assert_eq!(
-            out,
-            [
-                "`payload.cents` is gone",
-                "`payload.owner` was a string, is a number now",
-                "`payload.tags[0]` was a number, is a string now",
-                "`payload.amount` is new",
-            ]
-        );
-        let mut same = Vec::new();
-        shape_differences("payload", &json!({ "a": 1 }), &json!({ "a": 2 }), &mut same);
-        assert!(same.is_empty());
-    }
-
-    #[test]
-    fn file_names_are_checked() {
-        assert_eq!(file_name("todo.created", 2), "todo.created.v2.json");
-        assert!(unsafe_file_name("todo.created").is_none());
-        assert!(unsafe_file_name("../etc").is_some());
-        assert!(unsafe_file_name("a/b").is_some());
-        assert!(unsafe_file_name("").is_some());
-    }
-
-    #[test]
-    fn enum_names_drop_the_module_path() {
-        struct Local;
-        assert_eq!(enum_name::<Local>(), "Local");
-        assert_eq!(enum_name::<Vec<Local>>(), "Vec");
     }
 }
