@@ -421,3 +421,65 @@ async fn wrong_connections_schemas_and_arguments_say_what_to_do() {
     let error = failure(&d.args(&["projections", "status", "--key-prefix", "app"]));
     assert!(error.contains("[CR-E0305]"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_follow_prints_new_events_as_they_are_committed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let d = Deployment::new().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_composable"))
+        .args(d.args(&[
+            "events",
+            "tail",
+            "--follow",
+            "-n",
+            "1",
+            "--format",
+            "json",
+            "--stream-prefix",
+            "user-",
+        ]))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_line = async |lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>| {
+        tokio::time::timeout(Duration::from_secs(10), lines.recv())
+            .await
+            .expect("a line within 10 s")
+            .expect("the command is still running")
+    };
+
+    // The last existing event of a `user-` stream, then new ones only.
+    let first: serde_json::Value = serde_json::from_str(&wait_line(&mut lines).await).unwrap();
+    assert_eq!(first["stream_id"], "user-7");
+    for stream in ["order-9", "user-9"] {
+        d.events
+            .append(
+                &StreamId::new(stream).unwrap(),
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new("registered", json!({ "new": true }))],
+            )
+            .await
+            .unwrap();
+    }
+    let new: serde_json::Value = serde_json::from_str(&wait_line(&mut lines).await).unwrap();
+    assert_eq!(new["stream_id"], "user-9");
+    assert_eq!(new["payload"], json!({ "new": true }));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        lines.try_recv().is_err(),
+        "the order-9 event was filtered out"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

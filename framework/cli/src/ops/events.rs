@@ -52,6 +52,10 @@ pub enum EventsCommand {
         /// beginning, to walk fewer events.
         #[arg(long, value_name = "POSITION")]
         after: Option<String>,
+        /// Keep printing new events as they are committed, one per line
+        /// (JSON: one object per line), until interrupted (Ctrl-C).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
 }
 
@@ -103,6 +107,7 @@ pub(crate) async fn run(
             types,
             stream_prefix,
             after,
+            follow,
         } => {
             let after = match after {
                 Some(text) => parse_position(&text)?,
@@ -112,7 +117,11 @@ pub(crate) async fn run(
                 types,
                 stream_prefix,
             };
-            tail(events, after, last, &filter, format, out).await
+            let position = tail(events, after, last, &filter, format, follow, out).await?;
+            if follow {
+                follow_tail(events, position, &filter, format, out).await?;
+            }
+            Ok(())
         }
     }
 }
@@ -137,7 +146,14 @@ async fn list(
             output::time(stream.last_recorded_at),
         ]);
     }
-    table.print(out, "no streams")
+    table.print(out, "no streams")?;
+    if streams.len() == limit {
+        output::line(
+            out,
+            &format!("(the first {limit} streams; --limit for more, --prefix to narrow)"),
+        )?;
+    }
+    Ok(())
 }
 
 async fn show(
@@ -189,8 +205,8 @@ impl Filter {
     }
 }
 
-/// Walks the global stream after `after`, keeping the last `last` events
-/// the filter keeps. A stored row that cannot be read is shown as a
+/// Walks the global stream after `after`, printing the last `last` events
+/// the filter keeps; returns the position it read up to. A stored row that cannot be read is shown as a
 /// `$corrupt-event` stand-in (with its raw content as the payload), and
 /// the walk goes on after it, as a projection manager does.
 async fn tail(
@@ -199,8 +215,9 @@ async fn tail(
     last: usize,
     filter: &Filter,
     format: Format,
+    follow: bool,
     out: &mut dyn Write,
-) -> Result<(), OpsError> {
+) -> Result<Position, OpsError> {
     let total = events.count_after(after).await?;
     let bar = output::progress(total, format, "reading the global stream");
     let mut kept: VecDeque<StoredEvent> = VecDeque::with_capacity(last.min(PAGE));
@@ -214,17 +231,7 @@ async fn tail(
     };
     let mut position = after;
     loop {
-        let page = match events.read_all(position, PAGE).await {
-            Ok(page) => page,
-            Err(EventStoreError::CorruptEvent {
-                position: at,
-                stream_id,
-                event_id,
-                raw,
-                ..
-            }) => vec![DeadLetter::corrupt_event(at, &stream_id, event_id, raw)],
-            Err(error) => return Err(error.into()),
-        };
+        let page = read_page(events, position).await?;
         let Some(end) = page.last().map(|event| event.position) else {
             break;
         };
@@ -233,9 +240,18 @@ async fn tail(
         position = end;
     }
     bar.finish_and_clear();
+    if follow {
+        // One event per line from the start, so the lines that follow
+        // read the same.
+        for event in &kept {
+            print_line(event, format, out)?;
+        }
+        return Ok(position);
+    }
     if format == Format::Json {
         let views: Vec<EventView<'_>> = kept.iter().map(EventView::new).collect();
-        return output::json(out, &views);
+        output::json(out, &views)?;
+        return Ok(position);
     }
     let mut table = Table::new(vec![
         "POSITION", "STREAM", "VERSION", "TYPE", "RECORDED", "PAYLOAD",
@@ -250,7 +266,78 @@ async fn tail(
             output::cut(&event.payload.to_string(), 80),
         ]);
     }
-    table.print(out, "no events")
+    table.print(out, "no events")?;
+    Ok(position)
+}
+
+/// Up to a page of events after `after`; an unreadable row comes back as
+/// its `$corrupt-event` stand-in, alone, so the walk goes on after it.
+async fn read_page(
+    events: &PostgresEventStore,
+    after: Position,
+) -> Result<Vec<StoredEvent>, OpsError> {
+    match events.read_all(after, PAGE).await {
+        Ok(page) => Ok(page),
+        Err(EventStoreError::CorruptEvent {
+            position,
+            stream_id,
+            event_id,
+            raw,
+            ..
+        }) => Ok(vec![DeadLetter::corrupt_event(
+            position, &stream_id, event_id, raw,
+        )]),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Prints new events after `position` as they are committed, one line
+/// each, until the process is interrupted. Woken by the store's
+/// notifications (LISTEN/NOTIFY), and every second as a safety net.
+async fn follow_tail(
+    events: &PostgresEventStore,
+    mut position: Position,
+    filter: &Filter,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), OpsError> {
+    let mut notifications = events.subscribe();
+    loop {
+        notifications.borrow_and_update();
+        let page = read_page(events, position).await?;
+        if let Some(end) = page.last().map(|event| event.position) {
+            for event in page.iter().filter(|event| filter.keeps(event)) {
+                print_line(event, format, out)?;
+            }
+            out.flush().map_err(OpsError::write)?;
+            position = end;
+            continue;
+        }
+        // Nothing new: wait for a notification (or the safety net); if
+        // the store cannot notify, poll.
+        let second = std::time::Duration::from_secs(1);
+        if let Ok(Err(_)) = tokio::time::timeout(second, notifications.changed()).await {
+            tokio::time::sleep(second).await;
+        }
+    }
+}
+
+/// One event on one line: the table's columns, or a JSON object.
+fn print_line(event: &StoredEvent, format: Format, out: &mut dyn Write) -> Result<(), OpsError> {
+    let text = match format {
+        Format::Json => serde_json::to_string(&EventView::new(event))
+            .map_err(|error| OpsError::write(error.into()))?,
+        Format::Table => format!(
+            "{}  {}  {}  {}  {}  {}",
+            event.position,
+            event.stream_id,
+            event.stream_version,
+            event.event_type,
+            output::time(event.recorded_at),
+            output::cut(&event.payload.to_string(), 80),
+        ),
+    };
+    output::line(out, &text)
 }
 
 /// Parses `commit/sequence`.
