@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{ENV_VAR, RECORD};
 
-/// What [`EventShapeLock::verify`] found.
+/// What [`EventShapeLock::verify`](super::EventShapeLock::verify) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShapeLockReport {
     pub(super) enum_name: String,
