@@ -101,13 +101,15 @@ impl<E: Event> EventShapeLock<E> {
             .as_ref()
             .join(DEFAULT_FOLDER)
             .join(enum_name::<E>());
-        let ci = std::env::var("CI").is_ok_and(|value| value == "true" || value == "1");
-        let asked = std::env::var(ENV_VAR).is_ok_and(|value| value == RECORD);
+        let recording = recording_allowed(
+            std::env::var(ENV_VAR).ok().as_deref(),
+            std::env::var("CI").ok().as_deref(),
+        );
         Self {
             folder,
             upcasters: Upcasters::new(),
             samples: Vec::new(),
-            recording: asked && !ci,
+            recording,
             _event: PhantomData,
         }
     }
@@ -457,5 +459,29 @@ impl<E: Event> Debug for EventShapeLock<E> {
             .field("samples", &self.samples.len())
             .field("recording", &self.recording)
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether the lock may write recordings: only when asked
+/// (`EVENT_SHAPES=record`) and never on CI (`CI` set to `true` or `1`, as
+/// CI services set it), so CI can only ever compare.
+fn recording_allowed(event_shapes: Option<&str>, ci: Option<&str>) -> bool {
+    let asked = event_shapes == Some(RECORD);
+    let on_ci = matches!(ci, Some("true" | "1"));
+    asked && !on_ci
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_needs_the_variable_and_no_ci() {
+        assert!(recording_allowed(Some("record"), None));
+        assert!(recording_allowed(Some("record"), Some("false")));
+        assert!(!recording_allowed(Some("record"), Some("true")));
+        assert!(!recording_allowed(Some("record"), Some("1")));
+        assert!(!recording_allowed(None, None));
+        assert!(!recording_allowed(Some("yes"), None));
     }
 }
