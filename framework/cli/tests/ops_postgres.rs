@@ -402,6 +402,29 @@ async fn wrong_connections_schemas_and_arguments_say_what_to_do() {
     ]);
     assert!(error.contains("[CR-E0304]"), "{error}");
 
+    // A projection store migrated by a release before requests.
+    sqlx::query(&format!(
+        "DROP TABLE {}.projection_requests",
+        projections_only.quoted()
+    ))
+    .execute(d.events.pool())
+    .await
+    .unwrap();
+    let error = failure(&[
+        "dead-letters",
+        "list",
+        "--database-url",
+        &d.url,
+        "--schema",
+        d.schema.name(),
+        "--projection-schema",
+        projections_only.name(),
+    ]);
+    assert!(
+        error.contains("[CR-E0311]") && error.contains("migrate()"),
+        "{error}"
+    );
+
     let error = failure(&[
         "events",
         "list",

@@ -26,6 +26,11 @@ pub struct SchemaStatus {
     /// Whether it holds the projection store's tables (checkpoints, dead
     /// letters).
     pub projection_tables: bool,
+    /// Whether the projection store's tables include the requests table
+    /// (`projection_requests`, added by a later migration than the
+    /// others): a store migrated by an older release has the other tables
+    /// without it.
+    pub request_table: bool,
     /// The other schemas of the database that hold event store tables, by
     /// name: where to look instead when this one has none.
     pub other_event_schemas: Vec<String>,
@@ -57,17 +62,19 @@ impl PostgresEventStore {
     /// reached; [`PostgresError::Query`] if the catalog query fails.
     pub async fn schema_status(&self) -> Result<SchemaStatus, PostgresError> {
         const OPERATION: &str = "look the schema up in the catalog";
-        let (exists, event_tables, projection_tables): (bool, bool, bool) = sqlx::query_as(
-            "SELECT \
+        let (exists, event_tables, projection_tables, request_table): (bool, bool, bool, bool) =
+            sqlx::query_as(
+                "SELECT \
                  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), \
                  to_regclass(quote_ident($1) || '.events') IS NOT NULL \
                      AND to_regclass(quote_ident($1) || '.snapshots') IS NOT NULL, \
-                 to_regclass(quote_ident($1) || '.projection_checkpoints') IS NOT NULL",
-        )
-        .bind(self.schema())
-        .fetch_one(self.pool())
-        .await
-        .map_err(|error| self.error(error, OPERATION))?;
+                 to_regclass(quote_ident($1) || '.projection_checkpoints') IS NOT NULL, \
+                 to_regclass(quote_ident($1) || '.projection_requests') IS NOT NULL",
+            )
+            .bind(self.schema())
+            .fetch_one(self.pool())
+            .await
+            .map_err(|error| self.error(error, OPERATION))?;
         let other_event_schemas = event_schemas(self.pool())
             .await
             .map_err(|error| self.error(error, OPERATION))?
@@ -79,6 +86,7 @@ impl PostgresEventStore {
             exists,
             event_tables,
             projection_tables,
+            request_table,
             other_event_schemas,
         })
     }

@@ -62,7 +62,8 @@ async fn schema_status_streams_checkpoints_letters_and_requests() {
         .with_schema(schema.name())
         .unwrap();
     store.migrate().await.unwrap();
-    assert!(events.schema_status().await.unwrap().projection_tables);
+    let status = events.schema_status().await.unwrap();
+    assert!(status.projection_tables && status.request_table);
 
     let stored = events.read_all(Position::START, 10).await.unwrap();
     let mut tx = store.begin().await.unwrap();

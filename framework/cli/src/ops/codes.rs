@@ -23,4 +23,6 @@ composable_rust_core::error_codes! {
     INVALID_POSITION = ("CR-E0309", "invalid position");
     /// Writing the output or starting the runtime failed.
     IO = ("CR-E0310", "the command could not write its output");
+    /// The projection store was migrated by a release without requests.
+    NO_REQUEST_TABLE = ("CR-E0311", "the projection store has no requests table yet");
 }

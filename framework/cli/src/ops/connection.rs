@@ -94,6 +94,11 @@ impl StoreArgs {
                         schema: status.schema,
                     });
                 }
+                if !status.request_table {
+                    return Err(OpsError::NoRequestTable {
+                        schema: status.schema,
+                    });
+                }
                 let store =
                     PostgresProjectionStore::new(events.pool().clone()).with_schema(schema)?;
                 Projections::Postgres(Arc::new(store))

@@ -58,6 +58,18 @@ pub enum OpsError {
         /// The schema asked for.
         schema: String,
     },
+    /// The projection store predates requests (`CR-E0311`).
+    #[code(codes::NO_REQUEST_TABLE, configuration)]
+    #[error(
+        "the projection store in schema `{schema}` has no projection_requests table: it was \
+         migrated by a release of Composable Rust before operator requests (retry, reset); \
+         deploy the service with this release and start it once (its \
+         PostgresProjectionStore::migrate() adds the table), then run the command again"
+    )]
+    NoRequestTable {
+        /// The projection store's schema.
+        schema: String,
+    },
     /// No Redis URL (`CR-E0305`).
     #[code(codes::MISSING_REDIS_URL, configuration)]
     #[error(
