@@ -297,6 +297,8 @@ pub mod codes {
         VERSION_PAST_END = ("CR-E0021", "a version past the end of the stream was asked for");
         /// A condition on an aggregate's state (for the replay debugger) does not parse.
         INVALID_STATE_CONDITION = ("CR-E0022", "a state condition does not parse");
+        /// Text is neither a stream version nor a time.
+        INVALID_AS_OF = ("CR-E0023", "neither a version nor a time");
         /// A saga's declared map (its steps and compensations) is not a saga.
         INVALID_SAGA_MAP = ("CR-E0035", "a saga map declares no steps, a step twice, or a step without success");
         /// A saga instance has no recorded history.

@@ -35,7 +35,7 @@ pub use diff::{Change, StateDiff};
 pub use effect::append_events;
 pub use replay::{ReplayDebugger, ReplayStep};
 pub use repository::{AggregateRepository, Executed, Loaded, RepositoryError, SnapshotPolicy};
-pub use temporal::AsOf;
+pub use temporal::{AsOf, AsOfError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

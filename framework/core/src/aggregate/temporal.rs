@@ -8,8 +8,11 @@
 //! when it is at or before the target and replays from the start
 //! otherwise.
 
-use chrono::{DateTime, Utc};
+use std::str::FromStr;
 
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+
+use crate::error::{coded_error, codes};
 use crate::event::{StoredEvent, StreamId, decode};
 use crate::event_store::{EventStore, EventStoreError};
 
@@ -42,6 +45,57 @@ impl std::fmt::Display for AsOf {
             Self::Version(version) => write!(f, "version {version}"),
             Self::Time(time) => write!(f, "{}", time.format("%Y-%m-%d %H:%M:%S%.3f UTC")),
         }
+    }
+}
+
+/// Why text is not an [`AsOf`].
+#[coded_error]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AsOfError {
+    /// The text is neither a version nor a time.
+    #[code(codes::INVALID_AS_OF, permanent)]
+    #[error(
+        "`{text}` is neither a version nor a time; write a version as a whole number \
+         (`42`, or `v42`), a time in RFC 3339 (`2026-03-01T09:30:00Z`), or a date \
+         (`2026-03-01`, midnight UTC)"
+    )]
+    Invalid {
+        /// The text given.
+        text: String,
+    },
+}
+
+impl FromStr for AsOf {
+    type Err = AsOfError;
+
+    /// A version (`42`, `v42`), a time in RFC 3339
+    /// (`2026-03-01T09:30:00Z`), or a date (`2026-03-01`: its first
+    /// instant, UTC), as a command line takes them.
+    ///
+    /// ```
+    /// use composable_rust_core::aggregate::AsOf;
+    ///
+    /// assert_eq!("v3".parse(), Ok(AsOf::Version(3)));
+    /// let march_1st: AsOf = "2026-03-01".parse().unwrap();
+    /// assert_eq!(march_1st, "2026-03-01T00:00:00Z".parse().unwrap());
+    /// assert!("yesterday".parse::<AsOf>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, AsOfError> {
+        let text = text.trim();
+        let digits = text.strip_prefix('v').unwrap_or(text);
+        if let Ok(version) = digits.parse::<u64>() {
+            return Ok(Self::Version(version));
+        }
+        if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+            return Ok(Self::Time(time.with_timezone(&Utc)));
+        }
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(Self::Time(date.and_time(NaiveTime::MIN).and_utc()));
+        }
+        Err(AsOfError::Invalid {
+            text: text.to_owned(),
+        })
     }
 }
 
@@ -150,5 +204,28 @@ fn is_before(event: &StoredEvent, as_of: AsOf) -> bool {
     match as_of {
         AsOf::Version(version) => event.stream_version <= version,
         AsOf::Time(time) => event.recorded_at <= time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::CodedError;
+
+    #[test]
+    fn versions_times_and_dates_parse_and_the_rest_is_a_coded_error() {
+        let at = |text: &str| text.parse::<AsOf>();
+        assert_eq!(at("0"), Ok(AsOf::Version(0)));
+        assert_eq!(at(" v12 "), Ok(AsOf::Version(12)));
+        let nine_thirty = "2026-03-01T09:30:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(at("2026-03-01T09:30:00Z"), Ok(AsOf::Time(nine_thirty)));
+        assert_eq!(at("2026-03-01T10:30:00+01:00"), Ok(AsOf::Time(nine_thirty)));
+        let midnight = "2026-03-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(at("2026-03-01"), Ok(AsOf::Time(midnight)));
+        for bad in ["", "v", "-1", "yesterday", "2026-13-01", "v1.5"] {
+            let error = at(bad).unwrap_err();
+            assert_eq!(error.code().as_str(), "CR-E0023");
+            assert!(error.to_string().contains(&format!("`{bad}`")), "{error}");
+        }
     }
 }
