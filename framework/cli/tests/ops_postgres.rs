@@ -506,3 +506,50 @@ async fn tail_follow_prints_new_events_as_they_are_committed() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_row_is_shown_fixed_and_retried() {
+    let d = Deployment::new().await;
+    let id = uuid::Uuid::now_v7();
+    let events = format!("{}.events", d.schema.quoted());
+    // Metadata the store never writes: the row does not read back.
+    sqlx::query(&format!(
+        "INSERT INTO {events} (event_id, stream_id, stream_version, event_type, \
+         schema_version, payload, metadata) \
+         VALUES ($1, 'user-9', 1, 'registered', 1, '{{}}', '{{\"correlation_id\": 9}}')"
+    ))
+    .bind(id)
+    .execute(d.events.pool())
+    .await
+    .unwrap();
+    d.manager.catch_up().await.unwrap();
+    let id = id.to_string();
+
+    let list = normalise(&success(&d.args(&["dead-letters", "list"])));
+    assert!(list.contains("user-9@? $corrupt-event 1"), "{list}");
+    let shown = success(&d.args(&["dead-letters", "show", "tally", &id]));
+    assert!(
+        shown.contains("stream:         user-9 (unreadable row)"),
+        "{shown}"
+    );
+    assert!(shown.contains("[CR-E0018]"), "{shown}");
+    let tail = json(&d.args(&["events", "tail", "-n", "1", "--format", "json"]));
+    assert_eq!(tail[0]["event_type"], "$corrupt-event");
+
+    // Fixed in place, then retried: the manager reads the row again.
+    sqlx::query(&format!(
+        "UPDATE {events} SET metadata = '{{}}' WHERE event_id = $1"
+    ))
+    .bind(uuid::Uuid::parse_str(&id).unwrap())
+    .execute(d.events.pool())
+    .await
+    .unwrap();
+    success(&d.args(&["dead-letters", "retry", "tally", &id]));
+    d.manager.catch_up().await.unwrap();
+    assert_eq!(d.tally("user-9").await, Some(1));
+    assert_eq!(
+        d.manager.dead_letters().await.unwrap().len(),
+        1,
+        "only the poison event is left"
+    );
+}

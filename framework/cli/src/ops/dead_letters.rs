@@ -154,7 +154,7 @@ async fn list(
         table.row(vec![
             letter.projection.clone(),
             letter.event.event_id.to_string(),
-            format!("{}@{}", letter.event.stream_id, letter.event.stream_version),
+            stream_at(letter),
             letter.event.event_type.clone(),
             letter.attempts.to_string(),
             output::time(letter.failed_at),
@@ -196,19 +196,26 @@ async fn show(
     }
     let event = &letter.event;
     let payload = serde_json::to_string_pretty(&event.payload).unwrap_or_default();
+    // A row that could not be read has a stand-in event: no version and no
+    // time worth printing (the raw row is the payload).
+    let (version, recorded) = if letter.is_corrupt_event() {
+        ("unreadable row".to_owned(), "-".to_owned())
+    } else {
+        (
+            format!("version {}", event.stream_version),
+            output::time(event.recorded_at),
+        )
+    };
     let lines = [
         format!("projection:     {}", letter.projection),
         format!("event id:       {}", event.event_id),
-        format!(
-            "stream:         {} (version {})",
-            event.stream_id, event.stream_version
-        ),
+        format!("stream:         {} ({version})", event.stream_id),
         format!("position:       {}", event.position),
         format!(
             "type:           {} (schema version {})",
             event.event_type, event.schema_version
         ),
-        format!("recorded:       {}", output::time(event.recorded_at)),
+        format!("recorded:       {recorded}"),
         format!("attempts:       {}", letter.attempts),
         format!("failed:         {}", output::time(letter.failed_at)),
         format!(
@@ -229,4 +236,13 @@ async fn show(
         output::line(out, &text)?;
     }
     Ok(())
+}
+
+/// `stream@version`, or `stream@?` for a row that could not be read.
+fn stream_at(letter: &DeadLetter) -> String {
+    if letter.is_corrupt_event() {
+        format!("{}@?", letter.event.stream_id)
+    } else {
+        format!("{}@{}", letter.event.stream_id, letter.event.stream_version)
+    }
 }
