@@ -36,6 +36,12 @@
 //! row is the 100-event load; target within 2x, i.e. a ratio >= 0.5). The
 //! snapshot section first checks that the snapshot-loaded state equals the
 //! fully replayed one.
+//!
+//! With `COMPOSABLE_BENCH_SMOKE=1` (what CI sets when it runs the book's
+//! commands) it is a smoke run (`composable_rust_testing::bench`): every
+//! section runs 200 ms per side in bursts of 10 ms, on a 100-event stream
+//! and a snapshot at 100; the output says its figures are not measurements,
+//! and judges no target.
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +51,7 @@ use composable_rust_core::{
 };
 use composable_rust_postgres::PostgresEventStore;
 use composable_rust_testing::fixtures::TestSchema;
-use composable_rust_testing::services;
+use composable_rust_testing::{bench, services};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -53,16 +59,24 @@ use uuid::Uuid;
 #[path = "event_store/aggregate.rs"]
 mod aggregate;
 
-/// How long each side runs in total, per section.
+/// How long each side runs in total, per section (a fortieth in a smoke
+/// run).
 const PER_SIDE: Duration = Duration::from_secs(8);
-/// How long one side runs before the other takes over.
+/// How long one side runs before the other takes over (a tenth in a smoke
+/// run).
 const BURST: Duration = Duration::from_millis(100);
 /// Streams the single-event appends rotate over.
 const SINGLE_STREAMS: usize = 100;
 /// Events per batch append.
 const BATCH: usize = 100;
-/// Events in the stream that is loaded.
+/// Events in the stream that is loaded (a hundredth in a smoke run:
+/// [`loaded`]).
 const LOADED: usize = 10_000;
+
+/// Events in the stream that is loaded, in this run.
+fn loaded() -> usize {
+    bench::scaled(LOADED)
+}
 
 /// One side of a comparison: does one unit of work per call.
 trait Side {
@@ -86,6 +100,7 @@ impl Comparison {
 }
 
 fn main() {
+    bench::banner("the event_store benchmark");
     let url = match services::try_database_url() {
         Ok(url) => url,
         Err(missing) => {
@@ -126,8 +141,11 @@ async fn bench(url: String) -> bool {
             .expect("server settings");
     println!("PostgreSQL: {}", settings.0);
     println!(
-        "synchronous_commit = {}; schema {schema}; {PER_SIDE:?} per side in bursts of {BURST:?}",
-        settings.1
+        "synchronous_commit = {}; schema {schema}; {:?} per side in bursts of {:?}{}",
+        settings.1,
+        bench::per_side(PER_SIDE),
+        bench::burst(BURST),
+        bench::label()
     );
     println!();
 
@@ -221,7 +239,7 @@ async fn run_sections(store: PostgresEventStore, pool: PgPool) -> Vec<Comparison
             &mut aggregate::RepositoryLoad {
                 repository: AggregateRepository::new(store.clone(), ()),
                 stream: snapshotted,
-                expected_version: 10_050,
+                expected_version: aggregate::snapshotted(),
             },
             &mut aggregate::RepositoryLoad {
                 repository: AggregateRepository::new(store.clone(), ()),
@@ -235,8 +253,9 @@ async fn run_sections(store: PostgresEventStore, pool: PgPool) -> Vec<Comparison
     results
 }
 
-/// Runs both sides in short alternating bursts until each has run for
-/// [`PER_SIDE`]; returns each side's rate over all its bursts.
+/// Runs both sides in short alternating bursts of [`BURST`] until each
+/// has run for [`PER_SIDE`] (both shortened in a smoke run); returns each
+/// side's rate over all its bursts.
 async fn compare(
     name: &'static str,
     unit: &'static str,
@@ -244,19 +263,20 @@ async fn compare(
     store: &mut impl Side,
     raw: &mut impl Side,
 ) -> Comparison {
+    let (per_side, length) = (bench::per_side(PER_SIDE), bench::burst(BURST));
     // Warm up: connections, prepared statements, caches.
-    burst(store, PER_SIDE / 10).await;
-    burst(raw, PER_SIDE / 10).await;
+    burst(store, per_side / 10).await;
+    burst(raw, per_side / 10).await;
     let (mut store_total, mut raw_total) = (Tally::default(), Tally::default());
     let mut pair_ratios = Vec::new();
     let mut pair = 0;
-    while store_total.time < PER_SIDE || raw_total.time < PER_SIDE {
+    while store_total.time < per_side || raw_total.time < per_side {
         let (s, r) = if pair % 2 == 0 {
-            let s = burst(store, BURST).await;
-            (s, burst(raw, BURST).await)
+            let s = burst(store, length).await;
+            (s, burst(raw, length).await)
         } else {
-            let r = burst(raw, BURST).await;
-            (burst(store, BURST).await, r)
+            let r = burst(raw, length).await;
+            (burst(store, length).await, r)
         };
         pair_ratios.push(s.rate() / r.rate());
         store_total.add(s);
@@ -271,10 +291,11 @@ async fn compare(
         target,
     };
     eprintln!(
-        "  measured {name}: ratio {:.2} ({} burst pairs; median pair ratio {:.2})",
+        "  measured {name}: ratio {:.2} ({} burst pairs; median pair ratio {:.2}){}",
         comparison.ratio(),
         pair_ratios.len(),
-        median(pair_ratios)
+        median(pair_ratios),
+        bench::label()
     );
     comparison
 }
@@ -318,12 +339,17 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn report(results: &[Comparison]) {
     println!();
     println!(
-        "{:<16} {:>14} {:>14} {:>7} {:>8}",
-        "section", "store", "raw SQL", "ratio", "target"
+        "{:<16} {:>14} {:>14} {:>7} {:>8}{}",
+        "section",
+        "store",
+        "raw SQL",
+        "ratio",
+        "target",
+        bench::label()
     );
     for c in results {
         println!(
-            "{:<16} {:>9.0} {}/s {:>9.0} {}/s {:>7.2} {:>5}{:.2} {}",
+            "{:<16} {:>9.0} {}/s {:>9.0} {}/s {:>7.2} {:>5}{:.2} {}{}",
             c.name,
             c.store,
             short(c.unit),
@@ -335,23 +361,25 @@ fn report(results: &[Comparison]) {
             if c.target == 0.0 {
                 "(reported, no target)"
             } else if c.ratio() >= c.target {
-                "ok"
+                bench::judged("ok")
             } else {
-                "MISSED"
-            }
+                bench::judged("MISSED")
+            },
+            bench::label()
         );
     }
     println!();
     for c in results {
         println!(
-            "{}  store {:.0} {}/s  raw {:.0} {}/s  ratio {:.2} (target >= {:.2})",
+            "{}  store {:.0} {}/s  raw {:.0} {}/s  ratio {:.2} (target >= {:.2}){}",
             c.name,
             c.store,
             c.unit,
             c.raw,
             c.unit,
             c.ratio(),
-            c.target
+            c.target,
+            bench::label()
         );
     }
 }
@@ -551,15 +579,16 @@ impl Side for RawBatch {
 
 // ---- load/10k ----
 
-/// Appends a [`LOADED`]-event stream (in batches of 1,000) to load.
+/// Appends a [`loaded`]-event stream (in batches of up to 1,000) to load.
 async fn loaded_stream(store: &PostgresEventStore) -> StreamId {
     let id = StreamId::new("loaded-10k").expect("id");
-    for batch in 0..(LOADED / 1_000) as u64 {
-        let events = (batch * 1_000..(batch + 1) * 1_000)
+    let loaded = loaded() as u64;
+    for start in (0..loaded).step_by(1_000) {
+        let events = (start..(start + 1_000).min(loaded))
             .map(new_event)
             .collect();
         store
-            .append(&id, ExpectedVersion::Exact(batch * 1_000), events)
+            .append(&id, ExpectedVersion::Exact(start), events)
             .await
             .expect("append the loaded stream");
     }
@@ -575,7 +604,7 @@ struct StoreLoad {
 impl Side for StoreLoad {
     async fn once(&mut self) -> u64 {
         let events: Vec<StoredEvent> = self.store.load_stream(&self.stream, 0).await.expect("load");
-        assert_eq!(events.len(), LOADED);
+        assert_eq!(events.len(), loaded());
         events.len() as u64
     }
 }
@@ -621,7 +650,7 @@ impl Side for RawLoad {
             .fetch_all(&self.pool)
             .await
             .expect("raw select");
-        assert_eq!(rows.len(), LOADED);
+        assert_eq!(rows.len(), loaded());
         rows.len() as u64
     }
 }

@@ -26,6 +26,13 @@
 //! - **query**: a containment filter (one customer of 1,000, so 100 of
 //!   the 100,000 documents) ordered by a field, first 10, through
 //!   `DocumentQuery`, [`QUERIES`] times after a warm-up: p50 and p99.
+//!
+//! With `COMPOSABLE_BENCH_SMOKE=1` (what CI sets when it runs the book's
+//! commands) it is a smoke run (`composable_rust_testing::bench`): a
+//! hundredth of the events, customers and queries (1,000 events over 10
+//! customers, so each query still finds 100 documents), every section and
+//! check; the output says its figures are not measurements, and judges no
+//! target.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,12 +47,13 @@ use composable_rust_postgres::{
     DocumentTable, PostgresEventStore, PostgresProjectionStore, PostgresProjectionTx, SortOrder,
 };
 use composable_rust_testing::fixtures::TestSchema;
-use composable_rust_testing::services;
+use composable_rust_testing::{bench, services};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 
-/// Events caught up per run.
+/// Events caught up per run (this, the queries and the customers are a
+/// hundredth in a smoke run: [`event_count`], [`queries`], [`customers`]).
 const EVENTS: usize = 100_000;
 /// Events per append while loading.
 const APPEND_BATCH: usize = 1_000;
@@ -57,8 +65,26 @@ const ROUNDS: usize = 3;
 const QUERIES: usize = 2_000;
 /// Customers the orders are spread over.
 const CUSTOMERS: usize = 1_000;
+/// Unmeasured queries first.
+const WARM_UP_QUERIES: usize = 200;
+
+/// Events caught up per run, in this run.
+fn event_count() -> usize {
+    bench::scaled(EVENTS)
+}
+
+/// Measured queries, in this run.
+fn queries() -> usize {
+    bench::scaled(QUERIES)
+}
+
+/// Customers, in this run: as many orders per customer as in a full run.
+fn customers() -> usize {
+    bench::scaled(CUSTOMERS)
+}
 
 fn main() {
+    bench::banner("the projection_store benchmark (PostgreSQL)");
     let url = match services::try_database_url() {
         Ok(url) => url,
         Err(missing) => {
@@ -92,9 +118,11 @@ async fn bench(url: String) -> bool {
             .expect("server settings");
     println!("PostgreSQL: {}", settings.0);
     println!(
-        "synchronous_commit = {}; schemas {events_schema}, {read_schema}; {EVENTS} events, \
-         batches of {BATCH}, {ROUNDS} runs per side",
-        settings.1
+        "synchronous_commit = {}; schemas {events_schema}, {read_schema}; {} events, \
+         batches of {BATCH}, {ROUNDS} runs per side{}",
+        settings.1,
+        event_count(),
+        bench::label()
     );
     println!();
 
@@ -131,7 +159,8 @@ async fn run_sections(
     let started = Instant::now();
     load_events(&events).await;
     println!(
-        "loaded {EVENTS} events in {:.1} s (appends of {APPEND_BATCH})",
+        "loaded {} events in {:.1} s (appends of {APPEND_BATCH})",
+        event_count(),
         started.elapsed().as_secs_f64()
     );
 
@@ -179,8 +208,9 @@ async fn run_sections(
     let (manager, raw_rate) = (median(&manager_rates), median(&raw_rates));
     let ratio = manager / raw_rate;
     println!(
-        "catch-up  manager {manager:.0} ev/s  raw {raw_rate:.0} ev/s  ratio {ratio:.2} (target >= 0.50) {}",
-        verdict(ratio >= 0.5)
+        "catch-up  manager {manager:.0} ev/s  raw {raw_rate:.0} ev/s  ratio {ratio:.2} (target >= 0.50) {}{}",
+        verdict(ratio >= 0.5),
+        bench::label()
     );
     println!(
         "          runs: manager {}; raw {}",
@@ -191,16 +221,17 @@ async fn run_sections(
     query_latency(&orders, &pool).await;
 }
 
-/// 100 streams of orders, appended [`APPEND_BATCH`] at a time.
+/// 100 streams of orders (1 in a smoke run), appended [`APPEND_BATCH`] at
+/// a time.
 async fn load_events(events: &PostgresEventStore) {
-    for batch in 0..EVENTS / APPEND_BATCH {
+    let (total, customers) = (event_count(), customers());
+    for batch in 0..total.div_ceil(APPEND_BATCH) {
         let stream = StreamId::new(format!("orders-{batch}")).expect("stream id");
-        let new_events = (0..APPEND_BATCH)
-            .map(|i| {
-                let order = batch * APPEND_BATCH + i;
+        let new_events = (batch * APPEND_BATCH..((batch + 1) * APPEND_BATCH).min(total))
+            .map(|order| {
                 NewEvent::new("OrderPlaced", json!({
                         "order": order,
-                        "customer": format!("c-{}", order % CUSTOMERS),
+                        "customer": format!("c-{}", order % customers),
                         "total": (order * 7919) % 100_000,
                         "items": [{ "sku": format!("sku-{}", order % 50), "quantity": 1 + order % 3 }],
                     }))
@@ -287,8 +318,8 @@ async fn manager_catch_up(
     let started = Instant::now();
     let applied = manager.catch_up().await.expect("catch up");
     let elapsed = started.elapsed();
-    assert_eq!(applied, EVENTS as u64);
-    EVENTS as f64 / elapsed.as_secs_f64()
+    assert_eq!(applied, event_count() as u64);
+    event_count() as f64 / elapsed.as_secs_f64()
 }
 
 /// The raw side: plain sqlx.
@@ -387,8 +418,8 @@ impl Raw {
             applied += rows.len();
         }
         let elapsed = started.elapsed();
-        assert_eq!(applied, EVENTS);
-        EVENTS as f64 / elapsed.as_secs_f64()
+        assert_eq!(applied, event_count());
+        event_count() as f64 / elapsed.as_secs_f64()
     }
 
     /// Both sides wrote exactly the same documents.
@@ -401,7 +432,11 @@ impl Raw {
         .fetch_one(&self.pool)
         .await
         .expect("compare");
-        assert_eq!(same, EVENTS as i64, "both sides wrote the same documents");
+        assert_eq!(
+            same,
+            event_count() as i64,
+            "both sides wrote the same documents"
+        );
     }
 }
 
@@ -410,18 +445,19 @@ async fn query_latency(orders: &DocumentTable, pool: &PgPool) {
     pool.execute(format!("ANALYZE {}", orders.qualified_name()).as_str())
         .await
         .expect("analyze");
+    let (queries, customers) = (queries(), customers());
     let query = |k: usize| {
         orders
             .query()
-            .contains(json!({ "customer": format!("c-{}", (k * 7) % CUSTOMERS) }))
+            .contains(json!({ "customer": format!("c-{}", (k * 7) % customers) }))
             .order_by("total", SortOrder::Descending)
             .limit(10)
     };
-    for k in 0..200 {
+    for k in 0..bench::scaled(WARM_UP_QUERIES) {
         assert_eq!(query(k).fetch_all().await.expect("query").len(), 10);
     }
-    let mut latencies = Vec::with_capacity(QUERIES);
-    for k in 0..QUERIES {
+    let mut latencies = Vec::with_capacity(queries);
+    for k in 0..queries {
         let started = Instant::now();
         let found = query(k).fetch_all().await.expect("query");
         latencies.push(started.elapsed());
@@ -431,11 +467,13 @@ async fn query_latency(orders: &DocumentTable, pool: &PgPool) {
     let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
     let (p50, p99) = (percentile(50), percentile(99));
     println!(
-        "query     p50 {:.2} ms  p99 {:.2} ms over {QUERIES} queries of {EVENTS} documents \
-         (target < 10 ms) {}",
+        "query     p50 {:.2} ms  p99 {:.2} ms over {queries} queries of {} documents \
+         (target < 10 ms) {}{}",
         millis(p50),
         millis(p99),
-        verdict(p99 < Duration::from_millis(10))
+        event_count(),
+        verdict(p99 < Duration::from_millis(10)),
+        bench::label()
     );
     let plan = query(0).explain().await.expect("explain");
     let scan = plan
@@ -470,6 +508,7 @@ fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// The verdict on a target (none in a smoke run).
 fn verdict(ok: bool) -> &'static str {
-    if ok { "ok" } else { "MISSED" }
+    bench::judged(if ok { "ok" } else { "MISSED" })
 }

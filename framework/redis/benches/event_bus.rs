@@ -30,6 +30,11 @@
 //! written under a prefix of its own (a `TestKeyPrefix` of
 //! composable-rust-testing, `cr-test:<uuid>`), deleted at the end even if
 //! the run panics.
+//!
+//! With `COMPOSABLE_BENCH_SMOKE=1` (what CI sets when it runs the book's
+//! commands) it is a smoke run (`composable_rust_testing::bench`): a
+//! hundredth of the events (rounds of 100), every section; the output says
+//! its figures are not measurements, and judges no target.
 
 use std::time::{Duration, Instant};
 
@@ -39,10 +44,12 @@ use composable_rust_core::{Position, StoredEvent, StreamId};
 use composable_rust_redis::RedisBusOptions;
 use composable_rust_redis::redis::{self, aio::ConnectionManager};
 use composable_rust_testing::fixtures::TestKeyPrefix;
-use composable_rust_testing::services;
+use composable_rust_testing::{bench, services};
 use serde_json::json;
 
-/// Events per variant in the one-event-per-call section.
+/// Events per variant in the one-event-per-call section (this, [`MANY`]
+/// and [`ROUND`] are a hundredth in a smoke run, rounds at least a
+/// [`BATCH`]: [`Counts`]).
 const SINGLE: usize = 5_000;
 /// Events per variant in the batch and consume sections.
 const MANY: usize = 50_000;
@@ -53,7 +60,26 @@ const ROUND: usize = 1_000;
 /// The topics' length bound (larger than anything written).
 const MAX_LEN: u64 = 1_000_000;
 
+/// The event counts of this run.
+#[derive(Clone, Copy)]
+struct Counts {
+    single: usize,
+    many: usize,
+    round: usize,
+}
+
+impl Counts {
+    fn new() -> Self {
+        Self {
+            single: bench::scaled(SINGLE),
+            many: bench::scaled(MANY),
+            round: bench::scaled(ROUND).max(BATCH),
+        }
+    }
+}
+
 fn main() {
+    bench::banner("the event_bus benchmark (Redis Streams)");
     let url = match services::try_redis_url() {
         Ok(url) => url,
         Err(missing) => {
@@ -124,16 +150,23 @@ async fn run(url: &str) {
     let mut raw = ConnectionManager::new(client.clone())
         .await
         .expect("a raw connection");
-    let events: Vec<StoredEvent> = (0..MANY).map(event).collect();
+    let Counts {
+        single,
+        many,
+        round: round_len,
+    } = Counts::new();
+    let events: Vec<StoredEvent> = (0..many.max(single)).map(event).collect();
     let encoded: Vec<Fields> = events.iter().map(fields).collect();
     println!("RedisStreamsEventBus vs raw redis-rs stream commands, Redis at {url}");
     println!(
-        "events of {} bytes in {} fields; rounds of {ROUND} events per variant, interleaved\n",
+        "events of {} bytes in {} fields; rounds of {round_len} events per variant, \
+         interleaved{}\n",
         encoded[0]
             .iter()
             .map(|(k, v)| k.len() + v.len())
             .sum::<usize>(),
-        encoded[0].len()
+        encoded[0].len(),
+        bench::label()
     );
 
     let mut sections = Vec::new();
@@ -158,17 +191,18 @@ async fn run(url: &str) {
         bus: Tally::default(),
         raw: Tally::default(),
     };
-    for round in (0..SINGLE).step_by(ROUND) {
+    for round in (0..single).step_by(round_len) {
+        let end = (round + round_len).min(single);
         let started = Instant::now();
-        for event in &events[round..round + ROUND] {
+        for event in &events[round..end] {
             bus.publish(&topic, event).await.expect("publish");
         }
-        section.bus.add(ROUND, started);
+        section.bus.add(end - round, started);
         let started = Instant::now();
-        for one in &encoded[round..round + ROUND] {
+        for one in &encoded[round..end] {
             raw_publish(&mut raw, &raw_key, std::slice::from_ref(one)).await;
         }
-        section.raw.add(ROUND, started);
+        section.raw.add(end - round, started);
     }
     sections.push(section);
 
@@ -180,17 +214,18 @@ async fn run(url: &str) {
         bus: Tally::default(),
         raw: Tally::default(),
     };
-    for round in (0..MANY).step_by(ROUND) {
+    for round in (0..many).step_by(round_len) {
+        let end = (round + round_len).min(many);
         let started = Instant::now();
-        for batch in events[round..round + ROUND].chunks(BATCH) {
+        for batch in events[round..end].chunks(BATCH) {
             bus.publish_batch(&topic, batch).await.expect("publish");
         }
-        section.bus.add(ROUND, started);
+        section.bus.add(end - round, started);
         let started = Instant::now();
-        for batch in encoded[round..round + ROUND].chunks(BATCH) {
+        for batch in encoded[round..end].chunks(BATCH) {
             raw_publish(&mut raw, &raw_key, batch).await;
         }
-        section.raw.add(ROUND, started);
+        section.raw.add(end - round, started);
     }
     sections.push(section);
 
@@ -215,16 +250,16 @@ async fn run(url: &str) {
         bus: Tally::default(),
         raw: Tally::default(),
     };
-    while section.bus.events < MANY || section.raw.events < MANY {
+    while section.bus.events < many || section.raw.events < many {
         let started = Instant::now();
         let mut got = 0;
-        while got < ROUND && section.bus.events + got < MANY {
+        while got < round_len && section.bus.events + got < many {
             got += bus_consume(&mut *subscription).await;
         }
         section.bus.add(got, started);
         let started = Instant::now();
         let mut got = 0;
-        while got < ROUND && section.raw.events + got < MANY {
+        while got < round_len && section.raw.events + got < many {
             got += raw_consume(&mut reader, &mut raw, &raw_key).await;
         }
         section.raw.add(got, started);
@@ -331,18 +366,23 @@ async fn raw_consume(
 
 fn print_table(sections: &[Section]) {
     println!(
-        "{:<22} {:>12} {:>12} {:>7}  target >= 0.6",
-        "section", "bus ev/s", "raw ev/s", "ratio"
+        "{:<22} {:>12} {:>12} {:>7}  target >= 0.6{}",
+        "section",
+        "bus ev/s",
+        "raw ev/s",
+        "ratio",
+        bench::label()
     );
     for section in sections {
         let ratio = section.bus.per_second() / section.raw.per_second();
         println!(
-            "{:<22} {:>12.0} {:>12.0} {:>7.2}  {}",
+            "{:<22} {:>12.0} {:>12.0} {:>7.2}  {}{}",
             section.name,
             section.bus.per_second(),
             section.raw.per_second(),
             ratio,
-            if ratio >= 0.6 { "met" } else { "MISSED" }
+            bench::judged(if ratio >= 0.6 { "met" } else { "MISSED" }),
+            bench::label()
         );
     }
 }

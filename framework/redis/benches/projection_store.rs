@@ -27,6 +27,11 @@
 //! written under a prefix of its own (a `TestKeyPrefix` of
 //! composable-rust-testing, `cr-test:<uuid>`), deleted at the end even if
 //! the run panics.
+//!
+//! With `COMPOSABLE_BENCH_SMOKE=1` (what CI sets when it runs the book's
+//! commands) it is a smoke run (`composable_rust_testing::bench`): a
+//! hundredth of the keys and operations, every section and check; the
+//! output says its figures are not measurements, and judges no target.
 
 use std::time::{Duration, Instant};
 
@@ -37,9 +42,10 @@ use composable_rust_postgres::PostgresProjectionStore;
 use composable_rust_redis::redis::{self, aio::ConnectionManager};
 use composable_rust_redis::{RedisProjectionStore, RedisStoreOptions};
 use composable_rust_testing::fixtures::{TestKeyPrefix, TestSchema};
-use composable_rust_testing::services;
+use composable_rust_testing::{bench, services};
 
-/// Distinct keys read.
+/// Distinct keys read (this and the operation counts are a hundredth in a
+/// smoke run: [`keys`], [`gets`], [`commits`], [`warmup`]).
 const KEYS: usize = 1_000;
 /// Bytes per value (a small JSON document).
 const VALUE_BYTES: usize = 200;
@@ -49,6 +55,26 @@ const GETS: usize = 10_000;
 const COMMITS: usize = 2_000;
 /// Unmeasured operations first.
 const WARMUP: usize = 1_000;
+
+/// Distinct keys, in this run.
+fn keys() -> usize {
+    bench::scaled(KEYS)
+}
+
+/// Measured gets per variant and section, in this run.
+fn gets() -> usize {
+    bench::scaled(GETS)
+}
+
+/// Measured commits per variant, in this run.
+fn commits() -> usize {
+    bench::scaled(COMMITS)
+}
+
+/// Unmeasured operations first, in this run.
+fn warmup() -> usize {
+    bench::scaled(WARMUP)
+}
 
 /// One line of the results table.
 struct Row {
@@ -72,6 +98,7 @@ impl Row {
 }
 
 fn main() {
+    bench::banner("the projection_store benchmark (Redis)");
     let url = match services::try_redis_url() {
         Ok(url) => url,
         Err(missing) => {
@@ -98,8 +125,13 @@ async fn run(url: &str) {
         store.address()
     );
     println!(
-        "{KEYS} keys of {VALUE_BYTES} bytes; {GETS} gets and {COMMITS} commits per variant, \
-         interleaved, after {WARMUP} warm-up operations\n"
+        "{} keys of {VALUE_BYTES} bytes; {} gets and {} commits per variant, \
+         interleaved, after {} warm-up operations{}\n",
+        keys(),
+        gets(),
+        commits(),
+        warmup(),
+        bench::label()
     );
 
     seed(&store).await;
@@ -115,7 +147,7 @@ async fn run(url: &str) {
 
 async fn seed(store: &RedisProjectionStore) {
     let value = vec![b'x'; VALUE_BYTES];
-    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(200) {
+    for chunk in (0..keys()).collect::<Vec<_>>().chunks(200) {
         let mut tx = store.begin().await.expect("begin");
         for i in chunk {
             tx.save(&key(*i), &value).await.expect("save");
@@ -131,22 +163,23 @@ fn key(i: usize) -> String {
 /// `ProjectionStore::get` vs a raw `GET` of the same Redis key.
 async fn get_section(store: &RedisProjectionStore) -> Vec<Row> {
     let mut raw: ConnectionManager = store.connection();
-    let redis_keys: Vec<String> = (0..KEYS).map(|i| store.keyspace().data(&key(i))).collect();
-    for i in 0..WARMUP {
-        store.get(&key(i % KEYS)).await.expect("get");
-        raw_get(&mut raw, &redis_keys[i % KEYS]).await;
+    let keys = keys();
+    let redis_keys: Vec<String> = (0..keys).map(|i| store.keyspace().data(&key(i))).collect();
+    for i in 0..warmup() {
+        store.get(&key(i % keys)).await.expect("get");
+        raw_get(&mut raw, &redis_keys[i % keys]).await;
     }
-    let mut ours = Vec::with_capacity(GETS);
-    let mut theirs = Vec::with_capacity(GETS);
-    for i in 0..GETS {
-        let k = key(i % KEYS);
+    let mut ours = Vec::with_capacity(gets());
+    let mut theirs = Vec::with_capacity(gets());
+    for i in 0..gets() {
+        let k = key(i % keys);
         let started = Instant::now();
         let value = store.get(&k).await.expect("get");
         ours.push(started.elapsed());
         assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
 
         let started = Instant::now();
-        let value = raw_get(&mut raw, &redis_keys[i % KEYS]).await;
+        let value = raw_get(&mut raw, &redis_keys[i % keys]).await;
         theirs.push(started.elapsed());
         assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
     }
@@ -177,25 +210,26 @@ async fn raw_get(connection: &mut ConnectionManager, redis_key: &str) -> Option<
 async fn commit_section(store: &RedisProjectionStore) -> Vec<Row> {
     let mut raw: ConnectionManager = store.connection();
     let value = vec![b'y'; VALUE_BYTES];
+    let keys = keys();
     let commit_once = |i: usize| {
         let value = value.clone();
         async move {
             let mut tx = store.begin().await.expect("begin");
-            tx.save(&key(i % KEYS), &value).await.expect("save");
+            tx.save(&key(i % keys), &value).await.expect("save");
             store.commit(tx).await.expect("commit");
         }
     };
-    for i in 0..WARMUP {
+    for i in 0..warmup() {
         commit_once(i).await;
     }
-    let mut ours = Vec::with_capacity(COMMITS);
-    let mut theirs = Vec::with_capacity(COMMITS);
-    for i in 0..COMMITS {
+    let mut ours = Vec::with_capacity(commits());
+    let mut theirs = Vec::with_capacity(commits());
+    for i in 0..commits() {
         let started = Instant::now();
         commit_once(i).await;
         ours.push(started.elapsed());
 
-        let redis_key = store.keyspace().data(&key(i % KEYS));
+        let redis_key = store.keyspace().data(&key(i % keys));
         let started = Instant::now();
         let () = redis::cmd("SET")
             .arg(&redis_key)
@@ -226,8 +260,15 @@ fn micros(duration: Duration) -> String {
 /// Rows come in pairs per section: the store's operation, then the raw one.
 fn print_table(rows: &[Row]) {
     println!(
-        "| {:<8} | {:<27} | {:>6} | {:>10} | {:>10} | {:>10} | {:>14} |",
-        "section", "variant", "n", "p50", "p99", "mean", "p50 vs raw"
+        "| {:<8} | {:<27} | {:>6} | {:>10} | {:>10} | {:>10} | {:>14} |{}",
+        "section",
+        "variant",
+        "n",
+        "p50",
+        "p99",
+        "mean",
+        "p50 vs raw",
+        bench::label()
     );
     println!(
         "|{:-<10}|{:-<29}|{:-<8}|{:-<12}|{:-<12}|{:-<12}|{:-<16}|",
@@ -244,35 +285,38 @@ fn print_table(rows: &[Row]) {
                 _ => "-".to_owned(),
             };
             println!(
-                "| {:<8} | {:<27} | {:>6} | {:>10} | {:>10} | {:>10} | {:>14} |",
+                "| {:<8} | {:<27} | {:>6} | {:>10} | {:>10} | {:>10} | {:>14} |{}",
                 row.section,
                 row.variant,
                 row.latencies.len(),
                 micros(row.percentile(0.5)),
                 micros(row.percentile(0.99)),
                 micros(row.mean()),
-                ratio
+                ratio,
+                bench::label()
             );
         }
     }
     let cached: Vec<&Row> = rows.iter().filter(|row| row.section == "cached").collect();
     if let [hit, raw] = cached[..] {
         let ratio = hit.percentile(0.5).as_secs_f64() / raw.percentile(0.5).as_secs_f64();
-        let verdict = if ratio <= 1.5 { "met" } else { "MISSED" };
+        let verdict = bench::judged(if ratio <= 1.5 { "met" } else { "MISSED" });
         println!(
-            "\ntarget: cached-store hit p50 within 1.5x of a raw GET: {verdict} ({ratio:.2}x)"
+            "\ntarget: cached-store hit p50 within 1.5x of a raw GET: {verdict} ({ratio:.2}x){}",
+            bench::label()
         );
     }
     if let Some(get) = rows.iter().find(|row| row.section == "get") {
         let p50 = get.percentile(0.5);
-        let verdict = if p50 < Duration::from_millis(1) {
+        let verdict = bench::judged(if p50 < Duration::from_millis(1) {
             "met"
         } else {
             "MISSED"
-        };
+        });
         println!(
-            "\ntarget: RedisProjectionStore::get p50 under 1 ms: {verdict} ({})",
-            micros(p50)
+            "\ntarget: RedisProjectionStore::get p50 under 1 ms: {verdict} ({}){}",
+            micros(p50),
+            bench::label()
         );
     }
 }
@@ -298,7 +342,8 @@ async fn cached_section(store: &RedisProjectionStore) -> Vec<Row> {
     primary.migrate().await.expect("migrate");
     let cached = CachedProjectionStore::new(primary, store.clone(), CacheMode::WriteThrough);
     let value = vec![b'x'; VALUE_BYTES];
-    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(200) {
+    let keys = keys();
+    for chunk in (0..keys).collect::<Vec<_>>().chunks(200) {
         let mut tx = cached.begin().await.expect("begin");
         for i in chunk {
             tx.save(&key(*i), &value).await.expect("save");
@@ -307,21 +352,21 @@ async fn cached_section(store: &RedisProjectionStore) -> Vec<Row> {
     }
 
     let mut raw: ConnectionManager = store.connection();
-    let cache_keys: Vec<String> = (0..KEYS).map(|i| store.keyspace().cache(&key(i))).collect();
-    for i in 0..WARMUP {
-        cached.get(&key(i % KEYS)).await.expect("get");
-        raw_get(&mut raw, &cache_keys[i % KEYS]).await;
+    let cache_keys: Vec<String> = (0..keys).map(|i| store.keyspace().cache(&key(i))).collect();
+    for i in 0..warmup() {
+        cached.get(&key(i % keys)).await.expect("get");
+        raw_get(&mut raw, &cache_keys[i % keys]).await;
     }
-    let mut ours = Vec::with_capacity(GETS);
-    let mut theirs = Vec::with_capacity(GETS);
-    for i in 0..GETS {
+    let mut ours = Vec::with_capacity(gets());
+    let mut theirs = Vec::with_capacity(gets());
+    for i in 0..gets() {
         let started = Instant::now();
-        let value = cached.get(&key(i % KEYS)).await.expect("get");
+        let value = cached.get(&key(i % keys)).await.expect("get");
         ours.push(started.elapsed());
         assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
 
         let started = Instant::now();
-        let value = raw_get(&mut raw, &cache_keys[i % KEYS]).await;
+        let value = raw_get(&mut raw, &cache_keys[i % keys]).await;
         theirs.push(started.elapsed());
         assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
     }

@@ -3,7 +3,18 @@
 //! events table costs an INSERT. Interleaved in short bursts (which side
 //! goes first alternates), so both sides of a row share the machine's
 //! conditions. See README.md.
+//!
+//! With `COMPOSABLE_BENCH_SMOKE=1` (what CI sets when it runs the book's
+//! commands) it is a smoke run: every row runs 75 ms per side in bursts of
+//! 10 ms after a one-call warm-up, and the output says its figures are not
+//! measurements.
 
+// The workspace's smoke-mode helper (composable-rust-testing's `bench`
+// module, which uses only std), included by path rather than as a
+// dependency: this workspace then compiles nothing more for it.
+#[allow(dead_code, unused_imports)] // not all of it is used here
+#[path = "../../../testing/src/bench.rs"]
+mod bench;
 #[path = "../peers/domain.rs"]
 mod domain;
 
@@ -42,10 +53,16 @@ impl Aggregate for CrLedger {
     }
 }
 
+/// How long each side runs (a fortieth in a smoke run).
 const PER_SIDE: Duration = Duration::from_secs(3);
+/// How long one side runs before the next takes over (a tenth in a smoke
+/// run).
 const BURST: Duration = Duration::from_millis(100);
+/// Unmeasured calls of each side first (a hundredth in a smoke run).
+const WARM_UP: usize = 50;
 
 fn main() {
+    bench::banner("the breakdown benchmark");
     // Like the workspace's benches: without a database, say how to give one
     // and skip.
     let Ok(url) = std::env::var("DATABASE_URL") else {
@@ -105,7 +122,12 @@ async fn bench(url: String) {
     )
     .await
     .expect("tables");
-    println!("schema {schema}; {PER_SIDE:?} per side in bursts of {BURST:?}");
+    println!(
+        "schema {schema}; {:?} per side in bursts of {:?}{}",
+        bench::per_side(PER_SIDE),
+        bench::burst(BURST),
+        bench::label()
+    );
 
     // ---- one-row INSERTs: what each part of the events table costs ----
     let insert = |table: &'static str| -> Side<'_> {
@@ -548,24 +570,26 @@ async fn bench(url: String) {
         .expect("drop");
 }
 
-/// Runs the sides in rotating bursts until each ran for `PER_SIDE`;
-/// prints each side's rate and its ratio to the first.
+/// Runs the sides in rotating bursts until each ran for `PER_SIDE` (both
+/// shortened in a smoke run); prints each side's rate and its ratio to the
+/// first.
 async fn compare(sides: &mut [(&str, Side<'_>)]) {
+    let (per_side, burst) = (bench::per_side(PER_SIDE), bench::burst(BURST));
     let mut n = 1_000_000u64 * (1 + sides.len() as u64);
     for (_, side) in sides.iter_mut() {
-        for _ in 0..50 {
+        for _ in 0..bench::scaled(WARM_UP) {
             n += 1;
             side(n).await;
         }
     }
     let mut totals = vec![(0u64, Duration::ZERO); sides.len()];
     let mut round = 0;
-    while totals.iter().any(|(_, time)| *time < PER_SIDE) {
+    while totals.iter().any(|(_, time)| *time < per_side) {
         for k in 0..sides.len() {
             let i = (k + round) % sides.len();
             let start = Instant::now();
             let mut units = 0;
-            while start.elapsed() < BURST {
+            while start.elapsed() < burst {
                 n += 1;
                 (sides[i].1)(n).await;
                 units += 1;
@@ -580,9 +604,10 @@ async fn compare(sides: &mut [(&str, Side<'_>)]) {
     for ((name, _), total) in sides.iter().zip(&totals) {
         let r = rate(*total);
         println!(
-            "  {name:<44} {r:>8.0}/s  {:>7.1} µs  {:.2}x",
+            "  {name:<44} {r:>8.0}/s  {:>7.1} µs  {:.2}x{}",
             1e6 / r,
-            r / first
+            r / first,
+            bench::label()
         );
     }
     println!();

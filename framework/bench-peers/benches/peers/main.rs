@@ -11,7 +11,18 @@
 //! whatever else the machine is doing. A figure is the median over the
 //! rounds, with the range in brackets; a ratio is the median of the
 //! per-round ratios (both sides from the same round), with its range.
+//!
+//! With `COMPOSABLE_BENCH_SMOKE=1` (what CI sets when it runs the book's
+//! commands) it is a smoke run: a hundredth of each workload (and of its
+//! chunks and warm-up), every contender, state check and the cqrs-es
+//! snapshot check; the output says its figures are not measurements.
 
+// The workspace's smoke-mode helper (composable-rust-testing's `bench`
+// module, which uses only std), included by path rather than as a
+// dependency: this workspace then compiles nothing more for it.
+#[allow(dead_code, unused_imports)] // not all of it is used here
+#[path = "../../../testing/src/bench.rs"]
+mod bench;
 mod composable;
 mod cqrs;
 mod domain;
@@ -24,7 +35,9 @@ use sqlx::{Executor, PgPool};
 
 use domain::{Ledger, Post};
 
-/// Workload 1: one-event commands, over this many aggregates.
+/// Workload 1: one-event commands, over this many aggregates. (Every
+/// count below but `BATCH_EVENTS` and `LOADS_PER_ROUND` is a hundredth in
+/// a smoke run: `bench::scaled`.)
 const SINGLE_COMMANDS: usize = 5_000;
 const SINGLE_AGGREGATES: usize = 50;
 /// Workload 1 runs in chunks of this many commands per contender, taking
@@ -38,6 +51,9 @@ const BATCH_CHUNK: usize = 5;
 /// Workload 3: the stream that is loaded and rebuilt, and loads per round.
 const LOADED_EVENTS: usize = 10_000;
 const LOADS_PER_ROUND: usize = 7;
+/// Warm-up commands per contender before workload 1 and 2.
+const WARM_UP_COMMANDS: usize = 200;
+const WARM_UP_BATCHES: usize = 5;
 
 /// One contender.
 #[allow(clippy::large_enum_variant)] // four values, built once
@@ -101,6 +117,7 @@ enum Workload {
 }
 
 fn main() {
+    bench::banner("the peer benchmark");
     let Ok(url) = std::env::var("DATABASE_URL") else {
         eprintln!(
             "skipped: DATABASE_URL is not set. Run e.g.\n  DATABASE_URL=postgres://postgres@localhost:5432/postgres \
@@ -153,9 +170,10 @@ async fn bench(url: String, rounds: usize, pool_kind: String) {
     println!("PostgreSQL: {}", settings.0);
     println!(
         "synchronous_commit = {}; pools: {pool_kind} (each contender its own); {rounds} rounds; \
-         payload {} bytes of JSON",
+         payload {} bytes of JSON{}",
         settings.1,
-        domain::payload_bytes()
+        domain::payload_bytes(),
+        bench::label()
     );
     let pool = || async {
         pool_options(&pool_kind)
@@ -221,13 +239,18 @@ impl Measured {
 }
 
 async fn single(contenders: &mut [Contender], rounds: usize) -> usize {
+    let (commands, aggregates, chunk_len) = (
+        bench::scaled(SINGLE_COMMANDS),
+        bench::scaled(SINGLE_AGGREGATES),
+        bench::scaled(CHUNK),
+    );
     println!(
-        "\n== {SINGLE_COMMANDS} one-event commands over {SINGLE_AGGREGATES} aggregates \
+        "\n== {commands} one-event commands over {aggregates} aggregates \
          (load, decide, append) =="
     );
     // Warm-up: connections, prepared statements, caches.
     for i in order(contenders, Workload::Single, 0) {
-        for n in 0..200 {
+        for n in 0..bench::scaled(WARM_UP_COMMANDS) as u64 {
             let id = format!("warm-{}", n % 10);
             contenders[i]
                 .command(&id, Post { first: n, count: 1 })
@@ -237,11 +260,11 @@ async fn single(contenders: &mut [Contender], rounds: usize) -> usize {
     let mut measured = Measured::new(contenders.len(), rounds);
     for round in 0..rounds {
         let mut elapsed = vec![Duration::ZERO; contenders.len()];
-        for chunk in 0..SINGLE_COMMANDS / CHUNK {
+        for chunk in 0..commands / chunk_len {
             for i in order(contenders, Workload::Single, round + chunk) {
                 let start = Instant::now();
-                for n in chunk * CHUNK..(chunk + 1) * CHUNK {
-                    let id = format!("single-{round}-{}", n % SINGLE_AGGREGATES);
+                for n in chunk * chunk_len..(chunk + 1) * chunk_len {
+                    let id = format!("single-{round}-{}", n % aggregates);
                     let post = Post {
                         first: n as u64,
                         count: 1,
@@ -252,28 +275,27 @@ async fn single(contenders: &mut [Contender], rounds: usize) -> usize {
             }
         }
         for i in order(contenders, Workload::Single, 0) {
-            measured.per_round[i][round] = Some(SINGLE_COMMANDS as f64 / elapsed[i].as_secs_f64());
+            measured.per_round[i][round] = Some(commands as f64 / elapsed[i].as_secs_f64());
         }
     }
     report(contenders, &measured, "ev/s", true);
-    let ids: Vec<String> = (0..SINGLE_AGGREGATES)
+    let ids: Vec<String> = (0..aggregates)
         .map(|a| format!("single-{}-{a}", rounds - 1))
         .collect();
     check(
         contenders,
         Workload::Single,
         &ids,
-        (SINGLE_COMMANDS / SINGLE_AGGREGATES) as u64,
+        (commands / aggregates) as u64,
     )
     .await
 }
 
 async fn batch(contenders: &mut [Contender], rounds: usize) -> usize {
-    println!(
-        "\n== {BATCH_COMMANDS} commands of {BATCH_EVENTS} events (each on a new aggregate) =="
-    );
+    let (commands, chunk_len) = (bench::scaled(BATCH_COMMANDS), bench::scaled(BATCH_CHUNK));
+    println!("\n== {commands} commands of {BATCH_EVENTS} events (each on a new aggregate) ==");
     for i in order(contenders, Workload::Batch, 0) {
-        for n in 0..5 {
+        for n in 0..bench::scaled(WARM_UP_BATCHES) {
             let post = Post {
                 first: 0,
                 count: BATCH_EVENTS,
@@ -286,10 +308,10 @@ async fn batch(contenders: &mut [Contender], rounds: usize) -> usize {
     let mut measured = Measured::new(contenders.len(), rounds);
     for round in 0..rounds {
         let mut elapsed = vec![Duration::ZERO; contenders.len()];
-        for chunk in 0..BATCH_COMMANDS / BATCH_CHUNK {
+        for chunk in 0..commands / chunk_len {
             for i in order(contenders, Workload::Batch, round + chunk) {
                 let start = Instant::now();
-                for n in chunk * BATCH_CHUNK..(chunk + 1) * BATCH_CHUNK {
+                for n in chunk * chunk_len..(chunk + 1) * chunk_len {
                     let post = Post {
                         first: (n * BATCH_EVENTS) as u64,
                         count: BATCH_EVENTS,
@@ -301,26 +323,27 @@ async fn batch(contenders: &mut [Contender], rounds: usize) -> usize {
                 elapsed[i] += start.elapsed();
             }
         }
-        let events = (BATCH_COMMANDS * BATCH_EVENTS) as f64;
+        let events = (commands * BATCH_EVENTS) as f64;
         for i in order(contenders, Workload::Batch, 0) {
             measured.per_round[i][round] = Some(events / elapsed[i].as_secs_f64());
         }
     }
     report(contenders, &measured, "ev/s", true);
-    let ids: Vec<String> = (0..BATCH_COMMANDS)
+    let ids: Vec<String> = (0..commands)
         .map(|n| format!("batch-{}-{n}", rounds - 1))
         .collect();
     check(contenders, Workload::Batch, &ids, BATCH_EVENTS as u64).await
 }
 
 async fn load(contenders: &mut [Contender], rounds: usize) -> usize {
-    println!("\n== load + rebuild a {LOADED_EVENTS}-event stream ==");
+    let loaded = bench::scaled(LOADED_EVENTS);
+    println!("\n== load + rebuild a {loaded}-event stream ==");
     let id = "loaded";
     for i in order(contenders, Workload::Load, 0) {
-        for chunk in 0..LOADED_EVENTS / 1_000 {
+        for first in (0..loaded).step_by(1_000) {
             let post = Post {
-                first: (chunk * 1_000) as u64,
-                count: 1_000,
+                first: first as u64,
+                count: 1_000.min(loaded - first),
             };
             contenders[i].command(id, post).await;
         }
@@ -336,7 +359,7 @@ async fn load(contenders: &mut [Contender], rounds: usize) -> usize {
                 let start = Instant::now();
                 let (_, version) = contenders[i].load(id).await;
                 times[i].push(start.elapsed());
-                assert_eq!(version, LOADED_EVENTS as u64, "{}", contenders[i].name());
+                assert_eq!(version, loaded as u64, "{}", contenders[i].name());
             }
         }
         for i in order(contenders, Workload::Load, 0) {
@@ -345,13 +368,7 @@ async fn load(contenders: &mut [Contender], rounds: usize) -> usize {
         }
     }
     report(contenders, &measured, "ms", false);
-    check(
-        contenders,
-        Workload::Load,
-        &[id.to_owned()],
-        LOADED_EVENTS as u64,
-    )
-    .await
+    check(contenders, Workload::Load, &[id.to_owned()], loaded as u64).await
 }
 
 /// cqrs-es's snapshot store, checked against a full replay.
@@ -452,11 +469,12 @@ fn report(contenders: &[Contender], measured: &Measured, unit: &str, rate: bool)
     let index_of = |name: &str| contenders.iter().position(|c| c.name() == name);
     let (raw, cqrs) = (index_of("raw sqlx"), index_of("cqrs-es 0.5"));
     println!(
-        "  {:<18} {:>26}   {:>22}   {:>22}",
+        "  {:<18} {:>26}   {:>22}   {:>22}{}",
         "contender",
         format!("{unit} median [range]"),
         "vs raw [range]",
-        "vs cqrs-es [range]"
+        "vs cqrs-es [range]",
+        bench::label()
     );
     let ratios = |i: usize, base: Option<usize>| -> String {
         let Some(base) = base else {
@@ -485,11 +503,12 @@ fn report(contenders: &[Contender], measured: &Measured, unit: &str, rate: bool)
             format!("{:.1} [{lo:.1}-{hi:.1}]", median(values))
         };
         println!(
-            "  {:<18} {:>26}   {:>22}   {:>22}",
+            "  {:<18} {:>26}   {:>22}   {:>22}{}",
             contender.name(),
             figure,
             ratios(i, raw),
-            ratios(i, cqrs)
+            ratios(i, cqrs),
+            bench::label()
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Sections measuring the aggregate repository on top of the store:
 //! single-event commands (load + decide + append) against raw single-row
 //! inserts, and loading a 10,050-event stream from a snapshot against
-//! loading a 100-event stream without one.
+//! loading a 100-event stream without one (in a smoke run, a 150-event
+//! stream with a snapshot at 100).
 
 use std::convert::Infallible;
 
@@ -11,6 +12,7 @@ use composable_rust_core::{
     Aggregate, Event, EventStore, ExpectedVersion, NewEvent, Snapshot, StreamId, Upcasters,
 };
 use composable_rust_postgres::PostgresEventStore;
+use composable_rust_testing::bench;
 use serde::{Deserialize, Serialize};
 
 use super::{Side, new_event};
@@ -102,9 +104,21 @@ impl Side for RepositoryCommand {
     }
 }
 
-/// How many events the snapshotted stream holds, and where its snapshot is.
-const SNAPSHOTTED: u64 = 10_050;
-const SNAPSHOT_AT: u64 = 10_000;
+/// Where the snapshotted stream's snapshot is (a hundredth in a smoke
+/// run), and how many events follow it.
+const SNAPSHOT_AT: usize = 10_000;
+const AFTER_SNAPSHOT: u64 = 50;
+
+/// The snapshot's version in this run.
+fn snapshot_at() -> u64 {
+    bench::scaled(SNAPSHOT_AT) as u64
+}
+
+/// How many events the snapshotted stream holds in this run: 10,050 (150
+/// in a smoke run).
+pub(crate) fn snapshotted() -> u64 {
+    snapshot_at() + AFTER_SNAPSHOT
+}
 
 /// Builds a 10,050-event order with a snapshot at version 10,000 (as
 /// `SnapshotPolicy::every(100)` would leave it), and a 100-event order
@@ -112,8 +126,9 @@ const SNAPSHOT_AT: u64 = 10_000;
 /// replayed state.
 pub(crate) async fn snapshotted_streams(store: &PostgresEventStore) -> (StreamId, StreamId) {
     let long = StreamId::for_aggregate("order", "snapshotted").expect("id");
-    for batch in 0..SNAPSHOTTED.div_ceil(1_000) {
-        let end = ((batch + 1) * 1_000).min(SNAPSHOTTED);
+    let (snapshotted, snapshot_at) = (snapshotted(), snapshot_at());
+    for batch in 0..snapshotted.div_ceil(1_000) {
+        let end = ((batch + 1) * 1_000).min(snapshotted);
         let events: Vec<NewEvent> = (batch * 1_000..end).map(new_event).collect();
         store
             .append(&long, ExpectedVersion::Exact(batch * 1_000), events)
@@ -130,17 +145,17 @@ pub(crate) async fn snapshotted_streams(store: &PostgresEventStore) -> (StreamId
     };
     let snapshot = Snapshot {
         stream_id: long.clone(),
-        stream_version: SNAPSHOT_AT,
+        stream_version: snapshot_at,
         schema_version: Order::SNAPSHOT_VERSION,
-        state: serde_json::to_value(replay(SNAPSHOT_AT as usize)).expect("state"),
+        state: serde_json::to_value(replay(snapshot_at as usize)).expect("state"),
         taken_at: chrono::Utc::now(),
     };
     store.save_snapshot(&snapshot).await.expect("snapshot");
 
     let repository = AggregateRepository::<Order, _>::new(store.clone(), ());
     let loaded = repository.load(&long).await.expect("load with snapshot");
-    assert_eq!(loaded.snapshot_version, Some(SNAPSHOT_AT));
-    assert_eq!(loaded.events_replayed, (SNAPSHOTTED - SNAPSHOT_AT) as usize);
+    assert_eq!(loaded.snapshot_version, Some(snapshot_at));
+    assert_eq!(loaded.events_replayed, (snapshotted - snapshot_at) as usize);
     assert_eq!(
         loaded.state,
         replay(stored.len()),
