@@ -107,9 +107,11 @@ pub fn run(command: Command) -> Result<(), ScaffoldError> {
             (plan_add(kind, &name, &start)?, dry_run, String::new())
         }
     };
-    print!("{}", plan.describe(dry_run));
     if !dry_run {
         plan.apply()?;
+    }
+    print!("{}", plan.describe(dry_run));
+    if !dry_run {
         print!("{next}");
     }
     Ok(())

@@ -42,16 +42,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan as lines: `create PATH` or `change PATH: WHAT`, each
-    /// prefixed `would ` for a dry run.
+    /// The plan as lines: `would create PATH` / `would change PATH: WHAT`
+    /// for a dry run, `created PATH` / `changed PATH: WHAT` once applied.
     pub fn describe(&self, dry_run: bool) -> String {
-        let prefix = if dry_run { "would " } else { "" };
+        let (create, change) = if dry_run {
+            ("would create", "would change")
+        } else {
+            ("created", "changed")
+        };
         let mut out = String::new();
         for file in &self.files {
             let path = file.path.display();
             let _ = match &file.action {
-                Action::Create => writeln!(out, "{prefix}create {path}"),
-                Action::Change { what } => writeln!(out, "{prefix}change {path}: {what}"),
+                Action::Create => writeln!(out, "{create} {path}"),
+                Action::Change { what } => writeln!(out, "{change} {path}: {what}"),
             };
         }
         out
