@@ -64,8 +64,8 @@ pub use store::{SendHandle, Store, StoreBuilder};
 /// public API: exempt from SemVer, may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    /// serde, for the bounds `#[derive(Event)]` puts on generic events.
-    pub use serde;
     pub use crate::saga::instance::{Cause, Decision, SagaMessage, Transition, saga_stream_id};
     pub use crate::store::runner::{ActionSink, EffectRunner};
+    /// serde, for the bounds `#[derive(Event)]` puts on generic events.
+    pub use serde;
 }
