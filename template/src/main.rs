@@ -10,11 +10,13 @@
 //! {{project-name}} work
 //! {{project-name}} show <order>
 //! {{project-name}} history <order>
+//! {{project-name}} ops replay <order> [--from VERSION|TIME] [--until CONDITION]
+//! {{project-name}} ops saga show <order>
 //! ```
 
 use std::time::Duration;
 
-use composable_rust::aggregate::RepositoryError;
+use composable_rust::aggregate::{AsOf, RepositoryError, StateCondition};
 use composable_rust::prelude::*;
 use {{crate_name}}::aggregates::order::OrderCommand;
 use {{crate_name}}::app::{App, Config, Error};
@@ -23,7 +25,7 @@ use {{crate_name}}::projections::order_summaries::{
     OrderSummary, OrderTotals, TOTALS_KEY, summary_key,
 };
 
-const USAGE: &str = "usage: {{project-name}} place <order> <customer> <total> | pay <order> <amount> | cancel <order> <reason> | work | show <order> | history <order>";
+const USAGE: &str = "usage: {{project-name}} place <order> <customer> <total> | pay <order> <amount> | cancel <order> <reason> | work | show <order> | history <order> | ops replay <order> [--from VERSION|TIME] [--until CONDITION] | ops saga show <order>";
 
 /// How long a placed order may wait for its payment.
 const PAYMENT_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -72,6 +74,15 @@ async fn main() -> Result<(), Error> {
             }
             return Ok(());
         }
+        ["ops", "replay", id, options @ ..] => {
+            let (from, until) = replay_options(options)?;
+            let stream = app.orders.stream_id(id)?;
+            let mut out = std::io::stdout().lock();
+            return ops::replay(&app.orders, &stream, from, until.as_ref(), &mut out).await;
+        }
+        ["ops", "saga", "show", id] => {
+            return ops::saga_history(&app.events, id, &mut std::io::stdout().lock()).await;
+        }
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -92,6 +103,22 @@ async fn main() -> Result<(), Error> {
         Err(error) => return Err(error.into()),
     }
     Ok(())
+}
+
+/// `[--from VERSION|TIME] [--until CONDITION]` of `ops replay`: from the
+/// start, to the end, unless they say otherwise.
+fn replay_options(options: &[&str]) -> Result<(AsOf, Option<StateCondition>), Error> {
+    let mut from = AsOf::Version(0);
+    let mut until = None;
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match (*option, rest.next()) {
+            ("--from", Some(value)) => from = value.parse()?,
+            ("--until", Some(value)) => until = Some(value.parse()?),
+            _ => return Err(format!("unexpected `{option}`\n{USAGE}").into()),
+        }
+    }
+    Ok((from, until))
 }
 
 /// Prints an order's summary and the totals, from the read model (as of

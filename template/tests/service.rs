@@ -7,11 +7,13 @@
 
 use std::time::Duration;
 
+use composable_rust::aggregate::{AsOf, StateCondition};
 use composable_rust::prelude::*;
 use composable_rust::testing::services;
 use composable_rust::uuid::Uuid;
 use {{crate_name}}::aggregates::order::{OrderCommand, OrderStatus};
 use {{crate_name}}::app::{App, Config};
+use {{crate_name}}::ops;
 use {{crate_name}}::projections::order_summaries::{OrderSummary, summary_key};
 
 async fn app() -> App {
@@ -53,4 +55,24 @@ async fn a_paid_order_is_shipped_and_the_read_model_shows_it() {
         .expect("the projection wrote the order's summary");
     assert_eq!(summary.status, OrderStatus::Shipped);
     assert_eq!(summary.total, 30);
+
+    // The replay debugger (`ops replay`) stops at the event that paid it.
+    let until: StateCondition = r#"status == "Paid""#.parse().unwrap();
+    let mut out = Vec::new();
+    ops::replay(&app.orders, &stream, AsOf::Version(0), Some(&until), &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("~ status: \"Placed\" -> \"Paid\""), "{out}");
+    assert!(out.contains("stopped at version 2"), "{out}");
+
+    // The fulfillment's history (`ops saga show`): its id is the order's.
+    let order_id = stream.as_str().strip_prefix("order-").unwrap();
+    let mut chart = Vec::new();
+    ops::saga_history(&app.events, order_id, &mut chart)
+        .await
+        .unwrap();
+    let chart = String::from_utf8(chart).unwrap();
+    assert!(chart.starts_with("sequenceDiagram"), "{chart}");
+    assert!(chart.contains("Ship"), "{chart}");
 }
