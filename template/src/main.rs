@@ -12,7 +12,11 @@
 //! {{project-name}} history <order>
 //! {{project-name}} ops replay <order> [--from VERSION|TIME] [--until CONDITION]
 //! {{project-name}} ops saga show <order>
+//! {{project-name}} ops saga graph
 //! ```
+//!
+//! `ops saga graph` draws the fulfillment saga's declared map; it needs no
+//! database.
 
 use std::time::Duration;
 
@@ -25,7 +29,7 @@ use {{crate_name}}::projections::order_summaries::{
     OrderSummary, OrderTotals, TOTALS_KEY, summary_key,
 };
 
-const USAGE: &str = "usage: {{project-name}} place <order> <customer> <total> | pay <order> <amount> | cancel <order> <reason> | work | show <order> | history <order> | ops replay <order> [--from VERSION|TIME] [--until CONDITION] | ops saga show <order>";
+const USAGE: &str = "usage: {{project-name}} place <order> <customer> <total> | pay <order> <amount> | cancel <order> <reason> | work | show <order> | history <order> | ops replay <order> [--from VERSION|TIME] [--until CONDITION] | ops saga show <order> | ops saga graph";
 
 /// How long a placed order may wait for its payment.
 const PAYMENT_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -34,6 +38,10 @@ const PAYMENT_WINDOW: Duration = Duration::from_secs(15 * 60);
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The saga's map is code: drawing it reads no store.
+    if let ["ops", "saga", "graph"] = args.as_slice() {
+        return ops::saga_graph(&mut std::io::stdout().lock());
+    }
     let app = App::connect(&Config::from_env()?).await?;
 
     let (id, command) = match args.as_slice() {

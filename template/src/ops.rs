@@ -3,8 +3,9 @@
 //! The `composable` command line reads any deployment's stores without
 //! knowing its types. The tools here know them, so they can decode and
 //! explain: an order's history, the replay debugger (state as of a version
-//! or a time, then each event with the state diff it caused), and one
-//! fulfillment's history as a sequence diagram. `main.rs` exposes them as
+//! or a time, then each event with the state diff it caused), one
+//! fulfillment's history as a sequence diagram, and the fulfillment saga's
+//! declared map (its steps, stops and timeout) as a flowchart. `main.rs` exposes them as
 //! `ops` subcommands; the book's chapter "Time Travel: Temporal Queries and
 //! Replay" explains the tools.
 
@@ -12,7 +13,7 @@ use std::io::Write;
 
 use composable_rust::aggregate::{AsOf, StateCondition};
 use composable_rust::prelude::*;
-use composable_rust::saga::{SagaHistory, SagaId};
+use composable_rust::saga::{DeclaredSaga, SagaHistory, SagaId};
 use composable_rust::{AggregateRepository, Saga};
 
 use crate::aggregates::order::Order;
@@ -63,5 +64,13 @@ pub async fn saga_history(
 ) -> Result<(), Error> {
     let history = SagaHistory::load(events, FulfillmentSaga::KIND, &SagaId::new(order)?).await?;
     write!(out, "{}", history.to_mermaid())?;
+    Ok(())
+}
+
+/// The fulfillment saga's declared map (`FulfillmentSaga::map`, checked
+/// against the code by `tests/fulfillment.rs`) as a mermaid flowchart. It
+/// reads no store: the map is code.
+pub fn saga_graph(out: &mut impl Write) -> Result<(), Error> {
+    write!(out, "{}", FulfillmentSaga::map()?.to_mermaid())?;
     Ok(())
 }

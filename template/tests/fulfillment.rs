@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use composable_rust::prelude::*;
+use composable_rust::saga::DeclaredSaga;
 use {{crate_name}}::sagas::fulfillment::{
     FulfillmentCommand, FulfillmentInput, FulfillmentSaga, PAYMENT_DUE,
 };
@@ -55,4 +56,30 @@ fn an_order_cancelled_by_the_customer_ends_the_saga() {
         .then_completed()
         .then_no_timeouts();
     test.finish();
+}
+
+/// The map `ops saga graph` draws follows the saga's code: every path of it
+/// (paid, cancelled elsewhere, not paid in time) runs through `react` and
+/// `on_timeout` and sends what the map says.
+#[test]
+fn the_map_follows_the_code() {
+    let map = FulfillmentSaga::map().unwrap();
+    map.verify(
+        &FulfillmentSaga {
+            payment_window: WINDOW,
+        },
+        |name| match name {
+            "Placed" => FulfillmentInput::Placed,
+            "Paid" => FulfillmentInput::Paid,
+            "Cancelled" => FulfillmentInput::Cancelled,
+            other => panic!("the map names no input {other}"),
+        },
+    )
+    .unwrap();
+    let chart = map.to_mermaid();
+    assert!(chart.contains("s1 -->|\"Paid\"| completed"), "{chart}");
+    // `ops saga graph` prints it.
+    let mut out = Vec::new();
+    {{crate_name}}::ops::saga_graph(&mut out).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), chart);
 }

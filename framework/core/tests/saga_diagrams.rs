@@ -278,6 +278,176 @@ fn verify_names_the_path_where_map_and_code_part() {
 #[derive(Default)]
 struct Outbox(Mutex<Vec<Command>>);
 
+/// A fulfillment: placed, it sends nothing and waits for the payment (or
+/// its timeout); paid, it ships; cancelled elsewhere, it just ends.
+/// `cancel_when_stopped` makes it disagree with its map.
+struct Fulfil {
+    cancel_when_stopped: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum FulfilInput {
+    Placed,
+    Paid,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum FulfilEvent {
+    Started,
+    Ended,
+}
+impl Event for FulfilEvent {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum FulfilCommand {
+    Ship,
+    Cancel { reason: String },
+}
+
+impl Saga for Fulfil {
+    const KIND: &'static str = "fulfillment";
+    type State = bool;
+    type Input = FulfilInput;
+    type Event = FulfilEvent;
+    type Command = FulfilCommand;
+
+    fn route(&self, _: &StoredEvent) -> Result<Option<Routed<FulfilInput>>, SagaError> {
+        Ok(None)
+    }
+
+    fn react(&self, waiting: &bool, input: FulfilInput, _: &SagaContext) -> Reaction<Self> {
+        match (waiting, input) {
+            (false, FulfilInput::Placed) => Reaction::new()
+                .record(FulfilEvent::Started)
+                .start_timeout("payment-due", REPLY),
+            (true, FulfilInput::Paid) => Reaction::new()
+                .record(FulfilEvent::Ended)
+                .send(FulfilCommand::Ship)
+                .complete(),
+            (true, FulfilInput::Cancelled) if self.cancel_when_stopped => Reaction::new()
+                .record(FulfilEvent::Ended)
+                .send(FulfilCommand::Cancel {
+                    reason: "again".into(),
+                })
+                .complete(),
+            (true, FulfilInput::Cancelled) => Reaction::new().record(FulfilEvent::Ended).complete(),
+            _ => Reaction::new(),
+        }
+    }
+
+    fn on_timeout(&self, _: &bool, _: &str, _: &SagaContext) -> Reaction<Self> {
+        Reaction::new()
+            .record(FulfilEvent::Ended)
+            .send(FulfilCommand::Cancel {
+                reason: "not paid in time".into(),
+            })
+            .compensated()
+    }
+
+    fn apply(waiting: &mut bool, event: &FulfilEvent) {
+        *waiting = *event == FulfilEvent::Started;
+    }
+}
+
+fn fulfil_sample(name: &str) -> FulfilInput {
+    match name {
+        "Placed" => FulfilInput::Placed,
+        "Paid" => FulfilInput::Paid,
+        "Cancelled" => FulfilInput::Cancelled,
+        other => panic!("no input {other}"),
+    }
+}
+
+/// The map of [`Fulfil`]: one wait step.
+fn fulfil_map() -> SagaMap {
+    SagaMap::builder(Fulfil::KIND, "Placed")
+        .with_step(
+            SagaMapStep::wait("payment")
+                .with_success("Paid")
+                .with_stop("Cancelled")
+                .with_timeout("payment-due"),
+        )
+        .with_completion("Ship")
+        .with_cancellation("Cancel")
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_wait_step_is_drawn_as_sending_nothing_with_its_stop() {
+    let map = fulfil_map();
+    assert_eq!(map.steps()[0].command(), None);
+    assert_eq!(
+        map.to_mermaid(),
+        "flowchart TD\n\
+         \x20   start([\"Placed\"])\n\
+         \x20   s1[/\"payment<br/>waits\"/]\n\
+         \x20   completed([\"completed<br/>Ship\"])\n\
+         \x20   stopped([\"stopped\"])\n\
+         \x20   compensated([\"compensated<br/>Cancel\"])\n\
+         \x20   start --> s1\n\
+         \x20   s1 -->|\"Paid\"| completed\n\
+         \x20   s1 -->|\"Cancelled\"| stopped\n\
+         \x20   s1 -.->|\"timeout payment-due\"| compensated\n"
+    );
+}
+
+#[test]
+fn a_wait_step_takes_no_compensation() {
+    let error = SagaMap::builder(Fulfil::KIND, "Placed")
+        .with_step(
+            SagaMapStep::wait("payment")
+                .with_success("Paid")
+                .with_compensation("Refund"),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "CR-E0035");
+    assert!(
+        error.to_string().contains("step `payment` waits"),
+        "{error}"
+    );
+}
+
+#[test]
+fn verify_follows_wait_steps_and_stops() {
+    let faithful = Fulfil {
+        cancel_when_stopped: false,
+    };
+    fulfil_map().verify(&faithful, fulfil_sample).unwrap();
+
+    // The code sends a command where the map says the saga just stops.
+    let cancelling = Fulfil {
+        cancel_when_stopped: true,
+    };
+    let error = fulfil_map().verify(&cancelling, fulfil_sample).unwrap_err();
+    assert_eq!(error.code().as_str(), "CR-E0037");
+    assert!(
+        error.to_string().contains(
+            "when step `payment` is stopped by `Cancelled` (Placed, Cancelled): the map \
+             expects the commands [], then completed, but the saga sent [\"Cancel\"], \
+             then completed"
+        ),
+        "{error}"
+    );
+
+    // The map says the step sends a command; the saga only waits.
+    let sending = SagaMap::builder(Fulfil::KIND, "Placed")
+        .with_step(SagaMapStep::new("payment", "RequestPayment").with_success("Paid"))
+        .with_completion("Ship")
+        .build()
+        .unwrap();
+    let error = sending.verify(&faithful, fulfil_sample).unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "every step succeeds (Placed, Paid): the map expects the commands \
+             [\"RequestPayment\", \"Ship\"], then completed, but the saga sent [\"Ship\"]"
+        ),
+        "{error}"
+    );
+}
+
 #[async_trait]
 impl CommandDispatcher<Command> for Outbox {
     async fn dispatch(&self, command: &SagaCommand<Command>) -> Result<(), DispatchError> {

@@ -11,13 +11,18 @@ use std::time::Duration;
 use composable_rust::Upcasters;
 use composable_rust::event::decode;
 use composable_rust::prelude::*;
-use composable_rust::saga::{Reaction, Routed, SagaContext, SagaError, SagaId};
+use composable_rust::saga::{
+    DeclaredSaga, Reaction, Routed, SagaContext, SagaError, SagaId, SagaMap, SagaMapStep,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregates::order::OrderEvent;
 
 /// The name of the saga's one timeout.
 pub const PAYMENT_DUE: &str = "payment-due";
+
+/// The name of the saga's one step: waiting for the payment.
+pub const PAYMENT: &str = "payment";
 
 /// Ships paid orders and cancels orders left unpaid.
 #[derive(Debug)]
@@ -136,5 +141,26 @@ impl Saga for FulfillmentSaga {
             | FulfillmentEvent::Abandoned
             | FulfillmentEvent::PaymentOverdue => state.stage = Stage::Ended,
         }
+    }
+}
+
+/// The saga's map, for `ops saga graph`: placed, it sends nothing and waits
+/// for the payment; paid, it ships; cancelled by someone else, it stops;
+/// not paid in time, it cancels the order. Inputs are named after
+/// `FulfillmentInput`'s variants, commands after `FulfillmentCommand`'s;
+/// `tests/fulfillment.rs` checks the map against the code with
+/// `SagaMap::verify`.
+impl DeclaredSaga for FulfillmentSaga {
+    fn map() -> Result<SagaMap, SagaError> {
+        SagaMap::builder(Self::KIND, "Placed")
+            .with_step(
+                SagaMapStep::wait(PAYMENT)
+                    .with_success("Paid")
+                    .with_stop("Cancelled")
+                    .with_timeout(PAYMENT_DUE),
+            )
+            .with_completion("Ship")
+            .with_cancellation("Cancel")
+            .build()
     }
 }

@@ -7,14 +7,19 @@
 //! needs them as data, so a saga that wants one declares them: for each
 //! step, in order, the command that starts it, the inputs that mean it
 //! succeeded or failed, the timeout that gives up on it, and the command
-//! that undoes it. Declaring is optional ([`DeclaredSaga`]); nothing at run
-//! time reads the map.
+//! that undoes it. A step may also be a *wait* ([`SagaMapStep::wait`]):
+//! the saga sends nothing and waits for an input (a payment); and an input
+//! may *stop* a step ([`SagaMapStep::with_stop`]): the saga ends
+//! completed, sending nothing more and undoing nothing (the order was
+//! cancelled elsewhere). Declaring is optional ([`DeclaredSaga`]); nothing
+//! at run time reads the map.
 //!
 //! A declaration written beside the code can drift from it, so
 //! [`SagaMap::verify`] runs the saga (its pure `react`, `on_timeout` and
 //! `apply`, no runtime) along every path the map draws (each step
-//! succeeding, each failing, each timing out) and compares the commands it
-//! sends and how it ends with what the map says. Call it in a test.
+//! succeeding, each failing, each timing out, each stopped) and compares
+//! the commands it sends and how it ends with what the map says. Call it
+//! in a test.
 
 use std::fmt::Write as _;
 
@@ -36,14 +41,16 @@ pub trait DeclaredSaga: Saga {
     fn map() -> Result<SagaMap, SagaError>;
 }
 
-/// One step of a [`SagaMap`]: the command that starts it, the inputs that
-/// end it, and the command that undoes it.
+/// One step of a [`SagaMap`]: the command that starts it (none for a
+/// [wait](Self::wait)), the inputs that end it, and the command that undoes
+/// it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SagaMapStep {
     name: String,
-    command: String,
+    command: Option<String>,
     succeeds_on: Vec<String>,
     fails_on: Vec<String>,
+    stopped_by: Vec<String>,
     timeout: Option<String>,
     compensation: Option<String>,
 }
@@ -55,10 +62,21 @@ impl SagaMapStep {
     /// [`SagaSteps::start`]: super::SagaSteps::start
     pub fn new(name: impl Into<String>, command: impl Into<String>) -> Self {
         Self {
+            command: Some(command.into()),
+            ..Self::wait(name)
+        }
+    }
+
+    /// Step `name` that sends nothing: the saga waits for one of its
+    /// inputs (a payment), or for its timeout. It has nothing to undo, so
+    /// it takes no compensation ([`SagaMapBuilder::build`] refuses one).
+    pub fn wait(name: impl Into<String>) -> Self {
+        Self {
             name: name.into(),
-            command: command.into(),
+            command: None,
             succeeds_on: Vec::new(),
             fails_on: Vec::new(),
+            stopped_by: Vec::new(),
             timeout: None,
             compensation: None,
         }
@@ -80,6 +98,15 @@ impl SagaMapStep {
         self
     }
 
+    /// An input that stops the saga at this step, as completed: nothing
+    /// more is sent (no completion command) and nothing is undone (the
+    /// order was cancelled by someone else). Call again for another.
+    #[must_use]
+    pub fn with_stop(mut self, input: impl Into<String>) -> Self {
+        self.stopped_by.push(input.into());
+        self
+    }
+
     /// The timeout that gives up on the step. The step may have happened,
     /// so it is compensated too, with the steps before it.
     #[must_use]
@@ -98,6 +125,11 @@ impl SagaMapStep {
     /// The step's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The command that starts the step; `None` for a wait.
+    pub fn command(&self) -> Option<&str> {
+        self.command.as_deref()
     }
 }
 
@@ -170,7 +202,8 @@ impl SagaMapBuilder {
     /// # Errors
     ///
     /// [`SagaError::InvalidMap`] (`CR-E0035`) for a map without steps,
-    /// with two steps of one name, or with a step without a success input.
+    /// with two steps of one name, with a step without a success input,
+    /// or with a wait step that declares a compensation.
     pub fn build(self) -> Result<SagaMap, SagaError> {
         let map = self.map;
         let invalid = |reason: String| SagaError::InvalidMap {
@@ -190,6 +223,13 @@ impl SagaMapBuilder {
                     step.name
                 )));
             }
+            if step.command.is_none() && step.compensation.is_some() {
+                return Err(invalid(format!(
+                    "step `{}` waits (sends nothing), so it has nothing to undo: \
+                     it takes no compensation",
+                    step.name
+                )));
+            }
         }
         Ok(map)
     }
@@ -204,6 +244,8 @@ enum Ending {
     Failed(usize, usize),
     /// Step `k` times out.
     TimedOut(usize),
+    /// Step `k` is stopped by its stop input `i`.
+    Stopped(usize, usize),
 }
 
 impl SagaMap {
@@ -253,7 +295,8 @@ impl SagaMap {
     /// The map as a mermaid flowchart: the steps top to bottom with the
     /// inputs that move between them (solid arrows), and the failures and
     /// timeouts (dotted) into the chain of compensations, most recent
-    /// first.
+    /// first. A wait step is a parallelogram (it sends nothing); stop
+    /// inputs are solid arrows to a `stopped` end.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart TD\n");
         let line = |out: &mut String, text: String| {
@@ -263,20 +306,28 @@ impl SagaMap {
         };
         line(&mut out, format!("start([\"{}\"])", label(&self.trigger)));
         for (i, step) in self.steps.iter().enumerate() {
-            line(
-                &mut out,
-                format!(
-                    "s{}[\"{}<br/>{}\"]",
-                    i + 1,
-                    label(&step.name),
-                    label(&step.command)
-                ),
-            );
+            let node = match &step.command {
+                Some(command) => {
+                    format!(
+                        "s{}[\"{}<br/>{}\"]",
+                        i + 1,
+                        label(&step.name),
+                        label(command)
+                    )
+                }
+                // A wait is a parallelogram: it sends nothing.
+                None => format!("s{}[/\"{}<br/>waits\"/]", i + 1, label(&step.name)),
+            };
+            line(&mut out, node);
         }
         line(
             &mut out,
             format!("completed([\"{}\"])", ending("completed", &self.completion)),
         );
+        let can_stop = self.steps.iter().any(|step| !step.stopped_by.is_empty());
+        if can_stop {
+            line(&mut out, "stopped([\"stopped\"])".to_owned());
+        }
         let can_fail = self.can_fail();
         if can_fail {
             for (i, step) in self.steps.iter().enumerate().rev() {
@@ -308,6 +359,9 @@ impl SagaMap {
                 format!("s{}", i + 2)
             };
             line(&mut out, arrow(i + 1, "-->", &step.succeeds_on, &next));
+            if !step.stopped_by.is_empty() {
+                line(&mut out, arrow(i + 1, "-->", &step.stopped_by, "stopped"));
+            }
             if !step.fails_on.is_empty() {
                 let target = self.undo_from(i, false);
                 line(&mut out, arrow(i + 1, "-.->", &step.fails_on, &target));
@@ -341,18 +395,19 @@ impl SagaMap {
             if step.timeout.is_some() {
                 endings.push(Ending::TimedOut(k));
             }
+            endings.extend((0..step.stopped_by.len()).map(|i| Ending::Stopped(k, i)));
         }
         endings
             .into_iter()
             .map(|ending| {
                 let reached = match ending {
                     Ending::Completed => self.steps.len(),
-                    Ending::Failed(k, _) | Ending::TimedOut(k) => k + 1,
+                    Ending::Failed(k, _) | Ending::TimedOut(k) | Ending::Stopped(k, _) => k + 1,
                 };
                 let mut inputs = vec![Input::Event(&self.trigger)];
                 let mut commands: Vec<&str> = Vec::new();
                 for (k, step) in self.steps[..reached].iter().enumerate() {
-                    commands.push(&step.command);
+                    commands.extend(step.command.as_deref());
                     if k + 1 < reached || ending == Ending::Completed {
                         // `build` made sure every step has one.
                         if let Some(success) = step.succeeds_on.first() {
@@ -363,6 +418,10 @@ impl SagaMap {
                 let outcome = match ending {
                     Ending::Completed => {
                         commands.extend(self.completion.iter().map(String::as_str));
+                        SagaOutcome::Completed
+                    }
+                    Ending::Stopped(k, i) => {
+                        inputs.push(Input::Event(&self.steps[k].stopped_by[i]));
                         SagaOutcome::Completed
                     }
                     Ending::Failed(k, _) | Ending::TimedOut(k) => {
@@ -393,7 +452,8 @@ impl SagaMap {
     }
 
     /// Runs `saga` along every path of the map (each step succeeding, each
-    /// failing with each of its failure inputs, each timing out) and checks
+    /// failing with each of its failure inputs, each timing out, each
+    /// stopped by each of its stop inputs) and checks
     /// that it sends the commands the map says, in order, and ends as the
     /// map says. `input` turns an input's name, as declared, into the
     /// saga's input (a sample value is enough). Only the saga's pure
@@ -454,6 +514,10 @@ impl SagaMap {
             Ending::Completed => "every step succeeds".to_owned(),
             Ending::Failed(k, _) => format!("step `{}` fails", self.steps[k].name),
             Ending::TimedOut(k) => format!("step `{}` times out", self.steps[k].name),
+            Ending::Stopped(k, i) => format!(
+                "step `{}` is stopped by `{}`",
+                self.steps[k].name, self.steps[k].stopped_by[i]
+            ),
         }
     }
 }
