@@ -24,9 +24,12 @@
 //! - Commands run with the checker's environment (`DATABASE_URL`,
 //!   `REDIS_URL`, ...) plus `COMPOSABLE_BENCH_SMOKE=1`: the framework's
 //!   benchmarks then run each measurement briefly and say that their figures
-//!   are not measurements. The command is verbatim; only the time it spends
-//!   measuring changes, so CI proves every benchmark the book shows builds
-//!   and runs without spending minutes timing it.
+//!   are not measurements. They are also built without optimisation
+//!   (`CARGO_PROFILE_BENCH_OPT_LEVEL=0`), which takes a fraction of an
+//!   optimised build's time. The command is verbatim; only how it is built
+//!   and how long it measures change, so CI proves every benchmark the book
+//!   shows builds and runs without spending many minutes on it. Figures
+//!   come only from full, optimised runs.
 //! - Output is not compared (listings with an `output.txt` are compared by
 //!   `book-checker check`).
 
@@ -42,13 +45,15 @@ use std::time::{Duration, Instant};
 use crate::Problem;
 use crate::files::{absolute_root, normalize, relative};
 use crate::follow::chapter::{self, Step};
+use crate::follow::shell::{kill_group, tail};
 use crate::markdown;
 
 /// The variable that puts the framework's benchmarks in smoke mode.
 pub const BENCH_SMOKE_VAR: &str = "COMPOSABLE_BENCH_SMOKE";
 
-/// Lines of a failed command's output shown in the report (the last ones).
-const OUTPUT_LINES: usize = 80;
+/// Cargo's setting for the `bench` profile's optimisation level; a smoke run
+/// builds unoptimised.
+pub const BENCH_OPT_LEVEL_VAR: &str = "CARGO_PROFILE_BENCH_OPT_LEVEL";
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -239,6 +244,7 @@ impl<'a> Runner<'a> {
             .arg(command)
             .current_dir(&self.cwd)
             .env(BENCH_SMOKE_VAR, "1")
+            .env(BENCH_OPT_LEVEL_VAR, "0")
             .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         #[cfg(unix)]
@@ -363,41 +369,6 @@ fn background_part(command: &str) -> Option<&str> {
         return None;
     }
     Some(rest.trim_end())
-}
-
-fn kill_group(child: &mut Child) {
-    #[cfg(unix)]
-    {
-        let group = format!("-{}", child.id());
-        let killed = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if killed {
-            return;
-        }
-    }
-    let _ = child.kill();
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let skip = lines.len().saturating_sub(OUTPUT_LINES);
-    let mut out = String::new();
-    if skip > 0 {
-        out.push_str(&format!("    ... ({skip} earlier lines)\n"));
-    }
-    if lines.is_empty() {
-        out.push_str("    (no output)\n");
-    }
-    for line in &lines[skip..] {
-        out.push_str("    ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

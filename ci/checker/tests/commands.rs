@@ -36,7 +36,7 @@ fn options(root: &Path) -> CommandsOptions {
     }
 }
 
-const REFERENCE: &str = "# Reference\n\nFrom the checkout:\n\n```console\n$ echo \"$COMPOSABLE_BENCH_SMOKE\" > smoke.txt\n$ mkdir -p sub\n$ cd sub\n$ pwd > ../where.txt\n```\n\nServe and ask:\n\n```console\n$ sleep 300 &\n$ touch ../served.txt\n```\n\n````admonish note\n```console\n$ false\n```\n````\n";
+const REFERENCE: &str = "# Reference\n\nFrom the checkout:\n\n```console\n$ echo \"$COMPOSABLE_BENCH_SMOKE $CARGO_PROFILE_BENCH_OPT_LEVEL\" > smoke.txt\n$ mkdir -p sub\n$ cd sub\n$ pwd > ../where.txt\n```\n\nServe and ask:\n\n```console\n$ sleep 300 &\n$ touch ../served.txt\n```\n\n````admonish note\n```console\n$ false\n```\n````\n";
 
 #[test]
 fn runs_every_command_from_the_root_in_order_with_background_servers() {
@@ -49,8 +49,8 @@ fn runs_every_command_from_the_root_in_order_with_background_servers() {
     assert_eq!(report.chapters[0].commands, 6);
     assert_eq!(
         std::fs::read_to_string(root.join("smoke.txt")).unwrap(),
-        "1\n",
-        "benchmarks run in smoke mode"
+        "1 0\n",
+        "benchmarks run in smoke mode, built unoptimised"
     );
     let cwd = std::fs::read_to_string(root.join("where.txt")).unwrap();
     assert!(cwd.trim_end().ends_with("/sub"), "a bare cd moves: {cwd}");

@@ -264,7 +264,7 @@ impl Reader {
 }
 
 /// Ends the process group of `child` (which leads it).
-fn kill_group(child: &mut std::process::Child) {
+pub(crate) fn kill_group(child: &mut std::process::Child) {
     #[cfg(unix)]
     {
         let group = format!("-{}", child.id());
@@ -282,7 +282,7 @@ fn kill_group(child: &mut std::process::Child) {
 }
 
 /// The last [`OUTPUT_LINES`] lines of `text`, indented.
-fn tail(text: &str) -> String {
+pub(crate) fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let skip = lines.len().saturating_sub(OUTPUT_LINES);
     let mut out = String::new();
