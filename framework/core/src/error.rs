@@ -92,6 +92,34 @@ impl ErrorClass {
     }
 }
 
+impl ErrorClass {
+    /// The class of a local I/O error (a file, a pipe): interrupted, timed
+    /// out or would-block may succeed if tried again; a full disk or a
+    /// broken pipe needs room or a reader first; a missing file, a denied
+    /// permission or anything else stays as it is until someone changes it.
+    ///
+    /// ```
+    /// use composable_rust_core::ErrorClass;
+    /// use std::io::{Error, ErrorKind};
+    ///
+    /// assert_eq!(ErrorClass::of_io(&Error::from(ErrorKind::Interrupted)), ErrorClass::Transient);
+    /// assert_eq!(ErrorClass::of_io(&Error::from(ErrorKind::PermissionDenied)), ErrorClass::Configuration);
+    /// assert_eq!(ErrorClass::of_io(&Error::from(ErrorKind::InvalidData)), ErrorClass::Permanent);
+    /// ```
+    pub fn of_io(error: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::Interrupted | ErrorKind::TimedOut | ErrorKind::WouldBlock => Self::Transient,
+            ErrorKind::PermissionDenied
+            | ErrorKind::NotFound
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::StorageFull
+            | ErrorKind::BrokenPipe => Self::Configuration,
+            _ => Self::Permanent,
+        }
+    }
+}
+
 impl fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -5,7 +5,7 @@
 //! there, a dead letter that does not exist).
 
 use composable_rust_core::error::coded_error;
-use composable_rust_core::{EventStoreError, ProjectionError};
+use composable_rust_core::{ErrorClass, EventStoreError, ProjectionError};
 use composable_rust_postgres::PostgresError;
 use composable_rust_redis::RedisStoreError;
 use uuid::Uuid;
@@ -126,8 +126,9 @@ pub enum OpsError {
         /// What was given.
         text: String,
     },
-    /// Writing the output failed (`CR-E0310`).
-    #[code(codes::IO, transient)]
+    /// Writing the output failed (`CR-E0310`); retrying helps only if the
+    /// operating system says so ([`ErrorClass::of_io`]).
+    #[code(codes::IO, class = ErrorClass::of_io(source))]
     #[error("could not {operation}: {source}; check that the output is writable")]
     Io {
         /// What the command was doing.

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use composable_rust_core::ErrorClass;
 use composable_rust_core::error::coded_error;
 
 use super::codes;
@@ -100,8 +101,10 @@ pub enum ScaffoldError {
         /// What liquid reported.
         message: String,
     },
-    /// Reading or writing failed (`CR-E0358`).
-    #[code(codes::IO, transient)]
+    /// Reading or writing failed (`CR-E0358`); a failed write is undone
+    /// (see `Plan::apply`). Retrying helps only if the operating system
+    /// says so ([`ErrorClass::of_io`]).
+    #[code(codes::IO, class = ErrorClass::of_io(source))]
     #[error("cannot {operation} {}: {source}; check the path and its permissions", path.display())]
     Io {
         /// What was being done: "read", "write", "create".

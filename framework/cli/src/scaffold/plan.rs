@@ -64,21 +64,42 @@ impl Plan {
     /// Checks again that no file to create exists, then writes every file,
     /// then formats the Rust files with rustfmt when it is installed (a
     /// generated line registered in existing code may be longer than
-    /// rustfmt's width).
+    /// rustfmt's width). When a write fails, what was written is undone
+    /// (created files and directories removed, changed files restored), so
+    /// an error leaves the project as it was.
     pub fn apply(&self) -> Result<(), ScaffoldError> {
+        let mut originals = Vec::new();
         for file in &self.files {
             let path = self.root.join(&file.path);
-            if file.action == Action::Create && path.exists() {
-                return Err(ScaffoldError::FileExists { path });
+            match file.action {
+                Action::Create if path.exists() => {
+                    return Err(ScaffoldError::FileExists { path });
+                }
+                Action::Create => {}
+                Action::Change { .. } => {
+                    let before =
+                        fs::read(&path).map_err(|e| ScaffoldError::io("read", &path, e))?;
+                    originals.push((path, before));
+                }
             }
         }
+        let mut undo = Undo {
+            created: Vec::new(),
+            originals,
+        };
         for file in &self.files {
             let path = self.root.join(&file.path);
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|e| ScaffoldError::io("create", parent, e))?;
+                undo.create_dirs(parent)?;
             }
+            let existed = path.exists();
             fs::write(&path, &file.contents).map_err(|e| ScaffoldError::io("write", &path, e))?;
+            if !existed {
+                undo.created.push(path);
+            }
         }
+        undo.created.clear();
+        undo.originals.clear();
         let rust: Vec<PathBuf> = self
             .files
             .iter()
@@ -87,6 +108,46 @@ impl Plan {
             .collect();
         rustfmt(&rust);
         Ok(())
+    }
+}
+
+/// What [`Plan::apply`] has done so far, undone on drop unless cleared: the
+/// files and directories it created (removed, newest first) and the
+/// original contents of the files it changes (written back).
+struct Undo {
+    created: Vec<PathBuf>,
+    originals: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Undo {
+    /// `create_dir_all`, remembering each directory it creates.
+    fn create_dirs(&mut self, dir: &Path) -> Result<(), ScaffoldError> {
+        let mut missing = Vec::new();
+        let mut next = Some(dir);
+        while let Some(dir) = next.filter(|dir| !dir.as_os_str().is_empty() && !dir.exists()) {
+            missing.push(dir.to_path_buf());
+            next = dir.parent();
+        }
+        for dir in missing.into_iter().rev() {
+            fs::create_dir(&dir).map_err(|e| ScaffoldError::io("create", &dir, e))?;
+            self.created.push(dir);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        for path in self.created.iter().rev() {
+            let _ = if path.is_dir() {
+                fs::remove_dir(path)
+            } else {
+                fs::remove_file(path)
+            };
+        }
+        for (path, contents) in &self.originals {
+            let _ = fs::write(path, contents);
+        }
     }
 }
 
@@ -111,5 +172,50 @@ pub(crate) fn is_missing_or_empty(dir: &Path) -> Result<bool, ScaffoldError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(false),
         Err(e) => Err(ScaffoldError::io("read", dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_project_as_it_was() {
+        let root = std::env::temp_dir().join(format!("scaffold-undo-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("lib.rs"), "old\n").unwrap();
+        // A regular file where a directory is needed: the third write fails.
+        fs::write(root.join("blocker"), "").unwrap();
+        let plan = Plan {
+            root: root.clone(),
+            files: vec![
+                FileChange {
+                    path: "src/new/a.rs".into(),
+                    action: Action::Create,
+                    contents: "a\n".into(),
+                },
+                FileChange {
+                    path: "lib.rs".into(),
+                    action: Action::Change {
+                        what: "pub mod a;".into(),
+                    },
+                    contents: "new\n".into(),
+                },
+                FileChange {
+                    path: "blocker/x.rs".into(),
+                    action: Action::Create,
+                    contents: "x\n".into(),
+                },
+            ],
+        };
+        let error = plan.apply().unwrap_err();
+        assert!(matches!(error, ScaffoldError::Io { .. }), "{error}");
+        assert!(
+            !root.join("src").exists(),
+            "created directories are removed"
+        );
+        assert_eq!(fs::read_to_string(root.join("lib.rs")).unwrap(), "old\n");
+        fs::remove_dir_all(&root).unwrap();
     }
 }
