@@ -33,6 +33,39 @@
 ///
 /// A variant may be neither (an internal tick, a child feature's action),
 /// never both.
+///
+/// # Examples
+///
+/// Code that handles any action can tell commands from events, e.g. to log
+/// only the commands (`#[derive(Action)]` writes this `impl` from
+/// `#[command]` and `#[event]` markers):
+///
+/// ```
+/// use composable_rust_core::Action;
+///
+/// enum OrderAction {
+///     Place,
+///     Placed,
+///     Tick,
+/// }
+///
+/// impl Action for OrderAction {
+///     fn is_command(&self) -> bool {
+///         matches!(self, Self::Place)
+///     }
+///     fn is_event(&self) -> bool {
+///         matches!(self, Self::Placed)
+///     }
+/// }
+///
+/// fn commands<A: Action>(actions: &[A]) -> usize {
+///     actions.iter().filter(|action| action.is_command()).count()
+/// }
+///
+/// let actions = [OrderAction::Place, OrderAction::Placed, OrderAction::Tick];
+/// assert_eq!(commands(&actions), 1);
+/// assert!(!OrderAction::Tick.is_command() && !OrderAction::Tick.is_event());
+/// ```
 pub trait Action {
     /// Whether this action asks the feature to do something (it comes from
     /// outside and may be refused).

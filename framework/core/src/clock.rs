@@ -15,6 +15,34 @@ use tokio::sync::oneshot;
 use crate::effect::BoxFuture;
 
 /// A source of the current time and of sleeping.
+///
+/// # Examples
+///
+/// An environment holds an `Arc<dyn Clock>`: the [`SystemClock`] in
+/// production, a [`TestClock`] in tests, which the test moves by hand.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use chrono::{DateTime, Utc};
+/// use composable_rust_core::{Clock, SystemClock, TestClock};
+///
+/// struct Environment {
+///     clock: Arc<dyn Clock>,
+/// }
+///
+/// fn expires_at(env: &Environment) -> DateTime<Utc> {
+///     env.clock.now() + chrono::Duration::minutes(5)
+/// }
+///
+/// let _production = Environment { clock: Arc::new(SystemClock) };
+///
+/// let clock = TestClock::new();
+/// let env = Environment { clock: Arc::new(clock.clone()) };
+/// let first = expires_at(&env);
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(expires_at(&env) - first, chrono::Duration::minutes(1));
+/// ```
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;

@@ -128,6 +128,32 @@ impl fmt::Display for ErrorClass {
 
 /// An error that carries a stable [`ErrorCode`] and says whether retrying
 /// can help. Implement it with [`coded_error`].
+///
+/// # Examples
+///
+/// ```
+/// use composable_rust_core::error::{CodedError, ErrorClass, ErrorCode, coded_error};
+///
+/// const QUOTA_EXCEEDED: ErrorCode = ErrorCode::new("CR-E0998", "quota exceeded");
+/// const SERVICE_BUSY: ErrorCode = ErrorCode::new("CR-E0999", "service busy");
+///
+/// #[coded_error]
+/// #[derive(Debug, thiserror::Error)]
+/// enum UploadError {
+///     #[code(QUOTA_EXCEEDED, permanent)]
+///     #[error("the upload needs {needed} bytes, the quota has {left}; delete files first")]
+///     Quota { needed: u64, left: u64 },
+///     #[code(SERVICE_BUSY, transient)]
+///     #[error("the storage service is busy; try again")]
+///     Busy,
+/// }
+///
+/// let error = UploadError::Quota { needed: 10, left: 2 };
+/// assert_eq!(error.code().as_str(), "CR-E0998");
+/// assert_eq!(error.class(), ErrorClass::Permanent);
+/// assert!(error.to_string().starts_with("[CR-E0998] the upload needs 10 bytes"));
+/// assert!(UploadError::Busy.is_transient(), "a runner retries it");
+/// ```
 pub trait CodedError: std::error::Error + Send + Sync + 'static {
     /// The stable code of this error.
     fn code(&self) -> ErrorCode;

@@ -9,6 +9,8 @@ use crate::effect::Effects;
 /// time, randomness or any outside resource only through its environment.
 /// That makes every reducer testable without a runtime, a database or a clock.
 ///
+/// # Examples
+///
 /// ```
 /// use composable_rust_core::{Effects, Reducer};
 ///

@@ -46,6 +46,8 @@ use crate::event::Event;
 ///
 /// The state is serde-serializable so the repository can snapshot it.
 ///
+/// # Examples
+///
 /// ```
 /// use composable_rust_core::Aggregate;
 /// use composable_rust_core::event::Event;

@@ -53,6 +53,38 @@ use serde::de::DeserializeOwned;
 /// `#[event(version = N)]`; or implement it by hand, with an empty `impl`
 /// and an override of [`schema_version`](Event::schema_version) when a
 /// variant's payload shape changes.
+///
+/// # Examples
+///
+/// By hand, for an enum whose `Deposited` payload changed shape once
+/// (`#[derive(Event)]` with `#[event(version = 2)]` writes the same):
+///
+/// ```
+/// use composable_rust_core::Event;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize)]
+/// enum AccountEvent {
+///     Opened { owner: String },
+///     Deposited { amount_cents: i64 },
+/// }
+///
+/// impl Event for AccountEvent {
+///     fn schema_version(event_type: &str) -> u32 {
+///         match event_type {
+///             "Deposited" => 2,
+///             _ => 1,
+///         }
+///     }
+///
+///     fn event_types() -> &'static [&'static str] {
+///         &["Opened", "Deposited"]
+///     }
+/// }
+///
+/// assert_eq!(AccountEvent::schema_version("Deposited"), 2);
+/// assert_eq!(AccountEvent::schema_version("Opened"), 1);
+/// ```
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The current schema version of `event_type` (a variant's type name).
     /// Payloads stored with an older version are upcast on load.

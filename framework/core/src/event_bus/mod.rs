@@ -410,6 +410,35 @@ impl SubscribeOptions {
 ///
 /// Dyn-compatible: hold an `Arc<dyn EventBus>` in an environment and swap
 /// the Redis bus for the in-memory one in tests.
+///
+/// # Examples
+///
+/// Code that publishes takes the bus as `&dyn EventBus` (or an
+/// `Arc<dyn EventBus>`), so a test passes the [`InMemoryEventBus`] and
+/// production the Redis one:
+///
+/// ```
+/// use composable_rust_core::event_bus::{EventBus, EventBusError, InMemoryEventBus, Topic};
+/// use composable_rust_core::StoredEvent;
+///
+/// async fn announce(bus: &dyn EventBus, event: &StoredEvent) -> Result<(), EventBusError> {
+///     bus.publish(&Topic::new("orders")?, event).await?;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), EventBusError> {
+/// let bus = InMemoryEventBus::new();
+/// let placed = StoredEvent::builder("OrderPlaced", serde_json::json!({ "order": 1 })).build();
+/// announce(&bus, &placed).await?;
+///
+/// let orders = Topic::new("orders")?;
+/// assert_eq!(bus.topic_len(&orders).await?, 1);
+/// let messages = bus.read(&orders, None, 10).await?; // no group: nothing becomes pending
+/// assert_eq!(messages[0].event.event_type, "OrderPlaced");
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
     /// Publishes `events` to `topic`, in order; returns their message ids.
@@ -479,6 +508,38 @@ impl std::fmt::Debug for dyn EventBus {
 /// a crash looks like: those messages are delivered again after the
 /// visibility timeout (or at once, when a consumer with the same name
 /// subscribes again).
+///
+/// # Examples
+///
+/// Receive, handle, acknowledge; what is not acknowledged comes back:
+///
+/// ```
+/// use std::time::Duration;
+/// use composable_rust_core::event_bus::{
+///     EventBus, EventBusError, InMemoryEventBus, SubscribeOptions, Subscription, Topic,
+/// };
+/// use composable_rust_core::StoredEvent;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), EventBusError> {
+/// let bus = InMemoryEventBus::new();
+/// let orders = Topic::new("orders")?;
+/// let options = SubscribeOptions::new(orders.clone(), "billing", "billing-1")?;
+/// let mut billing = bus.subscribe(options).await?;
+/// assert_eq!(billing.options().group(), "billing");
+///
+/// for n in 1..=2 {
+///     let event = StoredEvent::builder("OrderPlaced", serde_json::json!({ "order": n })).build();
+///     bus.publish(&orders, &event).await?;
+/// }
+///
+/// let messages = billing.receive(10, Duration::ZERO).await?;
+/// assert_eq!(messages.len(), 2);
+/// billing.ack(&messages[0]).await?; // the second stays pending until acknowledged
+/// assert_eq!(bus.pending(&orders, "billing").await?.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Subscription: Send + 'static {
     /// The topics, group and consumer this subscription is for.

@@ -48,6 +48,8 @@ pub struct AppendOutcome {
 ///   always has a position after every event already returned, so a reader
 ///   that remembers the last position it saw never misses one.
 ///
+/// # Examples
+///
 /// ```
 /// use composable_rust_core::event::{NewEvent, Position, StreamId};
 /// use composable_rust_core::{EventStore, EventStoreError, ExpectedVersion, InMemoryEventStore};

@@ -99,6 +99,57 @@ pub type ReplayVisitor<'v> = dyn FnMut(Replayed<'_>) -> Result<(), EventStoreErr
 
 /// What [`EventStore::replay_and_append`](super::EventStore::replay_and_append)
 /// drives: the replay's items, then one decision about what to append.
+///
+/// # Examples
+///
+/// "Deposit, unless the account is closed", decided while the stream is
+/// replayed, and appended at the version the replay saw:
+///
+/// ```
+/// use composable_rust_core::event_store::{ReplayAndDecide, Replayed};
+/// use composable_rust_core::{
+///     EventStore, EventStoreError, ExpectedVersion, InMemoryEventStore, NewEvent, StreamId,
+/// };
+/// use serde_json::json;
+///
+/// #[derive(Default)]
+/// struct Deposit {
+///     version: u64,
+///     closed: bool,
+/// }
+///
+/// impl ReplayAndDecide for Deposit {
+///     fn visit(&mut self, item: Replayed<'_>) -> Result<(), EventStoreError> {
+///         if let Replayed::Event(event) = item {
+///             self.version = event.stream_version;
+///             self.closed |= event.event_type == "Closed";
+///         }
+///         Ok(())
+///     }
+///
+///     fn decide(&mut self) -> Option<(ExpectedVersion, Vec<NewEvent>)> {
+///         let deposited = NewEvent::new("Deposited", json!({ "amount": 5 }));
+///         (!self.closed).then(|| (ExpectedVersion::Exact(self.version), vec![deposited]))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), EventStoreError> {
+/// let store = InMemoryEventStore::new();
+/// let account = StreamId::new("account-1")?;
+/// let opened = vec![NewEvent::new("Opened", json!({}))];
+/// store.append(&account, ExpectedVersion::NoStream, opened).await?;
+///
+/// let outcome = store.replay_and_append(&account, None, &mut Deposit::default()).await?;
+/// assert_eq!(outcome.map(|o| o.stream_version), Some(2));
+///
+/// let closed = vec![NewEvent::new("Closed", json!({}))];
+/// store.append(&account, ExpectedVersion::Exact(2), closed).await?;
+/// let outcome = store.replay_and_append(&account, None, &mut Deposit::default()).await?;
+/// assert!(outcome.is_none(), "closed: nothing appended");
+/// # Ok(())
+/// # }
+/// ```
 pub trait ReplayAndDecide: Send {
     /// One item of the replay, in order (as
     /// [`EventStore::replay`](super::EventStore::replay)'s visitor gets

@@ -45,6 +45,28 @@ pub const CACHE_ERRORS: &str = "composable_projection_cache_errors_total";
 /// A fast, lossy key-value cache (Redis in production). The methods carry a
 /// `cache_` prefix so they never clash with [`ProjectionStore`]'s on a type
 /// that is both.
+///
+/// # Examples
+///
+/// A [`CachedProjectionStore`] puts a cache in front of a store; the cache
+/// is anything that implements this trait (the in-memory store here, Redis
+/// in production):
+///
+/// ```
+/// use std::time::Duration;
+/// use composable_rust_core::projection::{InMemoryProjectionStore, ProjectionCache, ProjectionError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProjectionError> {
+/// let cache = InMemoryProjectionStore::new();
+/// cache.cache_set("balance:ada", b"100", Some(Duration::from_secs(60))).await?;
+/// assert_eq!(cache.cache_get("balance:ada").await?, Some(b"100".to_vec()));
+///
+/// assert_eq!(cache.cache_delete_prefix("balance:").await?, 1);
+/// assert_eq!(cache.cache_get("balance:ada").await?, None, "a miss: read the store");
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait ProjectionCache: Send + Sync + 'static {
     /// The cached value of `key`, if any.

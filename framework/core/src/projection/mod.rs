@@ -46,6 +46,8 @@ use crate::event::StoredEvent;
 /// the unit of work it is given; the manager commits that unit of work
 /// together with the checkpoint.
 ///
+/// # Examples
+///
 /// ```
 /// use std::sync::Arc;
 /// use async_trait::async_trait;

@@ -12,6 +12,33 @@ use crate::event_store::{EventStore, EventStoreError};
 /// Every [`EventStore`] is an event source (its global stream). Keeping the
 /// source behind this trait lets other transports (an event bus
 /// subscription) feed projections too.
+///
+/// # Examples
+///
+/// Every event store is a source; a [`ProjectionManager`](crate::ProjectionManager)
+/// reads it like this:
+///
+/// ```
+/// use composable_rust_core::projection::EventSource;
+/// use composable_rust_core::{
+///     EventStore, EventStoreError, ExpectedVersion, InMemoryEventStore, NewEvent, Position, StreamId,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), EventStoreError> {
+/// let store = InMemoryEventStore::new();
+/// let changes = EventSource::subscribe(&store);
+/// let placed = (0..3).map(|n| NewEvent::new("Placed", serde_json::json!({ "n": n }))).collect();
+/// store.append(&StreamId::new("order-1")?, ExpectedVersion::NoStream, placed).await?;
+/// assert!(changes.has_changed().unwrap(), "new events: read again");
+///
+/// let first_two = store.read_after(Position::START, 2).await?;
+/// assert_eq!(first_two.len(), 2);
+/// let behind = EventSource::count_after(&store, first_two[1].position).await?;
+/// assert_eq!(behind, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait EventSource: Send + Sync + 'static {
     /// Up to `limit` events after `after`, in position order.

@@ -32,6 +32,31 @@ pub enum Delivery {
 
 /// One unit of work against a [`ProjectionStore`]. Dropping it without
 /// committing discards (rolls back) its writes.
+///
+/// # Examples
+///
+/// ```
+/// use composable_rust_core::projection::{
+///     InMemoryProjectionStore, ProjectionError, ProjectionStore, ProjectionTx,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProjectionError> {
+/// let store = InMemoryProjectionStore::new();
+/// let mut tx = store.begin().await?;
+/// tx.save("order:1", b"placed").await?;
+/// tx.save("order:2", b"placed").await?;
+/// assert_eq!(tx.get("order:1").await?, Some(b"placed".to_vec()), "the in-memory tx sees its writes");
+/// tx.delete("order:2").await?;
+/// store.commit(tx).await?;
+///
+/// let mut tx = store.begin().await?;
+/// assert_eq!(tx.delete_prefix("order:").await?, 1);
+/// store.commit(tx).await?;
+/// assert_eq!(store.get("order:1").await?, None);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait ProjectionTx: Send + 'static {
     /// Stores `data` under `key`, replacing any previous value.
@@ -47,6 +72,31 @@ pub trait ProjectionTx: Send + 'static {
 }
 
 /// JSON helpers for every [`ProjectionTx`].
+///
+/// # Examples
+///
+/// ```
+/// use composable_rust_core::projection::{
+///     InMemoryProjectionStore, ProjectionError, ProjectionStore, ProjectionTxExt,
+/// };
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct Summary {
+///     orders: u32,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProjectionError> {
+/// let store = InMemoryProjectionStore::new();
+/// let mut tx = store.begin().await?;
+/// let summary: Option<Summary> = tx.get_json("summary:ada").await?;
+/// let orders = summary.map_or(0, |s| s.orders) + 1;
+/// tx.save_json("summary:ada", &Summary { orders }).await?;
+/// store.commit(tx).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait ProjectionTxExt: ProjectionTx {
     /// Stores `value` as JSON under `key`.
@@ -81,6 +131,8 @@ impl<T: ProjectionTx + ?Sized> ProjectionTxExt for T {}
 /// together at [`commit`](ProjectionStore::commit); dropping the unit of
 /// work discards them. The projection manager commits a batch's writes and
 /// the checkpoint in one unit of work.
+///
+/// # Examples
 ///
 /// ```
 /// use composable_rust_core::projection::{
@@ -143,6 +195,25 @@ pub trait ProjectionStore: Send + Sync + 'static {
 }
 
 /// JSON helpers for every [`ProjectionStore`].
+///
+/// # Examples
+///
+/// The query side reads committed JSON:
+///
+/// ```
+/// use composable_rust_core::projection::{
+///     InMemoryProjectionStore, ProjectionError, ProjectionStore, ProjectionStoreExt,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProjectionError> {
+/// let store = InMemoryProjectionStore::new();
+/// store.save("balance:ada", b"125").await?;
+/// assert_eq!(store.get_json::<u64>("balance:ada").await?, Some(125));
+/// assert_eq!(store.get_json::<u64>("balance:bob").await?, None);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait ProjectionStoreExt: ProjectionStore {
     /// The committed JSON value under `key`, deserialized.
@@ -160,6 +231,33 @@ impl<T: ProjectionStore + ?Sized> ProjectionStoreExt for T {}
 
 /// A store that also keeps projections' checkpoints and dead letters, in the
 /// same units of work as their read models.
+///
+/// # Examples
+///
+/// The checkpoint commits with the read model, in one unit of work (the
+/// [`ProjectionManager`](super::ProjectionManager) does this for you):
+///
+/// ```
+/// use composable_rust_core::projection::{
+///     InMemoryProjectionStore, ProjectionCheckpoint, ProjectionError, ProjectionStore, ProjectionTx,
+/// };
+/// use composable_rust_core::Position;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProjectionError> {
+/// let store = InMemoryProjectionStore::new();
+/// assert_eq!(store.load_position("balances").await?, None, "never ran: start from the beginning");
+///
+/// let mut tx = store.begin().await?;
+/// tx.save("balance:ada", b"100").await?;
+/// store.save_position(&mut tx, "balances", Position::new(7, 1)).await?;
+/// store.commit(tx).await?;
+///
+/// assert_eq!(store.load_position("balances").await?, Some(Position::new(7, 1)));
+/// assert!(store.dead_letters("balances").await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait ProjectionCheckpoint: ProjectionStore {
     /// Where `projection` got to, or `None` if it never committed a batch.
@@ -233,6 +331,65 @@ pub enum ProjectionRequest {
 
 /// A store that answers queries beyond get-by-key (filters, sorting,
 /// top-N...). Each store defines its own query and result types.
+///
+/// # Examples
+///
+/// A store picks its own query type. Here a store wrapping the in-memory one
+/// answers a multi-get (the PostgreSQL store answers document filters, the
+/// Redis store sorted-set ranges):
+///
+/// ```
+/// use async_trait::async_trait;
+/// use composable_rust_core::projection::{
+///     Delivery, InMemoryProjectionStore, InMemoryTx, ProjectionError, ProjectionStore,
+///     QueryableProjectionStore,
+/// };
+///
+/// struct Balances(InMemoryProjectionStore);
+///
+/// #[async_trait]
+/// impl ProjectionStore for Balances {
+///     type Tx = InMemoryTx;
+///     fn delivery(&self) -> Delivery {
+///         self.0.delivery()
+///     }
+///     async fn begin(&self) -> Result<InMemoryTx, ProjectionError> {
+///         self.0.begin().await
+///     }
+///     async fn commit(&self, tx: InMemoryTx) -> Result<(), ProjectionError> {
+///         self.0.commit(tx).await
+///     }
+///     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
+///         self.0.get(key).await
+///     }
+/// }
+///
+/// /// The balances of these owners.
+/// struct Owners(Vec<&'static str>);
+///
+/// #[async_trait]
+/// impl QueryableProjectionStore for Balances {
+///     type Query = Owners;
+///     type Output = Vec<Option<u64>>;
+///
+///     async fn query(&self, owners: &Owners) -> Result<Vec<Option<u64>>, ProjectionError> {
+///         let mut balances = Vec::new();
+///         for owner in &owners.0 {
+///             let raw = self.0.get(&format!("balance:{owner}")).await?;
+///             balances.push(raw.and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok()));
+///         }
+///         Ok(balances)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ProjectionError> {
+/// let store = Balances(InMemoryProjectionStore::new());
+/// store.save("balance:ada", b"100").await?;
+/// assert_eq!(store.query(&Owners(vec!["ada", "bob"])).await?, vec![Some(100), None]);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait QueryableProjectionStore: ProjectionStore {
     /// A query this store understands.

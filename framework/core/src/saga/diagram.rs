@@ -30,6 +30,78 @@ use super::{Saga, SagaContext, SagaError, SagaId, SagaOutcome};
 
 /// A saga that declares its steps and compensations, for diagrams (`ops
 /// saga graph`) and for checking the declaration against the code.
+///
+/// # Examples
+///
+/// The `Reminder` saga of [`Saga`]'s example, declared, and the declaration
+/// checked against its code:
+///
+/// ```
+/// # use composable_rust_core::saga::{Reaction, Routed, Saga, SagaContext, SagaError, SagaId};
+/// # use composable_rust_core::{Event, StoredEvent};
+/// # use serde::{Deserialize, Serialize};
+/// #
+/// # /// Sends one reminder per order, and ends when it was delivered.
+/// # struct Reminder;
+/// #
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # enum Input { Ordered, Notified }
+/// #
+/// # #[derive(Debug, Clone, Serialize, Deserialize)]
+/// # enum Recorded { Started, Done }
+/// # impl Event for Recorded {}
+/// #
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// # enum Command { Notify }
+/// #
+/// # impl Saga for Reminder {
+/// #     const KIND: &'static str = "reminder";
+/// #     type State = bool; // started?
+/// #     type Input = Input;
+/// #     type Event = Recorded;
+/// #     type Command = Command;
+/// #
+/// #     fn route(&self, event: &StoredEvent) -> Result<Option<Routed<Input>>, SagaError> {
+/// #         let input = match event.event_type.as_str() {
+/// #             "Ordered" => Input::Ordered,
+/// #             "Notified" => Input::Notified,
+/// #             _ => return Ok(None),
+/// #         };
+/// #         Ok(Some(Routed::new(SagaId::new(event.stream_id.as_str())?, input)))
+/// #     }
+/// #
+/// #     fn react(&self, started: &bool, input: Input, _: &SagaContext) -> Reaction<Self> {
+/// #         match input {
+/// #             Input::Ordered if !started => Reaction::new().record(Recorded::Started).send(Command::Notify),
+/// #             Input::Notified if *started => Reaction::new().record(Recorded::Done).complete(),
+/// #             _ => Reaction::new(), // repeated or late: nothing to do
+/// #         }
+/// #     }
+/// #
+/// #     fn apply(started: &mut bool, event: &Recorded) {
+/// #         *started = matches!(event, Recorded::Started);
+/// #     }
+/// # }
+/// use composable_rust_core::saga::{DeclaredSaga, SagaMap, SagaMapStep};
+///
+/// impl DeclaredSaga for Reminder {
+///     fn map() -> Result<SagaMap, SagaError> {
+///         SagaMap::builder(Self::KIND, "Ordered")
+///             .with_step(SagaMapStep::new("notify", "Notify").with_success("Notified"))
+///             .build()
+///     }
+/// }
+///
+/// # fn main() -> Result<(), SagaError> {
+/// let map = Reminder::map()?;
+/// map.verify(&Reminder, |input| match input {
+///     "Ordered" => Input::Ordered,
+///     _ => Input::Notified,
+/// })?;
+/// assert!(map.to_mermaid().starts_with("flowchart TD"));
+/// # Ok(())
+/// # }
+/// ```
 pub trait DeclaredSaga: Saga {
     /// The saga's steps, in order, with their compensations: usually
     /// [`SagaMap::builder`] through [`build`](SagaMapBuilder::build).

@@ -23,6 +23,52 @@ use super::{DispatchError, SagaCommand};
 /// [`SagaCommand::id`] to carry a command out only once. A dispatcher must
 /// not wait for the saga itself to handle the outcome (that would wait on the
 /// saga's own lock): record the outcome as an event and let it be delivered.
+///
+/// # Examples
+///
+/// A dispatcher that hands commands to an in-process outbox, carrying each
+/// command id out once:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use async_trait::async_trait;
+/// use composable_rust_core::saga::{CommandDispatcher, CommandId, DispatchError, SagaCommand, SagaId};
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum PaymentCommand {
+///     Charge { cents: u64 },
+/// }
+///
+/// #[derive(Default)]
+/// struct Outbox {
+///     sent: Mutex<Vec<SagaCommand<PaymentCommand>>>,
+/// }
+///
+/// #[async_trait]
+/// impl CommandDispatcher<PaymentCommand> for Outbox {
+///     async fn dispatch(&self, command: &SagaCommand<PaymentCommand>) -> Result<(), DispatchError> {
+///         let mut sent = self.sent.lock().unwrap();
+///         if !sent.iter().any(|done| done.id == command.id) {
+///             sent.push(command.clone());
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let outbox = Outbox::default();
+/// let command = SagaCommand {
+///     id: CommandId::new("checkout-order-1/1"),
+///     saga_id: SagaId::new("order-1")?,
+///     command: PaymentCommand::Charge { cents: 500 },
+/// };
+/// outbox.dispatch(&command).await?;
+/// outbox.dispatch(&command).await?; // delivered again after a crash: carried out once
+/// assert_eq!(outbox.sent.lock().unwrap().len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait CommandDispatcher<C>: Send + Sync + 'static {
     /// Hands `command` over to its receiver.

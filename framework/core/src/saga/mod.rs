@@ -208,6 +208,73 @@ use crate::event::{Event, StoredEvent};
 /// A saga: which events it follows, how it reacts to each, and how its own
 /// events build its state. See the [module docs](self) for the model and
 /// an example.
+///
+/// # Examples
+///
+/// A saga is pure: `react` decides, `apply` records. (The
+/// [`SagaRuntime`] persists and delivers; `SagaTest` in
+/// `composable-rust-testing` tests a saga without one.)
+///
+/// ```
+/// use composable_rust_core::saga::{Reaction, Routed, Saga, SagaContext, SagaError, SagaId};
+/// use composable_rust_core::{Event, StoredEvent};
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Sends one reminder per order, and ends when it was delivered.
+/// struct Reminder;
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum Input { Ordered, Notified }
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize)]
+/// enum Recorded { Started, Done }
+/// impl Event for Recorded {}
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// enum Command { Notify }
+///
+/// impl Saga for Reminder {
+///     const KIND: &'static str = "reminder";
+///     type State = bool; // started?
+///     type Input = Input;
+///     type Event = Recorded;
+///     type Command = Command;
+///
+///     fn route(&self, event: &StoredEvent) -> Result<Option<Routed<Input>>, SagaError> {
+///         let input = match event.event_type.as_str() {
+///             "Ordered" => Input::Ordered,
+///             "Notified" => Input::Notified,
+///             _ => return Ok(None),
+///         };
+///         Ok(Some(Routed::new(SagaId::new(event.stream_id.as_str())?, input)))
+///     }
+///
+///     fn react(&self, started: &bool, input: Input, _: &SagaContext) -> Reaction<Self> {
+///         match input {
+///             Input::Ordered if !started => Reaction::new().record(Recorded::Started).send(Command::Notify),
+///             Input::Notified if *started => Reaction::new().record(Recorded::Done).complete(),
+///             _ => Reaction::new(), // repeated or late: nothing to do
+///         }
+///     }
+///
+///     fn apply(started: &mut bool, event: &Recorded) {
+///         *started = matches!(event, Recorded::Started);
+///     }
+/// }
+///
+/// # fn main() -> Result<(), SagaError> {
+/// let ctx = SagaContext::new(SagaId::new("order-1")?, chrono::Utc::now());
+/// let reaction = Reminder.react(&false, Input::Ordered, &ctx);
+/// assert_eq!(reaction.commands(), [Command::Notify]);
+///
+/// let mut started = false;
+/// for event in reaction.events() {
+///     Reminder::apply(&mut started, event);
+/// }
+/// assert!(Reminder.react(&started, Input::Ordered, &ctx).commands().is_empty(), "only once");
+/// # Ok(())
+/// # }
+/// ```
 pub trait Saga: Send + Sync + Sized + 'static {
     /// The name of this kind of saga, e.g. `"checkout"`: its instances'
     /// streams are `saga-{KIND}-{id}`. Changing it orphans running sagas.
