@@ -20,6 +20,7 @@
 //! | `builders` | `bon`, re-exported: `#[derive(composable_rust::bon::Builder)]` test-data builders |
 //! | `postgres` | [`postgres`]: `PostgresEventStore`, the event store in PostgreSQL; `PostgresProjectionStore`, exactly-once read models (key/value and queryable JSONB documents), in the same or a separate database |
 //! | `redis` | [`redis`]: `RedisProjectionStore`, read models in Redis (TTLs, counters, sorted sets) and a cache for `CachedProjectionStore`; `RedisStreamsEventBus`, the event bus on Redis Streams |
+//! | `kafka` | [`kafka`]: `KafkaEventBus`, the event bus on Apache Kafka, Redpanda or any Kafka-protocol broker |
 //!
 //! The Composable Rust Book teaches the framework from the first reducer to
 //! production projections.
@@ -52,6 +53,11 @@ pub use composable_rust_postgres as postgres;
 /// `RedisStreamsEventBus`.
 #[cfg(feature = "redis")]
 pub use composable_rust_redis as redis;
+
+/// The Kafka-protocol event bus (the `kafka` feature): `KafkaEventBus`
+/// on Apache Kafka, Redpanda or any broker speaking the Kafka protocol.
+#[cfg(feature = "kafka")]
+pub use composable_rust_kafka as kafka;
 
 /// Crates whose types appear in the framework's API (event ids, timestamps,
 /// payloads), re-exported so that your code uses the same versions.

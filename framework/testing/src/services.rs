@@ -28,6 +28,26 @@ pub fn redis_url() -> String {
     try_redis_url().unwrap_or_else(|missing| missing.fail())
 }
 
+/// `KAFKA_BOOTSTRAP` (a Kafka-protocol broker's `host:port` list), or a
+/// panic that says how to set it.
+#[track_caller]
+pub fn kafka_bootstrap() -> String {
+    try_kafka_bootstrap().unwrap_or_else(|missing| missing.fail())
+}
+
+/// `KAFKA_BOOTSTRAP`, or why it is missing and how to set it.
+///
+/// # Errors
+///
+/// [`MissingService`] when the variable is unset or empty.
+pub fn try_kafka_bootstrap() -> Result<String, MissingService> {
+    service_url(
+        "KAFKA_BOOTSTRAP",
+        "a Kafka-protocol broker (Kafka, Redpanda, or tansu as in CI)",
+        "KAFKA_BOOTSTRAP=127.0.0.1:9092",
+    )
+}
+
 /// `DATABASE_URL`, or why it is missing and how to set it.
 ///
 /// # Errors

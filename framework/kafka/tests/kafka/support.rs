@@ -1,0 +1,70 @@
+//! A fresh, isolated bus per test: its own topic and group prefix, its
+//! topics deleted when the test ends.
+
+use std::time::Duration;
+
+use composable_rust_kafka::{KafkaBusOptions, KafkaEventBus};
+use composable_rust_testing::event_bus_conformance::{BusFixture, BusTime, UNBOUNDED};
+use composable_rust_testing::services;
+use uuid::Uuid;
+
+/// Options for a bus of its own on `bootstrap`: a unique prefix, quick
+/// fetches and a short session, so rebalances are quick.
+pub(crate) fn options(bootstrap: &str, partitions: u16) -> KafkaBusOptions {
+    let unique = Uuid::new_v4().simple().to_string();
+    KafkaBusOptions::new(bootstrap)
+        .with_prefix(format!("cr-test-{}.", &unique[..12]))
+        .with_partitions(partitions)
+        .with_fetch_wait(Duration::from_millis(20))
+        .with_session_timeout(Duration::from_secs(6))
+        .with_heartbeat_interval(Duration::from_millis(200))
+        .with_max_poll_interval(Duration::from_secs(6))
+}
+
+/// A bus of its own on `KAFKA_BOOTSTRAP` with `partitions` per topic.
+pub(crate) async fn bus(partitions: u16) -> KafkaEventBus {
+    options(&services::kafka_bootstrap(), partitions)
+        .connect()
+        .await
+        .expect("connect to KAFKA_BOOTSTRAP")
+}
+
+/// Deletes the bus's topics when dropped (at the end of a test, even a
+/// failed one).
+pub(crate) struct DeleteTopics(pub(crate) KafkaEventBus);
+
+impl Drop for DeleteTopics {
+    fn drop(&mut self) {
+        let bus = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Err(error) = bus.delete_prefixed_topics().await {
+                    eprintln!("could not delete the test's topics: {error}");
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The conformance suite's fixture. The publisher and projection checks
+/// (asking for [`UNBOUNDED`] topics) get topics of one partition: a
+/// projection fed by the bus applies events in position order, which
+/// Kafka keeps only within a partition. The checks of the bus itself get
+/// three partitions, so members split the work and ordering is per
+/// stream.
+pub(crate) async fn fixture(max_len: u64) -> BusFixture<KafkaEventBus> {
+    let bus = bus(if max_len == UNBOUNDED { 1 } else { 3 }).await;
+    BusFixture {
+        bus: bus.clone(),
+        time: BusTime::Real,
+        visibility_timeout: Duration::from_secs(1),
+        max_len,
+        trim_slack: 0,
+        guard: Some(Box::new(DeleteTopics(bus))),
+    }
+}
