@@ -32,6 +32,11 @@
 //! [`run_commands`] runs every command the other chapters show, from the
 //! repository root (see [`mod@commands`]).
 //!
+//! [`check_browser`] opens the built book in headless Chromium and checks
+//! it as a web page: diagrams rendered, admonitions styled, search working,
+//! no console errors (see [`mod@browser`]). [`check_api_links`] checks the
+//! book's links into the API docs built alongside it (see [`mod@api_links`]).
+//!
 //! [`regenerate_outputs`] rewrites those `output.txt` files from real runs.
 //! [`follow()`] follows the build-along (tutorial) chapters as a reader
 //! would: it runs their commands and writes their files in a scratch
@@ -44,6 +49,8 @@
 
 #![deny(missing_docs)]
 
+pub mod api_links;
+pub mod browser;
 pub mod commands;
 pub mod diff;
 pub mod directives;
@@ -57,6 +64,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use api_links::{ApiLinksReport, check_api_links};
+pub use browser::{BrowserOptions, BrowserReport, check_browser};
 pub use commands::{CommandsOptions, CommandsReport, run_commands};
 pub use files::normalize;
 pub use follow::{FollowOptions, FollowReport, FollowedChapter, follow};

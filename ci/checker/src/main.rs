@@ -5,6 +5,8 @@
 //! book-checker follow [--root DIR] [--chapter PATH] [--keep]
 //! book-checker commands [--root DIR] [--chapter PATH]
 //! book-checker regenerate-output [--root DIR] [LISTING_DIR...]
+//! book-checker api-links [--root DIR] [--html DIR]
+//! book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet]
 //! ```
 //!
 //! `check` exits with 1 and prints `file:line: message` for every problem;
@@ -17,15 +19,18 @@
 //! (reference) chapters from the repository root, verbatim, and exits with 1
 //! at the first that fails (see `book_checker::commands`). `regenerate-output` rewrites `output.txt` of the
 //! given listings, or of every listing that has one, from a real `cargo run
-//! -q -p <listing>`. Exit code 2 means a usage error.
+//! -q -p <listing>`. `api-links` checks the built book's links into its API
+//! docs (`api/`, see `book_checker::api_links`); `browser` opens every page
+//! of the built book in headless Chromium (see `book_checker::browser`).
+//! Exit code 2 means a usage error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use book_checker::{
-    CommandsOptions, FollowOptions, FollowReport, Options, check, follow, regenerate_outputs,
-    run_commands,
+    BrowserOptions, CommandsOptions, FollowOptions, FollowReport, Options, check, check_api_links,
+    check_browser, follow, regenerate_outputs, run_commands,
 };
 
 const USAGE: &str = "\
@@ -33,6 +38,8 @@ usage: book-checker check [--root DIR] [--no-run]
        book-checker follow [--root DIR] [--chapter PATH] [--keep]
        book-checker commands [--root DIR] [--chapter PATH]
        book-checker regenerate-output [--root DIR] [LISTING_DIR...]
+       book-checker api-links [--root DIR] [--html DIR]
+       book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet]
 
 check              find untagged fences, unexplained `ignore`s, broken includes and
                    anchors, untested or orphaned listings, chapters missing from
@@ -51,7 +58,17 @@ commands           run every console command of the chapters that are not
                    in smoke mode); fail at the chapter:line of the first failure
   --chapter PATH   only this chapter (its .md file)
 regenerate-output  rewrite output.txt from a real run, for the listings given
-                   or for every listing that has one";
+                   or for every listing that has one
+api-links          check that every link of the built book into its API docs
+                   (api/, copied from target/doc) names an existing file and id
+  --html DIR       the built HTML book (default: target/book/html)
+browser            open every page of the built book in headless Chromium:
+                   mermaid diagrams rendered, admonitions styled, no console
+                   errors, and search finds each part's term (Chromium from
+                   BOOK_CHECKER_CHROMIUM or PATH; ci/install-browser installs it)
+  --html DIR       the built HTML book (default: target/book/html)
+  --jobs N         pages checked at once (default: 3)
+  --quiet          do not list the pages as they are checked";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -64,6 +81,9 @@ fn main() -> ExitCode {
     let mut listings = Vec::new();
     let mut until = None;
     let mut keep = false;
+    let mut html = None;
+    let mut jobs = None;
+    let mut quiet = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--root" => match args.next() {
@@ -76,6 +96,17 @@ fn main() -> ExitCode {
                 None => return usage_error("--chapter needs the path of a chapter's .md file"),
             },
             "--keep" if command == "follow" => keep = true,
+            "--html" if command == "api-links" || command == "browser" => match args.next() {
+                Some(dir) => html = Some(PathBuf::from(dir)),
+                None => return usage_error("--html needs the directory of the built HTML book"),
+            },
+            "--jobs" if command == "browser" => {
+                match args.next().and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) if n > 0 => jobs = Some(n),
+                    _ => return usage_error("--jobs needs a number above 0"),
+                }
+            }
+            "--quiet" if command == "browser" => quiet = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -100,6 +131,21 @@ fn main() -> ExitCode {
             ..CommandsOptions::new(root)
         }),
         "regenerate-output" => run_regenerate(&root, &listings),
+        "api-links" => run_api_links(
+            &root,
+            &html.unwrap_or_else(|| PathBuf::from("target/book/html")),
+        ),
+        "browser" => {
+            let mut options = BrowserOptions::new(root);
+            if let Some(html) = html {
+                options.html = html;
+            }
+            if let Some(jobs) = jobs {
+                options.jobs = jobs;
+            }
+            options.progress = !quiet;
+            run_browser(&options)
+        }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -137,6 +183,56 @@ fn run_commands_step(options: CommandsOptions) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         eprintln!("book-checker commands: a command failed ({summary})");
+        ExitCode::FAILURE
+    }
+}
+
+fn run_api_links(root: &Path, html: &Path) -> ExitCode {
+    let report = check_api_links(root, html);
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    let summary = format!(
+        "{} link(s) into api/ on {} page(s)",
+        report.links, report.pages
+    );
+    if report.is_ok() {
+        println!("book-checker api-links: every link into the API docs resolves ({summary})");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "book-checker api-links: {} broken link(s) ({summary})",
+            report.problems.len()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn run_browser(options: &BrowserOptions) -> ExitCode {
+    let started = Instant::now();
+    let report = check_browser(options);
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    let summary = format!(
+        "{} page(s), {} diagram(s), {} admonition(s), {} search(es), {}, {:.1}s",
+        report.pages,
+        report.diagrams,
+        report.admonitions,
+        report.searches,
+        report.browser.as_deref().unwrap_or("no browser"),
+        started.elapsed().as_secs_f64()
+    );
+    if report.is_ok() {
+        println!(
+            "book-checker browser: every page rendered cleanly and search finds every part ({summary})"
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "book-checker browser: {} problem(s) ({summary})",
+            report.problems.len()
+        );
         ExitCode::FAILURE
     }
 }
