@@ -1,7 +1,7 @@
 //! The one check of every error code the framework can report: each is
 //! unique, has the form `CR-Ennnn`, lies in the range of the crate that owns
 //! it (core `CR-E00xx`, PostgreSQL `CR-E01xx`, Redis `CR-E02xx`, the command
-//! line `CR-E03xx`), has a
+//! line `CR-E03xx`, Kafka `CR-E04xx`), has a
 //! summary, and is explained in the book's troubleshooting appendix under a
 //! heading that starts with the code.
 
@@ -14,7 +14,7 @@ const TROUBLESHOOTING: &str = include_str!("../src/appendix/troubleshooting.md")
 
 /// Every crate's codes, with the range prefix it owns.
 fn all_codes() -> Vec<(&'static str, &'static str, &'static ErrorCode)> {
-    let crates: [(&str, &str, &'static [ErrorCode]); 6] = [
+    let crates: [(&str, &str, &'static [ErrorCode]); 7] = [
         ("composable-rust-core", "CR-E00", codes::ALL),
         (
             "composable-rust-postgres",
@@ -25,6 +25,11 @@ fn all_codes() -> Vec<(&'static str, &'static str, &'static ErrorCode)> {
             "composable-rust-redis",
             "CR-E02",
             composable_rust::redis::codes::ALL,
+        ),
+        (
+            "composable-rust-kafka",
+            "CR-E04",
+            composable_rust::kafka::codes::ALL,
         ),
         (
             "composable-rust-testing",
