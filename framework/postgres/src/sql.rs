@@ -59,6 +59,15 @@ pub(crate) struct Statements {
     /// `sequence`, transaction id), or none when the stream is not at the
     /// expected version (the caller then reads the actual version: a
     /// second query, on the conflict path only).
+    ///
+    /// Its `head` only looks at versions from the expected one on
+    /// (`stream_version >= $2`): the same answer whenever the stream is at
+    /// the expected version or past it (and 0, so a refusal, when it is
+    /// behind), but a backward index scan that stops after one entry.
+    /// Without the bound PostgreSQL reads every entry of the stream on the
+    /// last index page (a B-tree reads a leaf page at a time), up to a few
+    /// hundred: measured with callgrind on 100-event streams, 104,000
+    /// against 63,000 instructions for the lookup alone.
     pub append_one: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
@@ -187,7 +196,8 @@ impl Statements {
                         $7::jsonb \
                  FROM ( \
                      SELECT COALESCE(MAX(stream_version), 0) AS version \
-                     FROM {events} WHERE stream_id = $1 \
+                     FROM {events} \
+                     WHERE stream_id = $1 AND stream_version >= COALESCE($2::int8, 0) \
                  ) AS head \
                  WHERE $2::int8 IS NULL OR head.version = $2::int8 \
                  RETURNING stream_version, sequence, transaction_id::text::int8"

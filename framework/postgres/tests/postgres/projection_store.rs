@@ -386,7 +386,7 @@ async fn both_stores_migrate_into_one_schema_in_any_order() {
         .fetch_all(&pool)
         .await
         .unwrap();
-        assert_eq!(versions, [1, 10001, 10002]);
+        assert_eq!(versions, [1, 2, 10001, 10002]);
 
         let id = stream("shared");
         events
