@@ -143,7 +143,9 @@ async fn main() {
         .await
         .expect("connect to KAFKA_BOOTSTRAP");
     let result = tokio::spawn(run(bus.clone(), bootstrap, prefix, events, round)).await;
-    bus.delete_prefixed_topics().await.expect("delete the bench's topics");
+    bus.delete_prefixed_topics()
+        .await
+        .expect("delete the bench's topics");
     if let Err(panic) = result {
         std::panic::resume_unwind(panic.into_panic());
     }
@@ -181,7 +183,11 @@ async fn run(bus: KafkaEventBus, bootstrap: String, prefix: String, events: usiz
         }
         raw_time += started.elapsed();
     }
-    report("publish 100/call", rate(events, bus_time), rate(events, raw_time));
+    report(
+        "publish 100/call",
+        rate(events, bus_time),
+        rate(events, raw_time),
+    );
 
     // consume+commit: each from the topic the publish section filled.
     let mut subscription = bus
@@ -195,7 +201,10 @@ async fn run(bus: KafkaEventBus, bootstrap: String, prefix: String, events: usiz
             .receive(RECEIVE, Duration::from_secs(10))
             .await
             .unwrap();
-        assert!(!batch.is_empty(), "the bus delivered {consumed} of {events}");
+        assert!(
+            !batch.is_empty(),
+            "the bus delivered {consumed} of {events}"
+        );
         subscription.ack_many(&batch).await.unwrap();
         consumed += batch.len();
     }

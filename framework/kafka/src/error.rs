@@ -195,7 +195,9 @@ fn advice(error: &KafkaError) -> &'static str {
         ErrorClass::Configuration => {
             "check the brokers' ACLs, credentials and version against the client's settings"
         }
-        _ => "the same request fails the same way again; see the message for what the broker refused",
+        _ => {
+            "the same request fails the same way again; see the message for what the broker refused"
+        }
     }
 }
 

@@ -256,12 +256,13 @@ impl KafkaBusOptions {
                     what: "admin client",
                     source: Arc::new(error),
                 })?;
-        let metadata = self.consumer_config(None).create().map_err(|error| {
-            KafkaBusError::InvalidConfig {
-                what: "consumer",
-                source: Arc::new(error),
-            }
-        })?;
+        let metadata =
+            self.consumer_config(None)
+                .create()
+                .map_err(|error| KafkaBusError::InvalidConfig {
+                    what: "consumer",
+                    source: Arc::new(error),
+                })?;
         let shared = Arc::new(Shared {
             options: self,
             producer,
@@ -330,7 +331,9 @@ impl KafkaBusOptions {
 }
 
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// Runs blocking librdkafka calls off the async threads.
@@ -375,7 +378,9 @@ impl Shared {
         };
         match topic.error() {
             None => {}
-            Some(code) if RDKafkaErrorCode::from(code) == RDKafkaErrorCode::UnknownTopicOrPartition => {
+            Some(code)
+                if RDKafkaErrorCode::from(code) == RDKafkaErrorCode::UnknownTopicOrPartition =>
+            {
                 return Ok(Vec::new());
             }
             Some(code) => {
@@ -488,7 +493,13 @@ impl KafkaEventBus {
     }
 
     async fn ensure_topic(&self, name: &str) -> Result<(), KafkaBusError> {
-        if self.shared.known_topics.lock().expect("lock").contains(name) {
+        if self
+            .shared
+            .known_topics
+            .lock()
+            .expect("lock")
+            .contains(name)
+        {
             return Ok(());
         }
         let options = &self.shared.options;
@@ -513,10 +524,9 @@ impl KafkaEventBus {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => {
-                    return Err(self.shared.error(
-                        rdkafka::error::KafkaError::AdminOp(code),
-                        "create a topic",
-                    ));
+                    return Err(self
+                        .shared
+                        .error(rdkafka::error::KafkaError::AdminOp(code), "create a topic"));
                 }
             }
         }
@@ -601,7 +611,11 @@ impl KafkaEventBus {
 
     /// Commits, for a `group` that has no offsets yet, the current end of
     /// every partition of `kafka_topic` (`StartFrom::Latest`).
-    async fn start_group_at_end(&self, group: String, kafka_topic: String) -> Result<(), KafkaBusError> {
+    async fn start_group_at_end(
+        &self,
+        group: String,
+        kafka_topic: String,
+    ) -> Result<(), KafkaBusError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
             let client = shared.group_client(&group)?;
@@ -672,7 +686,10 @@ impl EventBus for KafkaEventBus {
                         deliveries.push(delivery);
                         break;
                     }
-                    Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                        back,
+                    )) => {
                         future_record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }

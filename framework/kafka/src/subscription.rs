@@ -10,7 +10,9 @@ use composable_rust_core::event_bus::{
     BusMessage, DeadLetterInfo, EventBusError, SubscribeOptions, Subscription, Topic,
 };
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
@@ -294,6 +296,7 @@ impl KafkaSubscription {
     }
 
     /// Moves a message to its topic's dead-letter topic.
+    #[allow(clippy::too_many_arguments)]
     async fn dead_letter(
         &self,
         index: usize,
@@ -328,7 +331,11 @@ impl KafkaSubscription {
             .producer
             .send(record, self.bus.shared.options.timeout)
             .await
-            .map_err(|(error, _)| self.bus.shared.error(error, "publish to a dead-letter topic"))?;
+            .map_err(|(error, _)| {
+                self.bus
+                    .shared
+                    .error(error, "publish to a dead-letter topic")
+            })?;
         tracing::warn!(
             topic = %topic,
             group = self.options.group(),
@@ -570,4 +577,3 @@ impl std::fmt::Debug for KafkaSubscription {
             .finish_non_exhaustive()
     }
 }
-

@@ -163,8 +163,7 @@ pub(crate) fn decode(
             .and_then(|item| item.value)
     };
     let text = |name: &str| -> Result<&str, EventBusError> {
-        let value =
-            field(name).ok_or_else(|| undecodable(format!("it has no `{name}` header")))?;
+        let value = field(name).ok_or_else(|| undecodable(format!("it has no `{name}` header")))?;
         std::str::from_utf8(value)
             .map_err(|_| undecodable(format!("its `{name}` header is not UTF-8")))
     };
@@ -183,7 +182,8 @@ pub(crate) fn decode(
             })
             .transpose()
     };
-    let event_id = uuid(EVENT_ID)?.ok_or_else(|| undecodable("it has no `event-id` header".into()))?;
+    let event_id =
+        uuid(EVENT_ID)?.ok_or_else(|| undecodable("it has no `event-id` header".into()))?;
     let key = key.ok_or_else(|| undecodable("it has no key (the stream id)".into()))?;
     let stream_id = std::str::from_utf8(key)
         .ok()

@@ -457,10 +457,17 @@ pub async fn published_events_are_delivered_in_order(fixture: BusFixture<impl Ev
 
     assert_eq!(fixture.bus.topic_len(&topic).await.unwrap(), 5);
     let read = fixture.bus.read(&topic, None, 10).await.unwrap();
-    assert_eq!(event_ids_as_promised(&read), event_ids_as_promised(&received));
+    assert_eq!(
+        event_ids_as_promised(&read),
+        event_ids_as_promised(&received)
+    );
     assert_stream_order(&read);
     assert!(read.iter().all(|m| m.deliveries == 0));
-    let tail = fixture.bus.read(&topic, Some(&read[1].id), 2).await.unwrap();
+    let tail = fixture
+        .bus
+        .read(&topic, Some(&read[1].id), 2)
+        .await
+        .unwrap();
     assert_eq!(event_ids(&tail), event_ids(&read[2..4]));
     if !differences().order_per_stream_only {
         assert_eq!(positions(&tail), [3, 4]);
@@ -743,7 +750,11 @@ pub async fn a_consumer_restarting_under_its_name_gets_its_messages_back_first(
         assert_eq!(positions_as_promised(&all), [2, 3, 4, 5]);
         for message in &all {
             let was_held = held_back.contains(&message.event.position.sequence);
-            assert_eq!(message.deliveries, if was_held { 2 } else { 1 }, "{message:?}");
+            assert_eq!(
+                message.deliveries,
+                if was_held { 2 } else { 1 },
+                "{message:?}"
+            );
         }
     } else {
         let back = again.receive(2, Duration::ZERO).await.unwrap();
@@ -800,7 +811,11 @@ pub async fn a_take_over_subscription_gets_the_whole_groups_messages_first(
     );
     for message in &all {
         let was_held = held.contains(&message.event.position.sequence);
-        assert_eq!(message.deliveries, if was_held { 2 } else { 1 }, "{message:?}");
+        assert_eq!(
+            message.deliveries,
+            if was_held { 2 } else { 1 },
+            "{message:?}"
+        );
     }
     let pending = fixture.bus.pending(&topic, "projection").await.unwrap();
     assert!(pending.iter().all(|p| p.consumer == "new-name"));

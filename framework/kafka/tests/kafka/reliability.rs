@@ -74,7 +74,10 @@ async fn a_consumer_resumes_after_its_last_acknowledgement() {
     let mut acked = HashSet::new();
     let mut handled = Vec::new();
     while acked.len() < 120 {
-        let batch = first.receive(40.min(120 - acked.len()), Duration::from_secs(10)).await.unwrap();
+        let batch = first
+            .receive(40.min(120 - acked.len()), Duration::from_secs(10))
+            .await
+            .unwrap();
         handled.extend(batch.iter().map(n_of));
         first.ack_many(&batch).await.unwrap();
         acked.extend(batch.iter().map(n_of));
@@ -93,13 +96,22 @@ async fn a_consumer_resumes_after_its_last_acknowledgement() {
         second.ack_many(&batch).await.unwrap();
         rest.extend(batch.iter().map(n_of));
     }
-    assert!(rest.iter().all(|n| !acked.contains(n)), "an acknowledged message came back");
+    assert!(
+        rest.iter().all(|n| !acked.contains(n)),
+        "an acknowledged message came back"
+    );
     let all: HashSet<u64> = acked.iter().copied().chain(rest.iter().copied()).collect();
     assert_eq!(all.len(), 200, "every message handled");
     assert_eq!(rest.len(), 80, "each unacknowledged message exactly once");
     handled.extend(&rest);
     assert_per_stream_order(&handled);
-    assert!(second.receive(10, Duration::from_millis(300)).await.unwrap().is_empty());
+    assert!(
+        second
+            .receive(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(second.backlog().await.unwrap(), Some(0));
     assert!(bus.pending(&topic, "workers").await.unwrap().is_empty());
 }
@@ -116,7 +128,9 @@ async fn two_consumers_rebalance_without_losing_a_message() {
         let topic = topic.clone();
         tokio::spawn(async move {
             for start in (1..=total).step_by(20) {
-                bus.publish_batch(&topic, &events(start..=start + 19)).await.unwrap();
+                bus.publish_batch(&topic, &events(start..=start + 19))
+                    .await
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
@@ -128,7 +142,11 @@ async fn two_consumers_rebalance_without_losing_a_message() {
     let mut rounds = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while acked.len() < total as usize {
-        assert!(tokio::time::Instant::now() < deadline, "{} of {total} acknowledged", acked.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {total} acknowledged",
+            acked.len()
+        );
         rounds += 1;
         if rounds == 5 {
             b = Some(subscribe(&bus, &topic, "worker-b").await); // b joins
@@ -138,20 +156,38 @@ async fn two_consumers_rebalance_without_losing_a_message() {
         }
         for (name, member) in [("worker-a", &mut a), ("worker-b", &mut b)] {
             let Some(member) = member else { continue };
-            let batch = member.receive(25, Duration::from_millis(200)).await.unwrap();
-            handled_by.entry(name).or_default().extend(batch.iter().map(n_of));
+            let batch = member
+                .receive(25, Duration::from_millis(200))
+                .await
+                .unwrap();
+            handled_by
+                .entry(name)
+                .or_default()
+                .extend(batch.iter().map(n_of));
             member.ack_many(&batch).await.unwrap();
             acked.extend(batch.iter().map(n_of));
         }
     }
     publisher.await.unwrap();
-    assert!(handled_by["worker-a"].len() > 0 && handled_by["worker-b"].len() > 0, "both worked");
+    assert!(
+        !handled_by["worker-a"].is_empty() && !handled_by["worker-b"].is_empty(),
+        "both worked"
+    );
     for handled in handled_by.values() {
         assert_per_stream_order(handled);
     }
-    assert_eq!(acked, (1..=total).collect::<HashSet<_>>(), "no message lost");
+    assert_eq!(
+        acked,
+        (1..=total).collect::<HashSet<_>>(),
+        "no message lost"
+    );
     let b = b.as_mut().unwrap();
-    assert!(b.receive(10, Duration::from_millis(500)).await.unwrap().is_empty());
+    assert!(
+        b.receive(10, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A tansu broker of the test's own, on a free port, in a temporary
@@ -166,7 +202,13 @@ impl OwnBroker {
     fn start(dir: &Path, port: u16) -> Child {
         let url = format!("tcp://127.0.0.1:{port}");
         Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .env_remove("CLUSTER_ID")
             .env_remove("LISTENER_URL")
@@ -180,11 +222,19 @@ impl OwnBroker {
     }
 
     fn new() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = std::env::temp_dir().join(format!("cr-kafka-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Self::start(&dir, port);
-        let broker = Self { dir, port, child: Some(child) };
+        let broker = Self {
+            dir,
+            port,
+            child: Some(child),
+        };
         broker.wait_ready();
         broker
     }
