@@ -6,7 +6,7 @@
 //! book-checker commands [--root DIR] [--chapter PATH]
 //! book-checker regenerate-output [--root DIR] [LISTING_DIR...]
 //! book-checker api-links [--root DIR] [--html DIR]
-//! book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet]
+//! book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet] [--page PATH]...
 //! ```
 //!
 //! `check` exits with 1 and prints `file:line: message` for every problem;
@@ -39,7 +39,7 @@ usage: book-checker check [--root DIR] [--no-run]
        book-checker commands [--root DIR] [--chapter PATH]
        book-checker regenerate-output [--root DIR] [LISTING_DIR...]
        book-checker api-links [--root DIR] [--html DIR]
-       book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet]
+       book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet] [--page PATH]...
 
 check              find untagged fences, unexplained `ignore`s, broken includes and
                    anchors, untested or orphaned listings, chapters missing from
@@ -68,7 +68,8 @@ browser            open every page of the built book in headless Chromium:
                    BOOK_CHECKER_CHROMIUM or PATH; ci/install-browser installs it)
   --html DIR       the built HTML book (default: target/book/html)
   --jobs N         pages checked at once (default: 3)
-  --quiet          do not list the pages as they are checked";
+  --quiet          do not list the pages as they are checked
+  --page PATH      only this page (e.g. print.html; repeatable), no searches";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
     let mut html = None;
     let mut jobs = None;
     let mut quiet = false;
+    let mut only = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--root" => match args.next() {
@@ -107,6 +109,12 @@ fn main() -> ExitCode {
                 }
             }
             "--quiet" if command == "browser" => quiet = true,
+            "--page" if command == "browser" => match args.next() {
+                Some(page) => only.push(page),
+                None => {
+                    return usage_error("--page needs a page of the built book, e.g. print.html");
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -144,6 +152,7 @@ fn main() -> ExitCode {
                 options.jobs = jobs;
             }
             options.progress = !quiet;
+            options.only = only;
             run_browser(&options)
         }
         "-h" | "--help" | "help" => {

@@ -209,7 +209,7 @@ fn every_defect_fails_the_check_on_its_page() {
     let all = messages(&report);
     let expected = [
         "target/book/html/b.html: mermaid diagram 1 (at #flow) did not render to SVG because mermaid.js is not loaded",
-        "target/book/html/syntax.html: mermaid diagram 1 (at #broken) failed to render: mermaid drew its syntax-error picture",
+        "target/book/html/syntax.html: mermaid diagram 1 (at #broken) failed to render (mermaid drew its syntax-error picture instead); mermaid says: Parse error on line 3:",
         "target/book/html/unstyled.html: admonition (at #admonition-note) (admonish-note) is not styled (left border 0px",
         "target/book/html/console.html: the page logged an error: console.error: boom",
         "target/book/html/console.html: the page logged an error: uncaught exception: ReferenceError: undefinedFunction is not defined",

@@ -52,6 +52,20 @@ const FLAGS: &[&str] = &[
     "--remote-debugging-pipe",
 ];
 
+/// Runs in every page before its own scripts. mdBook's print.html calls
+/// `window.print()` once loaded, and a check has nothing to print. Mermaid
+/// replaces a diagram's source with its SVG, so the source is kept (at
+/// DOMContentLoaded, before mermaid starts) for the page probe to name the
+/// diagram and ask mermaid why it failed.
+const ON_NEW_DOCUMENT: &str = "
+window.print = () => {};
+document.addEventListener('DOMContentLoaded', () => {
+    for (const el of document.querySelectorAll('pre.mermaid, div.mermaid')) {
+        el.dataset.bookCheckerSource = el.textContent;
+    }
+});
+";
+
 /// The browser binary: [`CHROMIUM_VAR`] if set, else the first of
 /// `chromium`, `chromium-browser`, `google-chrome`, `google-chrome-stable`
 /// on `PATH`.
@@ -280,6 +294,11 @@ impl Browser {
         for domain in ["Page", "Runtime", "Log"] {
             tab.call(&format!("{domain}.enable"), json!({}), timeout)?;
         }
+        tab.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": ON_NEW_DOCUMENT }),
+            timeout,
+        )?;
         Ok(tab)
     }
 }

@@ -82,6 +82,9 @@ pub struct BrowserOptions {
     pub search_terms: Vec<(String, String)>,
     /// Print each page as it is checked.
     pub progress: bool,
+    /// Only these pages (relative to `html`, e.g. `print.html`), and no
+    /// searches; empty means every page and every part's search.
+    pub only: Vec<String>,
 }
 
 impl BrowserOptions {
@@ -98,6 +101,7 @@ impl BrowserOptions {
                 .map(|(part, term)| ((*part).to_owned(), (*term).to_owned()))
                 .collect(),
             progress: false,
+            only: Vec::new(),
         }
     }
 }
@@ -226,13 +230,22 @@ pub fn check_browser(options: &BrowserOptions) -> BrowserReport {
         ));
         return report;
     }
-    let mut tasks: VecDeque<Task> = book_pages(&html).into_iter().map(Task::Page).collect();
+    let mut pages = book_pages(&html);
+    if !options.only.is_empty() {
+        pages.retain(|page| options.only.contains(page));
+    }
+    // Largest first (print.html, every chapter in one, takes longest), so
+    // that no big page starts last while the other tabs sit idle.
+    pages.sort_by_key(|page| {
+        std::cmp::Reverse(fs::metadata(html.join(page)).map_or(0, |meta| meta.len()))
+    });
+    let mut tasks: VecDeque<Task> = pages.into_iter().map(Task::Page).collect();
     report.pages = tasks.len();
 
     let summary = fs::read_to_string(&summary_path).unwrap_or_default();
     let parts = summary_parts(&summary);
     let titles: BTreeSet<&str> = parts.iter().map(|part| part.title.as_str()).collect();
-    for part in &parts {
+    for part in parts.iter().filter(|_| options.only.is_empty()) {
         match options.search_terms.iter().find(|(title, _)| *title == part.title) {
             Some((_, term)) => tasks.push_back(Task::Search {
                 part: part.clone(),
@@ -248,7 +261,11 @@ pub fn check_browser(options: &BrowserOptions) -> BrowserReport {
             )),
         }
     }
-    for (title, _) in &options.search_terms {
+    for (title, _) in options
+        .search_terms
+        .iter()
+        .filter(|_| options.only.is_empty())
+    {
         if !titles.contains(title.as_str()) {
             report.problems.push(problem(
                 &summary_path,
@@ -316,11 +333,15 @@ pub fn check_browser(options: &BrowserOptions) -> BrowserReport {
                                     }
                                     checked.problems
                                 }
-                                Err(e) => vec![e],
+                                Err(e) => vec![PageProblem::new(None, e)],
                             };
+                            let fences = mermaid_fence_lines(&source);
                             let problems: Vec<Problem> = problems
                                 .into_iter()
-                                .map(|message| problem(&source, None, message))
+                                .map(|found| {
+                                    let line = found.diagram.and_then(|i| fences.get(i).copied());
+                                    problem(&source, line, found.message)
+                                })
                                 .collect();
                             (page, problems)
                         }
@@ -373,6 +394,21 @@ fn source_of(root: &Path, html: &Path, page: &str) -> PathBuf {
     }
 }
 
+/// The lines of the ```` ```mermaid ```` fences of a chapter's Markdown
+/// source, in order (none for an HTML file), so that a problem with the
+/// page's n-th diagram names the line of its n-th fence.
+fn mermaid_fence_lines(source: &Path) -> Vec<usize> {
+    if source.extension().is_none_or(|ext| ext != "md") {
+        return Vec::new();
+    }
+    let text = fs::read_to_string(source).unwrap_or_default();
+    markdown::code_blocks(&text)
+        .into_iter()
+        .filter(|block| block.tokens().first() == Some(&"mermaid"))
+        .map(|block| block.line)
+        .collect()
+}
+
 /// What one page's check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageCheck {
@@ -381,7 +417,23 @@ pub struct PageCheck {
     /// Admonitions on the page.
     pub admonitions: usize,
     /// What is wrong with it.
-    pub problems: Vec<String>,
+    pub problems: Vec<PageProblem>,
+}
+
+/// One thing wrong with a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageProblem {
+    /// The 0-based index of the mermaid diagram it is about, if it is about
+    /// one (to find its fence in the chapter's source).
+    pub diagram: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl PageProblem {
+    fn new(diagram: Option<usize>, message: String) -> Self {
+        Self { diagram, message }
+    }
 }
 
 fn check_page(
@@ -391,7 +443,7 @@ fn check_page(
     options: &BrowserOptions,
 ) -> Result<PageCheck, String> {
     let mut tab = browser.new_tab()?;
-    tab.navigate(&format!("{base}{page}"), Duration::from_secs(30))?;
+    tab.navigate(&format!("{base}{page}"), Duration::from_secs(120))?;
     let timeout = options.render_timeout;
     let probe = tab.evaluate(
         &format!("({PROBE})({})", timeout.as_millis()),
@@ -421,54 +473,88 @@ pub fn judge_page(probe: &Value, console_errors: &[String], timeout: Duration) -
             } else {
                 "because mermaid.js is not loaded (is it in book.toml's additional-js and in the build?)".to_owned()
             };
-            problems.push(format!(
-                "mermaid diagram {n}{where_} did not render to SVG {why}; its source starts `{}`",
-                diagram["source"].as_str().unwrap_or("")
+            problems.push(PageProblem::new(
+                Some(i),
+                format!(
+                    "mermaid diagram {n}{where_} did not render to SVG {why}; its source starts `{}`",
+                    diagram["source"].as_str().unwrap_or("")
+                ),
             ));
         } else if diagram["error"].as_bool().unwrap_or(false) {
-            problems.push(format!(
-                "mermaid diagram {n}{where_} failed to render: mermaid drew its syntax-error picture instead (paste the source into https://mermaid.live to see the error)"
+            let why = match diagram["parseError"].as_str().filter(|e| !e.is_empty()) {
+                Some(error) => format!("mermaid says: {error}"),
+                None => "paste its source into https://mermaid.live to see why".to_owned(),
+            };
+            problems.push(PageProblem::new(
+                Some(i),
+                format!(
+                    "mermaid diagram {n}{where_} failed to render (mermaid drew its syntax-error picture instead); {why}"
+                ),
             ));
         } else if diagram["empty"].as_bool().unwrap_or(false) {
-            problems.push(format!(
-                "mermaid diagram {n}{where_} rendered to an empty SVG"
+            problems.push(PageProblem::new(
+                Some(i),
+                format!("mermaid diagram {n}{where_} rendered to an empty SVG"),
             ));
         }
     }
     for fence in probe["rawMermaid"].as_array().into_iter().flatten() {
-        problems.push(format!(
-            "a ```mermaid fence{} was left as code, not a diagram (is [preprocessor.mermaid] in book.toml?): `{}`",
-            at(fence),
-            fence["source"].as_str().unwrap_or("")
+        problems.push(PageProblem::new(
+            None,
+            format!(
+                "a ```mermaid fence{} was left as code, not a diagram (is [preprocessor.mermaid] in book.toml?): `{}`",
+                at(fence),
+                fence["source"].as_str().unwrap_or("")
+            ),
         ));
     }
     let admonitions = probe["admonitions"].as_array().cloned().unwrap_or_default();
     for admonition in &admonitions {
         if !admonition["styled"].as_bool().unwrap_or(false) {
-            problems.push(format!(
-                "admonition{} ({}) is not styled (left border {}px, title background `{}`); is mdbook-admonish.css in book.toml's additional-css and in the build?",
-                at(admonition),
-                admonition["kind"].as_str().unwrap_or("?"),
-                admonition["border"].as_f64().unwrap_or(0.0),
-                admonition["titleBackground"].as_str().unwrap_or("")
+            problems.push(PageProblem::new(
+                None,
+                format!(
+                    "admonition{} ({}) is not styled (left border {}px, title background `{}`); is mdbook-admonish.css in book.toml's additional-css and in the build?",
+                    at(admonition),
+                    admonition["kind"].as_str().unwrap_or("?"),
+                    admonition["border"].as_f64().unwrap_or(0.0),
+                    admonition["titleBackground"].as_str().unwrap_or("")
+                ),
             ));
         }
     }
     for fence in probe["rawAdmonish"].as_array().into_iter().flatten() {
-        problems.push(format!(
-            "an ```admonish fence{} was left as code, not an admonition (is [preprocessor.admonish] in book.toml?): `{}`",
-            at(fence),
-            fence["source"].as_str().unwrap_or("")
+        problems.push(PageProblem::new(
+            None,
+            format!(
+                "an ```admonish fence{} was left as code, not an admonition (is [preprocessor.admonish] in book.toml?): `{}`",
+                at(fence),
+                fence["source"].as_str().unwrap_or("")
+            ),
         ));
     }
-    for error in console_errors {
-        problems.push(format!("the page logged an error: {error}"));
+    for error in console_errors
+        .iter()
+        .filter(|error| !is_automatic_favicon(error))
+    {
+        problems.push(PageProblem::new(
+            None,
+            format!("the page logged an error: {error}"),
+        ));
     }
     PageCheck {
         diagrams: diagrams.len(),
         admonitions: admonitions.len(),
         problems,
     }
+}
+
+/// True for the failed request of `/favicon.ico`, which Chromium makes by
+/// itself for a page that declares no icon (mdBook's `toc.html`, the
+/// sidebar for readers without JavaScript, declares none); it is not the
+/// page's error.
+fn is_automatic_favicon(error: &str) -> bool {
+    error.starts_with("network error: ") && error.ends_with("/favicon.ico)")
 }
 
 fn check_search(
@@ -491,7 +577,7 @@ fn check_search(
     if let Err(e) = judge_search(&results, base, part, term) {
         problems.push(e);
     }
-    for error in errors {
+    for error in errors.iter().filter(|error| !is_automatic_favicon(error)) {
         problems.push(format!("{url} logged an error: {error}"));
     }
     if problems.is_empty() {
@@ -602,7 +688,7 @@ pub(crate) mod tests {
             "mermaid": [
                 {"at": "#ok", "svg": true, "error": false, "empty": false},
                 {"at": "#slow", "svg": false, "source": "graph TD"},
-                {"at": "", "svg": true, "error": true, "empty": false},
+                {"at": "", "svg": true, "error": true, "empty": false, "parseError": "Parse error on line 3: | Expecting 'SOLID_ARROW'"},
                 {"at": "#blank", "svg": true, "error": false, "empty": true},
             ],
             "admonitions": [
@@ -618,11 +704,20 @@ pub(crate) mod tests {
             Duration::from_secs(5),
         );
         assert_eq!((checked.diagrams, checked.admonitions), (4, 2));
-        let problems = checked.problems.join("\n");
+        let problems: Vec<String> = checked.problems.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(
+            checked
+                .problems
+                .iter()
+                .map(|p| p.diagram)
+                .collect::<Vec<_>>(),
+            [Some(1), Some(2), Some(3), None, None, None]
+        );
+        let problems = problems.join("\n");
         assert_eq!(checked.problems.len(), 6, "{problems}");
         assert!(problems.contains("mermaid diagram 2 (at #slow) did not render to SVG within 5s; its source starts `graph TD`"), "{problems}");
         assert!(
-            problems.contains("mermaid diagram 3 failed to render"),
+            problems.contains("mermaid diagram 3 failed to render (mermaid drew its syntax-error picture instead); mermaid says: Parse error on line 3: | Expecting 'SOLID_ARROW'"),
             "{problems}"
         );
         assert!(
@@ -643,9 +738,10 @@ pub(crate) mod tests {
         );
 
         let fine = json!({"mermaidLoaded": false, "mermaid": [], "admonitions": [], "rawMermaid": [], "rawAdmonish": []});
-        assert_eq!(
-            judge_page(&fine, &[], Duration::from_secs(5)).problems,
-            Vec::<String>::new()
+        assert!(
+            judge_page(&fine, &[], Duration::from_secs(5))
+                .problems
+                .is_empty()
         );
     }
 

@@ -37,21 +37,35 @@ async (timeoutMs) => {
     const firstLine = (text) => (text || '').trim().split('\n')[0].trim().slice(0, 80);
     const transparent = (color) => !color || color === 'transparent' || color === 'rgba(0, 0, 0, 0)';
 
-    const mermaid = diagrams().map((el) => {
+    // The diagram's source, kept by the checker's start-up script before
+    // mermaid replaced it (cdp.rs, ON_NEW_DOCUMENT).
+    const sourceOf = (el) => el.dataset.bookCheckerSource || el.textContent || '';
+    const mermaid = [];
+    for (const el of diagrams()) {
         const svg = el.querySelector('svg');
-        return {
+        // Mermaid draws a "Syntax error in text" bomb for a diagram it
+        // cannot parse.
+        const error = svg !== null &&
+            (svg.getAttribute('aria-roledescription') === 'error' ||
+                svg.querySelector('.error-icon, .error-text') !== null);
+        let parseError = '';
+        if (error && typeof window.mermaid !== 'undefined') {
+            try {
+                await window.mermaid.parse(sourceOf(el));
+            } catch (e) {
+                parseError = String((e && e.message) || e).trim().split('\n').slice(0, 4).join(' | ');
+            }
+        }
+        mermaid.push({
             at: where(el),
             processed: processed(el),
             svg: svg !== null,
-            // Mermaid draws a "Syntax error in text" bomb for a diagram it
-            // cannot parse.
-            error: svg !== null &&
-                (svg.getAttribute('aria-roledescription') === 'error' ||
-                    svg.querySelector('.error-icon, .error-text') !== null),
+            error,
+            parseError,
             empty: svg !== null && svg.querySelector('g, path, text, rect') === null,
-            source: svg === null ? firstLine(el.textContent) : '',
-        };
-    });
+            source: firstLine(sourceOf(el)),
+        });
+    }
 
     const admonitions = Array.from(document.querySelectorAll('.admonition')).map((el) => {
         const style = getComputedStyle(el);
