@@ -7,7 +7,7 @@
 //! | publish | a record keyed by the event's **stream id**, so a stream's events share a partition and keep their order; value = payload JSON, headers = event id, type, schema version, position, correlation and causation ids ([`wire`]); idempotent producer, `acks=all` |
 //! | consumer group `g` | the Kafka consumer group `<prefix>g`; partitions are split among its members and move on rebalances |
 //! | acknowledge | the message leaves the subscription's in-flight set; the group's offset of that partition is committed up to the oldest message still in flight (offsets are committed **only after** acknowledgement: at least once) |
-//! | pending messages | from the group's committed offset to the last delivered offset, which each commit records in the offset's metadata with the consumer's name |
+//! | pending messages | from the group's committed offset to the last delivered offset, which each commit records in the offset's metadata with the consumer's name (brokers that return no commit metadata, like tansu 0.6.0: known only to the process that committed) |
 //! | visibility timeout | measured by the subscription that holds the partition: a message it delivered and did not get acknowledged in time is delivered again, by the same subscription (a partition has one owner) |
 //! | a dead consumer's messages | go to the member that gets its partitions in the next rebalance, from the committed offset (immediately when the consumer leaves cleanly, e.g. its subscription is dropped; after the session timeout when it crashes) |
 //! | dead letters | after `max_deliveries` deliveries the record is produced to `<topic>.dead-letter`, with a `dead-letter` header, and counts as acknowledged |
@@ -48,7 +48,7 @@ mod error;
 mod subscription;
 pub mod wire;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -269,6 +269,7 @@ impl KafkaBusOptions {
             admin,
             metadata,
             known_topics: Mutex::new(HashSet::new()),
+            commits: Mutex::new(HashMap::new()),
         });
         let bus = KafkaEventBus { shared };
         let check = Arc::clone(&bus.shared);
@@ -359,7 +360,14 @@ struct Shared {
     metadata: BaseConsumer,
     /// Topics known to exist (created by this bus or found).
     known_topics: Mutex<HashSet<String>>,
+    /// The last commit of each (group, topic, partition) by this process's
+    /// subscriptions, for brokers that do not return an offset's metadata
+    /// (tansu 0.6.0 stores it but answers an empty string).
+    commits: Mutex<HashMap<PartitionOfGroup, (i64, CommitMetadata)>>,
 }
+
+/// A consumer group (prefixed), a Kafka topic and a partition.
+type PartitionOfGroup = (String, String, i32);
 
 impl Shared {
     fn error(&self, error: rdkafka::error::KafkaError, operation: &'static str) -> KafkaBusError {
@@ -400,6 +408,25 @@ impl Shared {
         self.metadata
             .fetch_watermarks(kafka_topic, partition, self.options.timeout)
             .map_err(|error| self.error(error, "read a partition's offsets"))
+    }
+
+    /// The metadata of `group`'s committed `offset` of a partition: the
+    /// broker's, or, when the broker returned none, what a subscription of
+    /// this process recorded with that very commit.
+    pub(crate) fn commit_metadata(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        from_broker: &str,
+    ) -> Option<CommitMetadata> {
+        CommitMetadata::parse(from_broker).or_else(|| {
+            let commits = self.commits.lock().expect("lock");
+            let (committed, metadata) =
+                commits.get(&(group.to_owned(), topic.to_owned(), partition))?;
+            (*committed == offset).then(|| metadata.clone())
+        })
     }
 
     /// A consumer of `group` that never joins it (for offset fetches and
@@ -791,7 +818,13 @@ impl EventBus for KafkaEventBus {
                 let Offset::Offset(from) = element.offset() else {
                     continue;
                 };
-                let Some(metadata) = CommitMetadata::parse(element.metadata()) else {
+                let Some(metadata) = shared.commit_metadata(
+                    &group,
+                    &name,
+                    element.partition(),
+                    from,
+                    element.metadata(),
+                ) else {
                     continue;
                 };
                 for offset in from..metadata.delivered_to {

@@ -112,6 +112,8 @@ pub(crate) struct KafkaSubscription {
     consumer: Arc<StreamConsumer<Context>>,
     /// The subscribed topics and their Kafka names.
     topics: Vec<(Topic, String)>,
+    /// The Kafka consumer group (prefixed).
+    group: String,
     owned: HashMap<(usize, i32), PartitionState>,
 }
 
@@ -139,6 +141,7 @@ impl KafkaSubscription {
             options,
             consumer: Arc::new(consumer),
             topics,
+            group: group.to_owned(),
             owned: HashMap::new(),
         })
     }
@@ -178,6 +181,8 @@ impl KafkaSubscription {
                         continue;
                     }
                     let consumer = Arc::clone(&self.consumer);
+                    let shared = Arc::clone(&self.bus.shared);
+                    let group = self.group.clone();
                     let timeout = self.bus.shared.options.timeout;
                     let asked: Vec<(String, i32)> =
                         list.iter().map(|(_, n, p)| (n.clone(), *p)).collect();
@@ -197,7 +202,16 @@ impl KafkaSubscription {
                                             Offset::Offset(o) => Some(o),
                                             _ => None,
                                         },
-                                        CommitMetadata::parse(e.metadata()),
+                                        match e.offset() {
+                                            Offset::Offset(o) => shared.commit_metadata(
+                                                &group,
+                                                e.topic(),
+                                                e.partition(),
+                                                o,
+                                                e.metadata(),
+                                            ),
+                                            _ => None,
+                                        },
                                     )
                                 })
                                 .collect::<Vec<_>>()
@@ -261,7 +275,7 @@ impl KafkaSubscription {
             if let Some(mut element) = tpl.find_partition(name, key.1) {
                 element.set_metadata(serde_json::to_string(&metadata).unwrap_or_default());
             }
-            commits.push((*key, point));
+            commits.push((*key, point, metadata));
         }
         if commits.is_empty() {
             return Ok(());
@@ -269,10 +283,15 @@ impl KafkaSubscription {
         let consumer = Arc::clone(&self.consumer);
         match blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await {
             Ok(()) => {
-                for (key, point) in commits {
+                let mut registry = self.bus.shared.commits.lock().expect("lock");
+                for (key, point, metadata) in commits {
                     if let Some(state) = self.owned.get_mut(&key) {
                         state.committed = Some(point);
                     }
+                    registry.insert(
+                        (self.group.clone(), self.topics[key.0].1.clone(), key.1),
+                        (point, metadata),
+                    );
                 }
                 Ok(())
             }
