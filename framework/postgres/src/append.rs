@@ -130,7 +130,11 @@ pub(crate) async fn append_on(
         // the row it wrote, if any; a batch binds one array per column,
         // unnests them and reports on the rows it wrote in one row.
         let result = if columns.event_ids.len() == 1 {
-            sqlx::query_as::<_, (i64, i64, i64)>(&store.sql().append_one)
+            let statement = match expected_version {
+                Some(_) => &store.sql().append_one,
+                None => &store.sql().append_one_any,
+            };
+            sqlx::query_as::<_, (i64, i64, i64)>(statement)
                 .bind(stream_id.as_str())
                 .bind(expected_version)
                 .bind(columns.event_ids[0])

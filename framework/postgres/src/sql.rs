@@ -52,23 +52,31 @@ pub(crate) struct Statements {
     /// event ids, `$4` types, `$5` schema versions, `$6` payloads, `$7`
     /// metadata.
     pub append: String,
-    /// [`append`](Self::append) for a batch of one event, with plain
-    /// values instead of arrays (`$3` event id, `$4` type, `$5` schema
-    /// version, `$6` payload, `$7` metadata) and without the CTEs and the
-    /// summary row: it returns the row written (`stream_version`,
-    /// `sequence`, transaction id), or none when the stream is not at the
-    /// expected version (the caller then reads the actual version: a
-    /// second query, on the conflict path only).
+    /// [`append`](Self::append) for a batch of one event at an expected
+    /// version (`$2`, not NULL: 0 for a new stream), with plain values
+    /// instead of arrays (`$3` event id, `$4` type, `$5` schema version,
+    /// `$6` payload, `$7` metadata) and without the CTEs and the summary
+    /// row: it returns the row written (`stream_version`, `sequence`,
+    /// transaction id), or none when the stream is not at the expected
+    /// version (the caller then reads the actual version: a second query,
+    /// on the conflict path only).
     ///
-    /// Its `head` only looks at versions from the expected one on
-    /// (`stream_version >= $2`): the same answer whenever the stream is at
-    /// the expected version or past it (and 0, so a refusal, when it is
-    /// behind), but a backward index scan that stops after one entry.
-    /// Without the bound PostgreSQL reads every entry of the stream on the
-    /// last index page (a B-tree reads a leaf page at a time), up to a few
-    /// hundred: measured with callgrind on 100-event streams, 104,000
-    /// against 63,000 instructions for the lookup alone.
+    /// The check looks only at versions from the expected one on
+    /// (`stream_version >= $2`, the last of them): the same answer whenever
+    /// the stream is at the expected version or past it (and none, so a
+    /// refusal, when it is behind), from a backward index scan that stops
+    /// after one entry. Without the bound PostgreSQL reads every entry of
+    /// the stream on the last index page (a B-tree reads a leaf page at a
+    /// time), up to a few hundred. And the row is built from the
+    /// parameters, under a one-time filter, instead of from a subquery:
+    /// fewer plan nodes to set up for every execution. Measured with
+    /// callgrind (server instructions per append, 10 streams growing to 120
+    /// events): 275,000 before either change, 216,000 after both.
     pub append_one: String,
+    /// [`append_one`](Self::append_one) for `ExpectedVersion::Any` (`$2`
+    /// NULL): the event goes after the stream's current version, whatever
+    /// it is.
+    pub append_one_any: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
     /// Which of the ids `$1` are already stored (the duplicate id path).
@@ -192,14 +200,25 @@ impl Statements {
                 "INSERT INTO {events} \
                      (event_id, stream_id, stream_version, event_type, schema_version, \
                       payload, metadata) \
+                 SELECT $3::uuid, $1, $2::int8 + 1, $4::text, $5::int4, $6::jsonb, $7::jsonb \
+                 WHERE COALESCE(( \
+                     SELECT stream_version FROM {events} \
+                     WHERE stream_id = $1 AND stream_version >= $2::int8 \
+                     ORDER BY stream_version DESC LIMIT 1 \
+                 ), 0) = $2::int8 \
+                 RETURNING stream_version, sequence, transaction_id::text::int8"
+            ),
+            append_one_any: format!(
+                "INSERT INTO {events} \
+                     (event_id, stream_id, stream_version, event_type, schema_version, \
+                      payload, metadata) \
                  SELECT $3::uuid, $1, head.version + 1, $4::text, $5::int4, $6::jsonb, \
                         $7::jsonb \
                  FROM ( \
                      SELECT COALESCE(MAX(stream_version), 0) AS version \
-                     FROM {events} \
-                     WHERE stream_id = $1 AND stream_version >= COALESCE($2::int8, 0) \
+                     FROM {events} WHERE stream_id = $1 \
                  ) AS head \
-                 WHERE $2::int8 IS NULL OR head.version = $2::int8 \
+                 WHERE $2::int8 IS NULL \
                  RETURNING stream_version, sequence, transaction_id::text::int8"
             ),
             stream_version: format!(
