@@ -12,7 +12,7 @@
 //! and its `#fragment`, if any, to an `id` in that file (rustdoc gives every
 //! method, field and variant one: `#method.send`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -39,24 +39,28 @@ impl ApiLinksReport {
     }
 }
 
-/// True if `href` is a relative link into the API docs: its path, after any
-/// `./` and `../` steps, starts with `api/`. book.toml's linkcheck
-/// `exclude` skips exactly these.
+/// True if `href` is a relative link into the API docs: its path, once its
+/// `.` and `..` steps are resolved, starts with `api/` after any leading
+/// `../` (`../api/x.html`, and `guides/../api/x.html` as mdBook writes the
+/// same link in print.html). book.toml's linkcheck `exclude` skips these
+/// links in the chapters' sources.
 pub fn is_api_link(href: &str) -> bool {
-    if href.contains("://") || href.starts_with('/') || href.starts_with('#') {
+    if href.contains(':') || href.starts_with('/') || href.starts_with('#') {
         return false;
     }
-    let mut rest = href;
-    loop {
-        if let Some(after) = rest.strip_prefix("../") {
-            rest = after;
-        } else if let Some(after) = rest.strip_prefix("./") {
-            rest = after;
-        } else {
-            break;
+    let path = href.split(['#', '?']).next().unwrap_or("");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." if segments.last().is_some_and(|last| *last != "..") => {
+                segments.pop();
+            }
+            other => segments.push(other),
         }
     }
-    rest.starts_with("api/")
+    let mut rest = segments.iter().skip_while(|segment| **segment == "..");
+    rest.next() == Some(&"api") && rest.next().is_some()
 }
 
 /// Checks every link into `api/` of the book built at `html` (relative to
@@ -75,8 +79,12 @@ pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
         ));
         return report;
     }
-    let pages = book_pages(&html);
+    let mut pages = book_pages(&html);
     report.pages = pages.len();
+    // print.html repeats every chapter's links: check it last and report
+    // only the broken links no chapter has already reported.
+    pages.sort_by_key(|page| page == "print.html");
+    let mut reported = HashSet::new();
     for page in &pages {
         let path = html.join(page);
         let Ok(text) = fs::read_to_string(&path) else {
@@ -126,6 +134,10 @@ pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
                 }
             };
             if let Some(message) = message {
+                let key = (target.clone(), fragment.map(str::to_owned));
+                if !reported.insert(key) && page == "print.html" {
+                    continue;
+                }
                 let (source, line) = locate(&root, &html, page, &href);
                 report.problems.push(Problem::new(source, line, message));
             }
@@ -192,6 +204,8 @@ mod tests {
             "api/composable_rust/index.html",
             "../api/composable_rust/struct.Store.html#method.send",
             "./../../api/x.html",
+            "guides/../api/composable_rust/index.html",
+            "../api/composable_rust/",
         ] {
             assert!(is_api_link(href), "{href}");
         }
@@ -202,6 +216,9 @@ mod tests {
             "https://docs.rs/api/x",
             "#api",
             "../guides/api-guide.html",
+            "../api",
+            "api/../guides/x.html",
+            "mailto:api/x",
         ] {
             assert!(!is_api_link(href), "{href}");
         }
@@ -231,10 +248,19 @@ mod tests {
                 r#"<a href="../guides/api-guide.html">not api</a>"#,
             ),
         );
+        // print.html repeats the chapters' links, rewritten from its place.
+        write(
+            &html.join("print.html"),
+            concat!(
+                r#"<a href="cookbook/../api/composable_rust/struct.Gone.html">again</a>"#,
+                r#"<a href="cookbook/../api/composable_rust/struct.Other.html">new</a>"#,
+            ),
+        );
         let report = check_api_links(&root, Path::new("target/book/html"));
-        assert_eq!(report.links, 5);
+        assert_eq!(report.links, 7);
         let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
-        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with("target/book/html/print.html: link `cookbook/../api/composable_rust/struct.Other.html`: no such file")), "{problems:#?}");
         assert!(problems.iter().any(|p| p.starts_with("book/src/cookbook/x.md:3: link `../api/composable_rust/struct.Store.html#method.nope`: target/book/html/api/composable_rust/struct.Store.html has no `#method.nope`")), "{problems:#?}");
         assert!(problems.iter().any(|p| p.contains("link `../api/composable_rust/struct.Gone.html`: no such file target/book/html/api/composable_rust/struct.Gone.html")), "{problems:#?}");
         assert!(problems.iter().any(|p| p.contains("link `api/composable_rust/struct.Store.html` resolves to target/book/html/cookbook/api/composable_rust/struct.Store.html, outside the API docs (api/ is at the book's root: from cookbook/x.html it is `../api/...`)")), "{problems:#?}");
