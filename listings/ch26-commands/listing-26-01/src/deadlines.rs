@@ -65,7 +65,11 @@ mod tests {
         let mut store = TestStore::new(Hold::None, HoldReducer, ());
         store.send(HoldAction::Place, |h| *h = Hold::Held).await;
         store.advance(HOLD_FOR - Duration::from_secs(1)).await;
-        assert_eq!(store.clock().pending_sleepers(), 1, "the expiry still waits");
+        assert_eq!(
+            store.clock().pending_sleepers(),
+            1,
+            "the expiry still waits"
+        );
         store.advance(Duration::from_secs(1)).await;
         store
             .receive(HoldAction::Expire, |h| *h = Hold::Expired)
@@ -79,7 +83,11 @@ mod tests {
         store.send(HoldAction::Place, |h| *h = Hold::Held).await;
         store.advance(Duration::from_secs(5 * 60)).await;
         store.send(HoldAction::Pay, |h| *h = Hold::Paid).await;
-        assert_eq!(store.clock().pending_sleepers(), 0, "the expiry was cancelled");
+        assert_eq!(
+            store.clock().pending_sleepers(),
+            0,
+            "the expiry was cancelled"
+        );
         store.advance(HOLD_FOR).await;
         store.finish().await; // no Expire arrived, and nothing is left running
     }
