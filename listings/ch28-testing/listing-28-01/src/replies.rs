@@ -54,6 +54,31 @@ mod tests {
 
     use super::*;
 
+    // ANCHOR: aggregate_test
+    /// Given events, when a command: the events it decides, or the refusal.
+    #[test]
+    fn a_withdrawal_beyond_the_balance_is_refused() {
+        use bank::account::{AccountError, AccountEvent};
+        use composable_rust::prelude::AggregateTest;
+
+        let opened = AccountEvent::Opened {
+            owner: "Ada".into(),
+        };
+        AggregateTest::<Account>::new(())
+            .given([opened.clone(), AccountEvent::Deposited { amount: 50 }])
+            .when(AccountCommand::Withdraw { amount: 80 })
+            .then_rejected(AccountError::InsufficientFunds {
+                balance: 50,
+                requested: 80,
+            });
+        let after = AggregateTest::<Account>::new(())
+            .given([opened])
+            .when(AccountCommand::Deposit { amount: 20 })
+            .then_events([AccountEvent::Deposited { amount: 20 }]);
+        assert_eq!(after.balance, 20);
+    }
+    // ANCHOR_END: aggregate_test
+
     // ANCHOR: faults_test
     #[tokio::test]
     async fn a_failing_store_gets_an_honest_reply_and_writes_nothing() {
