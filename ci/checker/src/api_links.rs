@@ -1,8 +1,10 @@
 //! `book-checker api-links`: the book's links into its API docs resolve.
 //!
-//! CI builds the API docs (`cargo doc --workspace --no-deps`, into
-//! `target/doc`) and copies them into the built book at
-//! `target/book/html/api/`, so a chapter links an item as
+//! CI builds the API docs (`cargo doc --workspace --no-deps
+//! --all-features`, into `target/doc`: with all features, so that
+//! feature-gated items such as `fixtures::TestSchema` have pages too) and
+//! copies them into the built book at `target/book/html/api/`, so a chapter
+//! links an item as
 //! `../api/composable_rust/struct.Store.html` (relative, like any link
 //! between pages). mdbook-linkcheck checks links against the Markdown
 //! sources and cannot see `api/` (book.toml tells it to skip links into
@@ -110,7 +112,7 @@ pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
                 ))
             } else if !api.is_dir() {
                 Some(format!(
-                    "link `{href}`: the book has no API docs ({} is missing); build them with `cargo doc --workspace --no-deps` and copy target/doc there (ci/test and ci/serve-book do)",
+                    "link `{href}`: the book has no API docs ({} is missing); build them with `cargo doc --workspace --no-deps --all-features` and copy target/doc there (ci/test and ci/serve-book do)",
                     relative(&root, &api).display()
                 ))
             } else {

@@ -232,6 +232,13 @@ pub fn check_browser(options: &BrowserOptions) -> BrowserReport {
     }
     let mut pages = book_pages(&html);
     if !options.only.is_empty() {
+        for page in options.only.iter().filter(|page| !pages.contains(page)) {
+            report.problems.push(problem(
+                &html.join(page),
+                None,
+                "no such page in the built book".to_owned(),
+            ));
+        }
         pages.retain(|page| options.only.contains(page));
     }
     // Largest first (print.html, every chapter in one, takes longest), so
