@@ -30,8 +30,19 @@ use proc_macro::TokenStream;
 /// of a `thiserror` error enum, in one place: the variant's
 /// `#[code(...)]` attribute.
 ///
-/// ```ignore
-/// #[coded_error]
+/// # Examples
+///
+/// ```
+/// use composable_rust::error::{BackendError, CodedError, ErrorClass, coded_error};
+///
+/// mod codes {
+///     use composable_rust::error::ErrorCode;
+///     pub const THING_MISSING: ErrorCode = ErrorCode::new("CR-E0997", "thing missing");
+/// }
+///
+/// // In the framework's own crates `#[coded_error]` is enough; elsewhere,
+/// // say where the core is (here: through the facade).
+/// #[coded_error(crate = composable_rust::core)]
 /// #[derive(Debug, thiserror::Error)]
 /// pub enum ThingError {
 ///     /// The thing is missing.
@@ -43,6 +54,11 @@ use proc_macro::TokenStream;
 ///     #[error(transparent)]
 ///     Backend(BackendError),
 /// }
+///
+/// let error = ThingError::Missing { name: "lamp".into() };
+/// assert_eq!(error.to_string(), "[CR-E0997] thing `lamp` does not exist; create it first");
+/// assert_eq!(error.code().as_str(), "CR-E0997");
+/// assert_eq!(error.class(), ErrorClass::Permanent);
 /// ```
 ///
 /// For each variant the macro
@@ -70,6 +86,8 @@ pub fn coded_error(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// Implements `Event` for a serde enum of events: its type names and
 /// their schema versions, from the enum itself.
+///
+/// # Examples
 ///
 /// ```
 /// use composable_rust::prelude::*;
@@ -114,6 +132,8 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 
 /// Implements `Action` from `#[command]` and `#[event]` markers, and the
 /// conversions of `#[child]` variants that embed a child feature's actions.
+///
+/// # Examples
 ///
 /// ```
 /// use composable_rust::prelude::*;
