@@ -218,7 +218,7 @@ mod tests {
     // ANCHOR_END: test
 
     // ANCHOR: explain
-    /// Three rows never need an index, so the planner would scan the table
+    /// A table of a few rows never needs an index, so the planner would scan it
     /// anyway; with sequential scans off, it must show that an index *can*
     /// serve the query. A query the index cannot serve (say
     /// `lower(owner) = $1`) would still be a Seq Scan here.
