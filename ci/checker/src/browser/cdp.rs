@@ -49,6 +49,11 @@ const FLAGS: &[&str] = &[
     "--mute-audio",
     "--hide-scrollbars",
     "--window-size=1280,1000",
+    // Several tabs work at once; none may be throttled as a background tab
+    // (timers once a second, a low-priority renderer).
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
     "--remote-debugging-pipe",
 ];
 
