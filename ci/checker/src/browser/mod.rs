@@ -639,12 +639,29 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A test's scratch directory, removed when dropped.
+    pub(crate) struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
     /// A fresh scratch directory for a test.
-    pub(crate) fn scratch(name: &str) -> PathBuf {
+    pub(crate) fn scratch(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("book-checker-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        dir
+        Scratch(dir)
     }
 
     #[test]
