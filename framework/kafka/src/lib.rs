@@ -857,9 +857,11 @@ fn read_topic(
     if limit == 0 {
         return Ok(out);
     }
+    // A group id is required to assign partitions; this one never joins
+    // a group and never commits.
     let reader: BaseConsumer = shared
         .options
-        .consumer_config(None)
+        .consumer_config(Some(&format!("{}cr-reader", shared.options.prefix)))
         .set("fetch.wait.max.ms", "10")
         .create()
         .map_err(|error| KafkaBusError::InvalidConfig {

@@ -115,6 +115,8 @@ pub(crate) struct KafkaSubscription {
     /// The Kafka consumer group (prefixed).
     group: String,
     owned: HashMap<(usize, i32), PartitionState>,
+    /// Whether the group has given this consumer an assignment yet.
+    joined: bool,
 }
 
 impl KafkaSubscription {
@@ -143,6 +145,7 @@ impl KafkaSubscription {
             topics,
             group: group.to_owned(),
             owned: HashMap::new(),
+            joined: false,
         })
     }
 
@@ -173,6 +176,7 @@ impl KafkaSubscription {
                     }
                 }
                 Rebalanced::Assigned(list) => {
+                    self.joined = true;
                     let list: Vec<(usize, String, i32)> = list
                         .into_iter()
                         .filter_map(|(name, p)| Some((self.topic_index(&name)?, name, p)))
@@ -435,6 +439,15 @@ impl Subscription for KafkaSubscription {
         wait: Duration,
     ) -> Result<Vec<BusMessage>, EventBusError> {
         let max = max.clamp(1, MAX_RECEIVE);
+        // Until the group has given this consumer its first assignment,
+        // a receive waits for the join (up to the session timeout), so a
+        // first receive after subscribing finds the messages already
+        // there, as on the other buses.
+        let wait = if self.joined {
+            wait
+        } else {
+            wait.max(self.bus.shared.options.session_timeout)
+        };
         let deadline = tokio::time::Instant::now() + wait;
         let mut out = Vec::new();
         let mut touched = Vec::new();
@@ -466,6 +479,9 @@ impl Subscription for KafkaSubscription {
             let Some(record) = received else {
                 break;
             };
+            if !self.joined {
+                self.joined = true;
+            }
             let Some(index) = self.topic_index(record.topic()) else {
                 continue;
             };
