@@ -527,17 +527,39 @@ pub async fn a_new_group_starts_where_asked(fixture: BusFixture<impl EventBus>) 
 }
 
 /// Members of one group split the messages: each goes to exactly one.
+///
+/// With [`BusDifferences::redelivery_by_rebalance`]: the members receive
+/// at the same time (a group rebalances only while its members poll), and
+/// the messages are published one by one meanwhile (those published
+/// before the group has rebalanced go to the member that was first).
 pub async fn members_of_a_group_split_the_work(fixture: BusFixture<impl EventBus>) {
     let topic = topic("split");
     let mut a = fixture.subscribe(&topic, "workers", "worker-a").await;
     let mut b = fixture.subscribe(&topic, "workers", "worker-b").await;
-    fixture
-        .bus
-        .publish_batch(&topic, &events(1..=12))
-        .await
-        .unwrap();
     let mut got_a = Vec::new();
     let mut got_b = Vec::new();
+    if differences().redelivery_by_rebalance {
+        // Members share a group by rebalancing it, which needs every
+        // member to keep receiving: run both at once, as two processes
+        // would, while the messages are published one by one.
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        tokio::join!(
+            work_until(&mut *a, &mut got_a, &done, 12),
+            work_until(&mut *b, &mut got_b, &done, 12),
+            async {
+                for event in events(1..=12) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    fixture.bus.publish(&topic, &event).await.unwrap();
+                }
+            }
+        );
+    } else {
+        fixture
+            .bus
+            .publish_batch(&topic, &events(1..=12))
+            .await
+            .unwrap();
+    }
     while got_a.len() + got_b.len() < 12 {
         let batch = a.receive(3, EXPECT).await.unwrap();
         a.ack_many(&batch).await.unwrap();
@@ -557,6 +579,28 @@ pub async fn members_of_a_group_split_the_work(fixture: BusFixture<impl EventBus
     assert_eq!(all, (1..=12).collect::<Vec<_>>());
     assert_nothing(&mut *a).await;
     assert_nothing(&mut *b).await;
+}
+
+/// Receives and acknowledges until `done` (shared by the members of a
+/// group) reaches `total`.
+async fn work_until(
+    member: &mut dyn Subscription,
+    got: &mut Vec<u64>,
+    done: &std::sync::atomic::AtomicUsize,
+    total: usize,
+) {
+    use std::sync::atomic::Ordering;
+    let deadline = tokio::time::Instant::now() + EXPECT * 4;
+    while done.load(Ordering::SeqCst) < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {done:?} of {total} received"
+        );
+        let batch = member.receive(3, Duration::from_millis(100)).await.unwrap();
+        member.ack_many(&batch).await.unwrap();
+        done.fetch_add(batch.len(), Ordering::SeqCst);
+        got.extend(positions(&batch));
+    }
 }
 
 /// Two groups each get every message.
