@@ -530,8 +530,9 @@ pub async fn a_new_group_starts_where_asked(fixture: BusFixture<impl EventBus>) 
 ///
 /// With [`BusDifferences::redelivery_by_rebalance`]: the members receive
 /// at the same time (a group rebalances only while its members poll), and
-/// the messages are published one by one meanwhile (those published
-/// before the group has rebalanced go to the member that was first).
+/// the messages are published one by one meanwhile, each to a stream of
+/// its own (a partition belongs to one member; those published before
+/// the group has rebalanced go to the member that was first).
 pub async fn members_of_a_group_split_the_work(fixture: BusFixture<impl EventBus>) {
     let topic = topic("split");
     let mut a = fixture.subscribe(&topic, "workers", "worker-a").await;
@@ -547,7 +548,11 @@ pub async fn members_of_a_group_split_the_work(fixture: BusFixture<impl EventBus
             work_until(&mut *a, &mut got_a, &done, 12),
             work_until(&mut *b, &mut got_b, &done, 12),
             async {
-                for event in events(1..=12) {
+                for mut event in events(1..=12) {
+                    // A stream each: spread over the partitions, whoever
+                    // owns which.
+                    event.stream_id = StreamId::new(format!("split-{}", event.position.sequence))
+                        .expect("valid stream id");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     fixture.bus.publish(&topic, &event).await.unwrap();
                 }
@@ -590,7 +595,7 @@ async fn work_until(
     total: usize,
 ) {
     use std::sync::atomic::Ordering;
-    let deadline = tokio::time::Instant::now() + EXPECT * 4;
+    let deadline = tokio::time::Instant::now() + EXPECT * 6;
     while done.load(Ordering::SeqCst) < total {
         assert!(
             tokio::time::Instant::now() < deadline,
