@@ -37,6 +37,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return setup_demo(&url).await;
     }
     let app = Deployment::connect(&url, SCHEMA).await?;
+    // The event store's tables are created above; the legacy table must be there.
+    let legacy_table: Option<String> = sqlx::query_scalar("SELECT to_regclass('products')::text")
+        .fetch_one(&app.pool)
+        .await?;
+    if legacy_table.is_none() {
+        return Err(format!(
+            "there is no table `products` in the schema `{SCHEMA}`: \
+             run `cargo run -p listing-30-02 -- setup-demo` first"
+        )
+        .into());
+    }
     let written = match args.as_slice() {
         ["import"] => {
             let report = import(&app.pool, &app.events, 500).await?;
