@@ -233,9 +233,12 @@ fn run_browser(options: &BrowserOptions) -> ExitCode {
         started.elapsed().as_secs_f64()
     );
     if report.is_ok() {
-        println!(
-            "book-checker browser: every page rendered cleanly and search finds every part ({summary})"
-        );
+        let search = if report.searches > 0 {
+            " and search finds every part"
+        } else {
+            ""
+        };
+        println!("book-checker browser: every page rendered cleanly{search} ({summary})");
         ExitCode::SUCCESS
     } else {
         eprintln!(
