@@ -65,7 +65,7 @@ api-links          check that every link of the built book into its API docs
 browser            open every page of the built book in headless Chromium:
                    mermaid diagrams rendered, admonitions styled, no console
                    errors, and search finds each part's term (Chromium from
-                   BOOK_CHECKER_CHROMIUM or PATH; ci/install-browser installs it)
+                   BOOK_CHECKER_CHROMIUM or PATH; ci/install-packages installs it)
   --html DIR       the built HTML book (default: target/book/html)
   --jobs N         pages checked at once (default: 3)
   --quiet          do not list the pages as they are checked

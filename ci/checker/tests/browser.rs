@@ -7,7 +7,7 @@
 //!
 //! Without Chromium these tests say so and pass, unless
 //! `BOOK_CHECKER_REQUIRE_BROWSER` is set (ci/test sets it, after
-//! ci/install-browser), so that CI can never skip them silently.
+//! ci/install-packages), so that CI can never skip them silently.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -90,9 +90,9 @@ fn chromium() -> Option<PathBuf> {
     if found.is_none() {
         assert!(
             std::env::var_os("BOOK_CHECKER_REQUIRE_BROWSER").is_none(),
-            "BOOK_CHECKER_REQUIRE_BROWSER is set but no Chromium was found; run ci/install-browser"
+            "BOOK_CHECKER_REQUIRE_BROWSER is set but no Chromium was found; run ci/install-packages"
         );
-        eprintln!("skipped: no Chromium on PATH (run ci/install-browser to run this test)");
+        eprintln!("skipped: no Chromium on PATH (run ci/install-packages to run this test)");
     }
     found
 }

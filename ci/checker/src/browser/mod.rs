@@ -293,7 +293,7 @@ pub fn check_browser(options: &BrowserOptions) -> BrowserReport {
             &html,
             None,
             format!(
-                "no Chromium found (chromium, chromium-browser, google-chrome on PATH); run ci/install-browser, or set {CHROMIUM_VAR} to a Chromium or Chrome binary"
+                "no Chromium found (chromium, chromium-browser, google-chrome on PATH); run ci/install-packages, or set {CHROMIUM_VAR} to a Chromium or Chrome binary"
             ),
         ));
         return report;
