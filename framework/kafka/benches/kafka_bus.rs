@@ -23,8 +23,9 @@
 //!
 //! Without `KAFKA_BOOTSTRAP` it prints how to set it and exits with status
 //! 0 (skipped), as every benchmark of the workspace does. Its topics live
-//! under a prefix of its own (`cr-bench-<uuid>.`) and are deleted at the
-//! end. With `COMPOSABLE_BENCH_SMOKE=1` it is a smoke run
+//! under a prefix of its own (`cr-bench-<uuid>.`) and are kept (see
+//! `KafkaEventBus::delete_prefixed_topics` for why nothing deletes topics
+//! on a shared broker). With `COMPOSABLE_BENCH_SMOKE=1` it is a smoke run
 //! (`composable_rust_testing::bench`): a hundredth of the events, every
 //! section, no verdict.
 

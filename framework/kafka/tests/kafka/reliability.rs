@@ -18,7 +18,7 @@ use composable_rust_kafka::KafkaEventBus;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::support::{DeleteTopics, bus, options};
+use super::support::{bus, options};
 
 fn event(n: u64) -> StoredEvent {
     StoredEvent::builder("Deposited", json!({ "n": n }))
@@ -65,7 +65,6 @@ fn assert_per_stream_order(handled: &[u64]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_resumes_after_its_last_acknowledgement() {
     let bus = bus(3).await;
-    let _cleanup = DeleteTopics(bus.clone());
     let topic = Topic::new("resume").unwrap();
     bus.publish_batch(&topic, &events(1..=200)).await.unwrap();
 
@@ -119,7 +118,6 @@ async fn a_consumer_resumes_after_its_last_acknowledgement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_rebalance_without_losing_a_message() {
     let bus = bus(4).await;
-    let _cleanup = DeleteTopics(bus.clone());
     let topic = Topic::new("rebalance").unwrap();
     bus.create_topic(&topic).await.unwrap();
     let total = 400_u64;
