@@ -49,6 +49,37 @@ mod postgres {
         schema.drop_now().await.unwrap(); // nothing left: still fine
     }
 
+    #[tokio::test]
+    async fn a_transaction_left_open_in_the_schema_makes_the_drop_fail_not_hang() {
+        let pool = PgPool::connect(&database_url()).await.unwrap();
+        let schema = TestSchema::new();
+        schema.create().await.unwrap();
+        sqlx::query(&format!("CREATE TABLE {}.t (id int)", schema.quoted()))
+            .execute(&pool)
+            .await
+            .unwrap();
+        // What a store outliving its guard does: a transaction holding a
+        // lock on a table of the schema.
+        let mut open = pool.begin().await.unwrap();
+        sqlx::query(&format!("LOCK TABLE {}.t", schema.quoted()))
+            .execute(&mut *open)
+            .await
+            .unwrap();
+
+        let started = std::time::Instant::now();
+        let error = schema.drop_now().await.unwrap_err().to_string();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.contains("declare the guard before them"), "{error}");
+
+        open.rollback().await.unwrap();
+        schema.drop_now().await.unwrap();
+        assert!(!schema_exists(&pool, schema.name()).await);
+    }
+
     #[test]
     fn a_schema_dropped_outside_any_runtime_is_dropped_too() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
