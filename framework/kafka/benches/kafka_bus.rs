@@ -140,16 +140,11 @@ async fn main() {
         .with_prefix(prefix.clone())
         .with_partitions(3)
         .with_fetch_wait(Duration::from_millis(20))
+        .with_timeout(Duration::from_secs(30))
         .connect()
         .await
         .expect("connect to KAFKA_BOOTSTRAP");
-    let result = tokio::spawn(run(bus.clone(), bootstrap, prefix, events, round)).await;
-    bus.delete_prefixed_topics()
-        .await
-        .expect("delete the bench's topics");
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic.into_panic());
-    }
+    run(bus, bootstrap, prefix, events, round).await;
 }
 
 async fn run(bus: KafkaEventBus, bootstrap: String, prefix: String, events: usize, round: usize) {
