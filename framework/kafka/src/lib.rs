@@ -274,9 +274,12 @@ impl KafkaBusOptions {
         let bus = KafkaEventBus { shared };
         let check = Arc::clone(&bus.shared);
         blocking(move || {
+            // The metadata of one (probably absent) topic: an answer
+            // proves the brokers reachable, without listing every topic
+            // of the cluster.
             check
                 .metadata
-                .fetch_metadata(None, check.options.timeout)
+                .fetch_metadata(Some("__composable_rust_probe"), check.options.timeout)
                 .map(|_| ())
                 .map_err(|error| check.error(error, "connect"))
         })

@@ -187,7 +187,7 @@ impl KafkaSubscription {
                     let consumer = Arc::clone(&self.consumer);
                     let shared = Arc::clone(&self.bus.shared);
                     let group = self.group.clone();
-                    let timeout = self.bus.shared.options.timeout;
+                    let timeout = self.bus.shared.options.timeout.min(Duration::from_secs(5));
                     let asked: Vec<(String, i32)> =
                         list.iter().map(|(_, n, p)| (n.clone(), *p)).collect();
                     let committed = blocking(move || {
@@ -221,8 +221,17 @@ impl KafkaSubscription {
                                 .collect::<Vec<_>>()
                         })
                     })
-                    .await
-                    .map_err(|error| self.bus.shared.error(error, "read a group's offsets"))?;
+                    .await;
+                    // Best effort: the committed offsets only say what a
+                    // previous owner delivered (delivery counts, backlog).
+                    // Without them the partition is still consumed from
+                    // the group's committed offset by librdkafka itself.
+                    let committed = committed.unwrap_or_else(|error| {
+                        tracing::warn!(%error, "could not read the group's committed offsets at assignment; delivery counts restart at 1");
+                        list.iter()
+                            .map(|(_, name, partition)| (*partition, name.clone(), None, None))
+                            .collect()
+                    });
                     for (partition, name, offset, metadata) in committed {
                         let Some(index) = self.topic_index(&name) else {
                             continue;
