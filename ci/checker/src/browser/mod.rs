@@ -57,6 +57,7 @@ pub const SEARCH_TERMS: &[(&str, &str)] = &[
     ("Developer tools", "derive"),
     ("Cookbook", "recipes"),
     ("Guides", "flamegraph"),
+    ("Running in Production", "bulkhead"),
     ("Appendices", "troubleshooting"),
 ];
 
