@@ -1,0 +1,2 @@
+//! OpenTelemetry for Composable Rust.
+#![deny(missing_docs)]
