@@ -41,6 +41,7 @@
 mod config;
 mod health;
 pub mod metrics;
+mod partition;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -54,6 +55,7 @@ use uuid::Uuid;
 pub use config::{ProjectionConfig, RetryPolicy};
 pub use health::ProjectionHealth;
 pub use metrics::{Lag, ProjectionStats};
+pub use partition::Partition;
 
 use super::Projection;
 use super::error::ProjectionError;
@@ -62,6 +64,7 @@ use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionRequest, Projecti
 use crate::error::{CodedError, ErrorClass};
 use crate::event::{Position, StoredEvent};
 use crate::event_store::EventStoreError;
+use crate::shutdown::Activity;
 
 /// Runs a [`Projection`]. Cloning gives another handle to the same manager.
 pub struct ProjectionManager<P: Projection> {
@@ -80,6 +83,9 @@ struct Shared<P: Projection> {
     cursor: tokio::sync::Mutex<Option<Position>>,
     position: watch::Sender<Position>,
     shutdown: CancellationToken,
+    /// The `run` and `catch_up` calls in progress, for a graceful shutdown
+    /// to wait on.
+    activity: Activity,
     stats: Mutex<ProjectionStats>,
     health: Mutex<ProjectionHealth>,
 }
@@ -163,6 +169,7 @@ impl<P: Projection> ProjectionManager<P> {
                 cursor: tokio::sync::Mutex::new(None),
                 position,
                 shutdown: CancellationToken::new(),
+                activity: Activity::new(),
                 stats: Mutex::new(ProjectionStats::default()),
                 health: Mutex::new(ProjectionHealth::Running),
             }),
@@ -222,6 +229,7 @@ impl<P: Projection> ProjectionManager<P> {
     /// ([`ProjectionRequest`]: a rebuild, dead letters to retry), so a
     /// service that only catches up at startup still honours them.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
+        let _active = self.shared.activity.enter();
         self.handle_requests().await;
         self.catch_up_from_cursor().await
     }
@@ -254,6 +262,7 @@ impl<P: Projection> ProjectionManager<P> {
     /// with that error.
     pub async fn run(&self) -> Result<(), ProjectionError> {
         let shared = &self.shared;
+        let _active = shared.activity.enter();
         let mut notifications = shared.source.subscribe();
         let mut lag_refreshed: Option<Instant> = None;
         let mut requests_taken: Option<Instant> = None;
@@ -349,9 +358,17 @@ impl<P: Projection> ProjectionManager<P> {
     }
 
     /// Asks `run` and `catch_up` to stop after the batch in progress has
-    /// committed.
+    /// committed. To also wait until they have, within a deadline, use
+    /// [`GracefulShutdown::shutdown_within`](crate::shutdown::GracefulShutdown::shutdown_within).
     pub fn shutdown(&self) {
         self.shared.shutdown.cancel();
+    }
+
+    /// Returns once no `run` or `catch_up` is in progress and no batch,
+    /// rebuild or dead-letter retry holds the cursor.
+    pub(crate) async fn stopped(&self) {
+        self.shared.activity.idle().await;
+        drop(self.shared.cursor.lock().await);
     }
 
     /// Resets the read model, the checkpoint and the dead letters in one
@@ -641,7 +658,12 @@ impl<P: Projection> ProjectionManager<P> {
         let mut tx = shared.store.begin().await?;
         for event in batch {
             if shared.projection.handles(event) {
-                shared.projection.apply(event, &mut tx).await?;
+                let span = apply_span(self.name(), event);
+                shared
+                    .projection
+                    .apply(event, &mut tx)
+                    .instrument(span)
+                    .await?;
             }
         }
         shared
@@ -708,7 +730,11 @@ impl<P: Projection> ProjectionManager<P> {
         let shared = &self.shared;
         let mut tx = shared.store.begin().await?;
         if shared.projection.handles(event)
-            && let Err(error) = shared.projection.apply(event, &mut tx).await
+            && let Err(error) = shared
+                .projection
+                .apply(event, &mut tx)
+                .instrument(apply_span(self.name(), event))
+                .await
         {
             return Ok(Err(error));
         }
@@ -788,4 +814,20 @@ impl<P: Projection> std::fmt::Debug for ProjectionManager<P> {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
+}
+
+/// The `projection.apply` span of one event: a child of the trace context
+/// the event carries, so the projection's work joins the trace of the
+/// command that wrote the event (see [`crate::trace`]).
+fn apply_span(projection: &str, event: &StoredEvent) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "projection.apply",
+        projection,
+        stream_id = %event.stream_id,
+        event_type = %event.event_type,
+        position = %event.position,
+        correlation_id = event.metadata.correlation_id.map(tracing::field::display),
+    );
+    crate::trace::continue_from(&span, &event.metadata);
+    span
 }

@@ -33,6 +33,7 @@ use crate::clock::Clock;
 use crate::event::{Position, StoredEvent, StreamId, Upcasters};
 use crate::event_store::{EventStore, EventStoreError};
 use crate::projection::EventSource;
+use crate::projection::manager::Partition;
 use crate::store::EffectRunner;
 
 /// Page size of [`SagaRuntime::catch_up`].
@@ -190,6 +191,28 @@ impl<S: Saga> SagaRuntime<S> {
     /// [`retry_pending`](Self::retry_pending)) to retry. Acknowledge an
     /// event to a bus only after `handle` returned `Ok`.
     pub async fn handle(&self, event: &StoredEvent) -> Result<Handled, SagaError> {
+        self.handle_in(event, None).await
+    }
+
+    /// [`handle`](Self::handle), for a worker that owns only `partition`
+    /// of this saga kind's instances: an event routed to a saga whose id
+    /// is in another partition is [`Handled::NotRouted`] here (its owner
+    /// handles it). Partitioning by saga id keeps each saga with one
+    /// worker, so its events stay in order; see
+    /// [`Partition`](crate::projection::manager::Partition).
+    pub async fn handle_partition(
+        &self,
+        event: &StoredEvent,
+        partition: Partition,
+    ) -> Result<Handled, SagaError> {
+        self.handle_in(event, Some(partition)).await
+    }
+
+    async fn handle_in(
+        &self,
+        event: &StoredEvent,
+        partition: Option<Partition>,
+    ) -> Result<Handled, SagaError> {
         if !self.inner.accepting.load(Ordering::SeqCst) {
             return Err(SagaError::ShutDown);
         }
@@ -200,6 +223,9 @@ impl<S: Saga> SagaRuntime<S> {
         let Some(routed) = self.inner.saga.route(event)? else {
             return Ok(Handled::NotRouted);
         };
+        if partition.is_some_and(|partition| !partition.contains(routed.saga_id.as_str())) {
+            return Ok(Handled::NotRouted);
+        }
         let message = SagaMessage::Input {
             id: event.event_id,
             input: routed.input,
@@ -208,7 +234,19 @@ impl<S: Saga> SagaRuntime<S> {
             stream_id: event.stream_id.to_string(),
             event_type: event.event_type.clone(),
         };
-        Inner::process(&self.inner, routed.saga_id, message, Some(received)).await
+        // A child of the trace context the event carries: the saga's step
+        // (its appends, the commands it dispatches) joins the trace of the
+        // command that wrote the event (see `crate::trace`).
+        let span = tracing::debug_span!(
+            "saga.step",
+            saga = S::KIND,
+            saga_id = %routed.saga_id,
+            event_type = %event.event_type,
+            correlation_id = event.metadata.correlation_id.map(tracing::field::display),
+        );
+        crate::trace::continue_from(&span, &event.metadata);
+        let step = Inner::process(&self.inner, routed.saga_id, message, Some(received));
+        tracing::Instrument::instrument(step, span).await
     }
 
     /// Handles every event of `source` after `after`, in order, until there
@@ -218,6 +256,34 @@ impl<S: Saga> SagaRuntime<S> {
     /// again from an older position is safe (redelivered events are
     /// ignored).
     pub async fn catch_up<E>(&self, source: &E, after: Position) -> Result<Position, SagaError>
+    where
+        E: EventSource + ?Sized,
+    {
+        self.catch_up_in(source, after, None).await
+    }
+
+    /// [`catch_up`](Self::catch_up) through
+    /// [`handle_partition`](Self::handle_partition): handles only the
+    /// events routed to sagas in `partition`, and returns the position of
+    /// the last event read (keep it per partition).
+    pub async fn catch_up_partition<E>(
+        &self,
+        source: &E,
+        after: Position,
+        partition: Partition,
+    ) -> Result<Position, SagaError>
+    where
+        E: EventSource + ?Sized,
+    {
+        self.catch_up_in(source, after, Some(partition)).await
+    }
+
+    async fn catch_up_in<E>(
+        &self,
+        source: &E,
+        after: Position,
+        partition: Option<Partition>,
+    ) -> Result<Position, SagaError>
     where
         E: EventSource + ?Sized,
     {
@@ -250,7 +316,7 @@ impl<S: Saga> SagaRuntime<S> {
                 return Ok(position);
             }
             for event in &page {
-                self.handle(event).await?;
+                self.handle_in(event, partition).await?;
                 position = event.position;
             }
         }
