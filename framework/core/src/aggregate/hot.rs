@@ -12,6 +12,16 @@
 //! An entry is *taken out* while a command runs on it and put back after
 //! the append succeeded, so two commands of one process never decide on
 //! the same cached state; the second one loads from the store instead.
+//!
+//! Each entry also says whether its version is *known*
+//! ([`KnownVersion`](crate::event_store::KnownVersion)): the version of an
+//! event the store returned or of an append it confirmed, true for nearly
+//! every entry. Only a load that ended on a snapshot, with no event after
+//! it, gives a version that is not (a snapshot is a copy, not the row
+//! itself). The repository appends after a known version with
+//! [`EventStore::append_after`](crate::EventStore::append_after), which
+//! needs no read of the stream's version, and after any other with the
+//! usual expected-version check.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -49,18 +59,19 @@ impl<A> HotAggregates<A> {
         (self.clone)(state)
     }
 
-    /// Takes the entry of `stream_id` out of the cache, if there is one.
-    pub(super) fn take(&self, stream_id: &StreamId) -> Option<(A, u64)> {
+    /// Takes the entry of `stream_id` out of the cache, if there is one:
+    /// its state, version, and whether that version is known.
+    pub(super) fn take(&self, stream_id: &StreamId) -> Option<(A, u64, bool)> {
         let mut lru = self.lock();
         lru.entries
             .remove(stream_id)
-            .map(|entry| (entry.state, entry.version))
+            .map(|entry| (entry.state, entry.version, entry.known))
     }
 
-    /// Stores `state` at `version` for `stream_id`, unless the cache holds
-    /// a later version already; evicts the least recently stored entry
-    /// when full.
-    pub(super) fn put(&self, stream_id: &StreamId, state: A, version: u64) {
+    /// Stores `state` at `version` (`known` or not, see the module
+    /// documentation) for `stream_id`, unless the cache holds a later
+    /// version already; evicts the least recently stored entry when full.
+    pub(super) fn put(&self, stream_id: &StreamId, state: A, version: u64, known: bool) {
         if self.capacity == 0 {
             return;
         }
@@ -79,6 +90,7 @@ impl<A> HotAggregates<A> {
             Entry {
                 state,
                 version,
+                known,
                 tick,
             },
         );
@@ -121,6 +133,8 @@ struct Lru<A> {
 struct Entry<A> {
     state: A,
     version: u64,
+    /// `version` is a [`KnownVersion`](crate::event_store::KnownVersion).
+    known: bool,
     tick: u64,
 }
 
@@ -157,47 +171,47 @@ mod tests {
     fn keeps_at_most_capacity_and_evicts_the_least_recently_stored() {
         let cache = HotAggregates::new(3, u32::clone);
         for n in 0..3 {
-            cache.put(&id(n), n as u32, 1);
+            cache.put(&id(n), n as u32, 1, true);
         }
         // Using 0 (take, put back) makes 1 the oldest.
-        let (state, version) = cache.take(&id(0)).unwrap();
-        cache.put(&id(0), state, version + 1);
-        cache.put(&id(3), 3, 1);
+        let (state, version, _) = cache.take(&id(0)).unwrap();
+        cache.put(&id(0), state, version + 1, true);
+        cache.put(&id(3), 3, 1, true);
         assert_eq!(cache.len(), 3);
         assert!(cache.take(&id(1)).is_none(), "1 was evicted");
-        assert_eq!(cache.take(&id(0)), Some((0, 2)));
-        assert_eq!(cache.take(&id(2)), Some((2, 1)));
-        assert_eq!(cache.take(&id(3)), Some((3, 1)));
+        assert_eq!(cache.take(&id(0)), Some((0, 2, true)));
+        assert_eq!(cache.take(&id(2)), Some((2, 1, true)));
+        assert_eq!(cache.take(&id(3)), Some((3, 1, true)));
         assert_eq!(cache.len(), 0);
     }
 
     #[test]
     fn a_taken_entry_is_gone_until_put_back() {
         let cache = HotAggregates::new(2, u32::clone);
-        cache.put(&id(1), 10, 5);
-        assert_eq!(cache.take(&id(1)), Some((10, 5)));
+        cache.put(&id(1), 10, 5, true);
+        assert_eq!(cache.take(&id(1)), Some((10, 5, true)));
         assert_eq!(cache.take(&id(1)), None);
     }
 
     #[test]
     fn never_replaces_a_later_version_with_an_earlier_one() {
         let cache = HotAggregates::new(2, u32::clone);
-        cache.put(&id(1), 7, 7);
-        cache.put(&id(1), 6, 6);
-        assert_eq!(cache.take(&id(1)), Some((7, 7)));
-        cache.put(&id(1), 7, 7);
-        cache.put(&id(1), 8, 8);
-        assert_eq!(cache.take(&id(1)), Some((8, 8)));
+        cache.put(&id(1), 7, 7, true);
+        cache.put(&id(1), 6, 6, true);
+        assert_eq!(cache.take(&id(1)), Some((7, 7, true)));
+        cache.put(&id(1), 7, 7, true);
+        cache.put(&id(1), 8, 8, true);
+        assert_eq!(cache.take(&id(1)), Some((8, 8, true)));
     }
 
     #[test]
     fn forget_drops_an_entry_and_capacity_zero_keeps_nothing() {
         let cache = HotAggregates::new(2, u32::clone);
-        cache.put(&id(1), 1, 1);
+        cache.put(&id(1), 1, 1, true);
         cache.forget(&id(1));
         assert_eq!(cache.len(), 0);
         let none = HotAggregates::new(0, u32::clone);
-        none.put(&id(1), 1, 1);
+        none.put(&id(1), 1, 1, true);
         assert_eq!(none.len(), 0);
     }
 
@@ -206,8 +220,8 @@ mod tests {
         let cache = HotAggregates::new(4, u32::clone);
         for round in 0..1_000u64 {
             for n in 0..4 {
-                let (state, version) = cache.take(&id(n)).unwrap_or((0, round));
-                cache.put(&id(n), state + 1, version + 1);
+                let (state, version, _) = cache.take(&id(n)).unwrap_or((0, round, true));
+                cache.put(&id(n), state + 1, version + 1, true);
             }
         }
         let lru = cache.lock();

@@ -8,7 +8,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::event::{
     ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode, decode_replayed,
 };
-use crate::event_store::{EventStore, EventStoreError, ReplayAndDecide, Replayed};
+use crate::event_store::{
+    AppendOutcome, EventStore, EventStoreError, KnownVersion, ReplayAndDecide, Replayed,
+};
 
 use super::Aggregate;
 use super::hot::HotAggregates;
@@ -49,6 +51,15 @@ pub struct Loaded<A> {
     /// How many events were applied on top of the snapshot (or from the
     /// start).
     pub events_replayed: usize,
+}
+
+impl<A> Loaded<A> {
+    /// Whether `version` is known to the store (see [`KnownVersion`]): 0,
+    /// or the version of an event read. A load that ended on a snapshot,
+    /// with no event after it, is not.
+    fn is_known(&self) -> bool {
+        self.snapshot_version != Some(self.version)
+    }
 }
 
 /// The result of a command that was executed.
@@ -290,31 +301,32 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let cached = self.hot.as_ref().and_then(|hot| hot.take(stream_id));
         let from_cache = cached.is_some();
-        let (mut state, version, decision, appended) = match cached {
-            Some((state, version)) => {
+        let (mut state, version, known, decision, appended) = match cached {
+            Some((state, version, known)) => {
                 let (decision, batch) = decide(&state, version, command, &self.env);
                 let appended = match batch {
-                    Some((expected, batch)) => {
-                        Some(self.store.append(stream_id, expected, batch).await)
-                    }
+                    Some((expected, batch)) => Some(
+                        self.append_decided(stream_id, version, known, expected, batch)
+                            .await,
+                    ),
                     None => None,
                 };
-                (state, version, decision, appended)
+                (state, version, known, decision, appended)
             }
             None => self.load_decide_append(stream_id, command).await?,
         };
         let events = match decision {
             Decision::Rejected(error) => {
-                self.keep_hot(stream_id, state, version);
+                self.keep_hot(stream_id, state, version, known);
                 return Err(RepositoryError::Rejected(error));
             }
             Decision::Unencodable(error) => {
-                self.keep_hot(stream_id, state, version);
+                self.keep_hot(stream_id, state, version, known);
                 return Err(RepositoryError::Store(error));
             }
             Decision::Nothing => {
                 if let Some(hot) = &self.hot {
-                    hot.put(stream_id, hot.clone_state(&state), version);
+                    hot.put(stream_id, hot.clone_state(&state), version, known);
                 }
                 return Ok(Executed {
                     events: Vec::new(),
@@ -340,8 +352,14 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         for event in &events {
             state.apply(event);
         }
+        // The store confirmed this version: known from now on.
         if let Some(hot) = &self.hot {
-            hot.put(stream_id, hot.clone_state(&state), outcome.stream_version);
+            hot.put(
+                stream_id,
+                hot.clone_state(&state),
+                outcome.stream_version,
+                true,
+            );
         }
         if self.snapshots.due(version, outcome.stream_version) {
             self.save_snapshot(stream_id, &state, outcome.stream_version)
@@ -389,8 +407,9 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
                     None
                 }
             };
+            let known = step.rebuild.is_known();
             let Rebuild { state, version, .. } = step.rebuild;
-            return Ok((state, version, decision, appended));
+            return Ok((state, version, known, decision, appended));
         }
         // Failed on the data, or an unusable snapshot: the careful way.
         if let Err(error @ EventStoreError::Backend(_)) = result {
@@ -399,19 +418,47 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         let command = step.command.take().ok_or_else(|| EventStoreError::Encode {
             reason: "the command was taken without a decision".to_owned(),
         })?;
-        let Loaded { state, version, .. } = self.load(stream_id).await?;
+        let loaded = self.load(stream_id).await?;
+        let known = loaded.is_known();
+        let Loaded { state, version, .. } = loaded;
         let (decision, batch) = decide(&state, version, command, &self.env);
         let appended = match batch {
-            Some((expected, batch)) => Some(self.store.append(stream_id, expected, batch).await),
+            Some((expected, batch)) => Some(
+                self.append_decided(stream_id, version, known, expected, batch)
+                    .await,
+            ),
             None => None,
         };
-        Ok((state, version, decision, appended))
+        Ok((state, version, known, decision, appended))
+    }
+
+    /// Appends a decided batch: with
+    /// [`append_after`](EventStore::append_after) when the version it was
+    /// decided on is `known` (the store showed it to exist, see
+    /// [`KnownVersion`]), which spares the store a read of the stream's
+    /// version; otherwise with [`append`](EventStore::append) and its
+    /// expected-version check.
+    async fn append_decided(
+        &self,
+        stream_id: &StreamId,
+        version: u64,
+        known: bool,
+        expected: ExpectedVersion,
+        batch: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        if known {
+            self.store
+                .append_after(stream_id, KnownVersion::new(version), batch)
+                .await
+        } else {
+            self.store.append(stream_id, expected, batch).await
+        }
     }
 
     /// Puts an unchanged state back into the hot cache, if there is one.
-    fn keep_hot(&self, stream_id: &StreamId, state: A, version: u64) {
+    fn keep_hot(&self, stream_id: &StreamId, state: A, version: u64, known: bool) {
         if let Some(hot) = &self.hot {
-            hot.put(stream_id, state, version);
+            hot.put(stream_id, state, version, known);
         }
     }
 
@@ -510,13 +557,15 @@ enum Decision<A: Aggregate> {
     Append(Vec<A::Event>),
 }
 
-/// The state and version a command was decided on, the decision, and the
-/// append's result when there was one.
+/// The state and version a command was decided on, whether that version
+/// is known (see [`KnownVersion`]), the decision, and the append's result
+/// when there was one.
 type Stepped<A> = (
     A,
     u64,
+    bool,
     Decision<A>,
-    Option<Result<crate::event_store::AppendOutcome, EventStoreError>>,
+    Option<Result<AppendOutcome, EventStoreError>>,
 );
 
 /// Decides `command` on `state` at `version`: the decision, and the batch
@@ -597,6 +646,12 @@ impl<A: Aggregate> Rebuild<A> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the version is known (see [`KnownVersion`]): 0, or the
+    /// version of an event read, not of a snapshot.
+    fn is_known(&self) -> bool {
+        self.snapshot_version != Some(self.version)
     }
 
     /// The loaded aggregate; `None` when the snapshot was unusable.
@@ -724,6 +779,7 @@ mod tests {
         inner: InMemoryEventStore,
         replays: Arc<AtomicUsize>,
         appends: Arc<AtomicUsize>,
+        appends_after: Arc<AtomicUsize>,
     }
 
     impl Counting {
@@ -732,6 +788,9 @@ mod tests {
         }
         fn appends(&self) -> usize {
             self.appends.load(Ordering::SeqCst)
+        }
+        fn appends_after(&self) -> usize {
+            self.appends_after.load(Ordering::SeqCst)
         }
     }
 
@@ -745,6 +804,15 @@ mod tests {
         ) -> Result<AppendOutcome, EventStoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
             self.inner.append(stream_id, expected, events).await
+        }
+        async fn append_after(
+            &self,
+            stream_id: &StreamId,
+            version: KnownVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<AppendOutcome, EventStoreError> {
+            self.appends_after.fetch_add(1, Ordering::SeqCst);
+            self.inner.append_after(stream_id, version, events).await
         }
         async fn load_stream(
             &self,
@@ -925,7 +993,12 @@ mod tests {
             assert_eq!(executed.version, n);
         }
         assert_eq!(store.replays(), 1, "only the first command loads");
-        assert_eq!(store.appends(), 5);
+        assert_eq!(
+            (store.appends(), store.appends_after()),
+            (1, 4),
+            "the first appends through replay_and_append, the others after \
+             the version the store confirmed"
+        );
         assert_eq!(repository.hot_aggregates(), 1);
         // Refused and empty commands keep the entry.
         assert!(matches!(
@@ -979,6 +1052,61 @@ mod tests {
         let executed = hot.execute_with_retry(&id, 2, || Some(7)).await.unwrap();
         assert_eq!(executed.state.seen, [1, 2, 4, 5, 6, 7]);
         assert_eq!(full_replay(&store, &id).await, executed.state);
+    }
+
+    #[tokio::test]
+    async fn only_versions_of_events_the_store_returned_are_appended_after() {
+        let store = Counting::default();
+        let id = stream(9);
+        let writer = AggregateRepository::<Tally, _>::new(store.clone(), ())
+            .with_snapshots(SnapshotPolicy::every(2));
+        writer.execute(&id, Some(1)).await.unwrap();
+        writer.execute(&id, Some(2)).await.unwrap();
+
+        // A load that ends on the snapshot (version 2, no event after it)
+        // does not make version 2 known: the next append checks it.
+        let hot = AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(4);
+        hot.execute(&id, None).await.unwrap();
+        let (appends, after) = (store.appends(), store.appends_after());
+        hot.execute(&id, Some(3)).await.unwrap();
+        assert_eq!(
+            (store.appends(), store.appends_after()),
+            (appends + 1, after)
+        );
+        // The append confirmed version 3: the next one goes after it.
+        hot.execute(&id, Some(4)).await.unwrap();
+        assert_eq!(
+            (store.appends(), store.appends_after()),
+            (appends + 1, after + 1)
+        );
+        assert_eq!(full_replay(&store, &id).await.seen, [1, 2, 3, 4]);
+
+        // A snapshot claiming a version the stream never reached (saved by
+        // hand) is never trusted: the append expects that version, the
+        // store refuses it, and nothing is written past the end.
+        let bogus = stream(10);
+        writer.execute(&bogus, Some(1)).await.unwrap();
+        store
+            .save_snapshot(&Snapshot {
+                stream_id: bogus.clone(),
+                stream_version: 10,
+                schema_version: Tally::SNAPSHOT_VERSION,
+                state: serde_json::json!({ "seen": [1] }),
+                taken_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+        let hot = AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(4);
+        hot.execute(&bogus, None).await.unwrap();
+        let error = hot.execute(&bogus, Some(2)).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RepositoryError::Store(EventStoreError::WrongExpectedVersion { actual: 1, .. })
+            ),
+            "{error:?}"
+        );
+        assert_eq!(store.stream_version(&bogus).await.unwrap(), 1);
     }
 
     #[tokio::test]

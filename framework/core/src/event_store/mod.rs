@@ -8,6 +8,7 @@
 
 mod error;
 mod in_memory;
+mod known;
 mod replay;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 
 pub use error::EventStoreError;
 pub use in_memory::InMemoryEventStore;
+pub use known::KnownVersion;
 pub use replay::{
     JsonRef, ReplayAndDecide, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
 };
@@ -85,6 +87,29 @@ pub trait EventStore: Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError>;
+
+    /// Appends `events` to `stream_id` if the stream is still at `version`,
+    /// a version this store reported for it ([`KnownVersion`]): the same
+    /// as [`append`](EventStore::append) expecting
+    /// [`version.expected()`](KnownVersion::expected), with the same
+    /// outcome and the same [`EventStoreError::WrongExpectedVersion`]
+    /// (nothing written) when another writer appended first.
+    ///
+    /// Since a stream is never behind a known version, a backend may skip
+    /// reading the stream's version and let its unique key on (stream,
+    /// version) refuse the append instead: PostgreSQL does. The
+    /// [`AggregateRepository`](crate::AggregateRepository) appends with it
+    /// whenever the version it decided on came from the store (hot
+    /// aggregates included). The default calls
+    /// [`append`](EventStore::append).
+    async fn append_after(
+        &self,
+        stream_id: &StreamId,
+        version: KnownVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        self.append(stream_id, version.expected(), events).await
+    }
 
     /// The events of `stream_id` with version `>= from_version`, in version
     /// order (`from_version` 0 or 1 loads the whole stream). A stream that
@@ -230,6 +255,15 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError> {
         (**self).append(stream_id, expected, events).await
+    }
+
+    async fn append_after(
+        &self,
+        stream_id: &StreamId,
+        version: KnownVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        (**self).append_after(stream_id, version, events).await
     }
 
     async fn load_stream(
