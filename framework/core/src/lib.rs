@@ -36,6 +36,7 @@ pub mod projection;
 pub mod reducer;
 pub mod saga;
 pub mod store;
+pub mod trace;
 
 pub use action::Action;
 pub use aggregate::{Aggregate, AggregateRepository, AsOf, SnapshotPolicy};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
 use composable_rust_core::event_store::{ReplayAndDecide, ReplayVisitor};
+use composable_rust_core::trace::append_traced;
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -363,7 +364,11 @@ impl EventStore for PostgresEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError> {
-        crate::append::append(self, stream_id, expected, events).await
+        // The span and trace context (see `composable_rust_core::trace`).
+        append_traced(stream_id, expected, events, |events| {
+            crate::append::append(self, stream_id, expected, events)
+        })
+        .await
     }
 
     /// A row that does not decode fails the load with
@@ -405,9 +410,11 @@ impl EventStore for PostgresEventStore {
         .await?;
         match command.decide() {
             Some((expected, events)) => {
-                crate::append::append_on(self, &mut connection, stream_id, expected, events)
-                    .await
-                    .map(Some)
+                append_traced(stream_id, expected, events, |events| {
+                    crate::append::append_on(self, &mut connection, stream_id, expected, events)
+                })
+                .await
+                .map(Some)
             }
             None => Ok(None),
         }

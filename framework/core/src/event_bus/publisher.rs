@@ -438,7 +438,9 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
                     }
                 }
             }
-            for (topic, batch) in &batches {
+            for (topic, batch) in &mut batches {
+                // The spans close when the batch is on the bus.
+                let _spans = crate::trace::publish_spans(topic, batch);
                 shared.bus.publish_batch(topic, batch).await?;
                 shared
                     .published

@@ -90,9 +90,9 @@ impl std::fmt::Debug for InMemoryEventStore {
     }
 }
 
-#[async_trait]
-impl EventStore for InMemoryEventStore {
-    async fn append(
+impl InMemoryEventStore {
+    /// The append itself, inside the span [`EventStore::append`] opens.
+    fn append_now(
         &self,
         stream_id: &StreamId,
         expected: ExpectedVersion,
@@ -161,6 +161,21 @@ impl EventStore for InMemoryEventStore {
         };
         self.notify.send_modify(|n| *n += 1);
         Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        crate::trace::append_traced(stream_id, expected, events, |events| async move {
+            self.append_now(stream_id, expected, events)
+        })
+        .await
     }
 
     async fn load_stream(

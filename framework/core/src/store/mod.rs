@@ -243,6 +243,11 @@ where
     R::Environment: Send + Sync + 'static,
 {
     fn dispatch(this: &Arc<Self>, action: R::Action, group: &TaskTracker) {
+        // Debug level: one span per action is too many for an info-level
+        // subscriber. The effects below are spawned inside it, so their
+        // `store.effect` spans are its children (see `crate::trace`).
+        let span = tracing::debug_span!("store.send", action = std::any::type_name::<R::Action>());
+        let _entered = span.enter();
         let effects = {
             let mut state = this.state.write().unwrap_or_else(PoisonError::into_inner);
             this.reducer.reduce(&mut state, action.clone(), &this.env)

@@ -109,6 +109,9 @@ impl EffectRunner {
     }
 
     fn spawn(&self, task: BoxFuture<()>, group: &TaskTracker) -> tokio::task::JoinHandle<()> {
+        // A child of the span current here (the action's `store.send`), so
+        // an append inside the effect belongs to the command's trace.
+        let task = tracing::Instrument::instrument(task, tracing::debug_span!("store.effect"));
         group.spawn(self.shared.tracker.track_future(task))
     }
 

@@ -1,0 +1,235 @@
+//! One command, one trace: a command sent to a `Store` appends an event,
+//! the publisher puts it on the bus, and a projection fed by the bus in
+//! another task applies it. The in-process OTLP receiver must get every
+//! span of that path in ONE trace, linked as `composable_rust_core::trace`
+//! documents: send -> effect -> append -> publish -> apply.
+//!
+//! The OpenTelemetry subscriber and propagator are process-wide, so this
+//! file holds one test (its own test binary).
+
+mod receiver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use composable_rust_core::event_bus::{
+    EventPublisher, InMemoryEventBus, SubscribeOptions, SubscriptionSource, Topic,
+};
+use composable_rust_core::event_bus::EventBus;
+use composable_rust_core::projection::{ProjectionStore, ProjectionStoreExt, ProjectionTxExt};
+use composable_rust_core::trace::TRACEPARENT;
+use composable_rust_core::{
+    Effect, Effects, EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore,
+    InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
+    Reducer, Store, StoredEvent, StreamId,
+};
+use composable_rust_otel::{OtelConfig, OtelError};
+use receiver::{Receiver, Received};
+use uuid::Uuid;
+
+/// A feature whose command appends one event in an effect.
+struct Accounts;
+
+#[derive(Debug, Clone)]
+enum Action {
+    Deposit { account: String, correlation: Uuid },
+}
+
+impl Reducer for Accounts {
+    type State = ();
+    type Action = Action;
+    type Environment = InMemoryEventStore;
+
+    fn reduce(&self, _: &mut (), action: Action, events: &InMemoryEventStore) -> Effects<Action> {
+        let Action::Deposit {
+            account,
+            correlation,
+        } = action;
+        let events = events.clone();
+        vec![Effect::future(async move {
+            let stream = StreamId::for_aggregate("account", &account).expect("a stream id");
+            let deposited = NewEvent::new("Deposited", serde_json::json!({ "amount": 25 }))
+                .with_metadata(EventMetadata {
+                    correlation_id: Some(correlation),
+                    ..EventMetadata::default()
+                });
+            events
+                .append(&stream, ExpectedVersion::Any, vec![deposited])
+                .await
+                .expect("append");
+            None
+        })]
+    }
+}
+
+/// A read model of the deposits, fed by the bus.
+struct Deposits;
+
+#[async_trait]
+impl Projection for Deposits {
+    type Store = InMemoryProjectionStore;
+
+    fn name(&self) -> &str {
+        "deposits"
+    }
+
+    async fn apply(
+        &self,
+        event: &StoredEvent,
+        tx: &mut <Self::Store as ProjectionStore>::Tx,
+    ) -> Result<(), ProjectionError> {
+        tx.save_json(&format!("deposit:{}", event.stream_id), &event.payload)
+            .await
+    }
+
+    async fn reset(
+        &self,
+        _: &mut <Self::Store as ProjectionStore>::Tx,
+    ) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+fn one<'a>(spans: &'a [Received], name: &str) -> &'a Received {
+    let found: Vec<_> = spans.iter().filter(|span| span.name == name).collect();
+    assert_eq!(found.len(), 1, "one `{name}` span expected, got {found:#?}");
+    found[0]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_is_one_trace_across_the_bus() {
+    let receiver = Receiver::start().await;
+    let telemetry = composable_rust_otel::install(
+        OtelConfig::new("accounts").with_endpoint(receiver.endpoint.clone()),
+    )
+    .expect("install");
+
+    // The other side: a projection fed by the bus, in a task of its own
+    // with no span around it.
+    let events = InMemoryEventStore::new();
+    let bus = InMemoryEventBus::new();
+    let topic = Topic::new("accounts").unwrap();
+    let subscription = bus
+        .subscribe(
+            SubscribeOptions::new(topic.clone(), "deposits", "deposits-1")
+                .unwrap()
+                .with_max_deliveries(u32::MAX),
+        )
+        .await
+        .unwrap();
+    let read_model = Arc::new(InMemoryProjectionStore::new());
+    let source = SubscriptionSource::new(subscription).with_wait(Duration::from_millis(20));
+    let manager = ProjectionManager::new(Deposits, Arc::clone(&read_model), source);
+    let consumer = manager.start();
+    let publisher = EventPublisher::new(
+        "bus-publisher",
+        events.clone(),
+        bus.clone(),
+        Arc::new(InMemoryProjectionStore::new()),
+        topic,
+    );
+    let publishing = publisher.start();
+
+    let correlation = Uuid::now_v7();
+    let store = Store::new((), Accounts, events.clone());
+    store
+        .send(Action::Deposit {
+            account: "7".into(),
+            correlation,
+        })
+        .await
+        .unwrap();
+
+    let appended = events.read_all(Position::START, 10).await.unwrap();
+    assert_eq!(appended.len(), 1);
+    let stored = &appended[0];
+    publisher
+        .wait_for(stored.position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    manager
+        .wait_for(stored.position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        read_model
+            .get_json::<serde_json::Value>("deposit:account-7")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    telemetry.flush().await.expect("flush");
+
+    let spans = receiver.spans();
+    let send = one(&spans, "store.send");
+    let effect = one(&spans, "store.effect");
+    let append = one(&spans, "event_store.append");
+    let publish = one(&spans, "bus.publish");
+    let apply = one(&spans, "projection.apply");
+
+    // One trace ...
+    for span in [effect, append, publish, apply] {
+        assert_eq!(
+            hex(&span.trace_id),
+            hex(&send.trace_id),
+            "`{}` is not in the command's trace",
+            span.name
+        );
+    }
+    // ... linked as documented.
+    assert!(send.parent_span_id.is_empty(), "store.send is the root");
+    assert_eq!(effect.parent_span_id, send.span_id);
+    assert_eq!(append.parent_span_id, effect.span_id);
+    assert_eq!(publish.parent_span_id, append.span_id, "across the store");
+    assert_eq!(apply.parent_span_id, publish.span_id, "across the bus");
+
+    // The stored event carries the append's context; the bus copy the
+    // publish's.
+    let traceparent = &stored.metadata.headers[TRACEPARENT];
+    assert_eq!(
+        traceparent,
+        &format!(
+            "00-{}-{}-01",
+            hex(&append.trace_id),
+            hex(&append.span_id)
+        )
+    );
+
+    // The documented fields.
+    assert_eq!(append.attribute("stream_id"), Some("account-7"));
+    assert_eq!(append.attribute("event_type"), Some("Deposited"));
+    assert_eq!(append.attribute("correlation_id"), Some(&*correlation.to_string()));
+    assert_eq!(
+        append.attribute("last_position"),
+        Some(&*stored.position.to_string())
+    );
+    assert_eq!(publish.attribute("topic"), Some("accounts"));
+    assert_eq!(publish.attribute("event_id"), Some(&*stored.event_id.to_string()));
+    assert_eq!(apply.attribute("projection"), Some("deposits"));
+    assert_eq!(apply.attribute("position"), Some(&*stored.position.to_string()));
+    assert_eq!(apply.attribute("correlation_id"), Some(&*correlation.to_string()));
+    assert!(spans.iter().all(|span| span.service == "accounts"));
+    assert!(
+        receiver
+            .requests()
+            .iter()
+            .all(|r| r == "POST /v1/traces application/x-protobuf"),
+        "{:?}",
+        receiver.requests()
+    );
+
+    // Installing twice is refused, and changes nothing.
+    let again = composable_rust_otel::install(OtelConfig::new("again"));
+    assert!(matches!(again, Err(OtelError::AlreadyInstalled { .. })));
+
+    publisher.shutdown();
+    manager.shutdown();
+    publishing.await.unwrap().unwrap();
+    consumer.await.unwrap().unwrap();
+    telemetry.shutdown().await.expect("shutdown");
+}
