@@ -1,7 +1,15 @@
 //! Appending: one statement (so one round trip and one transaction) per
 //! batch, with the expected-version check done by the database.
 //!
-//! The statement is [`Statements::append`](crate::sql::Statements::append).
+//! The statement is [`Statements::append`](crate::sql::Statements::append)
+//! (or its one-event form). An append after a
+//! [`KnownVersion`] ([`EventStore::append_after`](composable_rust_core::EventStore::append_after))
+//! needs no check before writing: the stream is at that version or past
+//! it, so [`Statements::append_after`](crate::sql::Statements::append_after)
+//! inserts right after it, and the primary key on
+//! `(stream_id, stream_version)` refuses the row if another writer got
+//! there first.
+//!
 //! Extra queries run only on failure paths: a one-event append refused
 //! for its expected version, or a lost race (unique violation on
 //! `(stream_id, stream_version)`), reads the actual version, or, for an
@@ -18,6 +26,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use composable_rust_core::event::check_all_storable;
+use composable_rust_core::event_store::KnownVersion;
 use composable_rust_core::{
     AppendOutcome, EventMetadata, EventStoreError, ExpectedVersion, NewEvent, Position, StreamId,
 };
@@ -84,6 +93,39 @@ impl Columns {
 /// sequence, transaction id)` as the append statement returns them.
 type AppendRow = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
+/// How an append makes sure it writes right after the stream's current
+/// version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The statement reads the stream's version and writes only if it is
+    /// the expected one (with `Any`, whatever it is).
+    Expected(ExpectedVersion),
+    /// The statement writes right after a version the store reported; the
+    /// primary key refuses it if the stream moved on.
+    After(KnownVersion),
+}
+
+impl Check {
+    /// The version the caller expects, as a conflict reports it.
+    fn expected(self) -> ExpectedVersion {
+        match self {
+            Self::Expected(expected) => expected,
+            Self::After(version) => version.expected(),
+        }
+    }
+
+    /// The `$2` of the statements: the expected version (NULL for `Any`,
+    /// 0 for a new stream) or the known one.
+    fn bound_version(self) -> Option<i64> {
+        match self {
+            Self::Expected(ExpectedVersion::Any) => None,
+            Self::Expected(ExpectedVersion::NoStream) => Some(0),
+            Self::Expected(ExpectedVersion::Exact(version)) => Some(saturating_i64(version)),
+            Self::After(version) => Some(saturating_i64(version.get())),
+        }
+    }
+}
+
 /// Appends `events` to `stream_id` if it is at `expected`, on a connection
 /// of the store's pool.
 pub(crate) async fn append(
@@ -101,6 +143,31 @@ pub(crate) async fn append(
     append_on(store, &mut connection, stream_id, expected, events).await
 }
 
+/// Appends `events` to `stream_id` right after `version`, a version the
+/// store reported for it, on a connection of the store's pool (see
+/// [`Statements::append_after`](crate::sql::Statements::append_after)).
+pub(crate) async fn append_after(
+    store: &PostgresEventStore,
+    stream_id: &StreamId,
+    version: KnownVersion,
+    events: Vec<NewEvent>,
+) -> Result<AppendOutcome, EventStoreError> {
+    store.check_transaction_ids_once().await?;
+    let mut connection = store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|error| store.error(error, OPERATION))?;
+    append_checked(
+        store,
+        &mut connection,
+        stream_id,
+        Check::After(version),
+        events,
+    )
+    .await
+}
+
 /// [`append`] on `connection` (every statement of the append, failure
 /// paths included, runs on it). The caller has run
 /// [`check_transaction_ids_once`](PostgresEventStore::check_transaction_ids_once).
@@ -111,6 +178,24 @@ pub(crate) async fn append_on(
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
 ) -> Result<AppendOutcome, EventStoreError> {
+    append_checked(
+        store,
+        connection,
+        stream_id,
+        Check::Expected(expected),
+        events,
+    )
+    .await
+}
+
+/// [`append_on`], the version checked as `check` says.
+async fn append_checked(
+    store: &PostgresEventStore,
+    connection: &mut PgConnection,
+    stream_id: &StreamId,
+    check: Check,
+    events: Vec<NewEvent>,
+) -> Result<AppendOutcome, EventStoreError> {
     if events.is_empty() {
         return Err(EventStoreError::EmptyAppend {
             stream_id: stream_id.to_string(),
@@ -118,11 +203,9 @@ pub(crate) async fn append_on(
     }
     check_all_storable(&events, store.max_payload_bytes())?;
     let columns = Columns::new(events)?;
-    let expected_version: Option<i64> = match expected {
-        ExpectedVersion::Any => None,
-        ExpectedVersion::NoStream => Some(0),
-        ExpectedVersion::Exact(version) => Some(saturating_i64(version)),
-    };
+    let expected = check.expected();
+    let expected_version = check.bound_version();
+    let sql = store.sql();
 
     let mut lost_races = 0u32;
     loop {
@@ -130,9 +213,10 @@ pub(crate) async fn append_on(
         // the row it wrote, if any; a batch binds one array per column,
         // unnests them and reports on the rows it wrote in one row.
         let result = if columns.event_ids.len() == 1 {
-            let statement = match expected_version {
-                Some(_) => &store.sql().append_one,
-                None => &store.sql().append_one_any,
+            let statement = match check {
+                Check::Expected(ExpectedVersion::Any) => &sql.append_one_any,
+                Check::Expected(_) => &sql.append_one,
+                Check::After(_) => &sql.append_one_after,
             };
             sqlx::query_as::<_, (i64, i64, i64)>(statement)
                 .bind(stream_id.as_str())
@@ -158,7 +242,11 @@ pub(crate) async fn append_on(
                     None => (-1, 0, None, None, None, None),
                 })
         } else {
-            sqlx::query_as::<_, AppendRow>(&store.sql().append)
+            let statement = match check {
+                Check::Expected(_) => &sql.append,
+                Check::After(_) => &sql.append_after,
+            };
+            sqlx::query_as::<_, AppendRow>(statement)
                 .bind(stream_id.as_str())
                 .bind(expected_version)
                 .bind(&columns.event_ids)

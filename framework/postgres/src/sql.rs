@@ -77,6 +77,29 @@ pub(crate) struct Statements {
     /// NULL): the event goes after the stream's current version, whatever
     /// it is.
     pub append_one_any: String,
+    /// One event right after version `$2`, a
+    /// [`KnownVersion`](composable_rust_core::event_store::KnownVersion)
+    /// (the store showed it to exist, so the stream is at `$2` or past
+    /// it): a plain `INSERT ... VALUES` at `$2 + 1`, with no read of the
+    /// stream's version. If the stream moved past `$2`, version `$2 + 1`
+    /// is taken and the primary key refuses the row (a unique violation
+    /// on [`STREAM_VERSION_KEY`]); the caller then reads the actual
+    /// version, on that path only. Parameters and returned row as for
+    /// [`append_one`](Self::append_one).
+    ///
+    /// Measured with callgrind (server instructions per append, 10
+    /// streams growing to 120 events, the same row and parameters):
+    /// 236,000 for [`append_one`](Self::append_one), 184,000 for this one.
+    /// Used only with versions the store reported: after a version a
+    /// caller merely claims (ahead of the stream) it would leave a gap.
+    pub append_one_after: String,
+    /// [`append`](Self::append) right after the known version `$2`: the
+    /// batch's events at `$2 + 1, $2 + 2, ...`, with no read of the
+    /// stream's version (see [`append_one_after`](Self::append_one_after));
+    /// a stream that moved on fails the statement with a unique violation
+    /// on [`STREAM_VERSION_KEY`]. Parameters and returned row as for
+    /// [`append`](Self::append), the first column being `$2`.
+    pub append_after: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
     /// Which of the ids `$1` are already stored (the duplicate id path).
@@ -220,6 +243,30 @@ impl Statements {
                  ) AS head \
                  WHERE $2::int8 IS NULL \
                  RETURNING stream_version, sequence, transaction_id::text::int8"
+            ),
+            append_one_after: format!(
+                "INSERT INTO {events} \
+                     (event_id, stream_id, stream_version, event_type, schema_version, \
+                      payload, metadata) \
+                 VALUES ($3::uuid, $1, $2::int8 + 1, $4::text, $5::int4, $6::jsonb, $7::jsonb) \
+                 RETURNING stream_version, sequence, transaction_id::text::int8"
+            ),
+            append_after: format!(
+                "WITH inserted AS ( \
+                     INSERT INTO {events} \
+                         (event_id, stream_id, stream_version, event_type, schema_version, \
+                          payload, metadata) \
+                     SELECT e.event_id, $1, $2::int8 + e.ord, e.event_type, \
+                            e.schema_version, e.payload, e.metadata \
+                     FROM unnest($3::uuid[], $4::text[], $5::int4[], $6::jsonb[], $7::jsonb[]) \
+                          WITH ORDINALITY \
+                          AS e(event_id, event_type, schema_version, payload, metadata, ord) \
+                     ORDER BY e.ord \
+                     RETURNING stream_version, transaction_id, sequence \
+                 ) \
+                 SELECT $2::int8, count(*), max(stream_version), \
+                        min(sequence), max(sequence), max(transaction_id::text::int8) \
+                 FROM inserted"
             ),
             stream_version: format!(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM {events} WHERE stream_id = $1"

@@ -6,17 +6,30 @@
 //!   `CorruptEvent`.
 //! - Several OS processes, each with its own repository, pool and
 //!   hot-aggregate cache, hammer one stream with `execute_with_retry`: no
-//!   update is lost or doubled, and the final state equals a full replay.
-//!   The processes are this test binary run again with
-//!   `--exact hot_aggregate_writer` and the work in `CR_HOT_WRITER`.
+//!   update is lost or doubled, the versions run 1, 2, 3... without a gap,
+//!   and the final state equals a full replay. The processes are this test
+//!   binary run again with `--exact hot_aggregate_writer` and the work in
+//!   `CR_HOT_WRITER`. Their hot commands append after the cached version
+//!   ([`EventStore::append_after`]: the primary key, not a read of the
+//!   stream's version, catches a stale cache), which the writers count.
+//! - A stale hot aggregate (another pool appended) conflicts with the
+//!   actual version and writes nothing; the retry reloads and decides
+//!   again, on the fresh state.
 //!
 //! Needs `DATABASE_URL`; each test works in its own schema (a
 //! `TestSchema`), dropped at the end.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use composable_rust_core::aggregate::{AggregateRepository, SnapshotPolicy};
+use async_trait::async_trait;
+use composable_rust_core::event_store::{KnownVersion, ReplayAndDecide, ReplayVisitor};
+use composable_rust_core::{AppendOutcome, Position, StoredEvent};
+use tokio::sync::watch;
+
+use composable_rust_core::aggregate::{AggregateRepository, RepositoryError, SnapshotPolicy};
 use composable_rust_core::event::decode;
 use composable_rust_core::{
     Aggregate, CodedError, Event, EventStore, EventStoreError, ExpectedVersion, NewEvent, Snapshot,
@@ -62,10 +75,15 @@ impl Aggregate for Tally {
         if self.seen.contains(&n) {
             return Err(Refused);
         }
-        Ok(vec![TallyEvent::Added {
+        let added = |n| TallyEvent::Added {
             n,
             note: "a note \"quoted\", with unicode: é".to_owned(),
-        }])
+        };
+        // From a million on, a command adds n and n + 1: a batch.
+        if n >= 1_000_000 {
+            return Ok(vec![added(n), added(n + 1)]);
+        }
+        Ok(vec![added(n)])
     }
 
     fn apply(&mut self, TallyEvent::Added { n, .. }: &TallyEvent) {
@@ -340,6 +358,7 @@ async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
         })
         .collect();
     let mut conflicts = 0;
+    let mut appends_after = 0;
     for child in children {
         let output = child.await.expect("join");
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -355,7 +374,17 @@ async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
             .find_map(|line| line.split("writer done; conflicts: ").nth(1))
             .and_then(|count| count.split_whitespace().next()?.parse::<u64>().ok())
             .expect("the writer reports its conflicts");
+        appends_after += stdout
+            .lines()
+            .find_map(|line| line.split("appends after a known version: ").nth(1))
+            .and_then(|count| count.split_whitespace().next()?.parse::<u64>().ok())
+            .expect("the writer reports its appends after a known version");
     }
+    // Hot commands appended after their cached version.
+    assert!(
+        appends_after > 0,
+        "no append went after a known version; the test proves nothing"
+    );
     // Stale cached aggregates were met and recovered from.
     assert!(
         conflicts > 0,
@@ -392,6 +421,9 @@ async fn several_processes_with_hot_aggregates_lose_no_update_on_one_stream() {
         .expect("load");
     assert_eq!(loaded.state, stored, "a load equals the full replay");
     assert_eq!(loaded.version, PROCESSES * COMMANDS);
+    // No gap, no version twice.
+    let expected: Vec<i64> = (1..=i64::try_from(PROCESSES * COMMANDS).expect("fits")).collect();
+    assert_eq!(versions(store, &id).await, expected);
 }
 
 /// A writer process (only when `CR_HOT_WRITER` is set; otherwise it does
@@ -418,8 +450,9 @@ async fn hot_aggregate_writer() {
     let store = PostgresEventStore::new(pool)
         .with_schema(schema)
         .expect("schema");
+    let counted = Counted::new(store);
     let repository = std::sync::Arc::new(
-        AggregateRepository::<Tally, _>::new(store, ()).with_hot_aggregates(16),
+        AggregateRepository::<Tally, _>::new(counted.clone(), ()).with_hot_aggregates(16),
     );
     let id = StreamId::new(stream).expect("id");
     // Warm the pool, then wait for the others.
@@ -463,8 +496,9 @@ async fn hot_aggregate_writer() {
     }
     assert!(repository.hot_aggregates() <= 1);
     println!(
-        "writer done; conflicts: {}",
-        conflicts.load(std::sync::atomic::Ordering::Relaxed)
+        "writer done; conflicts: {} ; appends after a known version: {}",
+        conflicts.load(std::sync::atomic::Ordering::Relaxed),
+        counted.counts().1
     );
 }
 
@@ -473,4 +507,193 @@ fn epoch_millis() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970");
     u64::try_from(since.as_millis()).expect("fits")
+}
+
+/// The versions stored for `id`, in order.
+async fn versions(store: &PostgresEventStore, id: &StreamId) -> Vec<i64> {
+    sqlx::query_scalar(&format!(
+        "SELECT stream_version::int8 FROM \"{}\".events WHERE stream_id = $1 \
+         ORDER BY stream_version",
+        store.schema()
+    ))
+    .bind(id.as_str())
+    .fetch_all(store.pool())
+    .await
+    .expect("versions")
+}
+
+/// A [`PostgresEventStore`] that counts the appends that go after a known
+/// version ([`EventStore::append_after`]) and the ordinary ones; every
+/// call goes to the store.
+#[derive(Debug, Clone)]
+struct Counted {
+    store: PostgresEventStore,
+    appends: Arc<AtomicU64>,
+    appends_after: Arc<AtomicU64>,
+}
+
+impl Counted {
+    fn new(store: PostgresEventStore) -> Self {
+        Self {
+            store,
+            appends: Arc::default(),
+            appends_after: Arc::default(),
+        }
+    }
+
+    /// `(ordinary appends, appends after a known version)` so far.
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.appends.load(Ordering::Relaxed),
+            self.appends_after.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[async_trait]
+impl EventStore for Counted {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.store.append(stream_id, expected, events).await
+    }
+
+    async fn append_after(
+        &self,
+        stream_id: &StreamId,
+        version: KnownVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        self.appends_after.fetch_add(1, Ordering::Relaxed);
+        self.store.append_after(stream_id, version, events).await
+    }
+
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.store.load_stream(stream_id, from_version).await
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
+        self.store.stream_version(stream_id).await
+    }
+
+    async fn replay(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        visit: &mut ReplayVisitor<'_>,
+    ) -> Result<(), EventStoreError> {
+        self.store.replay(stream_id, snapshot_schema, visit).await
+    }
+
+    async fn replay_and_append(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        command: &mut (dyn ReplayAndDecide + '_),
+    ) -> Result<Option<AppendOutcome>, EventStoreError> {
+        self.store
+            .replay_and_append(stream_id, snapshot_schema, command)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        self.store.read_all(after, limit).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        self.store.save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream_id: &StreamId,
+    ) -> Result<Option<Snapshot>, EventStoreError> {
+        self.store.load_snapshot(stream_id).await
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.store.subscribe()
+    }
+}
+
+#[tokio::test]
+async fn a_stale_hot_aggregate_conflicts_on_the_primary_key_writes_nothing_and_decides_again() {
+    let fixture = fresh().await;
+    let store = &fixture.store;
+    // Another writer with a pool of its own, as another process would.
+    let other_pool = PostgresEventStore::pool_options()
+        .max_connections(1)
+        .connect(&database_url())
+        .await
+        .expect("connect");
+    let other_store = PostgresEventStore::new(other_pool)
+        .with_schema(store.schema())
+        .expect("schema");
+    let counted = Counted::new(store.clone());
+    let hot = AggregateRepository::<Tally, _>::new(counted.clone(), ()).with_hot_aggregates(4);
+    let other = AggregateRepository::<Tally, _>::new(other_store.clone(), ());
+    let id = hot.stream_id("stale").expect("id");
+
+    // One event, then a batch of two, both after the known version.
+    hot.execute(&id, 1).await.expect("first");
+    hot.execute(&id, 1_000_000).await.expect("a batch");
+    hot.execute(&id, 2).await.expect("one more");
+    assert_eq!(counted.counts(), (0, 2), "hot commands append after");
+    assert_eq!(versions(store, &id).await, [1, 2, 3, 4]);
+
+    // The other writer moves the stream on: the cached version 4 is stale.
+    other.execute(&id, 7).await.expect("other");
+    let stale = hot.execute(&id, 7).await.expect_err("stale");
+    assert!(
+        matches!(
+            &stale,
+            RepositoryError::Store(EventStoreError::WrongExpectedVersion {
+                expected: ExpectedVersion::Exact(4),
+                actual: 5,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    assert_eq!(hot.hot_aggregates(), 0, "the stale entry is dropped");
+    // A stale batch is refused whole.
+    other.execute(&id, 8).await.expect("other");
+    hot.execute(&id, 9).await.expect("reloaded: lands at 7");
+    other.execute(&id, 10).await.expect("other");
+    let stale = hot.execute(&id, 2_000_000).await.expect_err("stale batch");
+    assert!(stale.is_conflict(), "{stale:?}");
+    assert_eq!(versions(store, &id).await, (1..=8).collect::<Vec<i64>>());
+
+    // The retry reloads and decides on the fresh state: 10 is there now,
+    // so the command is refused, not written twice.
+    other.execute(&id, 11).await.expect("other");
+    let refused = hot
+        .execute_with_retry(&id, 3, || 11)
+        .await
+        .expect_err("refused on the fresh state");
+    assert!(
+        matches!(refused, RepositoryError::Rejected(Refused)),
+        "{refused:?}"
+    );
+    let stored = full_replay(store, &id).await;
+    assert_eq!(
+        stored.seen,
+        [1, 1_000_000, 1_000_001, 2, 7, 8, 9, 10, 11],
+        "nothing stale was written"
+    );
+    assert_eq!(versions(store, &id).await, (1..=9).collect::<Vec<i64>>());
+    drop(other);
+    other_store.pool().close().await;
 }
