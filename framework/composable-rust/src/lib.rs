@@ -59,6 +59,11 @@ pub use composable_rust_redis as redis;
 #[cfg(feature = "kafka")]
 pub use composable_rust_kafka as kafka;
 
+/// OpenTelemetry: OTLP export of the framework's spans, W3C trace context
+/// in event metadata (feature `otel`).
+#[cfg(feature = "otel")]
+pub use composable_rust_otel as otel;
+
 /// Crates whose types appear in the framework's API (event ids, timestamps,
 /// payloads), re-exported so that your code uses the same versions.
 pub use {chrono, serde_json, uuid};

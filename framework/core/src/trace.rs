@@ -4,11 +4,14 @@
 //! The framework opens [`tracing`] spans along a command's path. Their
 //! names and fields are stable (dashboards and alerts may rely on them):
 //!
+//! All are debug spans: one per action or event is too many for an
+//! info-level log, and a disabled span costs only a check of the level.
+//!
 //! | span | level | where | fields |
 //! |---|---|---|---|
 //! | `store.send` | debug | [`Store::send`](crate::Store::send): the reducer runs inside it | `action` (the action's type) |
 //! | `store.effect` | debug | each effect task a reducer started, a child of its `store.send` | |
-//! | `event_store.append` | info | an event store's append | `stream_id`, `expected_version`, `events`, `event_type` (of the first event), `correlation_id`, `last_position` |
+//! | `event_store.append` | debug | an event store's append | `stream_id`, `expected_version`, `events`, `event_type` (of the first event), `correlation_id`, `last_position` |
 //! | `bus.publish` | debug | [`EventPublisher`](crate::EventPublisher), one per event published | `topic`, `stream_id`, `event_type`, `event_id`, `position`, `correlation_id` |
 //! | `projection.apply` | debug | [`ProjectionManager`](crate::ProjectionManager), one per event applied | `projection`, `stream_id`, `event_type`, `position`, `correlation_id` |
 //! | `saga.step` | debug | [`SagaRuntime`](crate::SagaRuntime), one per input handled | `saga`, `saga_id`, `event_type`, `correlation_id` |
@@ -158,7 +161,7 @@ where
     Fut: Future<Output = Result<AppendOutcome, EventStoreError>>,
 {
     let first = events.first();
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "event_store.append",
         %stream_id,
         expected_version = %expected,

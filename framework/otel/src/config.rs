@@ -47,8 +47,8 @@ impl OtelConfig {
         self
     }
 
-    /// The most verbose level exported (default `DEBUG`; `INFO` keeps only
-    /// the appends and your own info spans).
+    /// The most verbose level exported (default `DEBUG`, which the
+    /// framework's spans need; `INFO` keeps only your own info spans).
     #[must_use]
     pub fn with_level(mut self, level: LevelFilter) -> Self {
         self.level = level;
