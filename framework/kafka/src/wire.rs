@@ -18,11 +18,12 @@
 //! | `dead-letter` | on dead-letter topics only: the [`DeadLetterInfo`] as JSON |
 //! | `error` | on dead-letter topics, for records that could not be decoded: why |
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
+use composable_rust_core::event_bus::wire::{EnvelopeDecoder, FieldNames};
 use composable_rust_core::event_bus::{
     BusMessage, DeadLetterInfo, EventBusError, MessageId, Topic,
 };
-use composable_rust_core::{EventMetadata, Position, StoredEvent, StreamId};
+use composable_rust_core::{EventMetadata, StoredEvent, StreamId};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
 /// The header holding the event id.
@@ -140,7 +141,21 @@ pub(crate) fn dead_letter_headers(
     headers
 }
 
-/// The message of the record at `partition`/`offset` of `topic`.
+/// What the envelope's headers are called, for the shared decoder.
+const NAMES: FieldNames = FieldNames {
+    noun: "header",
+    event_id: EVENT_ID,
+    stream_version: STREAM_VERSION,
+    position: POSITION,
+    event_type: EVENT_TYPE,
+    schema_version: SCHEMA_VERSION,
+    recorded_at: RECORDED_AT,
+    dead_letter: DEAD_LETTER,
+};
+
+/// The message of the record at `partition`/`offset` of `topic`: the
+/// stream id is the record's key, the payload its value, the rest
+/// headers (decoded by core's [`EnvelopeDecoder`]).
 pub(crate) fn decode(
     topic: &Topic,
     partition: i32,
@@ -150,94 +165,41 @@ pub(crate) fn decode(
     headers: Option<&OwnedHeaders>,
     deliveries: u32,
 ) -> Result<BusMessage, EventBusError> {
-    let id = message_id(partition, offset);
-    let undecodable = |reason: String| EventBusError::Decode {
-        topic: topic.to_string(),
-        message_id: id.to_string(),
-        reason,
-    };
-    let field = |name: &str| -> Option<&[u8]> {
-        headers?
-            .iter()
-            .find(|item| item.key == name)
-            .and_then(|item| item.value)
-    };
-    let text = |name: &str| -> Result<&str, EventBusError> {
-        let value = field(name).ok_or_else(|| undecodable(format!("it has no `{name}` header")))?;
-        std::str::from_utf8(value)
-            .map_err(|_| undecodable(format!("its `{name}` header is not UTF-8")))
-    };
-    let number = |name: &str| -> Result<u64, EventBusError> {
-        text(name)?
-            .parse()
-            .map_err(|_| undecodable(format!("its `{name}` header is not a number")))
-    };
-    let uuid = |name: &str| -> Result<Option<uuid::Uuid>, EventBusError> {
-        field(name)
-            .map(|value| {
-                std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|text| text.parse().ok())
-                    .ok_or_else(|| undecodable(format!("its `{name}` header is not a UUID")))
-            })
-            .transpose()
-    };
-    let event_id =
-        uuid(EVENT_ID)?.ok_or_else(|| undecodable("it has no `event-id` header".into()))?;
-    let key = key.ok_or_else(|| undecodable("it has no key (the stream id)".into()))?;
+    let decoder = EnvelopeDecoder::new(
+        topic,
+        message_id(partition, offset),
+        &NAMES,
+        |name: &str| {
+            headers?
+                .iter()
+                .find(|item| item.key == name)
+                .and_then(|item| item.value)
+        },
+    );
+    let event_id = decoder.event_id()?;
+    let key = key.ok_or_else(|| decoder.undecodable("it has no key (the stream id)"))?;
     let stream_id = std::str::from_utf8(key)
         .ok()
         .and_then(|key| StreamId::new(key).ok())
-        .ok_or_else(|| undecodable("its key is not a valid stream id".into()))?;
-    let position = text(POSITION)?
-        .split_once('/')
-        .and_then(|(commit, sequence)| {
-            Some(Position::new(commit.parse().ok()?, sequence.parse().ok()?))
-        })
-        .ok_or_else(|| undecodable("its `position` header is not `commit/sequence`".into()))?;
-    let schema_version = u32::try_from(number(SCHEMA_VERSION)?)
-        .map_err(|_| undecodable("its `schema-version` header is too large".into()))?;
-    let recorded_at = DateTime::parse_from_rfc3339(text(RECORDED_AT)?)
-        .map_err(|_| undecodable("its `recorded-at` header is not an RFC 3339 time".into()))?
-        .with_timezone(&Utc);
+        .ok_or_else(|| decoder.undecodable("its key is not a valid stream id"))?;
     let payload = serde_json::from_slice(value.unwrap_or(b"null"))
-        .map_err(|error| undecodable(format!("its value is not JSON: {error}")))?;
-    let metadata = match field(METADATA) {
-        Some(json) => serde_json::from_slice(json)
-            .map_err(|error| undecodable(format!("its `metadata` header is malformed: {error}")))?,
+        .map_err(|error| decoder.undecodable(format!("its value is not JSON: {error}")))?;
+    let metadata = match decoder.json(METADATA)? {
+        Some(metadata) => metadata,
         None => EventMetadata {
-            correlation_id: uuid(CORRELATION_ID)?,
-            causation_id: uuid(CAUSATION_ID)?,
+            correlation_id: decoder.uuid(CORRELATION_ID)?,
+            causation_id: decoder.uuid(CAUSATION_ID)?,
             ..EventMetadata::default()
         },
     };
-    let dead_letter = field(DEAD_LETTER)
-        .map(serde_json::from_slice::<DeadLetterInfo>)
-        .transpose()
-        .map_err(|error| undecodable(format!("its `dead-letter` header is malformed: {error}")))?;
-    let event = StoredEvent {
-        event_id,
-        stream_id,
-        stream_version: number(STREAM_VERSION)?,
-        position,
-        event_type: text(EVENT_TYPE)?.to_owned(),
-        schema_version,
-        payload,
-        metadata,
-        recorded_at,
-    };
-    Ok(BusMessage {
-        topic: topic.clone(),
-        id,
-        event,
-        deliveries,
-        dead_letter,
-    })
+    decoder.finish(event_id, stream_id, payload, metadata, deliveries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+    use composable_rust_core::Position;
     use serde_json::json;
     use std::collections::BTreeMap;
 

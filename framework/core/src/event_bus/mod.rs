@@ -84,6 +84,7 @@ mod error;
 mod in_memory;
 mod publisher;
 mod source;
+pub mod wire;
 
 use std::fmt;
 use std::sync::Arc;

@@ -14,14 +14,13 @@
 //! | `recorded_at` | when the store recorded it, RFC 3339 |
 //! | `payload` | its data, JSON |
 //! | `metadata` | correlation, causation, headers, JSON (absent when empty) |
-//! | `dead_letter` | on dead-letter topics only: the [`DeadLetterInfo`] as JSON |
+//! | `dead_letter` | on dead-letter topics only: the [`DeadLetterInfo`](composable_rust_core::event_bus::DeadLetterInfo) as JSON |
 //! | `error` | on dead-letter topics, for entries that could not be decoded: why |
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use composable_rust_core::event_bus::{
-    BusMessage, DeadLetterInfo, EventBusError, MessageId, Topic,
-};
-use composable_rust_core::{EventMetadata, Position, StoredEvent, StreamId};
+use chrono::SecondsFormat;
+use composable_rust_core::event_bus::wire::{EnvelopeDecoder, FieldNames};
+use composable_rust_core::event_bus::{BusMessage, EventBusError, MessageId, Topic};
+use composable_rust_core::{EventMetadata, StoredEvent, StreamId};
 use redis::Value;
 
 pub(crate) const EVENT_ID: &str = "event_id";
@@ -93,79 +92,43 @@ pub(crate) fn encode(
     Ok(())
 }
 
-/// The message of entry `id` with `fields`, read from `topic`.
+/// What the envelope's fields are called, for the shared decoder.
+const NAMES: FieldNames = FieldNames {
+    noun: "field",
+    event_id: EVENT_ID,
+    stream_version: STREAM_VERSION,
+    position: POSITION,
+    event_type: EVENT_TYPE,
+    schema_version: SCHEMA_VERSION,
+    recorded_at: RECORDED_AT,
+    dead_letter: DEAD_LETTER,
+};
+
+/// The message of entry `id` with `fields`, read from `topic` (decoded
+/// by core's [`EnvelopeDecoder`]; the stream id, payload and metadata
+/// are fields too).
 pub(crate) fn decode(
     topic: &Topic,
     id: String,
     fields: &[(Vec<u8>, Vec<u8>)],
     deliveries: u32,
 ) -> Result<BusMessage, EventBusError> {
-    let undecodable = |reason: String| EventBusError::Decode {
-        topic: topic.to_string(),
-        message_id: id.clone(),
-        reason,
-    };
-    let field = |name: &str| {
+    let decoder = EnvelopeDecoder::new(topic, MessageId::new(id), &NAMES, |name: &str| {
         fields
             .iter()
             .find(|(field, _)| field == name.as_bytes())
             .map(|(_, value)| value.as_slice())
-    };
-    let text = |name: &str| -> Result<&str, EventBusError> {
-        let value = field(name).ok_or_else(|| undecodable(format!("it has no `{name}` field")))?;
-        std::str::from_utf8(value)
-            .map_err(|_| undecodable(format!("its `{name}` field is not UTF-8")))
-    };
-    let number = |name: &str| -> Result<u64, EventBusError> {
-        text(name)?
-            .parse()
-            .map_err(|_| undecodable(format!("its `{name}` field is not a number")))
-    };
-    let event_id = text(EVENT_ID)?
-        .parse()
-        .map_err(|_| undecodable("its `event_id` field is not a UUID".into()))?;
-    let stream_id = StreamId::new(text(STREAM_ID)?)
-        .map_err(|error| undecodable(format!("its `stream_id` field is invalid: {error}")))?;
-    let position = text(POSITION)?
-        .split_once('/')
-        .and_then(|(commit, sequence)| {
-            Some(Position::new(commit.parse().ok()?, sequence.parse().ok()?))
-        })
-        .ok_or_else(|| undecodable("its `position` field is not `commit/sequence`".into()))?;
-    let schema_version = u32::try_from(number(SCHEMA_VERSION)?)
-        .map_err(|_| undecodable("its `schema_version` field is too large".into()))?;
-    let recorded_at = DateTime::parse_from_rfc3339(text(RECORDED_AT)?)
-        .map_err(|_| undecodable("its `recorded_at` field is not an RFC 3339 time".into()))?
-        .with_timezone(&Utc);
-    let payload = serde_json::from_slice(field(PAYLOAD).unwrap_or(b"null"))
-        .map_err(|error| undecodable(format!("its `payload` field is not JSON: {error}")))?;
-    let metadata = field(METADATA)
-        .map(serde_json::from_slice)
-        .transpose()
-        .map_err(|error| undecodable(format!("its `metadata` field is malformed: {error}")))?
-        .unwrap_or_default();
-    let dead_letter = field(DEAD_LETTER)
-        .map(serde_json::from_slice::<DeadLetterInfo>)
-        .transpose()
-        .map_err(|error| undecodable(format!("its `dead_letter` field is malformed: {error}")))?;
-    let event = StoredEvent {
-        event_id,
-        stream_id,
-        stream_version: number(STREAM_VERSION)?,
-        position,
-        event_type: text(EVENT_TYPE)?.to_owned(),
-        schema_version,
-        payload,
-        metadata,
-        recorded_at,
-    };
-    Ok(BusMessage {
-        topic: topic.clone(),
-        id: MessageId::new(id),
-        event,
-        deliveries,
-        dead_letter,
-    })
+    });
+    let event_id = decoder.event_id()?;
+    let stream_id = StreamId::new(decoder.text(STREAM_ID)?).map_err(|error| {
+        decoder.undecodable(format!("its `stream_id` field is invalid: {error}"))
+    })?;
+    let payload =
+        serde_json::from_slice(decoder.field(PAYLOAD).unwrap_or(b"null")).map_err(|error| {
+            decoder.undecodable(format!("its `payload` field is not JSON: {error}"))
+        })?;
+    let metadata = decoder.json(METADATA)?.unwrap_or_default();
+    decoder.finish(event_id, stream_id, payload, metadata, deliveries)
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -356,6 +319,8 @@ pub(crate) fn parse_version(info: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+    use composable_rust_core::Position;
 
     fn bulk(text: &str) -> Value {
         Value::BulkString(text.as_bytes().to_vec())
