@@ -32,6 +32,7 @@ pub mod error;
 pub mod event;
 pub mod event_bus;
 pub mod event_store;
+pub mod metrics;
 pub mod projection;
 pub mod reducer;
 pub mod saga;

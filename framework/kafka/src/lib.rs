@@ -58,6 +58,7 @@ use composable_rust_core::event_bus::{
     BusMessage, EventBus, EventBusError, MessageId, PendingMessage, StartFrom, SubscribeOptions,
     Subscription, Topic,
 };
+use composable_rust_core::metrics::{BACKEND_KAFKA, BusMetrics};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -73,6 +74,9 @@ pub use error::{
 };
 
 use subscription::KafkaSubscription;
+
+/// What the bus records (see [`composable_rust_core::metrics`]).
+pub(crate) const METRICS: BusMetrics = BusMetrics::new(BACKEND_KAFKA);
 
 /// How to build a [`KafkaEventBus`]: brokers, names, partitions, timeouts.
 ///
@@ -747,6 +751,7 @@ impl EventBus for KafkaEventBus {
                 }
             }
         }
+        METRICS.published(topic.as_str(), ids.len());
         Ok(ids)
     }
 
@@ -803,9 +808,10 @@ impl EventBus for KafkaEventBus {
         group: &str,
     ) -> Result<Vec<PendingMessage>, EventBusError> {
         let name = self.kafka_topic(topic)?;
+        let label = group;
         let group = self.kafka_group(group);
         let shared = Arc::clone(&self.shared);
-        blocking(move || {
+        let pending = blocking(move || {
             let partitions = shared.partitions(&name)?;
             if partitions.is_empty() {
                 return Ok(Vec::new());
@@ -844,9 +850,11 @@ impl EventBus for KafkaEventBus {
                     });
                 }
             }
-            Ok(pending)
+            Ok::<_, EventBusError>(pending)
         })
-        .await
+        .await?;
+        METRICS.pending(topic.as_str(), label, pending.len());
+        Ok(pending)
     }
 }
 

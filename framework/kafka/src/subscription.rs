@@ -18,7 +18,7 @@ use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::{CommitMetadata, KafkaBusError, KafkaEventBus, blocking, wire};
+use crate::{CommitMetadata, KafkaBusError, KafkaEventBus, METRICS, blocking, wire};
 
 /// The most messages one receive returns.
 const MAX_RECEIVE: usize = 10_000;
@@ -375,6 +375,7 @@ impl KafkaSubscription {
             deliveries,
             "message moved to the dead-letter topic"
         );
+        METRICS.dead_lettered(topic.as_str(), self.options.group(), 1);
         Ok(())
     }
 
@@ -564,6 +565,7 @@ impl Subscription for KafkaSubscription {
         if !touched.is_empty() {
             self.commit(&touched).await?;
         }
+        METRICS.delivered(self.options.group(), &out);
         Ok(out)
     }
 
@@ -584,7 +586,9 @@ impl Subscription for KafkaSubscription {
                 touched.push(key);
             }
         }
-        self.commit(&touched).await
+        self.commit(&touched).await?;
+        METRICS.acked(self.options.group(), messages);
+        Ok(())
     }
 
     async fn backlog(&mut self) -> Result<Option<u64>, EventBusError> {
@@ -600,16 +604,18 @@ impl Subscription for KafkaSubscription {
             ));
         }
         let bus = self.bus.clone();
-        blocking(move || {
+        let backlog = blocking(move || {
             let mut total = 0_u64;
             for (name, partition, from) in asked {
                 let (low, high) = bus.shared.watermarks(&name, partition)?;
                 let from = from.unwrap_or(low).max(low);
                 total += u64::try_from(high - from).unwrap_or(0);
             }
-            Ok(Some(total))
+            Ok::<_, EventBusError>(total)
         })
-        .await
+        .await?;
+        METRICS.lag(self.options.group(), backlog);
+        Ok(Some(backlog))
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
 use composable_rust_core::event_store::{ReplayAndDecide, ReplayVisitor};
+use composable_rust_core::metrics::{BACKEND_POSTGRES, observe_append, observe_read};
 use composable_rust_core::trace::append_traced;
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
@@ -366,7 +367,12 @@ impl EventStore for PostgresEventStore {
     ) -> Result<AppendOutcome, EventStoreError> {
         // The span and trace context (see `composable_rust_core::trace`).
         append_traced(stream_id, expected, events, |events| {
-            crate::append::append(self, stream_id, expected, events)
+            let count = events.len();
+            observe_append(
+                BACKEND_POSTGRES,
+                count,
+                crate::append::append(self, stream_id, expected, events),
+            )
         })
         .await
     }
@@ -379,7 +385,12 @@ impl EventStore for PostgresEventStore {
         stream_id: &StreamId,
         from_version: u64,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        crate::read::load_stream(self, stream_id, from_version).await
+        observe_read(
+            BACKEND_POSTGRES,
+            "load_stream",
+            crate::read::load_stream(self, stream_id, from_version),
+        )
+        .await
     }
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
@@ -409,13 +420,16 @@ impl EventStore for PostgresEventStore {
         )
         .await?;
         match command.decide() {
-            Some((expected, events)) => {
-                append_traced(stream_id, expected, events, |events| {
-                    crate::append::append_on(self, &mut connection, stream_id, expected, events)
-                })
-                .await
-                .map(Some)
-            }
+            Some((expected, events)) => append_traced(stream_id, expected, events, |events| {
+                let count = events.len();
+                observe_append(
+                    BACKEND_POSTGRES,
+                    count,
+                    crate::append::append_on(self, &mut connection, stream_id, expected, events),
+                )
+            })
+            .await
+            .map(Some),
             None => Ok(None),
         }
     }
@@ -431,7 +445,12 @@ impl EventStore for PostgresEventStore {
         snapshot_schema: Option<u32>,
         visit: &mut ReplayVisitor<'_>,
     ) -> Result<(), EventStoreError> {
-        crate::read::replay(self, stream_id, snapshot_schema, visit).await
+        observe_read(
+            BACKEND_POSTGRES,
+            "replay",
+            crate::read::replay(self, stream_id, snapshot_schema, visit),
+        )
+        .await
     }
 
     /// Up to `limit` events after `after`, in global order, never skipping
@@ -448,7 +467,12 @@ impl EventStore for PostgresEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        crate::read::read_all(self, after, limit).await
+        observe_read(
+            BACKEND_POSTGRES,
+            "read_all",
+            crate::read::read_all(self, after, limit),
+        )
+        .await
     }
 
     /// Counts in place; includes committed events still held back behind

@@ -21,6 +21,10 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::event::StoredEvent;
+use crate::metrics::{BACKEND_IN_MEMORY, BusMetrics};
+
+/// What this bus records (see [`crate::metrics`]).
+const METRICS: BusMetrics = BusMetrics::new(BACKEND_IN_MEMORY);
 
 /// How many messages a topic keeps by default.
 const DEFAULT_MAX_LEN: usize = 10_000;
@@ -243,6 +247,7 @@ impl EventBus for InMemoryEventBus {
                 .collect()
         };
         self.shared.changed.send_modify(|n| *n += 1);
+        METRICS.published(topic.as_str(), events.len());
         Ok(ids)
     }
 
@@ -309,14 +314,16 @@ impl EventBus for InMemoryEventBus {
     ) -> Result<Vec<PendingMessage>, EventBusError> {
         let now = self.shared.clock.now();
         let state = self.lock();
-        let Some(group) = state
+        let Some(pending) = state
             .topics
             .get(topic)
             .and_then(|log| log.groups.get(group))
         else {
+            METRICS.pending(topic.as_str(), group, 0);
             return Ok(Vec::new());
         };
-        Ok(group
+        METRICS.pending(topic.as_str(), group, pending.pending.len());
+        Ok(pending
             .pending
             .iter()
             .map(|(seq, pending)| PendingMessage {
@@ -462,6 +469,7 @@ impl InMemorySubscription {
         }
         let dead_lettered = !dead.is_empty();
         for (dead_letter_topic, event, info) in dead {
+            METRICS.dead_lettered(info.topic.as_str(), &info.group, 1);
             state
                 .topics
                 .entry(dead_letter_topic)
@@ -502,6 +510,7 @@ impl Subscription for InMemorySubscription {
             changed.borrow_and_update();
             let poll = self.poll(max.max(1));
             if !poll.messages.is_empty() {
+                METRICS.delivered(self.options.group(), &poll.messages);
                 return Ok(poll.messages);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -525,6 +534,7 @@ impl Subscription for InMemorySubscription {
     }
 
     async fn ack_many(&mut self, messages: &[BusMessage]) -> Result<(), EventBusError> {
+        METRICS.acked(self.options.group(), messages);
         let mut state = self.shared.lock();
         for message in messages {
             let Some(seq) = parse_id(&message.id) else {
@@ -557,6 +567,7 @@ impl Subscription for InMemorySubscription {
                     .count() as u64;
             }
         }
+        METRICS.lag(self.options.group(), backlog);
         Ok(Some(backlog))
     }
 }

@@ -458,9 +458,21 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
             Ok(page.len() as u64)
         }
         .await;
-        if result.is_err() {
-            // The checkpoint may or may not have been saved: reload it.
-            *cursor = None;
+        match result {
+            // Caught up: nothing after the checkpoint.
+            Ok(0) => crate::metrics::publisher_behind(&shared.name, 0),
+            // Best effort: a failed count leaves the lag gauge as it was.
+            Ok(_) => {
+                if let Some(position) = *cursor
+                    && let Ok(behind) = shared.source.count_after(position).await
+                {
+                    crate::metrics::publisher_behind(&shared.name, behind);
+                }
+            }
+            Err(_) => {
+                // The checkpoint may or may not have been saved: reload it.
+                *cursor = None;
+            }
         }
         result
     }

@@ -22,6 +22,7 @@ use crate::event::{
     DEFAULT_MAX_PAYLOAD_BYTES, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent,
     StreamId, check_all_storable,
 };
+use crate::metrics::BACKEND_IN_MEMORY;
 
 /// An event store in memory. Clones share the same events.
 #[derive(Clone)]
@@ -91,7 +92,7 @@ impl std::fmt::Debug for InMemoryEventStore {
 }
 
 impl InMemoryEventStore {
-    /// The append itself, inside the span [`EventStore::append`] opens.
+    /// The append itself; [`EventStore::append`] times it.
     fn append_now(
         &self,
         stream_id: &StreamId,
@@ -162,23 +163,8 @@ impl InMemoryEventStore {
         self.notify.send_modify(|n| *n += 1);
         Ok(outcome)
     }
-}
 
-#[async_trait]
-impl EventStore for InMemoryEventStore {
-    async fn append(
-        &self,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendOutcome, EventStoreError> {
-        crate::trace::append_traced(stream_id, expected, events, |events| async move {
-            self.append_now(stream_id, expected, events)
-        })
-        .await
-    }
-
-    async fn load_stream(
+    fn load_stream_now(
         &self,
         stream_id: &StreamId,
         from_version: u64,
@@ -194,6 +180,35 @@ impl EventStore for InMemoryEventStore {
             .map(|&i| log.events[i].clone())
             .collect())
     }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        crate::trace::append_traced(stream_id, expected, events, |events| {
+            let count = events.len();
+            crate::metrics::observe_append(BACKEND_IN_MEMORY, count, async move {
+                self.append_now(stream_id, expected, events)
+            })
+        })
+        .await
+    }
+
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        crate::metrics::observe_read(BACKEND_IN_MEMORY, "load_stream", async {
+            self.load_stream_now(stream_id, from_version)
+        })
+        .await
+    }
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, EventStoreError> {
         Ok(self
@@ -208,9 +223,12 @@ impl EventStore for InMemoryEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, EventStoreError> {
-        let log = self.lock();
-        let start = log.events.partition_point(|event| event.position <= after);
-        Ok(log.events[start..].iter().take(limit).cloned().collect())
+        crate::metrics::observe_read(BACKEND_IN_MEMORY, "read_all", async {
+            let log = self.lock();
+            let start = log.events.partition_point(|event| event.position <= after);
+            Ok(log.events[start..].iter().take(limit).cloned().collect())
+        })
+        .await
     }
 
     async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {

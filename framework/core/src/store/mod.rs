@@ -22,6 +22,7 @@ pub(crate) use runner::{ActionSink, EffectRunner};
 use crate::clock::{Clock, SystemClock};
 use crate::effect::BoxFuture;
 use crate::error::StoreError;
+use crate::metrics::StoreMetrics;
 use crate::reducer::Reducer;
 
 /// How many actions a slow [`Store::subscribe_actions`] receiver may fall
@@ -73,6 +74,7 @@ struct Inner<R: Reducer> {
     env: R::Environment,
     state: RwLock<R::State>,
     runner: EffectRunner,
+    metrics: StoreMetrics,
     version: watch::Sender<u64>,
     actions: broadcast::Sender<R::Action>,
     accepting: AtomicBool,
@@ -158,12 +160,14 @@ where
         } = builder;
         let (version, _) = watch::channel(0);
         let (actions, _) = broadcast::channel(ACTION_BUFFER);
+        let metrics = StoreMetrics::for_reducer::<R>();
         Self {
             inner: Arc::new(Inner {
                 reducer,
                 env: environment,
                 state: RwLock::new(initial_state),
-                runner: EffectRunner::new(clock),
+                runner: EffectRunner::metered(clock, metrics.clone()),
+                metrics,
                 version,
                 actions,
                 accepting: AtomicBool::new(true),
@@ -253,6 +257,7 @@ where
             this.reducer.reduce(&mut state, action.clone(), &this.env)
         };
         this.version.send_modify(|version| *version += 1);
+        this.metrics.action();
         // No subscribers is fine: nobody is listening.
         let _ = this.actions.send(action);
         if effects.is_empty() {

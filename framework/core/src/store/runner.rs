@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::effect::{BoxFuture, Effect, EffectId};
+use crate::metrics::StoreMetrics;
 
 /// Where the actions produced by effects go.
 pub type ActionSink<A> = Arc<dyn Fn(A) + Send + Sync>;
@@ -28,6 +29,9 @@ pub struct EffectRunner {
 
 struct Shared {
     clock: Arc<dyn Clock>,
+    /// The owning store's effect metrics; `None` for runners that are not
+    /// a store's (the test store, saga timers).
+    metrics: Option<StoreMetrics>,
     tracker: TaskTracker,
     root: CancellationToken,
     registry: Mutex<Registry>,
@@ -42,9 +46,19 @@ struct Registry {
 impl EffectRunner {
     /// A runner whose delays wait on `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::from_parts(clock, None)
+    }
+
+    /// A runner that records its store's effect metrics.
+    pub(crate) fn metered(clock: Arc<dyn Clock>, metrics: StoreMetrics) -> Self {
+        Self::from_parts(clock, Some(metrics))
+    }
+
+    fn from_parts(clock: Arc<dyn Clock>, metrics: Option<StoreMetrics>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 clock,
+                metrics,
                 tracker: TaskTracker::new(),
                 root: CancellationToken::new(),
                 registry: Mutex::new(Registry::default()),
@@ -71,6 +85,17 @@ impl EffectRunner {
         sink: &ActionSink<A>,
     ) {
         if let Some(task) = self.start(effect, group, sink, self.shared.root.clone()) {
+            let task = match &self.shared.metrics {
+                // Counted from now until the task ends or is dropped.
+                Some(metrics) => {
+                    let timer = metrics.effect_started();
+                    Box::pin(async move {
+                        task.await;
+                        drop(timer);
+                    })
+                }
+                None => task,
+            };
             self.spawn(task, group);
         }
     }

@@ -48,6 +48,7 @@ use composable_rust_core::event_bus::{
     BusMessage, EventBus, EventBusError, MessageId, PendingMessage, StartFrom, SubscribeOptions,
     Subscription, Topic,
 };
+use composable_rust_core::metrics::{BACKEND_REDIS, BusMetrics};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::connection::Redis;
@@ -62,6 +63,9 @@ const MAX_BLOCK: Duration = Duration::from_secs(1);
 
 /// Pending entries read per `XPENDING` page.
 const PENDING_PAGE: usize = 1_000;
+
+/// What the bus records (see [`composable_rust_core::metrics`]).
+const METRICS: BusMetrics = BusMetrics::new(BACKEND_REDIS);
 
 /// How to build a [`RedisStreamsEventBus`]: key prefix, topic length
 /// bound, connection settings.
@@ -345,6 +349,7 @@ impl EventBus for RedisStreamsEventBus {
             .redis
             .query_pipeline(&pipeline, "publish to a topic")
             .await?;
+        METRICS.published(topic.as_str(), ids.len());
         Ok(ids.into_iter().map(MessageId::new).collect())
     }
 
@@ -423,7 +428,10 @@ impl EventBus for RedisStreamsEventBus {
             let reply = match reply {
                 Ok(reply) => reply,
                 // No such group (or topic): nothing pending.
-                Err(error) if error.code() == Some("NOGROUP") => return Ok(all),
+                Err(error) if error.code() == Some("NOGROUP") => {
+                    METRICS.pending(topic.as_str(), group, all.len());
+                    return Ok(all);
+                }
                 Err(error) => return Err(self.redis.error(error, "list pending messages").into()),
             };
             let page = wire::parse_pending(&reply).map_err(|e| unexpected(topic, e))?;
@@ -438,6 +446,7 @@ impl EventBus for RedisStreamsEventBus {
                 deliveries: entry.deliveries,
             }));
             if !full {
+                METRICS.pending(topic.as_str(), group, all.len());
                 return Ok(all);
             }
         }

@@ -13,7 +13,7 @@ use redis::aio::ConnectionManager;
 use std::time::Instant;
 
 use super::wire::{self, Entry, Fields, PendingEntry};
-use super::{MAX_BLOCK, RedisStreamsEventBus, unexpected};
+use super::{MAX_BLOCK, METRICS, RedisStreamsEventBus, unexpected};
 
 /// The most messages one receive asks Redis for.
 const MAX_RECEIVE: usize = 100_000;
@@ -338,6 +338,7 @@ impl RedisSubscription {
             .redis
             .query_pipeline(&pipeline, "move a message to the dead-letter topic")
             .await?;
+        METRICS.dead_lettered(topic.as_str(), self.options.group(), letters.len());
         Ok(())
     }
 
@@ -430,44 +431,52 @@ impl Subscription for RedisSubscription {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<BusMessage>, EventBusError> {
-        let max = max.clamp(1, MAX_RECEIVE);
-        let deadline = Instant::now() + wait;
-        let mut out: Vec<BusMessage> = Vec::new();
-        while out.len() < max {
-            let Some(message) = self.overflow.pop_front() else {
-                break;
-            };
-            out.push(message);
-        }
-        if out.len() >= max {
-            return Ok(out);
-        }
-        // New messages only once every held one is back.
-        while !self.recovered() && out.is_empty() {
-            self.recover(max, &mut out).await?;
-        }
-        if !out.is_empty() {
-            return Ok(out);
-        }
-        loop {
-            let now = Instant::now();
-            if now >= self.next_claim {
-                self.claim_idle(max, &mut out).await?;
+        // Every exit of the receive below is counted here, once.
+        let received: Result<Vec<BusMessage>, EventBusError> = async {
+            let max = max.clamp(1, MAX_RECEIVE);
+            let deadline = Instant::now() + wait;
+            let mut out: Vec<BusMessage> = Vec::new();
+            while out.len() < max {
+                let Some(message) = self.overflow.pop_front() else {
+                    break;
+                };
+                out.push(message);
             }
-            let now = Instant::now();
-            let block = if out.is_empty() {
-                deadline
-                    .saturating_duration_since(now)
-                    .min(self.next_claim.saturating_duration_since(now))
-                    .min(MAX_BLOCK)
-            } else {
-                Duration::ZERO
-            };
-            self.read_new(max, block, &mut out).await?;
-            if !out.is_empty() || Instant::now() >= deadline {
+            if out.len() >= max {
                 return Ok(out);
             }
+            // New messages only once every held one is back.
+            while !self.recovered() && out.is_empty() {
+                self.recover(max, &mut out).await?;
+            }
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            loop {
+                let now = Instant::now();
+                if now >= self.next_claim {
+                    self.claim_idle(max, &mut out).await?;
+                }
+                let now = Instant::now();
+                let block = if out.is_empty() {
+                    deadline
+                        .saturating_duration_since(now)
+                        .min(self.next_claim.saturating_duration_since(now))
+                        .min(MAX_BLOCK)
+                } else {
+                    Duration::ZERO
+                };
+                self.read_new(max, block, &mut out).await?;
+                if !out.is_empty() || Instant::now() >= deadline {
+                    return Ok(out);
+                }
+            }
         }
+        .await;
+        if let Ok(messages) = &received {
+            METRICS.delivered(self.options.group(), messages);
+        }
+        received
     }
 
     async fn ack_many(&mut self, messages: &[BusMessage]) -> Result<(), EventBusError> {
@@ -499,6 +508,7 @@ impl Subscription for RedisSubscription {
                 .query_pipeline(&pipeline, "acknowledge messages")
                 .await?;
         }
+        METRICS.acked(self.options.group(), messages);
         Ok(())
     }
 
@@ -519,6 +529,7 @@ impl Subscription for RedisSubscription {
                 _ => return Ok(None),
             }
         }
+        METRICS.lag(self.options.group(), total);
         Ok(Some(total))
     }
 }

@@ -44,6 +44,11 @@ impl<S: Saga> Inner<S> {
         let slot = this.slot(saga_id);
         let mut guard = slot.lock().await;
         let instance = Self::ensure_loaded(this, saga_id, &mut guard).await?;
+        // Recorded by an earlier process: this runtime owes them from now on.
+        crate::metrics::saga::pending_commands(
+            S::KIND,
+            isize::try_from(instance.pending().len()).unwrap_or(isize::MAX),
+        );
         report.sagas += 1;
         report.timeouts += instance.timeouts().len();
         match this.flush(instance).await {

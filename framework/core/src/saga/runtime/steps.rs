@@ -72,6 +72,12 @@ impl<S: Saga> Inner<S> {
             let outcome = transition.outcome;
             match Self::record(this, instance, transition).await {
                 Ok(()) => {
+                    if let Some(outcome) = outcome {
+                        crate::metrics::saga::ended(S::KIND, outcome);
+                    }
+                    if matches!(message, SagaMessage::Timeout { .. }) {
+                        crate::metrics::saga::timed_out(S::KIND);
+                    }
                     tracing::debug!(saga = S::KIND, %saga_id, ?outcome, "saga step recorded");
                     break Handled::Stepped {
                         saga_id: saga_id.clone(),
@@ -129,8 +135,13 @@ impl<S: Saga> Inner<S> {
             .store
             .append(instance.stream_id(), expected, batch)
             .await?;
+        if expected == ExpectedVersion::NoStream {
+            crate::metrics::saga::started(S::KIND);
+        }
         let before = instance.timeouts().clone();
+        let pending_before = instance.pending().len();
         instance.commit(transition, appended.stream_version);
+        crate::metrics::saga::pending_commands(S::KIND, pending_delta(pending_before, instance));
         let saga_id = instance.id().clone();
         Self::sync_timeouts(this, &saga_id, &before, instance.timeouts());
         Ok(())
@@ -175,10 +186,20 @@ impl<S: Saga> Inner<S> {
                 )
                 .await?;
             instance.mark_dispatched(&delivered, appended.stream_version);
+            crate::metrics::saga::pending_commands(S::KIND, -signed(delivered.len()));
         }
         match failure {
             Some(error) => Err(error),
             None => Ok(delivered.len()),
         }
     }
+}
+
+/// How many commands `instance` has pending now, minus `before`.
+fn pending_delta<S: Saga>(before: usize, instance: &SagaInstance<S>) -> isize {
+    signed(instance.pending().len()) - signed(before)
+}
+
+fn signed(count: usize) -> isize {
+    isize::try_from(count).unwrap_or(isize::MAX)
 }
