@@ -359,6 +359,12 @@ pub mod codes {
         SAGA_NOT_FOUND = ("CR-E0036", "no saga instance with this id has recorded anything");
         /// A saga does something else than its declared map says.
         SAGA_MAP_MISMATCH = ("CR-E0037", "a saga's declared map does not match what the saga does");
+        /// A circuit breaker is open and refused the call without making it.
+        CIRCUIT_OPEN = ("CR-E0040", "a circuit breaker is open and refused the call");
+        /// An operation did not finish within its time limit.
+        TIMED_OUT = ("CR-E0041", "an operation did not finish within its time limit");
+        /// A bulkhead was full (every slot busy, its queue full).
+        BULKHEAD_FULL = ("CR-E0042", "a bulkhead is full and refused the call");
     }
 }
 

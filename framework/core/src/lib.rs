@@ -35,6 +35,7 @@ pub mod event_store;
 pub mod metrics;
 pub mod projection;
 pub mod reducer;
+pub mod resilience;
 pub mod saga;
 pub mod store;
 pub mod trace;
@@ -58,6 +59,7 @@ pub use projection::{
     InMemoryProjectionStore, Projection, ProjectionError, ProjectionManager, ProjectionStore,
 };
 pub use reducer::Reducer;
+pub use resilience::{Bulkhead, CircuitBreaker, ResilienceError};
 pub use saga::{Saga, SagaError, SagaRuntime};
 pub use store::{SendHandle, Store, StoreBuilder};
 

@@ -32,7 +32,8 @@
 //! - **No dead letters.** The manager gives up on an event after a few
 //!   attempts and moves on; a publisher that skipped an event would
 //!   silently starve every consumer of it. Every publish failure is
-//!   retried (after `failure_backoff`) until the bus takes the page.
+//!   retried (after `failure_backoff`, doubling up to 30 s) until the bus
+//!   takes the page.
 //! - **Batches.** `Projection::apply` sees one event at a time; the
 //!   publisher sends a whole page per topic with
 //!   [`EventBus::publish_batch`] (one round trip on Redis).
@@ -51,6 +52,10 @@ use crate::error::CodedError;
 use crate::event::{Position, StoredEvent};
 use crate::event_store::EventStoreError;
 use crate::projection::{DeadLetter, EventSource, ProjectionCheckpoint};
+use crate::resilience::Backoff;
+
+/// The longest wait between retries of a failing page.
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Chooses the topic of each event, or `None` to not publish it.
 type Router = Arc<dyn Fn(&StoredEvent) -> Option<Topic> + Send + Sync>;
@@ -61,7 +66,8 @@ pub struct PublisherConfig {
     /// Events read, published and checkpointed per page (default 500).
     pub batch_size: usize,
     /// How long to wait after a failure (bus, store or checkpoint store
-    /// down) before trying the page again (default 1 s).
+    /// down) before trying the page again (default 1 s); the wait doubles
+    /// with each failure in a row, up to 30 s.
     pub failure_backoff: Duration,
     /// The longest wait for new events without a notification from the
     /// source (default 5 s).
@@ -275,7 +281,7 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     /// Publishes everything pending, then follows new events as they are
     /// appended, until [`shutdown`](Self::shutdown). Transient failures
     /// (the bus or a store unavailable) are logged and retried after
-    /// `failure_backoff`. A stored event that cannot be read is set aside
+    /// `failure_backoff`, doubling with each failure in a row up to 30 s. A stored event that cannot be read is set aside
     /// as a dead letter under the publisher's name (in its checkpoint
     /// store) and skipped.
     ///
@@ -289,9 +295,15 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
         let shared = &self.shared;
         let mut notifications = shared.source.subscribe();
         tracing::info!(publisher = self.name(), "event publisher started");
+        let backoff = Backoff::new(shared.config.failure_backoff, MAX_FAILURE_BACKOFF);
+        let mut failures = 0;
         while !shared.shutdown.is_cancelled() {
             notifications.borrow_and_update();
-            match self.publish_next_page().await {
+            let outcome = self.publish_next_page().await;
+            if outcome.is_ok() {
+                failures = 0;
+            }
+            match outcome {
                 Ok(0) => {
                     tokio::select! {
                         changed = notifications.changed() => {
@@ -305,8 +317,9 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
                 }
                 Ok(_) => {}
                 Err(error) if error.is_transient() => {
-                    tracing::warn!(publisher = self.name(), %error, "publishing a page failed; retrying");
-                    self.pause(shared.config.failure_backoff).await;
+                    failures += 1;
+                    tracing::warn!(publisher = self.name(), %error, failures, "publishing a page failed; retrying");
+                    self.pause(backoff.delay(failures)).await;
                 }
                 Err(error) => {
                     tracing::error!(publisher = self.name(), %error, class = %error.class(), "event publisher stopped: retrying cannot fix this failure");

@@ -19,8 +19,14 @@
 //!   a miss does not fill the cache if a write committed while the primary
 //!   was being read. (Writes made through *another* process are bounded by
 //!   the cache TTL.)
+//! - A cache that keeps failing is not called on every read and write: its
+//!   calls go through a [`CircuitBreaker`], which after a few transient
+//!   failures in a row refuses them for a cool-down. A refused call is
+//!   handled like a failed one (the primary answers, the key stays
+//!   suspect), without waiting for the cache to time out.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -33,7 +39,9 @@ use super::in_memory::InMemoryProjectionStore;
 use super::store::{
     DeadLetter, Delivery, ProjectionCheckpoint, ProjectionRequest, ProjectionStore, ProjectionTx,
 };
+use crate::error::BackendError;
 use crate::event::Position;
+use crate::resilience::{CircuitBreaker, ResilienceError};
 
 /// Counter: reads answered by the cache.
 pub const CACHE_HITS: &str = "composable_projection_cache_hits_total";
@@ -147,6 +155,8 @@ pub struct CachedProjectionStore<P, C> {
     /// them failed; read from the primary until removal succeeds.
     suspect: Mutex<Suspect>,
     stats: Mutex<CacheStats>,
+    /// Every cache call goes through it.
+    breaker: CircuitBreaker,
 }
 
 #[derive(Default)]
@@ -161,6 +171,7 @@ impl<P, C> std::fmt::Debug for CachedProjectionStore<P, C> {
             .field("mode", &self.mode)
             .field("ttl", &self.ttl)
             .field("stats", &self.stats())
+            .field("breaker", &self.breaker)
             .finish_non_exhaustive()
     }
 }
@@ -201,8 +212,15 @@ impl<T> CachedTx<T> {
     }
 }
 
+/// The name of the circuit breaker a [`CachedProjectionStore`] gets unless
+/// given one with [`with_circuit_breaker`](CachedProjectionStore::with_circuit_breaker).
+const DEFAULT_CACHE_BREAKER: &str = "projection-cache";
+
 impl<P, C> CachedProjectionStore<P, C> {
-    /// `primary` behind `cache`, in `mode`, with no TTL.
+    /// `primary` behind `cache`, in `mode`, with no TTL; the cache's calls
+    /// go through a [`CircuitBreaker`] named `projection-cache` with its
+    /// defaults (opens after 5 transient failures in a row, tries again
+    /// after 30 s).
     pub fn new(primary: P, cache: C, mode: CacheMode) -> Self {
         Self {
             primary,
@@ -212,7 +230,21 @@ impl<P, C> CachedProjectionStore<P, C> {
             writes: AtomicU64::new(0),
             suspect: Mutex::new(Suspect::default()),
             stats: Mutex::new(CacheStats::default()),
+            breaker: CircuitBreaker::new(DEFAULT_CACHE_BREAKER),
         }
+    }
+
+    /// The cache's calls go through `breaker` (name it after the cache,
+    /// e.g. `redis-cache`; give it the application's clock in tests).
+    #[must_use]
+    pub fn with_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// The circuit breaker in front of the cache (for health checks).
+    pub fn circuit_breaker(&self) -> &CircuitBreaker {
+        &self.breaker
     }
 
     /// Cache entries expire after `ttl` (bounds staleness across processes).
@@ -247,7 +279,32 @@ impl<P, C> CachedProjectionStore<P, C> {
 }
 
 impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
+    /// Makes one cache call through the breaker. A refused call (not made)
+    /// comes back as an error, so each caller falls back to the primary the
+    /// way it does when the cache fails.
+    async fn guarded<T, Fut>(&self, call: impl FnOnce() -> Fut) -> Result<T, ProjectionError>
+    where
+        Fut: Future<Output = Result<T, ProjectionError>>,
+    {
+        let permit = self
+            .breaker
+            .acquire()
+            .map_err(|refused| ProjectionError::Backend(BackendError::new(refused)))?;
+        let result = call().await;
+        permit.record(&result);
+        result
+    }
+
     fn cache_failed(&self, operation: &str, key: &str, error: &ProjectionError) {
+        if is_refusal(error) {
+            // Not a cache failure: the breaker logged and counted opening.
+            tracing::debug!(
+                operation,
+                key,
+                "projection cache skipped: its circuit breaker is open"
+            );
+            return;
+        }
         self.count(|stats| stats.errors += 1);
         metrics::counter!(CACHE_ERRORS).increment(1);
         tracing::warn!(operation, key, %error, "projection cache failed; using the primary store");
@@ -270,13 +327,17 @@ impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
             return false;
         }
         for prefix in prefixes {
-            if self.cache.cache_delete_prefix(&prefix).await.is_err() {
+            if self
+                .guarded(|| self.cache.cache_delete_prefix(&prefix))
+                .await
+                .is_err()
+            {
                 return true;
             }
             self.suspect().prefixes.remove(&prefix);
         }
         if key_suspect {
-            if self.cache.cache_delete(key).await.is_err() {
+            if self.guarded(|| self.cache.cache_delete(key)).await.is_err() {
                 return true;
             }
             self.suspect().keys.remove(key);
@@ -288,12 +349,16 @@ impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
         for change in changes {
             let result = match &change {
                 Change::Saved(key, data) if self.mode == CacheMode::WriteThrough => {
-                    self.cache.cache_set(key, data, self.ttl).await
+                    self.guarded(|| self.cache.cache_set(key, data, self.ttl))
+                        .await
                 }
-                Change::Saved(key, _) | Change::Deleted(key) => self.cache.cache_delete(key).await,
-                Change::DeletedPrefix(prefix) => {
-                    self.cache.cache_delete_prefix(prefix).await.map(|_| ())
+                Change::Saved(key, _) | Change::Deleted(key) => {
+                    self.guarded(|| self.cache.cache_delete(key)).await
                 }
+                Change::DeletedPrefix(prefix) => self
+                    .guarded(|| self.cache.cache_delete_prefix(prefix))
+                    .await
+                    .map(|_| ()),
             };
             if let Err(error) = result {
                 let mut suspect = self.suspect();
@@ -310,6 +375,11 @@ impl<P: ProjectionStore, C: ProjectionCache> CachedProjectionStore<P, C> {
             }
         }
     }
+}
+
+/// Whether `error` is the circuit breaker refusing a cache call.
+fn is_refusal(error: &ProjectionError) -> bool {
+    matches!(error, ProjectionError::Backend(backend) if backend.is::<ResilienceError>())
 }
 
 #[async_trait]
@@ -359,10 +429,13 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
         self.writes.fetch_add(1, Ordering::SeqCst);
         for change in &tx.changes {
             let result = match change {
-                Change::Saved(key, _) | Change::Deleted(key) => self.cache.cache_delete(key).await,
-                Change::DeletedPrefix(prefix) => {
-                    self.cache.cache_delete_prefix(prefix).await.map(|_| ())
+                Change::Saved(key, _) | Change::Deleted(key) => {
+                    self.guarded(|| self.cache.cache_delete(key)).await
                 }
+                Change::DeletedPrefix(prefix) => self
+                    .guarded(|| self.cache.cache_delete_prefix(prefix))
+                    .await
+                    .map(|_| ()),
             };
             if result.is_err() {
                 break; // follow_commit records what stays suspect
@@ -376,7 +449,7 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
         if !self.must_bypass(key).await {
-            match self.cache.cache_get(key).await {
+            match self.guarded(|| self.cache.cache_get(key)).await {
                 Ok(Some(data)) => {
                     self.count(|stats| stats.hits += 1);
                     metrics::counter!(CACHE_HITS).increment(1);
@@ -394,7 +467,9 @@ impl<P: ProjectionStore, C: ProjectionCache> ProjectionStore for CachedProjectio
         if let Some(data) = &value
             && quiet
             && !self.must_bypass(key).await
-            && let Err(error) = self.cache.cache_set(key, data, self.ttl).await
+            && let Err(error) = self
+                .guarded(|| self.cache.cache_set(key, data, self.ttl))
+                .await
         {
             self.cache_failed("fill", key, &error);
         }

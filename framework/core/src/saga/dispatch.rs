@@ -5,6 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{DispatchError, SagaCommand};
+use crate::clock::Clock;
+use crate::error::ErrorClass;
+use crate::resilience::RetryPolicy;
 
 /// Delivers a saga's commands to whoever carries them out: a command
 /// handler in the same process, an aggregate repository, a bus topic, an
@@ -89,5 +92,96 @@ where
 {
     async fn dispatch(&self, command: &SagaCommand<C>) -> Result<(), DispatchError> {
         (**self).dispatch(command).await
+    }
+}
+
+/// A [`CommandDispatcher`] that delivers through `D` and retries transient
+/// [`DispatchError`]s with a [`RetryPolicy`], waiting on a [`Clock`]. A
+/// permanent error, or the last transient one when the policy gives up, is
+/// returned, and the command stays pending as usual.
+///
+/// The runtime waits for `dispatch`, so keep the policy's
+/// [`max_elapsed`](RetryPolicy::with_max_elapsed) short: one saga's events
+/// wait while its command is retried.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+/// use async_trait::async_trait;
+/// use composable_rust_core::resilience::{Backoff, RetryPolicy};
+/// use composable_rust_core::saga::{CommandDispatcher, CommandId, DispatchError, RetryingDispatcher, SagaCommand, SagaId};
+/// use composable_rust_core::TestClock;
+///
+/// /// Fails once, then delivers.
+/// #[derive(Default)]
+/// struct Flaky(AtomicU32);
+///
+/// #[async_trait]
+/// impl CommandDispatcher<&'static str> for Flaky {
+///     async fn dispatch(&self, _: &SagaCommand<&'static str>) -> Result<(), DispatchError> {
+///         match self.0.fetch_add(1, Ordering::SeqCst) {
+///             0 => Err(DispatchError::new("connection reset")),
+///             _ => Ok(()),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let clock = TestClock::new();
+/// let policy = RetryPolicy::new(Backoff::new(Duration::from_millis(50), Duration::from_secs(1)));
+/// let flaky = Arc::new(Flaky::default());
+/// let dispatcher = RetryingDispatcher::new(Arc::clone(&flaky), policy, Arc::new(clock.clone()));
+/// let command = SagaCommand { id: CommandId::new("c-1"), saga_id: SagaId::new("order-1")?, command: "charge" };
+///
+/// let delivering = tokio::spawn(async move { dispatcher.dispatch(&command).await });
+/// while clock.pending_sleepers() == 0 {
+///     tokio::task::yield_now().await;
+/// }
+/// clock.advance(Duration::from_millis(50));
+/// delivering.await??;
+/// assert_eq!(flaky.0.load(Ordering::SeqCst), 2, "one failure, one retry");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RetryingDispatcher<D> {
+    inner: D,
+    policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl<D> RetryingDispatcher<D> {
+    /// Delivers through `inner`, retrying transient failures with `policy`
+    /// on `clock`.
+    pub fn new(inner: D, policy: RetryPolicy, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner,
+            policy,
+            clock,
+        }
+    }
+
+    /// The dispatcher it delivers through.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl<C, D> CommandDispatcher<C> for RetryingDispatcher<D>
+where
+    C: Send + Sync + 'static,
+    D: CommandDispatcher<C>,
+{
+    async fn dispatch(&self, command: &SagaCommand<C>) -> Result<(), DispatchError> {
+        self.policy
+            .retry_when(
+                &self.clock,
+                || self.inner.dispatch(command),
+                |error: &DispatchError| error.class() == ErrorClass::Transient,
+            )
+            .await
     }
 }

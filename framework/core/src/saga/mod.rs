@@ -194,7 +194,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use diagram::{DeclaredSaga, SagaMap, SagaMapBuilder, SagaMapStep};
-pub use dispatch::CommandDispatcher;
+pub use dispatch::{CommandDispatcher, RetryingDispatcher};
 pub use error::{DispatchError, SagaError};
 pub use history::{HistoryEntry, SagaHistory, StepCause};
 pub use id::{COMMAND_ID_HEADER, CommandId, SAGA_ID_HEADER, SagaCommand, SagaId};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::resilience::Backoff;
 
 /// Retries of an event that fails to apply, before it is dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +19,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait after failed attempt number `attempt` (1-based).
+    /// The wait after failed attempt number `attempt` (1-based): the
+    /// framework's one [`Backoff`], without jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(30);
-        self.initial_backoff
-            .saturating_mul(1 << doublings)
-            .min(self.max_backoff)
+        Backoff::new(self.initial_backoff, self.max_backoff).delay(attempt)
     }
 }
 

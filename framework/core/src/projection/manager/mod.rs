@@ -64,6 +64,7 @@ use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionRequest, Projecti
 use crate::error::{CodedError, ErrorClass};
 use crate::event::{Position, StoredEvent};
 use crate::event_store::EventStoreError;
+use crate::resilience::Backoff;
 use crate::shutdown::Activity;
 
 /// Runs a [`Projection`]. Cloning gives another handle to the same manager.
@@ -341,14 +342,12 @@ impl<P: Projection> ProjectionManager<P> {
         }
     }
 
-    /// The wait before retry number `attempts` of a transient failure.
+    /// The wait before retry number `attempts` of a transient failure: the
+    /// framework's one [`Backoff`], without jitter (one manager per
+    /// projection: no crowd to spread out, and a schedule tests can check).
     fn failure_backoff(&self, attempts: u32) -> Duration {
         let config = &self.shared.config;
-        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-        config
-            .failure_backoff
-            .saturating_mul(factor)
-            .min(config.max_failure_backoff.max(config.failure_backoff))
+        Backoff::new(config.failure_backoff, config.max_failure_backoff).delay(attempts)
     }
 
     /// Runs [`run`](Self::run) on a tokio task.
