@@ -359,6 +359,10 @@ pub mod codes {
         SAGA_NOT_FOUND = ("CR-E0036", "no saga instance with this id has recorded anything");
         /// A saga does something else than its declared map says.
         SAGA_MAP_MISMATCH = ("CR-E0037", "a saga's declared map does not match what the saga does");
+        /// Runners were still busy when a graceful shutdown's deadline passed.
+        SHUTDOWN_UNFINISHED = ("CR-E0050", "runners still busy at the shutdown deadline");
+        /// A runner failed while shutting down.
+        SHUTDOWN_RUNNER_FAILED = ("CR-E0051", "a runner failed while shutting down");
         /// A circuit breaker is open and refused the call without making it.
         CIRCUIT_OPEN = ("CR-E0040", "a circuit breaker is open and refused the call");
         /// An operation did not finish within its time limit.

@@ -32,11 +32,13 @@ pub mod error;
 pub mod event;
 pub mod event_bus;
 pub mod event_store;
+pub mod health;
 pub mod metrics;
 pub mod projection;
 pub mod reducer;
 pub mod resilience;
 pub mod saga;
+pub mod shutdown;
 pub mod store;
 pub mod trace;
 

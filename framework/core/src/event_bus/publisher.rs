@@ -56,6 +56,7 @@ use crate::resilience::Backoff;
 
 /// The longest wait between retries of a failing page.
 const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+use crate::shutdown::Activity;
 
 /// Chooses the topic of each event, or `None` to not publish it.
 type Router = Arc<dyn Fn(&StoredEvent) -> Option<Topic> + Send + Sync>;
@@ -130,6 +131,9 @@ struct Shared<C: ProjectionCheckpoint> {
     cursor: tokio::sync::Mutex<Option<Position>>,
     position: watch::Sender<Position>,
     shutdown: CancellationToken,
+    /// The `run` and `publish_pending` calls in progress, for a graceful
+    /// shutdown to wait on.
+    activity: Activity,
     published: AtomicU64,
 }
 
@@ -165,6 +169,7 @@ impl<C: ProjectionCheckpoint> EventPublisherBuilder<C> {
                 cursor: tokio::sync::Mutex::new(None),
                 position,
                 shutdown: CancellationToken::new(),
+                activity: Activity::new(),
                 published: AtomicU64::new(0),
             }),
         }
@@ -266,6 +271,7 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     /// The first failure of the source, the bus or the checkpoint store;
     /// what was checkpointed before it stays checkpointed.
     pub async fn publish_pending(&self) -> Result<u64, EventBusError> {
+        let _active = self.shared.activity.enter();
         let mut total = 0;
         loop {
             match self.publish_next_page().await? {
@@ -293,6 +299,7 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     /// every event).
     pub async fn run(&self) -> Result<(), EventBusError> {
         let shared = &self.shared;
+        let _active = shared.activity.enter();
         let mut notifications = shared.source.subscribe();
         tracing::info!(publisher = self.name(), "event publisher started");
         let backoff = Backoff::new(shared.config.failure_backoff, MAX_FAILURE_BACKOFF);
@@ -352,8 +359,17 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     }
 
     /// Asks `run` and `publish_pending` to stop after the page in progress.
+    /// To also wait until they have, within a deadline, use
+    /// [`GracefulShutdown::shutdown_within`](crate::shutdown::GracefulShutdown::shutdown_within).
     pub fn shutdown(&self) {
         self.shared.shutdown.cancel();
+    }
+
+    /// Returns once no `run` or `publish_pending` is in progress and no page
+    /// holds the cursor.
+    pub(crate) async fn stopped(&self) {
+        self.shared.activity.idle().await;
+        drop(self.shared.cursor.lock().await);
     }
 
     /// Waits until everything up to `target` (e.g. an append's
