@@ -135,3 +135,37 @@ async fn the_in_memory_bus_is_reachable() {
     assert_eq!(report.checks[0].name, "event-bus");
     assert_eq!(report.status, HealthLevel::Healthy);
 }
+
+#[tokio::test]
+async fn an_open_circuit_is_not_ready_unless_it_only_degrades() {
+    use composable_rust_core::StoreError;
+    use composable_rust_core::health::CircuitBreakerCheck;
+    use composable_rust_core::resilience::{CircuitBreaker, CircuitState};
+
+    let breaker = CircuitBreaker::builder("payments")
+        .with_failure_threshold(1)
+        .build();
+    let cache = CircuitBreaker::builder("cache")
+        .with_failure_threshold(1)
+        .build();
+    let registry = HealthRegistry::new()
+        .with_readiness(CircuitBreakerCheck::new(breaker.clone()))
+        .with_readiness(CircuitBreakerCheck::degrading(cache.clone()));
+    let report = registry.readiness().await;
+    assert_eq!(report.checks[0].name, "circuit:payments");
+    assert_eq!(report.status, HealthLevel::Healthy);
+
+    // One transient failure opens each breaker.
+    let failure: Result<(), StoreError> = Err(StoreError::ShutdownTimedOut {
+        in_flight: 1,
+        deadline: Duration::ZERO,
+    });
+    for b in [&breaker, &cache] {
+        b.acquire().unwrap().record(&failure);
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+    let report = registry.readiness().await;
+    assert_eq!(report.checks[0].status.level, HealthLevel::Unhealthy);
+    assert_eq!(report.checks[1].status.level, HealthLevel::Degraded);
+    assert!(!report.is_passing());
+}

@@ -1,12 +1,14 @@
-//! The checks the core provides: a closure, an event bus, a projection.
+//! The checks the core provides: a closure, an event bus, a projection, a
+//! circuit breaker.
 
 use std::future::Future;
 
 use async_trait::async_trait;
 
-use super::{HealthCheck, HealthStatus};
+use super::{HealthCheck, HealthLevel, HealthStatus};
 use crate::event_bus::{EventBus, Topic};
 use crate::projection::{Projection, ProjectionHealth, ProjectionManager};
+use crate::resilience::{CircuitBreaker, CircuitState};
 
 /// A check made of a closure: for anything without a check of its own
 /// (a circuit breaker's state, a feature flag service, a file).
@@ -175,6 +177,62 @@ impl<P: Projection> HealthCheck for ProjectionCheck<P> {
             )),
             Ok(_) => HealthStatus::healthy(),
             Err(error) => HealthStatus::unhealthy(format!("cannot read the lag: {error}")),
+        }
+    }
+}
+
+/// A [`CircuitBreaker`]'s state, named `circuit:NAME`, for **readiness**:
+/// half-open is degraded; open is unhealthy ([`new`](Self::new)), or only
+/// degraded for a dependency the service works without, such as a cache
+/// ([`degrading`](Self::degrading)).
+#[derive(Debug)]
+pub struct CircuitBreakerCheck {
+    breaker: CircuitBreaker,
+    name: String,
+    open: HealthLevel,
+}
+
+impl CircuitBreakerCheck {
+    /// Unhealthy while `breaker` is open.
+    pub fn new(breaker: CircuitBreaker) -> Self {
+        Self::with_open_level(breaker, HealthLevel::Unhealthy)
+    }
+
+    /// Only degraded while `breaker` is open: the service still serves
+    /// without the dependency behind it.
+    pub fn degrading(breaker: CircuitBreaker) -> Self {
+        Self::with_open_level(breaker, HealthLevel::Degraded)
+    }
+
+    fn with_open_level(breaker: CircuitBreaker, open: HealthLevel) -> Self {
+        let name = format!("circuit:{}", breaker.name());
+        Self {
+            breaker,
+            name,
+            open,
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for CircuitBreakerCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self) -> HealthStatus {
+        let name = self.breaker.name();
+        match self.breaker.state() {
+            CircuitState::Closed => HealthStatus::healthy(),
+            CircuitState::HalfOpen => {
+                HealthStatus::degraded(format!("circuit {name} is half-open: trying one call"))
+            }
+            CircuitState::Open => HealthStatus {
+                level: self.open,
+                reason: Some(format!(
+                    "circuit {name} is open: calls to it are refused until its cool-down has passed"
+                )),
+            },
         }
     }
 }

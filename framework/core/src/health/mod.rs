@@ -19,14 +19,14 @@
 //!
 //! Checks provided: [`EventBusCheck`] (any bus: in memory, Redis Streams,
 //! Kafka), [`ProjectionCheck`] (lag over a threshold for readiness, stopped
-//! for liveness), [`FnCheck`] (a closure: anything else, e.g. a circuit
-//! breaker's state); `PostgresHealthCheck` in `composable-rust-postgres`
+//! for liveness), [`CircuitBreakerCheck`] (a breaker open), [`FnCheck`]
+//! (a closure: anything else); `PostgresHealthCheck` in `composable-rust-postgres`
 //! and `RedisHealthCheck` in `composable-rust-redis`.
 
 mod checks;
 mod registry;
 
-pub use checks::{EventBusCheck, FnCheck, ProjectionCheck};
+pub use checks::{CircuitBreakerCheck, EventBusCheck, FnCheck, ProjectionCheck};
 pub use registry::{CheckReport, HealthRegistry, HealthReport, Probe};
 
 use async_trait::async_trait;
