@@ -34,8 +34,9 @@
 //!
 //! [`check_browser`] opens the built book in headless Chromium and checks
 //! it as a web page: diagrams rendered, admonitions styled, search working,
-//! no console errors (see [`mod@browser`]). [`check_api_links`] checks the
-//! book's links into the API docs built alongside it (see [`mod@api_links`]).
+//! no console errors (see [`mod@browser`]). [`check_links`] checks every
+//! link of the built book, those into the API docs built alongside it
+//! included (see [`mod@links`]).
 //!
 //! [`regenerate_outputs`] rewrites those `output.txt` files from real runs.
 //! [`follow()`] follows the build-along (tutorial) chapters as a reader
@@ -49,13 +50,13 @@
 
 #![deny(missing_docs)]
 
-pub mod api_links;
 pub mod browser;
 pub mod commands;
 pub mod diff;
 pub mod directives;
 mod files;
 pub mod follow;
+pub mod links;
 pub mod markdown;
 mod rules;
 pub mod workspace;
@@ -64,11 +65,11 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use api_links::{ApiLinksReport, check_api_links};
 pub use browser::{BrowserOptions, BrowserReport, check_browser};
 pub use commands::{CommandsOptions, CommandsReport, run_commands};
 pub use files::normalize;
 pub use follow::{FollowOptions, FollowReport, FollowedChapter, follow};
+pub use links::{LinksReport, check_links};
 pub use rules::fences::ignore_reason;
 pub use rules::listings::{chapter_dir_number, listing_numbers};
 

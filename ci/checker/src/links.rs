@@ -1,18 +1,25 @@
-//! `book-checker api-links`: the book's links into its API docs resolve.
+//! `book-checker links`: every link of the built book resolves.
 //!
-//! CI builds the API docs (`cargo doc --workspace --no-deps
-//! --all-features`, into `target/doc`: with all features, so that
-//! feature-gated items such as `fixtures::TestSchema` have pages too) and
-//! copies them into the built book at `target/book/html/api/`, so a chapter
-//! links an item as
+//! The check reads the built HTML (`target/book/html`), not the Markdown
+//! sources: what a reader clicks is what is checked, after mdBook has
+//! rewritten `chapter.md#x` into `chapter.html#x`. For every page, every
+//! relative `href` must name a file inside the built book (a link with a
+//! `../` too many leaves it), and its `#fragment`, if any, an `id` in that
+//! file (mdBook gives every heading one; a link to `#x` on the same page is
+//! checked against the page itself). Links with a scheme (`https:`,
+//! `mailto:`) are not followed: the build machines are offline.
+//!
+//! Links into the API docs get their own advice. CI builds them
+//! (`cargo doc --workspace --no-deps --all-features`, into `target/doc`:
+//! with all features, so that feature-gated items such as
+//! `fixtures::TestSchema` have pages too) and copies them into the built
+//! book at `target/book/html/api/`, so a chapter links an item as
 //! `../api/composable_rust/struct.Store.html` (relative, like any link
-//! between pages). mdbook-linkcheck checks links against the Markdown
-//! sources and cannot see `api/` (book.toml tells it to skip links into
-//! it), so this check reads the built HTML instead: every relative link
-//! whose path starts with `api/` after its `../` steps must resolve to a
-//! file under `api/` (a link with a `../` too many or too few misses it),
-//! and its `#fragment`, if any, to an `id` in that file (rustdoc gives every
-//! method, field and variant one: `#method.send`).
+//! between pages); rustdoc gives every method, field and variant an id
+//! (`#method.send`).
+//!
+//! This replaces mdbook-linkcheck (one tool less to build in CI, and it
+//! could not see `api/`, which is copied in after `mdbook build`).
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -22,19 +29,21 @@ use crate::Problem;
 use crate::browser::book_pages;
 use crate::files::{absolute_root, normalize, relative};
 
-/// The result of [`check_api_links`].
+/// The result of [`check_links`].
 #[derive(Debug, Clone, Default)]
-pub struct ApiLinksReport {
+pub struct LinksReport {
     /// Broken links, at the chapter's source (and line, when the link is
     /// found there) or at the HTML page.
     pub problems: Vec<Problem>,
     /// Pages read.
     pub pages: usize,
-    /// Links into `api/` found (and checked).
+    /// Relative links found (and checked), those into `api/` included.
     pub links: usize,
+    /// Of [`links`](Self::links), the links into `api/`.
+    pub api_links: usize,
 }
 
-impl ApiLinksReport {
+impl LinksReport {
     /// True when nothing is wrong.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
@@ -44,8 +53,7 @@ impl ApiLinksReport {
 /// True if `href` is a relative link into the API docs: its path, once its
 /// `.` and `..` steps are resolved, starts with `api/` after any leading
 /// `../` (`../api/x.html`, and `guides/../api/x.html` as mdBook writes the
-/// same link in print.html). book.toml's linkcheck `exclude` skips these
-/// links in the chapters' sources.
+/// same link in print.html).
 pub fn is_api_link(href: &str) -> bool {
     if href.contains(':') || href.starts_with('/') || href.starts_with('#') {
         return false;
@@ -65,13 +73,13 @@ pub fn is_api_link(href: &str) -> bool {
     rest.next() == Some(&"api") && rest.next().is_some()
 }
 
-/// Checks every link into `api/` of the book built at `html` (relative to
+/// Checks every relative link of the book built at `html` (relative to
 /// `root` unless absolute).
-pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
+pub fn check_links(root: &Path, html: &Path) -> LinksReport {
     let root = absolute_root(root);
     let html = root.join(html);
     let api = html.join("api");
-    let mut report = ApiLinksReport::default();
+    let mut report = LinksReport::default();
     let mut targets: HashMap<PathBuf, Option<String>> = HashMap::new();
     if !html.join("index.html").is_file() {
         report.problems.push(Problem::new(
@@ -94,7 +102,10 @@ pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
         };
         let dir = path.parent().unwrap_or(&html).to_path_buf();
         for href in hrefs(&text) {
-            if !is_api_link(&href) {
+            // A scheme (`https:`, `mailto:`) is not followed (offline), and a
+            // root-absolute path depends on where the book is hosted (mdBook
+            // writes one, from `site-url`, on 404.html).
+            if href.contains(':') || href.starts_with('/') {
                 continue;
             }
             report.links += 1;
@@ -103,33 +114,44 @@ pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
                 None => (href.as_str(), None),
             };
             let file = file.split('?').next().unwrap_or(file);
-            let target = normalize(&dir.join(file));
-            let message = if !target.starts_with(&api) {
+            let target = if file.is_empty() {
+                path.clone()
+            } else {
+                normalize(&dir.join(file))
+            };
+            let message = if is_api_link(&href) {
+                report.api_links += 1;
+                api_problem(&root, &api, page, &href, &target, fragment, &mut targets)
+            } else if !target.starts_with(&html) {
                 Some(format!(
-                    "link `{href}` resolves to {}, outside the API docs (api/ is at the book's root: from {page} it is `{}api/...`)",
+                    "link `{href}` resolves to {}, outside the built book (a `../` too many? from {page} the book's root is `{}`)",
                     relative(&root, &target).display(),
-                    "../".repeat(page.matches('/').count())
-                ))
-            } else if !api.is_dir() {
-                Some(format!(
-                    "link `{href}`: the book has no API docs ({} is missing); build them with `cargo doc --workspace --no-deps --all-features` and copy target/doc there (ci/test and ci/serve-book do)",
-                    relative(&root, &api).display()
+                    if page.contains('/') {
+                        "../".repeat(page.matches('/').count())
+                    } else {
+                        "./".to_owned()
+                    }
                 ))
             } else {
+                let file_target = if target.is_dir() {
+                    target.join("index.html")
+                } else {
+                    target.clone()
+                };
                 let content = targets
-                    .entry(target.clone())
-                    .or_insert_with(|| fs::read_to_string(&target).ok());
+                    .entry(file_target.clone())
+                    .or_insert_with(|| fs::read_to_string(&file_target).ok());
                 match (content, fragment) {
                     (None, _) => Some(format!(
-                        "link `{href}`: no such file {} in the API docs (renamed or moved item? a re-export rustdoc does not inline? look in target/doc)",
-                        relative(&root, &target).display()
+                        "link `{href}`: no such file {} in the built book (a chapter renamed or moved? link the chapter's .md file, relative to this chapter)",
+                        relative(&root, &file_target).display()
                     )),
                     (Some(content), Some(fragment))
                         if !fragment.is_empty() && !has_id(content, fragment) =>
                     {
                         Some(format!(
-                            "link `{href}`: {} has no `#{fragment}` (rustdoc ids look like `#method.name`, `#structfield.name`, `#variant.Name`)",
-                            relative(&root, &target).display()
+                            "link `{href}`: {} has no `#{fragment}` (mdBook makes a heading's id from its text: lower case, spaces to `-`, punctuation dropped)",
+                            relative(&root, &file_target).display()
                         ))
                     }
                     _ => None,
@@ -150,12 +172,60 @@ pub fn check_api_links(root: &Path, html: &Path) -> ApiLinksReport {
     report
 }
 
-/// The `href` attribute values of `html`, with `&amp;` decoded.
+/// The problem with a link into the API docs, if any.
+fn api_problem(
+    root: &Path,
+    api: &Path,
+    page: &str,
+    href: &str,
+    target: &Path,
+    fragment: Option<&str>,
+    targets: &mut HashMap<PathBuf, Option<String>>,
+) -> Option<String> {
+    if !target.starts_with(api) {
+        return Some(format!(
+            "link `{href}` resolves to {}, outside the API docs (api/ is at the book's root: from {page} it is `{}api/...`)",
+            relative(root, target).display(),
+            "../".repeat(page.matches('/').count())
+        ));
+    }
+    if !api.is_dir() {
+        return Some(format!(
+            "link `{href}`: the book has no API docs ({} is missing); build them with `cargo doc --workspace --no-deps --all-features` and copy target/doc there (ci/test and ci/serve-book do)",
+            relative(root, api).display()
+        ));
+    }
+    let content = targets
+        .entry(target.to_path_buf())
+        .or_insert_with(|| fs::read_to_string(target).ok());
+    match (content, fragment) {
+        (None, _) => Some(format!(
+            "link `{href}`: no such file {} in the API docs (renamed or moved item? a re-export rustdoc does not inline? look in target/doc)",
+            relative(root, target).display()
+        )),
+        (Some(content), Some(fragment)) if !fragment.is_empty() && !has_id(content, fragment) => {
+            Some(format!(
+                "link `{href}`: {} has no `#{fragment}` (rustdoc ids look like `#method.name`, `#structfield.name`, `#variant.Name`)",
+                relative(root, target).display()
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The `href` attribute values of the `<a>` elements of `html`, with
+/// `&amp;` decoded. `<link>` elements are mdBook's theme (stylesheets,
+/// icons), not links a reader follows.
 fn hrefs(html: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut rest = html;
     while let Some(at) = rest.find("href=") {
+        let tag = rest[..at].rfind('<').map_or("", |start| &rest[start..at]);
+        let is_anchor = tag.starts_with("<a ") || tag.starts_with("<a\n");
         rest = &rest[at + 5..];
+        if !is_anchor {
+            continue;
+        }
         let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
             continue;
         };
@@ -235,6 +305,7 @@ mod tests {
             r#"<section id="method.send"></section>"#,
         );
         write(&html.join("index.html"), "");
+        write(&html.join("guides/api-guide.html"), "");
         write(
             &root.join("book/src/cookbook/x.md"),
             "# X\n\nSee [`Store`](../api/composable_rust/struct.Store.html#method.nope).\n",
@@ -258,8 +329,9 @@ mod tests {
                 r#"<a href="cookbook/../api/composable_rust/struct.Other.html">new</a>"#,
             ),
         );
-        let report = check_api_links(&root, Path::new("target/book/html"));
-        assert_eq!(report.links, 7);
+        let report = check_links(&root, Path::new("target/book/html"));
+        assert_eq!(report.links, 8);
+        assert_eq!(report.api_links, 7);
         let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(problems.iter().any(|p| p.starts_with("target/book/html/print.html: link `cookbook/../api/composable_rust/struct.Other.html`: no such file")), "{problems:#?}");
@@ -273,17 +345,69 @@ mod tests {
         let root = crate::browser::tests::scratch("api-links-none");
         let html = root.join("target/book/html");
         write(&html.join("index.html"), r#"<a href="intro.html">x</a>"#);
-        assert!(check_api_links(&root, Path::new("target/book/html")).is_ok());
+        write(&html.join("intro.html"), "");
+        assert!(check_links(&root, Path::new("target/book/html")).is_ok());
         write(
             &html.join("next.html"),
             r#"<a href="api/composable_rust/index.html">API</a>"#,
         );
-        let report = check_api_links(&root, Path::new("target/book/html"));
+        let report = check_links(&root, Path::new("target/book/html"));
         assert_eq!(report.problems.len(), 1);
         assert!(
             report.problems[0]
                 .message
                 .contains("the book has no API docs")
+        );
+    }
+
+    #[test]
+    fn finds_broken_links_between_pages_and_fragments() {
+        let root = crate::browser::tests::scratch("links-pages");
+        let html = root.join("target/book/html");
+        write(
+            &html.join("index.html"),
+            r##"<h2 id="top">Top</h2><a href="#top">ok</a><a href="#nowhere">bad</a>"##,
+        );
+        write(
+            &html.join("sagas/event-bus.html"),
+            r#"<h2 id="kafka-and-redpanda">K</h2>"#,
+        );
+        write(
+            &html.join("guides/x.html"),
+            concat!(
+                r#"<a href="../sagas/event-bus.html#kafka-and-redpanda">ok</a>"#,
+                r#"<a href="../sagas/event-bus.html#kafka">bad id</a>"#,
+                r#"<a href="../sagas/gone.html">missing</a>"#,
+                r#"<a href="../../README.md">outside</a>"#,
+                r#"<a href="https://example.com/x.html">web</a>"#,
+                r#"<a href="../sagas/">dir</a>"#,
+            ),
+        );
+        write(&html.join("sagas/index.html"), "");
+        let report = check_links(&root, Path::new("target/book/html"));
+        let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(report.links, 7, "{problems:#?}");
+        assert_eq!(report.api_links, 0);
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p
+                    .contains("link `#nowhere`: target/book/html/index.html has no `#nowhere`")),
+            "{problems:#?}"
+        );
+        assert!(problems.iter().any(|p| p.contains("link `../sagas/event-bus.html#kafka`: target/book/html/sagas/event-bus.html has no `#kafka`")), "{problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.contains(
+                "link `../sagas/gone.html`: no such file target/book/html/sagas/gone.html"
+            )),
+            "{problems:#?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains(
+                "link `../../README.md` resolves to target/book/README.md, outside the built book"
+            )),
+            "{problems:#?}"
         );
     }
 }

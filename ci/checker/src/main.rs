@@ -5,7 +5,7 @@
 //! book-checker follow [--root DIR] [--chapter PATH] [--keep]
 //! book-checker commands [--root DIR] [--chapter PATH]
 //! book-checker regenerate-output [--root DIR] [LISTING_DIR...]
-//! book-checker api-links [--root DIR] [--html DIR]
+//! book-checker links [--root DIR] [--html DIR]
 //! book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet] [--page PATH]...
 //! ```
 //!
@@ -19,8 +19,8 @@
 //! (reference) chapters from the repository root, verbatim, and exits with 1
 //! at the first that fails (see `book_checker::commands`). `regenerate-output` rewrites `output.txt` of the
 //! given listings, or of every listing that has one, from a real `cargo run
-//! -q -p <listing>`. `api-links` checks the built book's links into its API
-//! docs (`api/`, see `book_checker::api_links`); `browser` opens every page
+//! -q -p <listing>`. `links` checks every link of the built book, into its
+//! API docs (`api/`) too (see `book_checker::links`); `browser` opens every page
 //! of the built book in headless Chromium (see `book_checker::browser`).
 //! Exit code 2 means a usage error.
 
@@ -29,8 +29,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use book_checker::{
-    BrowserOptions, CommandsOptions, FollowOptions, FollowReport, Options, check, check_api_links,
-    check_browser, follow, regenerate_outputs, run_commands,
+    BrowserOptions, CommandsOptions, FollowOptions, FollowReport, Options, check, check_browser,
+    check_links, follow, regenerate_outputs, run_commands,
 };
 
 const USAGE: &str = "\
@@ -38,7 +38,7 @@ usage: book-checker check [--root DIR] [--no-run]
        book-checker follow [--root DIR] [--chapter PATH] [--keep]
        book-checker commands [--root DIR] [--chapter PATH]
        book-checker regenerate-output [--root DIR] [LISTING_DIR...]
-       book-checker api-links [--root DIR] [--html DIR]
+       book-checker links [--root DIR] [--html DIR]
        book-checker browser [--root DIR] [--html DIR] [--jobs N] [--quiet] [--page PATH]...
 
 check              find untagged fences, unexplained `ignore`s, broken includes and
@@ -59,8 +59,9 @@ commands           run every console command of the chapters that are not
   --chapter PATH   only this chapter (its .md file)
 regenerate-output  rewrite output.txt from a real run, for the listings given
                    or for every listing that has one
-api-links          check that every link of the built book into its API docs
-                   (api/, copied from target/doc) names an existing file and id
+links              check that every relative link of the built book, those into
+                   its API docs (api/, copied from target/doc) included, names
+                   an existing file and id
   --html DIR       the built HTML book (default: target/book/html)
 browser            open every page of the built book in headless Chromium:
                    mermaid diagrams rendered, admonitions styled, no console
@@ -98,7 +99,7 @@ fn main() -> ExitCode {
                 None => return usage_error("--chapter needs the path of a chapter's .md file"),
             },
             "--keep" if command == "follow" => keep = true,
-            "--html" if command == "api-links" || command == "browser" => match args.next() {
+            "--html" if command == "links" || command == "browser" => match args.next() {
                 Some(dir) => html = Some(PathBuf::from(dir)),
                 None => return usage_error("--html needs the directory of the built HTML book"),
             },
@@ -139,7 +140,7 @@ fn main() -> ExitCode {
             ..CommandsOptions::new(root)
         }),
         "regenerate-output" => run_regenerate(&root, &listings),
-        "api-links" => run_api_links(
+        "links" => run_links(
             &root,
             &html.unwrap_or_else(|| PathBuf::from("target/book/html")),
         ),
@@ -196,21 +197,21 @@ fn run_commands_step(options: CommandsOptions) -> ExitCode {
     }
 }
 
-fn run_api_links(root: &Path, html: &Path) -> ExitCode {
-    let report = check_api_links(root, html);
+fn run_links(root: &Path, html: &Path) -> ExitCode {
+    let report = check_links(root, html);
     for problem in &report.problems {
         eprintln!("error: {problem}");
     }
     let summary = format!(
-        "{} link(s) into api/ on {} page(s)",
-        report.links, report.pages
+        "{} link(s), {} of them into api/, on {} page(s)",
+        report.links, report.api_links, report.pages
     );
     if report.is_ok() {
-        println!("book-checker api-links: every link into the API docs resolves ({summary})");
+        println!("book-checker links: every link resolves ({summary})");
         ExitCode::SUCCESS
     } else {
         eprintln!(
-            "book-checker api-links: {} broken link(s) ({summary})",
+            "book-checker links: {} broken link(s) ({summary})",
             report.problems.len()
         );
         ExitCode::FAILURE
