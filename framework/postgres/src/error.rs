@@ -44,6 +44,20 @@ pub mod codes {
         PROJECTION_CORRUPT_ROW = ("CR-E0112", "a projection store row holds an impossible value");
         /// Another manager moved a projection's checkpoint during a batch.
         CHECKPOINT_CONFLICT = ("CR-E0113", "another manager moved the projection's checkpoint");
+        /// A blue/green read model's base name was rejected.
+        INVALID_BLUE_GREEN_NAME = ("CR-E0130", "invalid blue/green read model name");
+        /// An event failed while a blue/green rebuild loaded the new version.
+        BLUE_GREEN_REBUILD_FAILED = ("CR-E0131", "a blue/green rebuild failed; the live version is untouched");
+        /// A statement on blue/green versions or their views failed.
+        BLUE_GREEN_QUERY_FAILED = ("CR-E0132", "a blue/green versioning query failed");
+        /// Another rebuild of the same blue/green read model is running.
+        BLUE_GREEN_REBUILD_RUNNING = ("CR-E0133", "another blue/green rebuild is running");
+        /// The new version kept falling behind the live one.
+        BLUE_GREEN_CATCH_UP_TIMED_OUT = ("CR-E0134", "the new version could not catch up with the live one");
+        /// A blue/green read model has no live version yet.
+        BLUE_GREEN_NO_LIVE_VERSION = ("CR-E0135", "no live blue/green version yet");
+        /// A table or view name the blue/green switch will not splice into SQL.
+        BLUE_GREEN_UNEXPECTED_NAME = ("CR-E0136", "a version holds a table whose name cannot be switched");
         /// Stored events carry transaction ids this server has not reached
         /// (they were copied from another server by a logical dump).
         TRANSACTION_IDS_AHEAD = ("CR-E0114", "stored events carry transaction ids ahead of the server's");

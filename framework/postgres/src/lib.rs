@@ -153,6 +153,7 @@ mod store;
 pub use error::{PostgresError, codes, sqlstate_class};
 pub use inspect::{SchemaStatus, StreamSummary};
 pub use projection::{
+    BlueGreen, BlueGreenError, Switched, Version, VersionState,
     Document, DocumentQuery, DocumentTable, PostgresProjectionStore, PostgresProjectionTx,
     SortOrder, StoredCheckpoint, sql_error,
 };

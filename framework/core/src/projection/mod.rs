@@ -15,6 +15,7 @@
 //! - [`EventSource`]: where events come from (the event store's global
 //!   stream; any type implementing [`EventStore`](crate::EventStore) is one).
 
+pub mod blue_green;
 pub mod cached;
 mod error;
 mod in_memory;

@@ -58,6 +58,8 @@
 //! configuration error (missing tables, permissions). Use [`sql_error`] to
 //! convert the errors of your own SQL the same way.
 
+mod blue_green;
+mod bulk;
 mod documents;
 mod operations;
 mod sql;
@@ -66,6 +68,7 @@ mod tx;
 
 use composable_rust_core::ProjectionError;
 
+pub use blue_green::{BlueGreen, BlueGreenError, Switched, Version, VersionState};
 pub use documents::{Document, DocumentQuery, DocumentTable, SortOrder};
 pub use operations::StoredCheckpoint;
 pub use store::PostgresProjectionStore;

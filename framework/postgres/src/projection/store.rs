@@ -16,6 +16,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 use uuid::Uuid;
 
+use super::bulk::BulkLoad;
 use super::documents::{Document, DocumentQuery};
 use super::sql::{Statements, prefix_successor};
 use super::tx::{PostgresProjectionTx, valid_key};
@@ -88,6 +89,9 @@ pub(crate) struct Inner {
     pub(crate) pool: PgPool,
     pub(crate) schema: SchemaName,
     pub(crate) sql: Statements,
+    /// Set on the store a blue/green rebuild loads a new version through
+    /// (see `bulk.rs`): new keys go out with `COPY`.
+    pub(crate) bulk: Option<BulkLoad>,
 }
 
 impl Inner {
@@ -139,6 +143,26 @@ impl PostgresProjectionStore {
         Self {
             inner: Arc::new(Inner {
                 sql: Statements::new(&schema),
+                pool,
+                schema,
+                bulk: None,
+            }),
+        }
+    }
+
+    /// A store on `pool` in an already validated `schema`.
+    pub(crate) fn from_schema(pool: PgPool, schema: SchemaName) -> Self {
+        Self::build(pool, schema)
+    }
+
+    /// A store on `pool` in `schema` that bulk-loads (`COPY`) keys it has
+    /// not written before: only for a version nobody else writes, while a
+    /// blue/green rebuild loads it.
+    pub(crate) fn bulk_loading(pool: PgPool, schema: SchemaName) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sql: Statements::new(&schema),
+                bulk: Some(BulkLoad::new(&schema)),
                 pool,
                 schema,
             }),

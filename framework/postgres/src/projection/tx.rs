@@ -157,6 +157,16 @@ impl PostgresProjectionTx {
                 None => deleted.push(key),
             }
         }
+        if let Some(bulk) = &self.store.bulk {
+            // A blue/green load: keys never written go out with COPY.
+            let split = bulk.split(keys.into_iter().zip(data).collect());
+            (keys, data) = (split.keys, split.data);
+            if !split.new.is_empty() {
+                bulk.copy(&mut self.tx, &split.new)
+                    .await
+                    .map_err(|error| self.store.error(error, "bulk-load values"))?;
+            }
+        }
         let sql = &self.store.sql;
         if !keys.is_empty() {
             sqlx::query(&sql.upsert_many)
