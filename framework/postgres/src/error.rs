@@ -61,6 +61,18 @@ pub mod codes {
         /// Stored events carry transaction ids this server has not reached
         /// (they were copied from another server by a logical dump).
         TRANSACTION_IDS_AHEAD = ("CR-E0114", "stored events carry transaction ids ahead of the server's");
+        /// The partition lease tables do not exist: `PartitionLeases::migrate()` was not called.
+        LEASE_TABLES_MISSING = ("CR-E0120", "partition lease tables missing: call PartitionLeases::migrate()");
+        /// A worker lost a partition's lease; its unit of work was rolled back.
+        LEASE_LOST = ("CR-E0121", "a worker no longer holds a partition's lease (fenced)");
+        /// Workers of one projection were configured with different partition counts.
+        PARTITION_COUNT_CHANGED = ("CR-E0122", "the partition count differs from the one recorded");
+        /// A partitioned worker's settings were rejected.
+        INVALID_PARTITIONING = ("CR-E0123", "invalid partitioned worker settings");
+        /// A query on the partition lease tables failed.
+        LEASE_QUERY_FAILED = ("CR-E0124", "a partition lease query failed");
+        /// Running the partition lease migrations failed.
+        LEASE_MIGRATION_FAILED = ("CR-E0125", "running the partition lease migrations failed");
     }
 }
 

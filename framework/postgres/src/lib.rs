@@ -142,6 +142,7 @@ mod append;
 pub mod error;
 mod inspect;
 mod notify;
+pub mod partition;
 pub mod projection;
 mod read;
 mod rows;
@@ -152,6 +153,7 @@ mod store;
 
 pub use error::{PostgresError, codes, sqlstate_class};
 pub use inspect::{SchemaStatus, StreamSummary};
+pub use partition::{PartitionLeases, PartitionedWorker};
 pub use projection::{
     BlueGreen, BlueGreenError, Switched, Version, VersionState,
     Document, DocumentQuery, DocumentTable, PostgresProjectionStore, PostgresProjectionTx,
