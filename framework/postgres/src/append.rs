@@ -100,17 +100,37 @@ enum Check {
     /// The statement reads the stream's version and writes only if it is
     /// the expected one (with `Any`, whatever it is).
     Expected(ExpectedVersion),
-    /// The statement writes right after a version the store reported; the
-    /// primary key refuses it if the stream moved on.
-    After(KnownVersion),
+    /// The statement writes right after this version, which the stream
+    /// cannot be behind (a [`KnownVersion`], or 0); the primary key refuses
+    /// the rows if the stream moved on.
+    After(u64),
 }
 
 impl Check {
+    /// How to check an append that expects `expected`, given the version
+    /// of the last event a replay on the same connection just read, if
+    /// any.
+    ///
+    /// Version 0 needs no check before writing: a stream is never behind
+    /// it, so an append to a new stream (`NoStream`) goes after 0 whoever
+    /// asks for it. So does an exact version the replay saw as an event's:
+    /// events are never deleted, so the stream is at that version or past
+    /// it. Any other version a caller claims is compared with the
+    /// stream's (one ahead of the stream would otherwise leave a gap).
+    fn new(expected: ExpectedVersion, replayed: Option<u64>) -> Self {
+        match expected {
+            ExpectedVersion::NoStream => Self::After(0),
+            ExpectedVersion::Exact(version) if replayed == Some(version) => Self::After(version),
+            expected => Self::Expected(expected),
+        }
+    }
+
     /// The version the caller expects, as a conflict reports it.
     fn expected(self) -> ExpectedVersion {
         match self {
             Self::Expected(expected) => expected,
-            Self::After(version) => version.expected(),
+            Self::After(0) => ExpectedVersion::NoStream,
+            Self::After(version) => ExpectedVersion::Exact(version),
         }
     }
 
@@ -121,7 +141,7 @@ impl Check {
             Self::Expected(ExpectedVersion::Any) => None,
             Self::Expected(ExpectedVersion::NoStream) => Some(0),
             Self::Expected(ExpectedVersion::Exact(version)) => Some(saturating_i64(version)),
-            Self::After(version) => Some(saturating_i64(version.get())),
+            Self::After(version) => Some(saturating_i64(version)),
         }
     }
 }
@@ -162,7 +182,7 @@ pub(crate) async fn append_after(
         store,
         &mut connection,
         stream_id,
-        Check::After(version),
+        Check::After(version.get()),
         events,
     )
     .await
@@ -182,7 +202,29 @@ pub(crate) async fn append_on(
         store,
         connection,
         stream_id,
-        Check::Expected(expected),
+        Check::new(expected, None),
+        events,
+    )
+    .await
+}
+
+/// [`append_on`] after a replay of the stream on the same connection,
+/// whose last event had version `replayed` (`None`: no event, or only a
+/// snapshot): an append expecting exactly that version goes right after
+/// it, without reading the stream's version first (see [`Check::new`]).
+pub(crate) async fn append_after_replay(
+    store: &PostgresEventStore,
+    connection: &mut PgConnection,
+    stream_id: &StreamId,
+    expected: ExpectedVersion,
+    replayed: Option<u64>,
+    events: Vec<NewEvent>,
+) -> Result<AppendOutcome, EventStoreError> {
+    append_checked(
+        store,
+        connection,
+        stream_id,
+        Check::new(expected, replayed),
         events,
     )
     .await
@@ -460,6 +502,21 @@ mod tests {
                 "{sqlstate}"
             );
         }
+    }
+
+    #[test]
+    fn only_versions_the_stream_cannot_be_behind_skip_the_check() {
+        use ExpectedVersion::{Any, Exact, NoStream};
+        assert_eq!(Check::new(NoStream, None), Check::After(0));
+        assert_eq!(Check::new(NoStream, Some(3)), Check::After(0));
+        assert_eq!(Check::new(Exact(3), Some(3)), Check::After(3));
+        // A version no replay saw (a caller's, or past the last event
+        // read) is checked against the stream's.
+        assert_eq!(Check::new(Exact(3), None), Check::Expected(Exact(3)));
+        assert_eq!(Check::new(Exact(4), Some(3)), Check::Expected(Exact(4)));
+        assert_eq!(Check::new(Any, Some(3)), Check::Expected(Any));
+        assert_eq!(Check::After(0).expected(), NoStream);
+        assert_eq!(Check::After(3).expected(), Exact(3));
     }
 
     #[test]

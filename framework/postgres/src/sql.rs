@@ -53,7 +53,8 @@ pub(crate) struct Statements {
     /// metadata.
     pub append: String,
     /// [`append`](Self::append) for a batch of one event at an expected
-    /// version (`$2`, not NULL: 0 for a new stream), with plain values
+    /// version a caller supplied (`$2`, not NULL; a new stream, 0, goes through
+    /// [`append_one_after`](Self::append_one_after)), with plain values
     /// instead of arrays (`$3` event id, `$4` type, `$5` schema version,
     /// `$6` payload, `$7` metadata) and without the CTEs and the summary
     /// row: it returns the row written (`stream_version`, `sequence`,
@@ -87,11 +88,17 @@ pub(crate) struct Statements {
     /// version, on that path only. Parameters and returned row as for
     /// [`append_one`](Self::append_one).
     ///
-    /// Measured with callgrind (server instructions per append, 10
-    /// streams growing to 120 events, the same row and parameters):
-    /// 236,000 for [`append_one`](Self::append_one), 184,000 for this one.
-    /// Used only with versions the store reported: after a version a
-    /// caller merely claims (ahead of the stream) it would leave a gap.
+    /// Measured with callgrind (server instructions per one-event append
+    /// from the store, 10 streams growing to 120 events; the bench-peers
+    /// crate's `server-work`): 206,000 for [`append_one`](Self::append_one),
+    /// 166,000 for this one (a raw `INSERT` into a lean table: 83,000).
+    /// Used only with versions the stream cannot be behind: 0 (every
+    /// `ExpectedVersion::NoStream` append), a
+    /// [`KnownVersion`](composable_rust_core::event_store::KnownVersion),
+    /// or the version of the last event a replay just read on the same
+    /// connection. After a version a caller merely claims (it may be ahead
+    /// of the stream) it would leave a gap, so those keep
+    /// [`append_one`](Self::append_one)'s check.
     pub append_one_after: String,
     /// [`append`](Self::append) right after the known version `$2`: the
     /// batch's events at `$2 + 1, $2 + 2, ...`, with no read of the

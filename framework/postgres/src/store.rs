@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
-use composable_rust_core::event_store::{ReplayAndDecide, ReplayVisitor};
+use composable_rust_core::event_store::{KnownVersion, ReplayAndDecide, ReplayVisitor, Replayed};
 use composable_rust_core::metrics::{BACKEND_POSTGRES, observe_append, observe_read};
 use composable_rust_core::trace::append_traced;
 use composable_rust_core::{
@@ -377,6 +377,26 @@ impl EventStore for PostgresEventStore {
         .await
     }
 
+    /// Inserts right after `version` without reading the stream's version
+    /// first; the primary key refuses the row if another writer appended
+    /// since (see the crate's `append` module).
+    async fn append_after(
+        &self,
+        stream_id: &StreamId,
+        version: KnownVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        append_traced(stream_id, version.expected(), events, |events| {
+            let count = events.len();
+            observe_append(
+                BACKEND_POSTGRES,
+                count,
+                crate::append::append_after(self, stream_id, version, events),
+            )
+        })
+        .await
+    }
+
     /// A row that does not decode fails the load with
     /// [`EventStoreError::CorruptEvent`]: an aggregate cannot skip one of
     /// its events.
@@ -411,12 +431,20 @@ impl EventStore for PostgresEventStore {
             .acquire()
             .await
             .map_err(|error| self.error(error, "replay and append"))?;
+        // The version of the last event read: the append goes right after
+        // it if the command expects it (see `append::append_after_replay`).
+        let mut replayed = None;
         crate::read::replay_with(
             self,
             &mut *connection,
             stream_id,
             snapshot_schema,
-            &mut |item| command.visit(item),
+            &mut |item| {
+                if let Replayed::Event(event) = &item {
+                    replayed = Some(event.stream_version);
+                }
+                command.visit(item)
+            },
         )
         .await?;
         match command.decide() {
@@ -425,7 +453,14 @@ impl EventStore for PostgresEventStore {
                 observe_append(
                     BACKEND_POSTGRES,
                     count,
-                    crate::append::append_on(self, &mut connection, stream_id, expected, events),
+                    crate::append::append_after_replay(
+                        self,
+                        &mut connection,
+                        stream_id,
+                        expected,
+                        replayed,
+                        events,
+                    ),
                 )
             })
             .await
