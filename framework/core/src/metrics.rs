@@ -11,9 +11,10 @@
 //!
 //! `composable_<area>_<what>[_<unit>]`: every name starts with
 //! `composable_`, then the component (`event_store`, `store`, `bus`,
-//! `publisher`, `saga`, `projection`); counters end in `_total`, durations
-//! are histograms in seconds ending in `_seconds`, and a gauge names what
-//! it counts (`_messages`, `_events_behind`). Labels are few and bounded:
+//! `publisher`, `saga`, `projection`, `circuit`, `bulkhead`); counters
+//! end in `_total`, durations are histograms in seconds ending in
+//! `_seconds`, and a gauge names what it counts (`_messages`,
+//! `_events_behind`). Labels are few and bounded:
 //! `backend` (one of [`BACKEND_IN_MEMORY`], [`BACKEND_POSTGRES`],
 //! [`BACKEND_REDIS`], [`BACKEND_KAFKA`]), a component's name (`store`,
 //! `saga`, `projection`, `publisher`), a topic and a consumer group; never
@@ -36,6 +37,9 @@ pub use crate::projection::manager::metrics::{
     BATCH_SECONDS as PROJECTION_BATCH_SECONDS, DEAD_LETTERS as PROJECTION_DEAD_LETTERS,
     EVENTS_APPLIED as PROJECTION_EVENTS_APPLIED, EVENTS_BEHIND as PROJECTION_EVENTS_BEHIND,
     HEALTH as PROJECTION_HEALTH, SECONDS_BEHIND as PROJECTION_SECONDS_BEHIND,
+};
+pub use crate::resilience::metrics::{
+    BULKHEAD_REJECTED, CIRCUIT_REJECTED, CIRCUIT_STATE, CIRCUIT_TRANSITIONS,
 };
 
 /// `backend` label of the in-memory event store and bus.
@@ -210,6 +214,10 @@ pub const CATALOG: &[MetricInfo] = &[
     info(CACHE_HITS, Counter, &[], "Reads answered by the cache."),
     info(CACHE_MISSES, Counter, &[], "Reads the cache could not answer."),
     info(CACHE_ERRORS, Counter, &[], "Cache operations that failed."),
+    info(CIRCUIT_STATE, Gauge, &["breaker"], "0 closed, 1 open, 2 half-open."),
+    info(CIRCUIT_TRANSITIONS, Counter, &["breaker", "to"], "Circuit state changes."),
+    info(CIRCUIT_REJECTED, Counter, &["breaker"], "Calls an open circuit refused."),
+    info(BULKHEAD_REJECTED, Counter, &["bulkhead"], "Calls a full bulkhead refused."),
 ];
 
 /// Registers the description (and unit) of every metric of the
