@@ -140,6 +140,7 @@
 
 mod append;
 pub mod error;
+mod health;
 mod inspect;
 mod notify;
 pub mod partition;
@@ -152,6 +153,7 @@ mod sql;
 mod store;
 
 pub use error::{PostgresError, codes, sqlstate_class};
+pub use health::PostgresHealthCheck;
 pub use inspect::{SchemaStatus, StreamSummary};
 pub use partition::{PartitionLeases, PartitionedWorker};
 pub use projection::{

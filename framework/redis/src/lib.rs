@@ -56,6 +56,7 @@ mod checkpoint;
 mod commit;
 mod connection;
 pub mod error;
+mod health;
 mod keyspace;
 mod operations;
 mod options;
@@ -66,6 +67,7 @@ mod tx;
 
 pub use bus::{RedisBusOptions, RedisStreamsEventBus};
 pub use error::{RedisStoreError, codes, redis_error_class};
+pub use health::RedisHealthCheck;
 pub use keyspace::{KeyPrefix, Keyspace, MAX_PREFIX_LEN};
 pub use options::RedisStoreOptions;
 pub use settings::RedisConnectionSettings;
