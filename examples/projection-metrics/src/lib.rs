@@ -7,7 +7,8 @@
 //!   the result through a `CachedProjectionStore`;
 //! - [`stable_lines`]: the counters and gauges of an exposition, without
 //!   histograms and summaries (whose timings differ on every run);
-//! - [`serve`]: answers `GET /metrics` with plain tokio.
+//! - [`serve`]: answers `GET /metrics`, and the health probes `GET /health`
+//!   (liveness) and `GET /ready` (readiness), with plain tokio.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust::event::decode;
+use composable_rust::health::HealthRegistry;
 use composable_rust::prelude::*;
 use composable_rust::projection::{
     CacheMode, CachedProjectionStore, ProjectionConfig, RetryPolicy,
@@ -42,6 +44,11 @@ pub struct Totals {
     pub shipped: u64,
     pub revenue_cents: u64,
 }
+
+/// The content type of the Prometheus exposition.
+const EXPOSITION: &str = "text/plain; version=0.0.4";
+/// The content type of the health reports.
+const JSON: &str = "application/json";
 
 /// The key of the dashboard's figures.
 pub const TOTALS_KEY: &str = "order-stats:totals";
@@ -97,7 +104,7 @@ impl<S: ProjectionCheckpoint> Projection for OrderStats<S> {
 pub type ReadModel = CachedProjectionStore<InMemoryProjectionStore, InMemoryProjectionStore>;
 
 /// What [`run_workload`] did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// Events appended, the malformed one included.
     pub events: u64,
@@ -105,6 +112,8 @@ pub struct Outcome {
     pub totals: Totals,
     /// Events the projection dead-lettered.
     pub dead_letters: usize,
+    /// The (stopped) manager, for health checks.
+    pub manager: ProjectionManager<OrderStats<ReadModel>>,
 }
 
 /// Appends nine orders' events and one malformed event, runs the projection
@@ -176,6 +185,7 @@ pub async fn run_workload() -> Result<Outcome, Box<dyn std::error::Error>> {
         events: appended,
         totals,
         dead_letters: manager.dead_letters().await?.len(),
+        manager,
     })
 }
 
@@ -211,9 +221,15 @@ pub fn sample(exposition: &str, series: &str) -> Option<f64> {
 }
 
 /// Serves `GET /metrics` on `listener` with the exposition `handle`
-/// renders, one connection at a time, until the task is dropped; runs the
-/// recorder's upkeep every few seconds.
-pub async fn serve(listener: TcpListener, handle: PrometheusHandle) -> std::io::Result<()> {
+/// renders, and `GET /health` and `GET /ready` with the liveness and
+/// readiness reports of `health` as JSON (200 when the probe passes, 503
+/// when it does not), one connection at a time, until the task is
+/// dropped; runs the recorder's upkeep every few seconds.
+pub async fn serve(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    health: HealthRegistry,
+) -> std::io::Result<()> {
     let upkeep = handle.clone();
     tokio::spawn(async move {
         loop {
@@ -232,13 +248,27 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) -> std::io::
                 n => request.extend_from_slice(&buffer[..n]),
             }
         }
-        let (status, body) = if request.starts_with(b"GET /metrics ") {
-            ("200 OK", handle.render())
+        let probe = if request.starts_with(b"GET /health ") {
+            Some(health.liveness().await)
+        } else if request.starts_with(b"GET /ready ") {
+            Some(health.readiness().await)
         } else {
-            ("404 Not Found", "try GET /metrics\n".to_owned())
+            None
+        };
+        let (status, content_type, body) = match probe {
+            Some(report) if report.is_passing() => ("200 OK", JSON, report.to_json()),
+            Some(report) => ("503 Service Unavailable", JSON, report.to_json()),
+            None if request.starts_with(b"GET /metrics ") => {
+                ("200 OK", EXPOSITION, handle.render())
+            }
+            None => (
+                "404 Not Found",
+                EXPOSITION,
+                "try GET /metrics, /health or /ready\n".to_owned(),
+            ),
         };
         let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         socket.write_all(response.as_bytes()).await?;

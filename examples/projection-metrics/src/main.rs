@@ -1,7 +1,9 @@
 //! Runs the order statistics projection with a Prometheus recorder
 //! installed and prints the counters and gauges it reported. With
-//! `--serve ADDR`, then serves the whole exposition at `http://ADDR/metrics`.
+//! `--serve ADDR`, then serves the whole exposition at `http://ADDR/metrics`
+//! and the health probes at `/health` and `/ready`.
 
+use composable_rust::health::{HealthRegistry, ProjectionCheck};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use projection_metrics::{run_workload, serve, stable_lines};
 
@@ -17,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Install the recorder first: metrics reported before that are lost.
     let handle = PrometheusBuilder::new().install_recorder()?;
 
-    run_workload().await?;
+    let outcome = run_workload().await?;
     for line in stable_lines(&handle.render()) {
         println!("{line}");
     }
@@ -26,7 +28,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         eprintln!("serving http://{addr}/metrics (Ctrl-C stops)");
-        serve(listener, handle).await?;
+        // Liveness: the projection has not stopped on a failure retrying
+        // cannot fix. Readiness: it is at most 100 events behind.
+        let health = HealthRegistry::new()
+            .with_liveness(ProjectionCheck::alive(outcome.manager.clone()))
+            .with_readiness(ProjectionCheck::lag(outcome.manager, 100));
+        serve(listener, handle, health).await?;
     }
     Ok(())
 }
