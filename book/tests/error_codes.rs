@@ -1,7 +1,8 @@
 //! The one check of every error code the framework can report: each is
 //! unique, has the form `CR-Ennnn`, lies in the range of the crate that owns
 //! it (core `CR-E00xx`, PostgreSQL `CR-E01xx`, Redis `CR-E02xx`, the command
-//! line `CR-E03xx`, Kafka `CR-E04xx`), has a
+//! line `CR-E03xx`, Kafka `CR-E04xx`; OpenTelemetry `CR-E0060` to `CR-E0064`
+//! in core's range), has a
 //! summary, and is explained in the book's troubleshooting appendix under a
 //! heading that starts with the code.
 
@@ -14,7 +15,7 @@ const TROUBLESHOOTING: &str = include_str!("../src/appendix/troubleshooting.md")
 
 /// Every crate's codes, with the range prefix it owns.
 fn all_codes() -> Vec<(&'static str, &'static str, &'static ErrorCode)> {
-    let crates: [(&str, &str, &'static [ErrorCode]); 7] = [
+    let crates: [(&str, &str, &'static [ErrorCode]); 8] = [
         ("composable-rust-core", "CR-E00", codes::ALL),
         (
             "composable-rust-postgres",
@@ -30,6 +31,11 @@ fn all_codes() -> Vec<(&'static str, &'static str, &'static ErrorCode)> {
             "composable-rust-kafka",
             "CR-E04",
             composable_rust::kafka::codes::ALL,
+        ),
+        (
+            "composable-rust-otel",
+            "CR-E00",
+            composable_rust::otel::codes::ALL,
         ),
         (
             "composable-rust-testing",
