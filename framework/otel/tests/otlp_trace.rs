@@ -1,8 +1,10 @@
 //! One command, one trace: a command sent to a `Store` appends an event,
-//! the publisher puts it on the bus, and a projection fed by the bus in
-//! another task applies it. The in-process OTLP receiver must get every
-//! span of that path in ONE trace, linked as `composable_rust_core::trace`
-//! documents: send -> effect -> append -> publish -> apply.
+//! the publisher puts it on the bus, a projection fed by the bus applies it
+//! and a saga fed by the bus reacts to it, each in a task of its own. The
+//! in-process OTLP receiver must get every span of that path in ONE trace,
+//! linked as `composable_rust_core::trace` documents: send -> effect ->
+//! append -> publish -> apply, and publish -> saga step -> the saga's
+//! append.
 //!
 //! The OpenTelemetry subscriber and propagator are process-wide, so this
 //! file holds one test (its own test binary).
@@ -13,19 +15,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use composable_rust_core::event_bus::EventBus;
 use composable_rust_core::event_bus::{
     EventPublisher, InMemoryEventBus, SubscribeOptions, SubscriptionSource, Topic,
 };
-use composable_rust_core::event_bus::EventBus;
 use composable_rust_core::projection::{ProjectionStore, ProjectionStoreExt, ProjectionTxExt};
+use composable_rust_core::saga::{
+    CommandDispatcher, DispatchError, Handled, Reaction, Routed, Saga, SagaCommand, SagaContext,
+    SagaError, SagaId, SagaRuntime,
+};
 use composable_rust_core::trace::TRACEPARENT;
 use composable_rust_core::{
-    Effect, Effects, EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore,
+    Effect, Effects, Event, EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore,
     InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
     Reducer, Store, StoredEvent, StreamId,
 };
 use composable_rust_otel::{OtelConfig, OtelError};
-use receiver::{Receiver, Received};
+use receiver::{Received, Receiver};
 use uuid::Uuid;
 
 /// A feature whose command appends one event in an effect.
@@ -91,6 +97,45 @@ impl Projection for Deposits {
     }
 }
 
+/// What the fraud check recorded.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum Check {
+    Started,
+}
+impl Event for Check {}
+
+/// A saga that starts a fraud check for every deposit.
+struct FraudCheck;
+
+impl Saga for FraudCheck {
+    const KIND: &'static str = "fraud-check";
+    type State = ();
+    type Input = ();
+    type Event = Check;
+    type Command = String;
+
+    fn route(&self, event: &StoredEvent) -> Result<Option<Routed<()>>, SagaError> {
+        let id = SagaId::new(format!("check-{}", event.event_id))?;
+        Ok(Some(Routed::new(id, ())))
+    }
+
+    fn react(&self, (): &(), (): (), _: &SagaContext) -> Reaction<Self> {
+        Reaction::new().record(Check::Started).complete()
+    }
+
+    fn apply((): &mut (), _: &Check) {}
+}
+
+/// The saga sends no commands.
+struct NoCommands;
+
+#[async_trait]
+impl CommandDispatcher<String> for NoCommands {
+    async fn dispatch(&self, _: &SagaCommand<String>) -> Result<(), DispatchError> {
+        Ok(())
+    }
+}
+
 fn one<'a>(spans: &'a [Received], name: &str) -> &'a Received {
     let found: Vec<_> = spans.iter().filter(|span| span.name == name).collect();
     assert_eq!(found.len(), 1, "one `{name}` span expected, got {found:#?}");
@@ -126,6 +171,24 @@ async fn one_command_is_one_trace_across_the_bus() {
     let source = SubscriptionSource::new(subscription).with_wait(Duration::from_millis(20));
     let manager = ProjectionManager::new(Deposits, Arc::clone(&read_model), source);
     let consumer = manager.start();
+    // A saga in another "process", with its own event store, fed by the
+    // bus through its own consumer group.
+    let mut fraud = bus
+        .subscribe(SubscribeOptions::new(topic.clone(), "fraud", "fraud-1").unwrap())
+        .await
+        .unwrap();
+    let saga_events = InMemoryEventStore::new();
+    let runtime =
+        SagaRuntime::builder(FraudCheck, saga_events.clone(), Arc::new(NoCommands)).build();
+    let checking = tokio::spawn(async move {
+        let messages = fraud.receive(1, Duration::from_secs(10)).await.unwrap();
+        for message in &messages {
+            let handled = runtime.handle(&message.event).await.unwrap();
+            assert!(matches!(handled, Handled::Stepped { .. }), "{handled:?}");
+            fraud.ack(message).await.unwrap();
+        }
+        messages.len()
+    });
     let publisher = EventPublisher::new(
         "bus-publisher",
         events.clone(),
@@ -163,17 +226,30 @@ async fn one_command_is_one_trace_across_the_bus() {
             .unwrap()
             .is_some()
     );
+    assert_eq!(checking.await.unwrap(), 1, "the saga got the deposit");
     telemetry.flush().await.expect("flush");
 
     let spans = receiver.spans();
     let send = one(&spans, "store.send");
     let effect = one(&spans, "store.effect");
-    let append = one(&spans, "event_store.append");
+    // The deposit's append, then the saga runtime's (its step and its
+    // catalog of running sagas).
+    let (deposit, saga_appends): (Vec<&Received>, Vec<&Received>) = spans
+        .iter()
+        .filter(|span| span.name == "event_store.append")
+        .partition(|span| span.attribute("stream_id") == Some("account-7"));
+    assert_eq!(deposit.len(), 1, "{deposit:#?}");
+    assert!(!saga_appends.is_empty(), "the saga appended nothing");
+    let append = deposit[0];
     let publish = one(&spans, "bus.publish");
     let apply = one(&spans, "projection.apply");
+    let step = one(&spans, "saga.step");
 
     // One trace ...
-    for span in [effect, append, publish, apply] {
+    for span in [effect, append, publish, apply, step]
+        .into_iter()
+        .chain(saga_appends.iter().copied())
+    {
         assert_eq!(
             hex(&span.trace_id),
             hex(&send.trace_id),
@@ -187,32 +263,55 @@ async fn one_command_is_one_trace_across_the_bus() {
     assert_eq!(append.parent_span_id, effect.span_id);
     assert_eq!(publish.parent_span_id, append.span_id, "across the store");
     assert_eq!(apply.parent_span_id, publish.span_id, "across the bus");
+    assert_eq!(step.parent_span_id, publish.span_id, "across the bus");
+    for saga_append in &saga_appends {
+        assert_eq!(
+            saga_append.parent_span_id,
+            step.span_id,
+            "{:?}",
+            saga_append.attribute("stream_id")
+        );
+    }
 
     // The stored event carries the append's context; the bus copy the
     // publish's.
     let traceparent = &stored.metadata.headers[TRACEPARENT];
     assert_eq!(
         traceparent,
-        &format!(
-            "00-{}-{}-01",
-            hex(&append.trace_id),
-            hex(&append.span_id)
-        )
+        &format!("00-{}-{}-01", hex(&append.trace_id), hex(&append.span_id))
     );
 
     // The documented fields.
     assert_eq!(append.attribute("stream_id"), Some("account-7"));
     assert_eq!(append.attribute("event_type"), Some("Deposited"));
-    assert_eq!(append.attribute("correlation_id"), Some(&*correlation.to_string()));
+    assert_eq!(
+        append.attribute("correlation_id"),
+        Some(&*correlation.to_string())
+    );
     assert_eq!(
         append.attribute("last_position"),
         Some(&*stored.position.to_string())
     );
     assert_eq!(publish.attribute("topic"), Some("accounts"));
-    assert_eq!(publish.attribute("event_id"), Some(&*stored.event_id.to_string()));
+    assert_eq!(
+        publish.attribute("event_id"),
+        Some(&*stored.event_id.to_string())
+    );
     assert_eq!(apply.attribute("projection"), Some("deposits"));
-    assert_eq!(apply.attribute("position"), Some(&*stored.position.to_string()));
-    assert_eq!(apply.attribute("correlation_id"), Some(&*correlation.to_string()));
+    assert_eq!(
+        apply.attribute("position"),
+        Some(&*stored.position.to_string())
+    );
+    assert_eq!(
+        apply.attribute("correlation_id"),
+        Some(&*correlation.to_string())
+    );
+    assert_eq!(step.attribute("saga"), Some("fraud-check"));
+    assert_eq!(step.attribute("event_type"), Some("Deposited"));
+    assert_eq!(
+        step.attribute("saga_id"),
+        Some(&*format!("check-{}", stored.event_id))
+    );
     assert!(spans.iter().all(|span| span.service == "accounts"));
     assert!(
         receiver

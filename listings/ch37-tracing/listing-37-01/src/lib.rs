@@ -4,9 +4,9 @@
 use composable_rust::BusMessage;
 use composable_rust::otel::{OtelConfig, OtelError, OtelGuard, W3cPropagator};
 use composable_rust::trace;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
 // ANCHOR: config
 /// Where the spans go: `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set (the
@@ -25,8 +25,8 @@ pub fn telemetry_config(service: &str) -> OtelConfig {
 /// collector. Call it once, inside the tokio runtime; keep the guard.
 pub fn init_telemetry(service: &str) -> Result<OtelGuard, OtelError> {
     let (otel, guard) = composable_rust::otel::layer(&telemetry_config(service))?;
-    let logs = tracing_subscriber::fmt::layer()
-        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let logs =
+        tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::registry()
         .with(otel)
         .with(logs)
