@@ -47,7 +47,7 @@ use composable_rust_testing::fixtures::TestDatabase;
 use composable_rust_testing::{bench, services};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 /// Events rebuilt (a hundredth in a smoke run).
 const EVENTS: usize = 1_000_000;
@@ -78,13 +78,11 @@ fn main() {
             .connect_with(db.connect_options())
             .await
             .expect("connect to the benchmark database");
-        let outcome = tokio::spawn(run(pool.clone())).await;
+        // A panic (a failed check) unwinds through here: the database is
+        // dropped on the way out either way.
+        run(pool.clone()).await;
         pool.close().await;
         drop(db);
-        if let Err(error) = outcome {
-            eprintln!("benchmark failed: {error}");
-            std::process::exit(1);
-        }
     });
 }
 
@@ -274,43 +272,24 @@ async fn rebuild(versions: &BlueGreen, source: &Arc<dyn EventSource>, count: usi
 /// one transaction; rows/s.
 async fn raw_copy(pool: &PgPool, rows: &[(String, Vec<u8>)], round: usize) -> f64 {
     let table = format!("raw_copy.data_{round}");
-    let mut conn = pool.acquire().await.expect("connection");
-    sqlx::query("CREATE SCHEMA IF NOT EXISTS raw_copy")
-        .execute(&mut *conn)
-        .await
-        .expect("schema");
-    sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-        .execute(&mut *conn)
-        .await
-        .expect("drop");
-    sqlx::query(&format!(
-        "CREATE TABLE {table} (key text COLLATE \"C\" PRIMARY KEY, data bytea NOT NULL, \
-         updated_at timestamptz NOT NULL DEFAULT now())"
-    ))
-    .execute(&mut *conn)
-    .await
-    .expect("create");
-    let started = Instant::now();
-    let mut tx = conn.begin().await.expect("begin");
-    let mut copy = tx
-        .copy_in_raw(&format!(
-            "COPY {table} (key, data) FROM STDIN (FORMAT binary)"
-        ))
-        .await
-        .expect("copy");
-    copy.send(encode_header()).await.expect("send");
-    for chunk in rows.chunks(BATCH) {
-        copy.send(encode_rows(chunk)).await.expect("send");
+    for statement in [
+        "CREATE SCHEMA IF NOT EXISTS raw_copy".to_owned(),
+        format!("DROP TABLE IF EXISTS {table}"),
+        format!(
+            "CREATE TABLE {table} (key text COLLATE \"C\" PRIMARY KEY, data bytea NOT NULL, \
+             updated_at timestamptz NOT NULL DEFAULT now())"
+        ),
+    ] {
+        sqlx::query(&statement).execute(pool).await.expect("set up");
     }
-    copy.send((-1_i16).to_be_bytes().to_vec())
-        .await
-        .expect("send");
-    let copied = copy.finish().await.expect("finish");
+    let started = Instant::now();
+    let mut tx = pool.begin().await.expect("begin");
+    let copied = copy_all(&mut tx, &table, rows).await;
     tx.commit().await.expect("commit");
     let elapsed = started.elapsed();
     assert_eq!(copied as usize, rows.len());
     sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&mut *conn)
+        .execute(pool)
         .await
         .expect("drop");
     #[allow(clippy::cast_precision_loss)]
@@ -321,6 +300,20 @@ async fn raw_copy(pool: &PgPool, rows: &[(String, Vec<u8>)], round: usize) -> f6
         rate(per_second)
     );
     per_second
+}
+
+/// One binary COPY of every row, sent in chunks of [`BATCH`] rows.
+async fn copy_all(conn: &mut PgConnection, table: &str, rows: &[(String, Vec<u8>)]) -> u64 {
+    let statement = format!("COPY {table} (key, data) FROM STDIN (FORMAT binary)");
+    let mut copy = conn.copy_in_raw(&statement).await.expect("copy");
+    copy.send(encode_header()).await.expect("send");
+    for chunk in rows.chunks(BATCH) {
+        copy.send(encode_rows(chunk)).await.expect("send");
+    }
+    copy.send((-1_i16).to_be_bytes().to_vec())
+        .await
+        .expect("send");
+    copy.finish().await.expect("finish")
 }
 
 fn encode_header() -> Vec<u8> {

@@ -422,3 +422,25 @@ async fn names_that_leave_no_room_for_versions_are_refused() {
     }
     assert!(BlueGreen::new(pool, &"a".repeat(48)).is_ok());
 }
+
+/// `rebuild` can run on a spawned task from inside other async functions
+/// (a compile-time check).
+#[allow(dead_code)]
+fn rebuild_futures_are_send(versions: &'static BlueGreen, source: &'static Arc<dyn EventSource>) {
+    fn is_send<T: Send>(_: T) {}
+    async fn nested(versions: &BlueGreen, source: &Arc<dyn EventSource>) {
+        let _ = versions
+            .rebuild(&Totals::times(1), Arc::clone(source))
+            .await;
+        let _ = versions.drop_retired().await;
+        let _ = versions.versions().await;
+        let _ = versions.live_store().await;
+    }
+    is_send(nested(versions, source));
+}
+
+#[allow(dead_code)]
+fn append_futures_are_send(events: &'static PostgresEventStore) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(append(events, 0..1));
+}

@@ -466,8 +466,11 @@ impl BlueGreen {
     async fn drop_version(&self, version: &Version) -> Result<(), BlueGreenError> {
         let schema = SchemaName::new(&version.schema)?;
         let operation = "drop a version";
-        let mut conn = self.acquire(operation).await?;
-        let mut tx = conn.begin().await.map_err(|e| self.error(e, operation))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| self.error(e, operation))?;
         sql::drop_version(&mut tx, &self.base, &schema, version.number)
             .await
             .map_err(|e| self.error(e, operation))?;

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::Position;
-use sqlx::{Acquire, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::error::BlueGreenError;
 use super::{Version, VersionState};
@@ -185,8 +185,7 @@ pub(super) async fn switch(
     now: DateTime<Utc>,
 ) -> Result<Switch, SwitchError> {
     let b = base.quoted();
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin().await?;
+    let mut tx = pool.begin().await?;
     // Switches and drops of this read model, one at a time.
     sqlx::query(&format!("LOCK TABLE {b}.{REGISTRY} IN EXCLUSIVE MODE"))
         .execute(&mut *tx)
