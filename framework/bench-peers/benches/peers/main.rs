@@ -511,6 +511,15 @@ fn report(contenders: &[Contender], measured: &Measured, unit: &str, rate: bool)
             bench::label()
         );
     }
+    // Issue 11's hot-aggregates target, as a same-round ratio of its own.
+    if let (Some(hot), Some(cached)) = (index_of("composable, hot"), index_of("raw, cached state"))
+    {
+        println!(
+            "  composable, hot vs raw, cached state: {} (target >= 0.85){}",
+            ratios(hot, Some(cached)),
+            bench::label()
+        );
+    }
 }
 
 fn range(values: &[f64]) -> (f64, f64) {
