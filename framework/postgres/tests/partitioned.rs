@@ -448,7 +448,7 @@ async fn a_worker_whose_lease_was_taken_cannot_commit() {
     // Renewing is too late for the slow worker: the token moved on.
     assert!(
         leases
-            .renew(&[mine.clone()], clock.now() + lease_for)
+            .renew(std::slice::from_ref(&mine), clock.now() + lease_for)
             .await
             .unwrap()
             .is_empty()
