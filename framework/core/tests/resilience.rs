@@ -487,6 +487,84 @@ mod breaker {
     }
 }
 
+/// The breaker against a model of its rules, for any sequence of call
+/// outcomes and clock moves.
+mod breaker_model {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Transient,
+        Permanent,
+        Success,
+        Wait(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => Just(Step::Transient),
+            1 => Just(Step::Permanent),
+            1 => Just(Step::Success),
+            1 => (0u64..40).prop_map(Step::Wait),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_breaker_follows_its_rules(
+            threshold in 1u32..5,
+            cool_down in 1u64..30,
+            steps in proptest::collection::vec(step(), 0..60),
+        ) {
+            let clock = TestClock::new();
+            let breaker = CircuitBreaker::builder("model")
+                .with_failure_threshold(threshold)
+                .with_cool_down(Duration::from_secs(cool_down))
+                .with_clock(shared(&clock))
+                .build();
+            // The model: failures in a row while closed, and since when open.
+            let mut failures = 0;
+            let mut opened_at: Option<u64> = None;
+            let mut now = 0;
+            for step in steps {
+                let outcome = match step {
+                    Step::Wait(secs) => {
+                        clock.advance(Duration::from_secs(secs));
+                        now += secs;
+                        continue;
+                    }
+                    Step::Transient => Err(transient()),
+                    Step::Permanent => Err(permanent()),
+                    Step::Success => Ok(()),
+                };
+                let refused = opened_at.is_some_and(|at| now - at < cool_down);
+                let permit = breaker.acquire();
+                prop_assert_eq!(permit.is_err(), refused, "refused while open only");
+                let Ok(permit) = permit else { continue };
+                prop_assert_eq!(permit.is_trial(), opened_at.is_some());
+                let failed = matches!(step, Step::Transient);
+                permit.record(&outcome);
+                match (opened_at, failed) {
+                    (Some(_), true) => opened_at = Some(now),
+                    (Some(_), false) => {
+                        opened_at = None;
+                        failures = 0;
+                    }
+                    (None, true) => {
+                        failures += 1;
+                        if failures >= threshold {
+                            opened_at = Some(now);
+                        }
+                    }
+                    (None, false) => failures = 0,
+                }
+                let expected = if opened_at.is_some() { CircuitState::Open } else { CircuitState::Closed };
+                prop_assert_eq!(breaker.state(), expected);
+            }
+        }
+    }
+}
+
 mod bulkhead {
     use super::*;
 
