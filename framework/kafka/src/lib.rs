@@ -596,10 +596,11 @@ impl KafkaEventBus {
 
     /// Deletes every topic whose name starts with the bus's prefix (its
     /// topics and dead-letter topics); returns how many. For throw-away
-    /// environments: refuses to run without a prefix. On tansu 0.6.0,
-    /// deleting topics while other clients fetch metadata crashed
-    /// librdkafka 2.12.1 in those clients (seen with the tests running in
-    /// parallel), so the tests keep their topics.
+    /// environments: refuses to run without a prefix. **Not on tansu
+    /// 0.6.0**: its topic deletion deletes every topic of the cluster (its
+    /// SQL selects the topic's cluster, not the topic), and the other
+    /// clients' librdkafka then crashed (a segmentation fault in its
+    /// metadata cache), so the tests keep their topics.
     ///
     /// # Errors
     ///

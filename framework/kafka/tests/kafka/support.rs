@@ -1,10 +1,15 @@
 //! A fresh, isolated bus per test: its own topic and group prefix.
 //!
 //! The tests do not delete their topics (the names are unique, so nothing
-//! collides): on tansu 0.6.0, deleting topics while other clients fetch
-//! metadata crashed librdkafka 2.12.1 (a segmentation fault in its
-//! metadata cache, `rd_kafka_metadata_cache_find`), seen when the tests
-//! ran in parallel. The CI broker's data lives in `target/kafka-broker/`.
+//! collides): tansu 0.6.0 deletes **every** topic of the cluster when asked
+//! to delete one (`topic_delete_by.sql` of tansu-storage selects the
+//! topic's cluster), so a test deleting its own topics, even after its
+//! consumers are dropped, took every other test's topics with them, and
+//! librdkafka crashed in those tests' clients (signal 11 in its metadata
+//! cache, `rd_kafka_metadata_cache_find`; seen in 3 runs of 3). The CI
+//! broker's data lives in `target/kafka-broker/`; its record headers are
+//! indexed by `ci/start-services`, so a growing file does not slow the
+//! tests down (ADR-023).
 
 use std::time::Duration;
 
