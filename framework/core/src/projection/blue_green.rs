@@ -46,15 +46,15 @@ pub const REBUILD_EVENTS_APPLIED: &str = "composable_projection_rebuild_events_a
 pub const REBUILD_EVENTS_TOTAL: &str = "composable_projection_rebuild_events_total";
 /// Gauge: events applied per second since the load started.
 pub const REBUILD_EVENTS_PER_SECOND: &str = "composable_projection_rebuild_events_per_second";
-/// Gauge: seconds left at the current rate (0 when done).
-pub const REBUILD_ETA_SECONDS: &str = "composable_projection_rebuild_eta_seconds";
+/// Gauge: seconds left at the current rate, the ETA (0 when done).
+pub const REBUILD_SECONDS_LEFT: &str = "composable_projection_rebuild_seconds_left";
 
 /// Every rebuild metric name, for documentation and dashboards.
 pub const ALL: &[&str] = &[
     REBUILD_EVENTS_APPLIED,
     REBUILD_EVENTS_TOTAL,
     REBUILD_EVENTS_PER_SECOND,
-    REBUILD_ETA_SECONDS,
+    REBUILD_SECONDS_LEFT,
 ];
 
 /// How far a load has got: what a progress bar renders. Received through
@@ -292,7 +292,7 @@ fn report(
     }
     metrics::gauge!(REBUILD_EVENTS_PER_SECOND, &labels).set(state.events_per_second());
     if let Some(eta) = state.eta() {
-        metrics::gauge!(REBUILD_ETA_SECONDS, &labels).set(eta.as_secs_f64());
+        metrics::gauge!(REBUILD_SECONDS_LEFT, &labels).set(eta.as_secs_f64());
     }
     progress.send_replace(state);
 }

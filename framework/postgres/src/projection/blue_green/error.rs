@@ -46,8 +46,8 @@ pub enum BlueGreenError {
         event_id: Option<Uuid>,
         /// Its position.
         position: Option<Position>,
-        /// Why.
-        source: ProjectionError,
+        /// Why (boxed: it is large, and errors travel in `Result`s).
+        source: Box<ProjectionError>,
     },
     /// A statement on the versions or their views failed (`CR-E0132`);
     /// the class follows the SQLSTATE.

@@ -380,7 +380,7 @@ impl BlueGreen {
             version: version.number,
             event_id: failure.event.map(|(id, _)| id),
             position: failure.event.map(|(_, position)| position),
-            source: failure.error,
+            source: Box::new(failure.error),
         };
         let mut position = load_version(
             projection,

@@ -42,18 +42,21 @@ pub(super) fn registry_ddl(base: &SchemaName) -> Vec<String> {
     ]
 }
 
+/// A registry row: number, schema, state, switched at, retired at.
+type VersionRow = (
+    i32,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
 /// Every version, oldest first.
 pub(super) async fn versions(
     pool: &PgPool,
     base: &SchemaName,
 ) -> Result<Vec<Version>, sqlx::Error> {
-    let rows: Vec<(
-        i32,
-        String,
-        String,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(&format!(
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
         "SELECT version, schema_name, state, switched_at, retired_at \
              FROM {}.{REGISTRY} WHERE state <> 'dropped' ORDER BY version",
         base.quoted()
