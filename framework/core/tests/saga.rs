@@ -742,3 +742,56 @@ async fn resume_reads_the_catalog_from_a_snapshot_once_it_is_long() {
     let report = runtime.resume().await.unwrap();
     assert_eq!((report.sagas, report.timeouts), (1, 1));
 }
+
+#[tokio::test]
+async fn runtimes_on_partitions_split_the_sagas_and_together_do_the_work_once() {
+    use std::num::NonZeroU32;
+
+    use composable_rust_core::projection::manager::Partition;
+
+    let world = World::new();
+    let orders: Vec<String> = (0..12).map(|n| format!("o{n}")).collect();
+    for order in &orders {
+        world.record(ordered(order)).await;
+        world
+            .record(Shop::Reserved {
+                order: order.clone(),
+            })
+            .await;
+    }
+    // Two workers, one partition each (by saga id), on the same store.
+    let two = NonZeroU32::new(2).unwrap();
+    let mut delivered = 0;
+    for partition in Partition::all(two) {
+        let outbox = Arc::new(Outbox::default());
+        let runtime = world.runtime(&outbox);
+        runtime
+            .catch_up_partition(&world.store, Position::START, partition)
+            .await
+            .unwrap();
+        let mine = orders
+            .iter()
+            .filter(|order| partition.contains(order))
+            .count();
+        assert!(
+            mine > 0 && mine < orders.len(),
+            "both partitions have sagas"
+        );
+        // Each of its sagas reserved and charged; nothing of the others'.
+        assert_eq!(outbox.delivered().len(), 2 * mine);
+        delivered += outbox.delivered().len();
+        let ordered_elsewhere = world.store.read_all(Position::START, 1000).await.unwrap();
+        let other = ordered_elsewhere
+            .iter()
+            .find(|event| {
+                event.event_type == "Ordered"
+                    && !partition.contains(event.stream_id.as_str().trim_start_matches("shop-"))
+            })
+            .expect("an order of the other partition");
+        assert_eq!(
+            runtime.handle_partition(other, partition).await.unwrap(),
+            Handled::NotRouted
+        );
+    }
+    assert_eq!(delivered, 2 * orders.len(), "every saga stepped once");
+}
