@@ -434,17 +434,21 @@ impl EventStore for PostgresEventStore {
         // The version of the last event read: the append goes right after
         // it if the command expects it (see `append::append_after_replay`).
         let mut replayed = None;
-        crate::read::replay_with(
-            self,
-            &mut *connection,
-            stream_id,
-            snapshot_schema,
-            &mut |item| {
-                if let Replayed::Event(event) = &item {
-                    replayed = Some(event.stream_version);
-                }
-                command.visit(item)
-            },
+        observe_read(
+            BACKEND_POSTGRES,
+            "replay",
+            crate::read::replay_with(
+                self,
+                &mut *connection,
+                stream_id,
+                snapshot_schema,
+                &mut |item| {
+                    if let Replayed::Event(event) = &item {
+                        replayed = Some(event.stream_version);
+                    }
+                    command.visit(item)
+                },
+            ),
         )
         .await?;
         match command.decide() {
