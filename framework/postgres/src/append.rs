@@ -8,7 +8,12 @@
 //! it, so [`Statements::append_after`](crate::sql::Statements::append_after)
 //! inserts right after it, and the primary key on
 //! `(stream_id, stream_version)` refuses the row if another writer got
-//! there first.
+//! there first. So do appends to a new stream (`ExpectedVersion::NoStream`:
+//! no stream is behind version 0) and a command's append right after its
+//! replay on the same connection, when it expects the version of the last
+//! event read (see `Check::new`). Any other expected version a caller
+//! passes is compared with the stream's in the statement: one ahead of the
+//! stream would otherwise leave a gap.
 //!
 //! Extra queries run only on failure paths: a one-event append refused
 //! for its expected version, or a lost race (unique violation on

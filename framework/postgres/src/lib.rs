@@ -48,7 +48,12 @@
 //! Two writers racing for the same version are stopped by the primary key
 //! on `(stream_id, stream_version)`; an `ExpectedVersion::Any` append that
 //! loses such a race runs again (as often as it takes), so it always
-//! appends.
+//! appends. Where the stream cannot be behind the version appended after
+//! (a new stream, a [`KnownVersion`](composable_rust_core::event_store::KnownVersion)
+//! through [`EventStore::append_after`](composable_rust_core::EventStore::append_after),
+//! a command's append right after its own replay), the statement skips
+//! reading the stream's version and the primary key alone catches a
+//! conflict.
 //!
 //! An append accepts only events that read back: payloads and metadata
 //! nested at most 64 levels deep, without NUL characters, and at most
