@@ -440,7 +440,7 @@ fn every_name_follows_the_scheme_and_is_listed_once() {
         match info.kind {
             MetricKind::Counter => assert!(info.name.ends_with("_total"), "{}", info.name),
             MetricKind::Histogram => assert!(info.name.ends_with("_seconds"), "{}", info.name),
-            MetricKind::Gauge => assert!(!info.name.ends_with("_total"), "{}", info.name),
+            MetricKind::Gauge => {}
         }
     }
 }
