@@ -569,6 +569,59 @@ async fn a_takeover_waits_for_a_commit_in_progress_then_fences_the_old_owner() {
     store.pool().close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_lets_the_workers_rebuild_and_is_refused_while_one_runs() {
+    let schema = TestSchema::new();
+    let name = schema.name().to_owned();
+    migrate(&name).await;
+    let head = append(&name, 500, 10).await;
+    let a = start_worker(&name, "a", 8).await;
+    wait_for_head(&name, 8, head).await;
+
+    let (events, store) = stores(&name, 2).await;
+    let resetter = PartitionedWorker::builder(Tallies { stall: None }, store.clone(), events, 8)
+        .build()
+        .unwrap();
+    let error = resetter
+        .reset()
+        .await
+        .expect_err("a running worker holds leases");
+    assert_eq!(error.code().as_str(), "CR-E0123");
+    assert_eq!(read_model(&store).await.len(), 10, "nothing was reset");
+
+    a.worker.shutdown();
+    a.task.await.unwrap().unwrap();
+    resetter.reset().await.expect("every worker stopped");
+    assert!(read_model(&store).await.is_empty());
+    assert!(
+        checkpoints(&store, 8)
+            .await
+            .iter()
+            .all(|p| *p == Position::START)
+    );
+
+    // A reset also changes the partition count: from 8 to 3.
+    let (events, _) = stores(&name, 2).await;
+    let resetter = PartitionedWorker::builder(Tallies { stall: None }, store.clone(), events, 3)
+        .build()
+        .unwrap();
+    resetter.reset().await.expect("a new count");
+    let leases = PartitionLeases::new(&store)
+        .leases(PROJECTION)
+        .await
+        .unwrap();
+    assert_eq!(leases.len(), 3);
+    let b = start_worker(&name, "b", 3).await;
+    wait_for_head(&name, 3, head).await;
+    b.worker.shutdown();
+    b.task.await.unwrap().unwrap();
+    assert_eq!(
+        read_model(&store).await,
+        single_process_rebuild(&name).await
+    );
+    store.pool().close().await;
+}
+
 #[tokio::test]
 async fn a_worker_refuses_another_partition_count() {
     let schema = TestSchema::new();

@@ -89,13 +89,13 @@ impl<P: Projection<Store = PostgresProjectionStore>> Projection for PartitionPro
     }
 
     /// Refused: resetting would delete every partition's read model, not
-    /// this one's. Stop the workers and rebuild the whole projection
-    /// instead (see [`PartitionedWorker`](super::PartitionedWorker)).
+    /// this one's. Stop the workers and reset the whole projection instead
+    /// ([`PartitionedWorker::reset`](super::PartitionedWorker::reset)).
     async fn reset(&self, _tx: &mut PostgresProjectionTx) -> Result<(), ProjectionError> {
         Err(ProjectionError::apply(format!(
-            "partition {} of `{}` cannot be rebuilt alone: stop every worker, rebuild the \
-             projection with one ProjectionManager, then reset its partition checkpoints \
-             (PartitionedWorker::rebuild does both)",
+            "partition {} of `{}` cannot be rebuilt alone: stop every worker, call \
+             PartitionedWorker::reset (the read model and every partition's checkpoint, in \
+             one transaction), then start the workers again",
             self.partition,
             self.inner.name()
         )))

@@ -382,6 +382,59 @@ impl PartitionLeases {
         }
     }
 
+    /// Locks every lease row of `work` in `connection`'s transaction
+    /// (until it ends: claims skip them meanwhile) and returns them.
+    pub(crate) async fn lock_all(
+        &self,
+        connection: &mut PgConnection,
+        work: &str,
+    ) -> Result<Vec<LeaseRow>, PartitionError> {
+        let rows: Vec<(i32, Option<String>, i64, DateTime<Utc>)> =
+            sqlx::query_as(&self.inner.sql.lock_all)
+                .bind(work)
+                .fetch_all(connection)
+                .await
+                .map_err(|error| self.error(error, "lock the leases"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(partition, owner, token, expires_at)| LeaseRow {
+                partition: u32::try_from(partition).unwrap_or_default(),
+                owner,
+                token,
+                expires_at,
+            })
+            .collect())
+    }
+
+    /// In `connection`'s transaction: forgets `work`'s partition count and
+    /// lease rows, and records `count` with fresh rows (a reset may change
+    /// the count).
+    pub(crate) async fn recreate(
+        &self,
+        connection: &mut PgConnection,
+        work: &str,
+        count: NonZeroU32,
+    ) -> Result<(), PartitionError> {
+        const OPERATION: &str = "record a new partition count";
+        let count = i32::try_from(count.get()).unwrap_or(i32::MAX);
+        for statement in [&self.inner.sql.forget_leases, &self.inner.sql.forget_count] {
+            sqlx::query(statement)
+                .bind(work)
+                .execute(&mut *connection)
+                .await
+                .map_err(|error| self.error(error, OPERATION))?;
+        }
+        for statement in [&self.inner.sql.register, &self.inner.sql.create_leases] {
+            sqlx::query(statement)
+                .bind(work)
+                .bind(count)
+                .execute(&mut *connection)
+                .await
+                .map_err(|error| self.error(error, OPERATION))?;
+        }
+        Ok(())
+    }
+
     fn error(&self, error: sqlx::Error, operation: &'static str) -> PartitionError {
         PartitionError::query(error, operation, self.inner.schema.as_str())
     }
@@ -408,6 +461,9 @@ struct Statements {
     release: String,
     fence: String,
     leases: String,
+    lock_all: String,
+    forget_leases: String,
+    forget_count: String,
 }
 
 impl Statements {
@@ -465,6 +521,12 @@ impl Statements {
                 "SELECT partition, owner, token, expires_at FROM {leases} \
                  WHERE work = $1 ORDER BY partition"
             ),
+            lock_all: format!(
+                "SELECT partition, owner, token, expires_at FROM {leases} \
+                 WHERE work = $1 ORDER BY partition FOR UPDATE"
+            ),
+            forget_leases: format!("DELETE FROM {leases} WHERE work = $1"),
+            forget_count: format!("DELETE FROM {sets} WHERE work = $1"),
         }
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust_core::projection::manager::Partition;
-use composable_rust_core::projection::{EventSource, ProjectionConfig};
+use composable_rust_core::projection::{
+    EventSource, ProjectionCheckpoint, ProjectionConfig, ProjectionStore,
+};
 use composable_rust_core::{
     Clock, CodedError, EventStoreError, Position, Projection, ProjectionError, ProjectionManager,
     StoredEvent, SystemClock,
@@ -279,6 +281,68 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorker<P> {
     /// their next heartbeat.
     pub fn shutdown(&self) {
         self.shared.stop.send_replace(true);
+    }
+
+    /// Resets the projection for a rebuild: its read model
+    /// ([`Projection::reset`]) and every partition's checkpoint, in one
+    /// transaction, so the workers apply every event again, from the
+    /// first, when they start (each partition in parallel). Call it with
+    /// every worker of the projection stopped. This worker's partition
+    /// count becomes the projection's: resetting is how the count
+    /// changes.
+    ///
+    /// # Errors
+    ///
+    /// [`PartitionError::Invalid`] (`CR-E0123`) if a partition is still
+    /// leased (a worker is running, or died less than a lease duration
+    /// ago); nothing is reset then. [`PartitionError::Projection`] if the
+    /// reset fails.
+    pub async fn reset(&self) -> Result<(), PartitionError> {
+        let shared = &self.shared;
+        let work = shared.projection.name().to_owned();
+        let mut tx = shared
+            .store
+            .begin()
+            .await
+            .map_err(PartitionError::Projection)?;
+        // Locked until the commit: no worker can claim a partition between
+        // this check and the reset.
+        let now = shared.clock.now();
+        let rows = shared.leases.lock_all(tx.unbuffered(), &work).await?;
+        if let Some(held) = rows
+            .iter()
+            .find(|row| row.owner.is_some() && row.expires_at > now)
+        {
+            return Err(PartitionError::Invalid {
+                reason: format!(
+                    "partition {} of `{work}` is leased by `{}` until {}: stop every worker \
+                     (or wait for its lease to expire) before resetting the projection",
+                    held.partition,
+                    held.owner.as_deref().unwrap_or_default(),
+                    held.expires_at
+                ),
+            });
+        }
+        // This worker's count becomes the projection's (the only way to
+        // change it: every stream is applied again, in its new partition).
+        shared
+            .leases
+            .recreate(tx.unbuffered(), &work, shared.partitions)
+            .await?;
+        let reset = async {
+            shared.projection.reset(&mut tx).await?;
+            for partition in Partition::all(shared.partitions) {
+                let name = super::partition_checkpoint(&work, partition);
+                shared
+                    .store
+                    .save_position(&mut tx, &name, Position::START)
+                    .await?;
+            }
+            shared.store.commit(tx).await
+        };
+        reset.await.map_err(PartitionError::Projection)?;
+        tracing::info!(projection = %work, "partitioned projection reset; the workers rebuild it");
+        Ok(())
     }
 
     /// Runs until [`shutdown`](Self::shutdown): heartbeats, rebalances and
