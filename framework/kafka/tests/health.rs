@@ -13,7 +13,7 @@ use uuid::Uuid;
 #[tokio::test]
 async fn a_reachable_broker_is_healthy() {
     let unique = Uuid::new_v4().simple().to_string();
-    let bus = KafkaBusOptions::new(&services::kafka_bootstrap())
+    let bus = KafkaBusOptions::new(services::kafka_bootstrap())
         .with_prefix(format!("cr-test-{}.", &unique[..12]))
         .with_partitions(1)
         .connect()
