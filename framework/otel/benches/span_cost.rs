@@ -114,7 +114,9 @@ fn main() {
         }
     }
     let label = bench::label();
-    println!("a command appending one event (in memory), {commands} commands x {ROUNDS} rounds, median{label}");
+    println!(
+        "a command appending one event (in memory), {commands} commands x {ROUNDS} rounds, median{label}"
+    );
     let baseline = median(times[0].clone());
     for ((name, _), times) in variants.iter().zip(times) {
         let us = median(times);
