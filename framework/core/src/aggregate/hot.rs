@@ -191,6 +191,9 @@ mod tests {
         cache.put(&id(1), 10, 5, true);
         assert_eq!(cache.take(&id(1)), Some((10, 5, true)));
         assert_eq!(cache.take(&id(1)), None);
+        // Whether the version is known comes back as it was put.
+        cache.put(&id(1), 10, 5, false);
+        assert_eq!(cache.take(&id(1)), Some((10, 5, false)));
     }
 
     #[test]
