@@ -252,3 +252,92 @@ async fn a_publisher_stops_after_its_page_is_checkpointed() {
     running.await.unwrap().unwrap();
     assert_eq!(published.load(Ordering::SeqCst), 25);
 }
+
+mod saga {
+    //! A `SagaRuntime` in a `ShutdownGroup`: it disarms its timeouts and
+    //! refuses further events.
+
+    use super::*;
+    use composable_rust_core::Event;
+    use composable_rust_core::saga::{
+        CommandDispatcher, DispatchError, Reaction, Routed, Saga, SagaCommand, SagaContext,
+        SagaError, SagaId, SagaRuntime,
+    };
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Recorded {
+        Seen,
+    }
+    impl Event for Recorded {}
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Command {}
+
+    /// Starts a one-hour timeout for every stream it sees.
+    struct Watch;
+
+    impl Saga for Watch {
+        const KIND: &'static str = "watch";
+        type State = u32;
+        type Input = ();
+        type Event = Recorded;
+        type Command = Command;
+
+        fn route(&self, event: &StoredEvent) -> Result<Option<Routed<()>>, SagaError> {
+            Ok(Some(Routed::new(
+                SagaId::new(event.stream_id.as_str())?,
+                (),
+            )))
+        }
+
+        fn react(&self, _: &u32, (): (), _: &SagaContext) -> Reaction<Self> {
+            Reaction::new()
+                .record(Recorded::Seen)
+                .start_timeout("hour", Duration::from_secs(3600))
+        }
+
+        fn apply(seen: &mut u32, _: &Recorded) {
+            *seen += 1;
+        }
+    }
+
+    struct Nowhere;
+
+    #[async_trait]
+    impl CommandDispatcher<Command> for Nowhere {
+        async fn dispatch(&self, _: &SagaCommand<Command>) -> Result<(), DispatchError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_saga_runtime_disarms_its_timeouts_and_refuses_events() {
+        let events = InMemoryEventStore::new();
+        let runtime = SagaRuntime::builder(Watch, events.clone(), Arc::new(Nowhere)).build();
+        let stream = StreamId::new("door-1").unwrap();
+        events
+            .append(
+                &stream,
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new("Opened", serde_json::json!({}))],
+            )
+            .await
+            .unwrap();
+        let opened = events.load_stream(&stream, 0).await.unwrap();
+        runtime.handle(&opened[0]).await.unwrap();
+        assert_eq!(runtime.armed_timeouts(), 1);
+
+        let mut group = ShutdownGroup::new();
+        group.add("saga:watch", runtime.clone());
+        let report = group.shutdown(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(report.runners[0].outcome, RunnerOutcome::Finished);
+        assert_eq!(
+            runtime.armed_timeouts(),
+            0,
+            "recorded, armed again by the next runtime"
+        );
+        let refused = runtime.handle(&opened[0]).await.unwrap_err();
+        assert_eq!(refused.code().as_str(), "CR-E0034");
+    }
+}
