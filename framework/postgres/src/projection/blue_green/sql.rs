@@ -189,6 +189,12 @@ pub(super) async fn switch(
 ) -> Result<Switch, SwitchError> {
     let b = base.quoted();
     let mut tx = pool.begin().await?;
+    // A long reader transaction on the views must not stall the switch
+    // (and the live manager, waiting on its checkpoint row) for long: give
+    // up after a while, as a transient error (lock_not_available).
+    sqlx::query("SET LOCAL lock_timeout = '10s'")
+        .execute(&mut *tx)
+        .await?;
     // Switches and drops of this read model, one at a time.
     sqlx::query(&format!("LOCK TABLE {b}.{REGISTRY} IN EXCLUSIVE MODE"))
         .execute(&mut *tx)
