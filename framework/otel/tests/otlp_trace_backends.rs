@@ -1,0 +1,191 @@
+//! The same trace as `otlp_trace.rs`, over the production backends: the
+//! event lands in PostgreSQL, travels on Redis Streams, and the projection
+//! on the other side still continues the command's trace. The trace
+//! context has to survive both the store's metadata column and the bus's
+//! wire format.
+
+mod receiver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use composable_rust_core::event_bus::{
+    EventBus, EventPublisher, SubscribeOptions, SubscriptionSource, Topic,
+};
+use composable_rust_core::projection::{ProjectionStore, ProjectionTxExt};
+use composable_rust_core::trace::TRACEPARENT;
+use composable_rust_core::{
+    Effect, Effects, EventStore, ExpectedVersion, InMemoryProjectionStore, NewEvent, Position,
+    Projection, ProjectionError, ProjectionManager, Reducer, Store, StoredEvent, StreamId,
+};
+use composable_rust_otel::OtelConfig;
+use composable_rust_postgres::PostgresEventStore;
+use composable_rust_redis::RedisStreamsEventBus;
+use composable_rust_testing::fixtures::{TestKeyPrefix, TestSchema};
+use receiver::{Received, Receiver};
+
+/// A command that appends one event in an effect.
+struct Accounts;
+
+impl Reducer for Accounts {
+    type State = ();
+    type Action = &'static str;
+    type Environment = PostgresEventStore;
+
+    fn reduce(
+        &self,
+        _: &mut (),
+        account: &'static str,
+        events: &PostgresEventStore,
+    ) -> Effects<&'static str> {
+        let events = events.clone();
+        vec![Effect::future(async move {
+            let stream = StreamId::for_aggregate("account", account).expect("a stream id");
+            let deposited = NewEvent::new("Deposited", serde_json::json!({ "amount": 25 }));
+            events
+                .append(&stream, ExpectedVersion::Any, vec![deposited])
+                .await
+                .expect("append");
+            None
+        })]
+    }
+}
+
+/// A read model fed by the bus.
+struct Deposits;
+
+#[async_trait]
+impl Projection for Deposits {
+    type Store = InMemoryProjectionStore;
+
+    fn name(&self) -> &str {
+        "deposits"
+    }
+
+    async fn apply(
+        &self,
+        event: &StoredEvent,
+        tx: &mut <Self::Store as ProjectionStore>::Tx,
+    ) -> Result<(), ProjectionError> {
+        tx.save_json(&format!("deposit:{}", event.stream_id), &event.payload)
+            .await
+    }
+
+    async fn reset(
+        &self,
+        _: &mut <Self::Store as ProjectionStore>::Tx,
+    ) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+fn one<'a>(spans: &'a [Received], name: &str) -> &'a Received {
+    let found: Vec<_> = spans.iter().filter(|span| span.name == name).collect();
+    assert_eq!(found.len(), 1, "one `{name}` span expected, got {found:#?}");
+    found[0]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_crosses_postgres_and_redis_streams() {
+    let receiver = Receiver::start().await;
+    let telemetry = composable_rust_otel::install(
+        OtelConfig::new("accounts").with_endpoint(receiver.endpoint.clone()),
+    )
+    .expect("install");
+
+    let schema = TestSchema::new();
+    let pool = PostgresEventStore::pool_options()
+        .max_connections(4)
+        .connect(schema.url())
+        .await
+        .expect("connect to PostgreSQL");
+    let events = PostgresEventStore::new(pool)
+        .with_schema(schema.name())
+        .expect("schema name");
+    events.migrate().await.expect("migrate");
+    let prefix = TestKeyPrefix::new();
+    let bus = RedisStreamsEventBus::connect(prefix.url(), prefix.as_str())
+        .await
+        .expect("connect to Redis");
+
+    let topic = Topic::new("accounts").unwrap();
+    let subscription = bus
+        .subscribe(
+            SubscribeOptions::new(topic.clone(), "deposits", "deposits-1")
+                .unwrap()
+                .with_max_deliveries(u32::MAX),
+        )
+        .await
+        .unwrap();
+    let read_model = Arc::new(InMemoryProjectionStore::new());
+    let source = SubscriptionSource::new(subscription).with_wait(Duration::from_millis(20));
+    let manager = ProjectionManager::new(Deposits, Arc::clone(&read_model), source);
+    let consumer = manager.start();
+    let publisher = EventPublisher::new(
+        "bus-publisher",
+        events.clone(),
+        bus.clone(),
+        Arc::new(InMemoryProjectionStore::new()),
+        topic,
+    );
+    let publishing = publisher.start();
+
+    let store = Store::new((), Accounts, events.clone());
+    store.send("7").await.unwrap();
+
+    let appended = events.read_all(Position::START, 10).await.unwrap();
+    assert_eq!(appended.len(), 1);
+    let stored = &appended[0];
+    publisher
+        .wait_for(stored.position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    manager
+        .wait_for(stored.position, Duration::from_secs(10))
+        .await
+        .unwrap();
+    telemetry.flush().await.expect("flush");
+
+    let spans = receiver.spans();
+    let send = one(&spans, "store.send");
+    let effect = one(&spans, "store.effect");
+    let append = one(&spans, "event_store.append");
+    let publish = one(&spans, "bus.publish");
+    let apply = one(&spans, "projection.apply");
+    for span in [effect, append, publish, apply] {
+        assert_eq!(hex(&span.trace_id), hex(&send.trace_id), "{}", span.name);
+    }
+    assert_eq!(effect.parent_span_id, send.span_id);
+    assert_eq!(append.parent_span_id, effect.span_id);
+    assert_eq!(publish.parent_span_id, append.span_id, "through PostgreSQL");
+    assert_eq!(
+        apply.parent_span_id, publish.span_id,
+        "through Redis Streams"
+    );
+    // Read back from PostgreSQL: the append's context.
+    assert_eq!(
+        stored.metadata.headers[TRACEPARENT],
+        format!("00-{}-{}-01", hex(&append.trace_id), hex(&append.span_id))
+    );
+
+    assert_eq!(publish.attribute("topic"), Some("accounts"));
+    assert_eq!(apply.attribute("stream_id"), Some("account-7"));
+    assert!(spans.iter().all(|span| span.service == "accounts"));
+    assert!(
+        receiver
+            .requests()
+            .iter()
+            .all(|r| r == "POST /v1/traces application/x-protobuf")
+    );
+
+    publisher.shutdown();
+    manager.shutdown();
+    publishing.await.unwrap().unwrap();
+    consumer.await.unwrap().unwrap();
+    telemetry.shutdown().await.expect("shutdown");
+}
