@@ -720,7 +720,8 @@ async fn worker_processes_killed_and_added_apply_each_event_once() {
 }
 
 /// A worker process for `worker_processes_killed_and_added_apply_each_event_once`:
-/// does nothing unless that test spawned it; then runs until killed.
+/// does nothing unless that test spawned it; then runs until killed (or
+/// for two minutes at most).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a worker process spawned by worker_processes_killed_and_added_apply_each_event_once"]
 async fn child_worker() {
@@ -728,11 +729,11 @@ async fn child_worker() {
         return;
     };
     let running = start_worker(&schema, &id, 8).await;
-    running
-        .task
-        .await
-        .unwrap()
-        .expect("the worker runs until killed");
+    // Killed by the parent; the time limit only keeps an orphan (its
+    // parent panicked) from running for ever.
+    if let Ok(outcome) = tokio::time::timeout(Duration::from_secs(120), running.task).await {
+        outcome.unwrap().expect("the worker runs until killed");
+    }
 }
 
 /// Events/s of 1, 2 and 4 workers (tokio tasks, a pool each, 8
