@@ -45,8 +45,9 @@ use crate::error::{coded_error, codes};
 pub enum ShutdownError {
     /// Runners were still busy when the deadline passed; their remaining
     /// work was cancelled (and whatever they had not acknowledged will be
-    /// delivered again).
-    #[code(codes::SHUTDOWN_UNFINISHED, transient)]
+    /// delivered again). A configuration error: the deadline is too short
+    /// for the work, and retrying the shutdown cannot help.
+    #[code(codes::SHUTDOWN_UNFINISHED, configuration)]
     #[error(
         "{unfinished} did not finish within the shutdown deadline of {deadline:?}; \
          their unfinished work was cancelled and nothing of it was acknowledged. \
