@@ -7,7 +7,8 @@
 //! - the same with workers in separate OS processes (this test binary
 //!   runs itself as the child: `child_worker`, ignored unless spawned);
 //! - a worker whose lease was taken over cannot commit (fencing);
-//! - a worker refuses another partition count than the recorded one;
+//! - a worker refuses another partition count than the recorded one, and a
+//!   reset (refused while a worker runs) rebuilds and re-partitions;
 //! - `bench_partitioned_workers` (ignored): events/s for 1, 2 and 4
 //!   workers, against one plain manager in the same run.
 
