@@ -63,19 +63,16 @@ pub async fn migrate(
 // ANCHOR_END: migrate
 
 // ANCHOR: worker
+/// A running worker's task: what `run` returned when it stopped.
+pub type WorkerTask = JoinHandle<Result<(), PartitionError>>;
+
 /// Starts worker `id` of the balances projection on a task. Every worker
 /// of a projection must use the same partition count.
 pub fn start_worker(
     id: &str,
     events: PostgresEventStore,
     store: PostgresProjectionStore,
-) -> Result<
-    (
-        PartitionedWorker<Balances>,
-        JoinHandle<Result<(), PartitionError>>,
-    ),
-    PartitionError,
-> {
+) -> Result<(PartitionedWorker<Balances>, WorkerTask), PartitionError> {
     let worker = PartitionedWorker::builder(Balances, store, events, 8)
         .with_worker_id(id)
         // A worker that stops heartbeating loses its partitions after 3 s;
