@@ -17,7 +17,8 @@
 //!   commit each batch of [`BATCH`] events with its checkpoint (bulk `COPY`
 //!   for the new keys), catch up, switch the views. Measured end to end.
 //! - **reading alone**: every event read through the event store once, in
-//!   pages of [`BATCH`] (timed once): the floor of any rebuild from it.
+//!   pages of [`BATCH`], before each round: the floor of any rebuild from
+//!   this store.
 //! - **raw COPY**: the same rows (built in memory beforehand, not timed)
 //!   sent by one binary `COPY` into an empty table of the projection
 //!   store's shape (`key text COLLATE "C" PRIMARY KEY, data bytea,
@@ -136,19 +137,9 @@ async fn run(pool: PgPool) {
         "loaded {events_count} events in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    // The floor of any rebuild from this store: reading the events alone
-    // (the same pages of BATCH events a rebuild reads, decoded).
-    let started = Instant::now();
-    let all = read_everything(&events).await;
-    #[allow(clippy::cast_precision_loss)]
-    let read_rate = all.len() as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "reading the events alone: {:.2} s, {} events/s",
-        started.elapsed().as_secs_f64(),
-        rate(read_rate)
-    );
     // The raw side's rows: exactly what the projection writes.
-    let rows: Vec<(String, Vec<u8>)> = all
+    let rows: Vec<(String, Vec<u8>)> = read_everything(&events)
+        .await
         .iter()
         .map(|e| {
             (
@@ -172,8 +163,9 @@ async fn run(pool: PgPool) {
     // Warm-up, then alternate.
     rebuild(&versions, &source, events_count).await;
     raw_copy(&pool, &rows, 0).await;
-    let (mut rebuilt, mut raw) = (Vec::new(), Vec::new());
+    let (mut rebuilt, mut raw, mut reads) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
+        reads.push(read_alone(&events, events_count).await);
         if round % 2 == 0 {
             rebuilt.push(rebuild(&versions, &source, events_count).await);
             raw.push(raw_copy(&pool, &rows, round + 1).await);
@@ -183,6 +175,7 @@ async fn run(pool: PgPool) {
         }
     }
     let (rebuild_rate, raw_rate) = (median(&mut rebuilt), median(&mut raw));
+    let read_rate = median(&mut reads);
     let ratio = rebuild_rate / raw_rate;
     println!();
     println!(
@@ -200,8 +193,13 @@ async fn run(pool: PgPool) {
         raw.iter().map(|r| rate(*r)).collect::<Vec<_>>().join(", ")
     );
     println!(
-        "reading alone: {} events/s; rebuild / reading alone: {:.2}",
+        "reading alone: {} events/s (runs: {}); rebuild / reading alone: {:.2}",
         rate(read_rate),
+        reads
+            .iter()
+            .map(|r| rate(*r))
+            .collect::<Vec<_>>()
+            .join(", "),
         rebuild_rate / read_rate
     );
     println!(
@@ -235,6 +233,22 @@ async fn load_events(events: &PostgresEventStore, count: usize) {
         }
         appended += n;
     }
+}
+
+/// Reads every event once, as a rebuild does (pages of [`BATCH`]); events/s.
+async fn read_alone(events: &PostgresEventStore, count: usize) -> f64 {
+    let started = Instant::now();
+    let read = read_everything(events).await.len();
+    let elapsed = started.elapsed();
+    assert_eq!(read, count);
+    #[allow(clippy::cast_precision_loss)]
+    let per_second = count as f64 / elapsed.as_secs_f64();
+    println!(
+        "  reading alone:   {:.2} s, {} events/s",
+        elapsed.as_secs_f64(),
+        rate(per_second)
+    );
+    per_second
 }
 
 async fn read_everything(events: &PostgresEventStore) -> Vec<StoredEvent> {
