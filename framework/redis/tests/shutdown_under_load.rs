@@ -1,14 +1,20 @@
 //! Graceful shutdown under load, on the Redis Streams bus and on the
-//! in-memory bus: a bus-fed projection is stopped by a `ShutdownGroup`
-//! while many messages are in flight. Afterwards every message the group
-//! acknowledged was applied exactly once, and the next consumer gets the
-//! rest (the unacknowledged ones redelivered), so that in the end every
-//! event is applied exactly once.
+//! in-memory bus, in three acts on one consumer group:
+//!
+//! 1. a bus-fed projection is stopped by a `ShutdownGroup` while messages
+//!    keep arriving: it finishes its batch, and every message acknowledged
+//!    was applied exactly once (nothing applied is left pending);
+//! 2. the next consumer is cut off by the deadline in the middle of a batch
+//!    (an event it cannot get past): the batch commits nothing, and its
+//!    messages stay pending, unacknowledged;
+//! 3. the consumer after it gets those messages again, and in the end every
+//!    event was applied exactly once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use composable_rust_core::error::CodedError;
 use composable_rust_core::event_bus::{
     EventBus, InMemoryEventBus, SubscribeOptions, SubscriptionSource, Topic,
 };
@@ -22,12 +28,18 @@ use composable_rust_core::{
 };
 use composable_rust_redis::{RedisBusOptions, RedisStreamsEventBus};
 use composable_rust_testing::fixtures::TestKeyPrefix;
+use tokio::sync::Notify;
 
 /// Events published before the first consumer starts.
 const EVENTS: u64 = 300;
 
-/// Counts how often each event was applied (key `applied:EVENT_ID`).
-struct CountApplications;
+/// Counts how often each event was applied (key `applied:EVENT_ID`); can
+/// hang on one position, to be cut off there.
+#[derive(Default)]
+struct CountApplications {
+    hang_at: Option<Position>,
+    hanging: Arc<Notify>,
+}
 
 #[async_trait]
 impl Projection for CountApplications {
@@ -42,6 +54,10 @@ impl Projection for CountApplications {
         event: &StoredEvent,
         tx: &mut <Self::Store as ProjectionStore>::Tx,
     ) -> Result<(), ProjectionError> {
+        if self.hang_at == Some(event.position) {
+            self.hanging.notify_one();
+            std::future::pending::<()>().await;
+        }
         // Slow enough that batches are in flight when the shutdown comes.
         tokio::time::sleep(Duration::from_millis(1)).await;
         let key = format!("applied:{}", event.event_id);
@@ -58,6 +74,7 @@ impl Projection for CountApplications {
 }
 
 fn manager(
+    projection: CountApplications,
     store: &Arc<InMemoryProjectionStore>,
     source: SubscriptionSource,
 ) -> ProjectionManager<CountApplications> {
@@ -65,7 +82,7 @@ fn manager(
         batch_size: 20,
         ..ProjectionConfig::default()
     };
-    ProjectionManager::builder(CountApplications, Arc::clone(store), source)
+    ProjectionManager::builder(projection, Arc::clone(store), source)
         .with_config(config)
         .build()
 }
@@ -103,10 +120,25 @@ async fn shut_down_under_load(bus: Arc<dyn EventBus>, topic: Topic) {
     }
 
     let store = Arc::new(InMemoryProjectionStore::new());
-    let first = manager(&store, first_source);
+    let pending = async || -> Vec<Position> {
+        let ids: Vec<String> = bus
+            .pending(&topic, "count-applications")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|message| message.id.to_string())
+            .collect();
+        let messages = bus.read(&topic, None, EVENTS as usize).await.unwrap();
+        messages
+            .iter()
+            .filter(|message| ids.contains(&message.id.to_string()))
+            .map(|message| message.event.position)
+            .collect()
+    };
+
+    // 1. Stopped gracefully while about a third of the events are applied.
+    let first = manager(CountApplications::default(), &store, first_source);
     let running = first.start();
-    // Stop while about a third of the events are applied, the rest in
-    // flight (buffered, being applied) or not yet delivered.
     first
         .wait_for(events[99].position, Duration::from_secs(30))
         .await
@@ -116,46 +148,67 @@ async fn shut_down_under_load(bus: Arc<dyn EventBus>, topic: Topic) {
     let report = group.shutdown(Duration::from_secs(10)).await.unwrap();
     assert_eq!(report.runners[0].outcome, RunnerOutcome::Finished);
     running.await.unwrap().unwrap();
-
     let checkpoint = first.position();
-    assert!(
-        checkpoint < events[EVENTS as usize - 1].position,
-        "stopped under load"
-    );
-    let pending: Vec<String> = bus
-        .pending(&topic, "count-applications")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|message| message.id.to_string())
-        .collect();
-    assert!(
-        !pending.is_empty(),
-        "messages were in flight at the shutdown"
-    );
-    // Committed means applied once; not committed means not applied at all
-    // (and so, below, never acknowledged).
+    assert!(checkpoint < events[199].position, "stopped under load");
+    assert_eq!(pending().await, [], "everything applied was acknowledged");
     for event in &events {
         let expected = u64::from(event.position <= checkpoint);
         assert_eq!(applied(&store, event).await, expected, "{}", event.position);
     }
 
-    // The next consumer takes over what was not acknowledged and goes on.
-    let second = manager(&store, source(&bus, &topic, "consumer-2").await);
+    // 2. Cut off by the deadline in the middle of a batch.
+    let hang_at = events[219].position;
+    let hanging = Arc::new(Notify::new());
+    let projection = CountApplications {
+        hang_at: Some(hang_at),
+        hanging: Arc::clone(&hanging),
+    };
+    let second = manager(projection, &store, source(&bus, &topic, "consumer-2").await);
     let running = second.start();
-    second
+    hanging.notified().await;
+    let mut group = ShutdownGroup::new();
+    group.add("projection", second.clone());
+    let error = group
+        .shutdown(Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "CR-E0050");
+    running.abort(); // what the process's exit does
+    let _ = running.await;
+    let cut_off_at = second.position();
+    assert!(cut_off_at < hang_at);
+    let unacknowledged = pending().await;
+    assert!(
+        unacknowledged.contains(&hang_at),
+        "the batch in flight stays pending"
+    );
+    assert!(unacknowledged.iter().all(|position| *position > cut_off_at));
+    for event in &events {
+        let expected = u64::from(event.position <= cut_off_at);
+        assert_eq!(applied(&store, event).await, expected, "{}", event.position);
+    }
+
+    // 3. The next consumer gets the rest, the unacknowledged first.
+    let third = manager(
+        CountApplications::default(),
+        &store,
+        source(&bus, &topic, "consumer-3").await,
+    );
+    let running = third.start();
+    third
         .wait_for(
             events[EVENTS as usize - 1].position,
             Duration::from_secs(30),
         )
         .await
         .unwrap();
-    let outcome = second.shutdown_within(Duration::from_secs(10)).await;
+    let outcome = third.shutdown_within(Duration::from_secs(10)).await;
     assert_eq!(outcome, RunnerOutcome::Finished);
     running.await.unwrap().unwrap();
     for event in &events {
         assert_eq!(applied(&store, event).await, 1, "{}", event.position);
     }
+    assert_eq!(pending().await, []);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,8 @@ const DEFAULT_WAIT: Duration = Duration::from_millis(250);
 ///   publisher re-published after a crash) is skipped and acknowledged.
 /// - **Acknowledged after commit.** A message is acknowledged when the
 ///   manager asks for events after a checkpoint at or past its position,
-///   which it only does once the batch holding the event has committed. A
+///   which it only does once the batch holding the event has committed (or
+///   when a graceful shutdown releases the source after its last commit). A
 ///   crash before that leaves the message pending, so it comes back: on a
 ///   store with exactly-once commits the projection applies it exactly
 ///   once; on an at-least-once store (Redis), as the store itself
@@ -229,6 +230,13 @@ impl EventSource for SubscriptionSource {
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.notify.subscribe()
+    }
+
+    /// Acknowledges the buffered messages at or below `committed` (a
+    /// graceful shutdown): the rest stay pending and go to the next
+    /// consumer.
+    async fn release(&self, committed: Position) -> Result<(), EventStoreError> {
+        self.state.lock().await.ack_through(committed).await
     }
 }
 

@@ -53,6 +53,16 @@ pub trait EventSource: Send + Sync + 'static {
 
     /// Changes when new events may be readable.
     fn subscribe(&self) -> watch::Receiver<u64>;
+
+    /// Called when a runner reading from this source stops gracefully,
+    /// with the position it committed last: a source that holds delivered
+    /// events until the next read (a bus subscription) acknowledges those
+    /// at or below it, so they are not delivered again. Does nothing by
+    /// default.
+    async fn release(&self, committed: Position) -> Result<(), EventStoreError> {
+        let _ = committed;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for dyn EventSource {

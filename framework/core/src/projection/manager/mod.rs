@@ -364,10 +364,18 @@ impl<P: Projection> ProjectionManager<P> {
     }
 
     /// Returns once no `run` or `catch_up` is in progress and no batch,
-    /// rebuild or dead-letter retry holds the cursor.
+    /// rebuild or dead-letter retry holds the cursor, and the source has
+    /// been told what was committed (a bus subscription acknowledges it).
     pub(crate) async fn stopped(&self) {
         self.shared.activity.idle().await;
-        drop(self.shared.cursor.lock().await);
+        let cursor = self.shared.cursor.lock().await;
+        if let Some(committed) = *cursor
+            && let Err(error) = self.shared.source.release(committed).await
+        {
+            // Harmless: those events come back and are skipped as at or
+            // below the checkpoint.
+            tracing::warn!(projection = self.name(), %error, "could not release the committed events of the source");
+        }
     }
 
     /// Resets the read model, the checkpoint and the dead letters in one
