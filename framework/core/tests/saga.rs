@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust_core::event::decode;
+use composable_rust_core::resilience::{Backoff, RetryPolicy};
 use composable_rust_core::saga::{
     CommandDispatcher, DispatchError, Handled, Reaction, Routed, Saga, SagaCommand, SagaContext,
     SagaError, SagaId, SagaInstance, SagaOutcome, SagaRuntime, SagaSteps,
@@ -457,6 +458,41 @@ async fn a_failed_delivery_stays_pending_until_the_event_comes_again() {
             .pending()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn with_dispatch_retry_a_transient_delivery_failure_is_retried_within_the_step() {
+    let world = World::new();
+    let outbox = Arc::new(Outbox::default());
+    let policy = RetryPolicy::new(Backoff::new(Duration::from_millis(100), Duration::from_secs(1)))
+        .with_max_attempts(3);
+    let runtime = SagaRuntime::builder(Checkout, world.store.clone(), Arc::clone(&outbox))
+        .with_dispatch_retry(policy)
+        .with_clock(Arc::new(world.clock.clone()))
+        .build();
+    outbox.fail_next.store(2, Ordering::SeqCst);
+
+    let e = world.record(ordered("o1")).await;
+    let step = tokio::spawn(async move { runtime.handle(&e).await.map(|h| (h, runtime)) });
+    // Two failures, two waits on the runtime's (test) clock, 100 ms and
+    // 200 ms: moved on in 50 ms steps until the step is done, far below
+    // the saga's 30 s reply timeout (whose timer sleeps on the clock too).
+    let mut waited = Duration::ZERO;
+    while !step.is_finished() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        if !step.is_finished() {
+            world.clock.advance(Duration::from_millis(50));
+            waited += Duration::from_millis(50);
+            assert!(waited < Duration::from_secs(5), "the step never finished");
+        }
+    }
+    assert!(waited >= Duration::from_millis(300), "it waited {waited:?} in all");
+    let (handled, runtime) = step.await.unwrap().unwrap();
+    assert_eq!(handled, stepped("o1", None));
+    assert_eq!(outbox.delivered(), vec![Command::Reserve]);
+    assert!(runtime.instance(&id("o1")).await.unwrap().pending().is_empty());
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! [`SagaRuntimeBuilder`]: the settings of a [`SagaRuntime`] (clock,
-//! upcasters, conflict retries, timeout retry delay) and the wiring of its
-//! shared state.
+//! upcasters, conflict retries, timeout retry delay, dispatch retries) and
+//! the wiring of its shared state.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -15,7 +15,8 @@ use super::{Inner, SagaRuntime};
 use crate::clock::{Clock, SystemClock};
 use crate::event::{StreamId, Upcasters};
 use crate::event_store::EventStore;
-use crate::saga::{CommandDispatcher, Saga};
+use crate::resilience::RetryPolicy;
+use crate::saga::{CommandDispatcher, RetryingDispatcher, Saga};
 use crate::store::EffectRunner;
 
 /// Configures a [`SagaRuntime`]; from [`SagaRuntime::builder`].
@@ -27,6 +28,7 @@ pub struct SagaRuntimeBuilder<S: Saga> {
     upcasters: Upcasters,
     conflict_attempts: usize,
     retry_after: Duration,
+    dispatch_retry: Option<RetryPolicy>,
 }
 
 impl<S: Saga> std::fmt::Debug for SagaRuntimeBuilder<S> {
@@ -52,6 +54,7 @@ impl<S: Saga> SagaRuntimeBuilder<S> {
             upcasters: Upcasters::new(),
             conflict_attempts: 3,
             retry_after: Duration::from_secs(1),
+            dispatch_retry: None,
         }
     }
 
@@ -87,8 +90,36 @@ impl<S: Saga> SagaRuntimeBuilder<S> {
         self
     }
 
+    /// Retries a command whose delivery fails transiently (its receiver's
+    /// queue was unreachable, say) with `policy`, waiting on the runtime's
+    /// clock, before the step gives up on it: the dispatcher is wrapped in a
+    /// [`RetryingDispatcher`]. A permanent failure is not retried.
+    ///
+    /// Without it (the default) a failed delivery is not retried within the
+    /// step: the command stays pending, the step reports
+    /// [`SagaError::Dispatch`](crate::saga::SagaError::Dispatch), and the
+    /// command goes out when the event is delivered again or on
+    /// [`retry_pending`](SagaRuntime::retry_pending). With it, it is the
+    /// policy's last error that is reported, and the command still stays
+    /// pending.
+    #[must_use]
+    pub fn with_dispatch_retry(mut self, policy: RetryPolicy) -> Self {
+        self.dispatch_retry = Some(policy);
+        self
+    }
+
     /// The runtime.
     pub fn build(self) -> SagaRuntime<S> {
+        // Wrapped here rather than in the setter, so the retries wait on the
+        // clock given to `with_clock`, whichever setter came first.
+        let dispatcher: Arc<dyn CommandDispatcher<S::Command>> = match self.dispatch_retry {
+            Some(policy) => Arc::new(RetryingDispatcher::new(
+                self.dispatcher,
+                policy,
+                Arc::clone(&self.clock),
+            )),
+            None => self.dispatcher,
+        };
         let (activity, _) = watch::channel(0);
         let catalog = StreamId::new(format!("sagas-{}", S::KIND))
             .expect("Saga::KIND must be a short name without control characters");
@@ -97,7 +128,7 @@ impl<S: Saga> SagaRuntimeBuilder<S> {
                 runner: EffectRunner::new(Arc::clone(&self.clock)),
                 saga: self.saga,
                 store: self.store,
-                dispatcher: self.dispatcher,
+                dispatcher,
                 clock: self.clock,
                 upcasters: self.upcasters,
                 conflict_attempts: self.conflict_attempts,
