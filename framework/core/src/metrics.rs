@@ -32,7 +32,7 @@ use crate::event_bus::BusMessage;
 use crate::event_store::{AppendOutcome, EventStoreError};
 
 pub use crate::projection::blue_green::{
-    REBUILD_EVENTS_APPLIED, REBUILD_EVENTS_PER_SECOND, REBUILD_EVENTS_TOTAL, REBUILD_SECONDS_LEFT,
+    REBUILD_EVENTS_APPLIED, REBUILD_EVENTS_PER_SECOND, REBUILD_EVENTS_EXPECTED, REBUILD_SECONDS_LEFT,
 };
 pub use crate::projection::cached::{CACHE_ERRORS, CACHE_HITS, CACHE_MISSES};
 pub use crate::projection::manager::metrics::{
@@ -218,7 +218,7 @@ pub const CATALOG: &[MetricInfo] = &[
     info(CACHE_MISSES, Counter, &[], "Reads the cache could not answer."),
     info(CACHE_ERRORS, Counter, &[], "Cache operations that failed."),
     info(REBUILD_EVENTS_APPLIED, Gauge, &["projection", "version"], "Events applied to the version being loaded."),
-    info(REBUILD_EVENTS_TOTAL, Gauge, &["projection", "version"], "Events the load expects to apply in all."),
+    info(REBUILD_EVENTS_EXPECTED, Gauge, &["projection", "version"], "Events the load expects to apply in all."),
     info(REBUILD_EVENTS_PER_SECOND, Gauge, &["projection", "version"], "Events applied per second since the load started."),
     info(REBUILD_SECONDS_LEFT, Gauge, &["projection", "version"], "Seconds left at the current rate."),
     info(CIRCUIT_STATE, Gauge, &["breaker"], "0 closed, 1 open, 2 half-open."),

@@ -440,7 +440,8 @@ fn every_name_follows_the_scheme_and_is_listed_once() {
         match info.kind {
             MetricKind::Counter => assert!(info.name.ends_with("_total"), "{}", info.name),
             MetricKind::Histogram => assert!(info.name.ends_with("_seconds"), "{}", info.name),
-            MetricKind::Gauge => {}
+            // `_total` is Prometheus's suffix for counters only.
+            MetricKind::Gauge => assert!(!info.name.ends_with("_total"), "{}", info.name),
         }
     }
 }

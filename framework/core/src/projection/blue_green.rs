@@ -43,7 +43,7 @@ use crate::event::{Position, StoredEvent};
 pub const REBUILD_EVENTS_APPLIED: &str = "composable_projection_rebuild_events_applied";
 /// Gauge: events the load expects to apply in all (grows if events arrive
 /// during the load).
-pub const REBUILD_EVENTS_TOTAL: &str = "composable_projection_rebuild_events_total";
+pub const REBUILD_EVENTS_EXPECTED: &str = "composable_projection_rebuild_events_expected";
 /// Gauge: events applied per second since the load started.
 pub const REBUILD_EVENTS_PER_SECOND: &str = "composable_projection_rebuild_events_per_second";
 /// Gauge: seconds left at the current rate, the ETA (0 when done).
@@ -52,7 +52,7 @@ pub const REBUILD_SECONDS_LEFT: &str = "composable_projection_rebuild_seconds_le
 /// Every rebuild metric name, for documentation and dashboards.
 pub const ALL: &[&str] = &[
     REBUILD_EVENTS_APPLIED,
-    REBUILD_EVENTS_TOTAL,
+    REBUILD_EVENTS_EXPECTED,
     REBUILD_EVENTS_PER_SECOND,
     REBUILD_SECONDS_LEFT,
 ];
@@ -288,7 +288,7 @@ fn report(
     #[allow(clippy::cast_precision_loss)]
     {
         metrics::gauge!(REBUILD_EVENTS_APPLIED, &labels).set(state.events_applied as f64);
-        metrics::gauge!(REBUILD_EVENTS_TOTAL, &labels).set(state.events_total as f64);
+        metrics::gauge!(REBUILD_EVENTS_EXPECTED, &labels).set(state.events_total as f64);
     }
     metrics::gauge!(REBUILD_EVENTS_PER_SECOND, &labels).set(state.events_per_second());
     if let Some(eta) = state.eta() {
