@@ -32,7 +32,8 @@ use crate::event_bus::BusMessage;
 use crate::event_store::{AppendOutcome, EventStoreError};
 
 pub use crate::projection::blue_green::{
-    REBUILD_EVENTS_APPLIED, REBUILD_EVENTS_PER_SECOND, REBUILD_EVENTS_EXPECTED, REBUILD_SECONDS_LEFT,
+    REBUILD_EVENTS_APPLIED, REBUILD_EVENTS_EXPECTED, REBUILD_EVENTS_PER_SECOND,
+    REBUILD_SECONDS_LEFT,
 };
 pub use crate::projection::cached::{CACHE_ERRORS, CACHE_HITS, CACHE_MISSES};
 pub use crate::projection::manager::metrics::{

@@ -464,8 +464,11 @@ async fn a_failed_delivery_stays_pending_until_the_event_comes_again() {
 async fn with_dispatch_retry_a_transient_delivery_failure_is_retried_within_the_step() {
     let world = World::new();
     let outbox = Arc::new(Outbox::default());
-    let policy = RetryPolicy::new(Backoff::new(Duration::from_millis(100), Duration::from_secs(1)))
-        .with_max_attempts(3);
+    let policy = RetryPolicy::new(Backoff::new(
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+    ))
+    .with_max_attempts(3);
     let runtime = SagaRuntime::builder(Checkout, world.store.clone(), Arc::clone(&outbox))
         .with_dispatch_retry(policy)
         .with_clock(Arc::new(world.clock.clone()))
@@ -488,11 +491,21 @@ async fn with_dispatch_retry_a_transient_delivery_failure_is_retried_within_the_
             assert!(waited < Duration::from_secs(5), "the step never finished");
         }
     }
-    assert!(waited >= Duration::from_millis(300), "it waited {waited:?} in all");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "it waited {waited:?} in all"
+    );
     let (handled, runtime) = step.await.unwrap().unwrap();
     assert_eq!(handled, stepped("o1", None));
     assert_eq!(outbox.delivered(), vec![Command::Reserve]);
-    assert!(runtime.instance(&id("o1")).await.unwrap().pending().is_empty());
+    assert!(
+        runtime
+            .instance(&id("o1"))
+            .await
+            .unwrap()
+            .pending()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

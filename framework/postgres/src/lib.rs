@@ -162,9 +162,8 @@ pub use health::PostgresHealthCheck;
 pub use inspect::{SchemaStatus, StreamSummary};
 pub use partition::{PartitionLeases, PartitionedWorker};
 pub use projection::{
-    BlueGreen, BlueGreenError, Switched, Version, VersionState,
-    Document, DocumentQuery, DocumentTable, PostgresProjectionStore, PostgresProjectionTx,
-    SortOrder, StoredCheckpoint, sql_error,
+    BlueGreen, BlueGreenError, Document, DocumentQuery, DocumentTable, PostgresProjectionStore,
+    PostgresProjectionTx, SortOrder, StoredCheckpoint, Switched, Version, VersionState, sql_error,
 };
 pub use schema::DEFAULT_SCHEMA;
 pub use store::{MAX_JSONB_BYTES, PING_AFTER_IDLE, PostgresEventStore};
