@@ -1,4 +1,4 @@
-//! The shop the workload runs: orders placed through a [`Store`](composable_rust::Store)
+//! The shop the workload runs: orders placed through a [`Store`]
 //! whose effect appends to the event store, a fulfilment saga that ships
 //! each order or gives up after a minute, and a projection of totals.
 

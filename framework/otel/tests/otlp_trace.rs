@@ -10,6 +10,7 @@
 //! file holds one test (its own test binary).
 
 mod receiver;
+mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use composable_rust_core::event_bus::EventBus;
 use composable_rust_core::event_bus::{
     EventPublisher, InMemoryEventBus, SubscribeOptions, SubscriptionSource, Topic,
 };
-use composable_rust_core::projection::{ProjectionStore, ProjectionStoreExt, ProjectionTxExt};
+use composable_rust_core::projection::ProjectionStoreExt;
 use composable_rust_core::saga::{
     CommandDispatcher, DispatchError, Handled, Reaction, Routed, Saga, SagaCommand, SagaContext,
     SagaError, SagaId, SagaRuntime,
@@ -27,11 +28,12 @@ use composable_rust_core::saga::{
 use composable_rust_core::trace::TRACEPARENT;
 use composable_rust_core::{
     Effect, Effects, Event, EventMetadata, EventStore, ExpectedVersion, InMemoryEventStore,
-    InMemoryProjectionStore, NewEvent, Position, Projection, ProjectionError, ProjectionManager,
-    Reducer, Store, StoredEvent, StreamId,
+    InMemoryProjectionStore, NewEvent, Position, ProjectionManager, Reducer, Store, StoredEvent,
+    StreamId,
 };
 use composable_rust_otel::{OtelConfig, OtelError};
 use receiver::{Received, Receiver};
+use shared::{Deposits, hex, one};
 use uuid::Uuid;
 
 /// A feature whose command appends one event in an effect.
@@ -66,34 +68,6 @@ impl Reducer for Accounts {
                 .expect("append");
             None
         })]
-    }
-}
-
-/// A read model of the deposits, fed by the bus.
-struct Deposits;
-
-#[async_trait]
-impl Projection for Deposits {
-    type Store = InMemoryProjectionStore;
-
-    fn name(&self) -> &str {
-        "deposits"
-    }
-
-    async fn apply(
-        &self,
-        event: &StoredEvent,
-        tx: &mut <Self::Store as ProjectionStore>::Tx,
-    ) -> Result<(), ProjectionError> {
-        tx.save_json(&format!("deposit:{}", event.stream_id), &event.payload)
-            .await
-    }
-
-    async fn reset(
-        &self,
-        _: &mut <Self::Store as ProjectionStore>::Tx,
-    ) -> Result<(), ProjectionError> {
-        Ok(())
     }
 }
 
@@ -134,16 +108,6 @@ impl CommandDispatcher<String> for NoCommands {
     async fn dispatch(&self, _: &SagaCommand<String>) -> Result<(), DispatchError> {
         Ok(())
     }
-}
-
-fn one<'a>(spans: &'a [Received], name: &str) -> &'a Received {
-    let found: Vec<_> = spans.iter().filter(|span| span.name == name).collect();
-    assert_eq!(found.len(), 1, "one `{name}` span expected, got {found:#?}");
-    found[0]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,25 +5,25 @@
 //! wire format.
 
 mod receiver;
+mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use composable_rust_core::event_bus::{
     EventBus, EventPublisher, SubscribeOptions, SubscriptionSource, Topic,
 };
-use composable_rust_core::projection::{ProjectionStore, ProjectionTxExt};
 use composable_rust_core::trace::TRACEPARENT;
 use composable_rust_core::{
     Effect, Effects, EventStore, ExpectedVersion, InMemoryProjectionStore, NewEvent, Position,
-    Projection, ProjectionError, ProjectionManager, Reducer, Store, StoredEvent, StreamId,
+    ProjectionManager, Reducer, Store, StreamId,
 };
 use composable_rust_otel::OtelConfig;
 use composable_rust_postgres::PostgresEventStore;
 use composable_rust_redis::RedisStreamsEventBus;
 use composable_rust_testing::fixtures::{TestKeyPrefix, TestSchema};
-use receiver::{Received, Receiver};
+use receiver::Receiver;
+use shared::{Deposits, hex, one};
 
 /// A command that appends one event in an effect.
 struct Accounts;
@@ -50,44 +50,6 @@ impl Reducer for Accounts {
             None
         })]
     }
-}
-
-/// A read model fed by the bus.
-struct Deposits;
-
-#[async_trait]
-impl Projection for Deposits {
-    type Store = InMemoryProjectionStore;
-
-    fn name(&self) -> &str {
-        "deposits"
-    }
-
-    async fn apply(
-        &self,
-        event: &StoredEvent,
-        tx: &mut <Self::Store as ProjectionStore>::Tx,
-    ) -> Result<(), ProjectionError> {
-        tx.save_json(&format!("deposit:{}", event.stream_id), &event.payload)
-            .await
-    }
-
-    async fn reset(
-        &self,
-        _: &mut <Self::Store as ProjectionStore>::Tx,
-    ) -> Result<(), ProjectionError> {
-        Ok(())
-    }
-}
-
-fn one<'a>(spans: &'a [Received], name: &str) -> &'a Received {
-    let found: Vec<_> = spans.iter().filter(|span| span.name == name).collect();
-    assert_eq!(found.len(), 1, "one `{name}` span expected, got {found:#?}");
-    found[0]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,8 @@ pub mod event_bus_conformance;
 pub mod event_store_conformance;
 pub mod faults;
 pub mod fixtures;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod projection_harness;
 #[cfg(feature = "proptest")]
 pub mod properties;
