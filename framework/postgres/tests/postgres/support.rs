@@ -7,6 +7,7 @@ use std::ops::Deref;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
+use composable_rust_core::event_store::{KnownVersion, ReplayAndDecide, ReplayVisitor};
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -105,6 +106,34 @@ impl EventStore for TestStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError> {
         self.store.append(stream_id, expected, events).await
+    }
+    // Every provided method PostgreSQL overrides is forwarded too, so the
+    // suites test PostgreSQL's own statements, not the trait's defaults.
+    async fn append_after(
+        &self,
+        stream_id: &StreamId,
+        version: KnownVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, EventStoreError> {
+        self.store.append_after(stream_id, version, events).await
+    }
+    async fn replay(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        visit: &mut ReplayVisitor<'_>,
+    ) -> Result<(), EventStoreError> {
+        self.store.replay(stream_id, snapshot_schema, visit).await
+    }
+    async fn replay_and_append(
+        &self,
+        stream_id: &StreamId,
+        snapshot_schema: Option<u32>,
+        command: &mut (dyn ReplayAndDecide + '_),
+    ) -> Result<Option<AppendOutcome>, EventStoreError> {
+        self.store
+            .replay_and_append(stream_id, snapshot_schema, command)
+            .await
     }
     async fn load_stream(
         &self,
