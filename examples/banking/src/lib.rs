@@ -1,0 +1,1 @@
+//! The banking reference application (being built; see its README when it lands).

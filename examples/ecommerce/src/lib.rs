@@ -1,0 +1,1 @@
+//! The ecommerce reference application (being built; see its README when it lands).

@@ -1,0 +1,1 @@
+//! The inventory reference application (being built; see its README when it lands).
