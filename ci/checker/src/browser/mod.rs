@@ -58,6 +58,7 @@ pub const SEARCH_TERMS: &[(&str, &str)] = &[
     ("Cookbook", "recipes"),
     ("Guides", "flamegraph"),
     ("Running in Production", "bulkhead"),
+    ("Building a Real Service", "storefront"),
     ("Appendices", "troubleshooting"),
 ];
 
