@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! book-checker check [--root DIR] [--no-run]
-//! book-checker follow [--root DIR] [--chapter PATH] [--keep]
+//! book-checker follow [--root DIR] [--from PATH] [--chapter PATH] [--keep]
 //! book-checker commands [--root DIR] [--chapter PATH]
 //! book-checker regenerate-output [--root DIR] [LISTING_DIR...]
 //! book-checker links [--root DIR] [--html DIR]
@@ -35,7 +35,7 @@ use book_checker::{
 
 const USAGE: &str = "\
 usage: book-checker check [--root DIR] [--no-run]
-       book-checker follow [--root DIR] [--chapter PATH] [--keep]
+       book-checker follow [--root DIR] [--from PATH] [--chapter PATH] [--keep]
        book-checker commands [--root DIR] [--chapter PATH]
        book-checker regenerate-output [--root DIR] [LISTING_DIR...]
        book-checker links [--root DIR] [--html DIR]
@@ -51,6 +51,9 @@ follow             follow the build-along chapters (<!-- build-along -->) in
                    directory: run their console commands, write their captioned
                    files, compare the project with each checkpoint's listing;
                    fail at the chapter:line of the first divergence
+  --from PATH      start at this chapter (its .md file), after the first
+                   build-along chapter (Installation: it clones the framework);
+                   for working on a later part without following all before it
   --chapter PATH   stop after this chapter (its .md file)
   --keep           keep the scratch directory (always kept on a divergence)
 commands           run every console command of the chapters that are not
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
     let mut run = true;
     let mut listings = Vec::new();
     let mut until = None;
+    let mut from = None;
     let mut keep = false;
     let mut html = None;
     let mut jobs = None;
@@ -97,6 +101,10 @@ fn main() -> ExitCode {
             "--chapter" if command == "follow" || command == "commands" => match args.next() {
                 Some(path) => until = Some(PathBuf::from(path)),
                 None => return usage_error("--chapter needs the path of a chapter's .md file"),
+            },
+            "--from" if command == "follow" => match args.next() {
+                Some(path) => from = Some(PathBuf::from(path)),
+                None => return usage_error("--from needs the path of a chapter's .md file"),
             },
             "--keep" if command == "follow" => keep = true,
             "--html" if command == "links" || command == "browser" => match args.next() {
@@ -130,6 +138,7 @@ fn main() -> ExitCode {
         "check" => run_check(root, run),
         "follow" => run_follow(FollowOptions {
             until,
+            from,
             keep_scratch: keep,
             progress: true,
             ..FollowOptions::new(root)

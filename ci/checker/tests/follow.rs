@@ -418,6 +418,39 @@ fn chapter_option_stops_after_that_chapter() {
 }
 
 #[test]
+fn from_option_skips_to_that_chapter_after_the_first() {
+    let fixture = Fixture::new("from");
+    // A build-along chapter between the first and the one to start at:
+    // `--from` skips it, so its failing command never runs.
+    fixture.write(
+        "book/src/SUMMARY.md",
+        "# Summary\n\n- [Start](ch01/start.md)\n- [Middle](ch01/middle.md)\n- [More](ch01/more.md)\n",
+    );
+    fixture.write(
+        "book/src/ch01/middle.md",
+        "# Middle\n\n<!-- build-along -->\n\n```console\n$ false\n```\n",
+    );
+    let report = follow(&FollowOptions {
+        from: Some("ch01/more.md".into()),
+        ..fixture.options()
+    });
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    let followed: Vec<_> = report.chapters.iter().map(|c| c.path.clone()).collect();
+    assert_eq!(
+        followed,
+        [
+            PathBuf::from("book/src/ch01/start.md"),
+            PathBuf::from("book/src/ch01/more.md")
+        ]
+    );
+
+    // Without `--from`, the reader goes through the middle chapter and fails there.
+    let report = follow(&fixture.options());
+    assert!(!report.is_ok());
+    assert_eq!(report.chapters.len(), 2, "{:#?}", report.chapters);
+}
+
+#[test]
 fn clone_of_the_framework_uses_the_local_checkout() {
     let fixture = Fixture::new("clone");
     let git = |args: &[&str]| {

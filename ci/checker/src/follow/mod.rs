@@ -121,6 +121,11 @@ pub struct FollowOptions {
     /// to its Markdown file: absolute, or relative to the current directory,
     /// the root or `book/src`); `None` follows them all.
     pub until: Option<PathBuf>,
+    /// Start at this build-along chapter (a path as for `until`), skipping
+    /// the ones before it except the first: the first (Installation) sets up
+    /// what every later chapter assumes (the framework's clone). `None`
+    /// starts at the beginning. For working on a later part; CI follows all.
+    pub from: Option<PathBuf>,
     /// `CARGO_TARGET_DIR` of every command; `None` means `<root>/target/reader`.
     pub target_dir: Option<PathBuf>,
     /// Extra environment variables for every command.
@@ -140,6 +145,7 @@ impl FollowOptions {
         Self {
             root: root.into(),
             until: None,
+            from: None,
             target_dir: None,
             env: Vec::new(),
             keep_scratch: false,
@@ -239,6 +245,22 @@ pub fn follow(options: &FollowOptions) -> FollowReport {
                     until.clone(),
                     None,
                     "not a build-along chapter listed in SUMMARY.md (it needs a `<!-- build-along -->` line); `--chapter` takes the path of its Markdown file",
+                ));
+                return report;
+            }
+        }
+    }
+
+    if let Some(from) = &options.from {
+        match find_chapter(&root, from, &chapters) {
+            Some(index) => {
+                chapters.drain(1..index.max(1));
+            }
+            None => {
+                report.problems.push(Problem::new(
+                    from.clone(),
+                    None,
+                    "not a build-along chapter listed in SUMMARY.md (it needs a `<!-- build-along -->` line); `--from` takes the path of its Markdown file",
                 ));
                 return report;
             }
