@@ -34,6 +34,9 @@
 //!   strategies for framework types, and ready-made properties: a
 //!   reducer invariant, projection idempotency and rebuild equivalence,
 //!   and crash-anywhere for a projection under the real manager.
+//! - `prometheus` (feature `prometheus`): a real Prometheus process of a
+//!   test's own, and the check that every panel of a Grafana dashboard
+//!   has data.
 //! - [`event_store_conformance`]: the suite every event store must pass.
 //! - [`event_bus_conformance`]: the suite every event bus must pass.
 //! - [`faults`]: wrappers that make projection stores, event stores, event
@@ -60,6 +63,8 @@ pub mod metrics;
 mod projection_harness;
 #[cfg(feature = "proptest")]
 pub mod properties;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod reducer_test;
 mod saga_test;
 pub mod services;
