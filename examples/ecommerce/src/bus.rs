@@ -1,0 +1,142 @@
+//! The event bus between the event store and the checkout saga: the
+//! publisher puts every order event on the topic; [`consume`] takes them
+//! off, hands each to the saga runtime and acknowledges it once handled.
+//! Redis Streams by default, Kafka with `SHOP_BUS=kafka`, in memory for
+//! tests; the rest of the shop sees only `Arc<dyn EventBus>`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use composable_rust::event_bus::{BusMessage, Subscription, Topic};
+use composable_rust::kafka::KafkaBusOptions;
+use composable_rust::prelude::*;
+use composable_rust::redis::RedisStreamsEventBus;
+use composable_rust::shutdown::CancellationToken;
+use composable_rust::{InMemoryEventBus, SagaRuntime};
+use tokio::task::JoinSet;
+
+use crate::checkout::CheckoutSaga;
+use crate::config::{BusKind, Config};
+use crate::error::ShopError;
+
+/// The topic the order events travel on.
+pub const ORDERS_TOPIC: &str = "orders";
+
+/// How many messages one receive takes.
+const BATCH: usize = 100;
+
+/// Connects the bus `config` names.
+///
+/// # Errors
+///
+/// [`ShopError::Startup`] with the bus's own error (its `CR-E` code).
+pub async fn connect(config: &Config) -> Result<Arc<dyn EventBus>, ShopError> {
+    Ok(match &config.bus {
+        BusKind::Redis => Arc::new(
+            RedisStreamsEventBus::connect(&config.redis_url, &config.redis_prefix)
+                .await
+                .map_err(|e| ShopError::startup("connect the Redis Streams bus", e))?,
+        ),
+        BusKind::Kafka { bootstrap } => {
+            // Kafka names allow letters, digits, `.`, `_` and `-` only.
+            let prefix: String = config
+                .redis_prefix
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            Arc::new(
+                KafkaBusOptions::new(bootstrap.clone())
+                    .with_prefix(format!("{prefix}."))
+                    .connect()
+                    .await
+                    .map_err(|e| ShopError::startup("connect the Kafka bus", e))?,
+            )
+        }
+        BusKind::Memory => Arc::new(InMemoryEventBus::new()),
+    })
+}
+
+/// The topic of `event`, if it is published: only order events (the
+/// saga's input) travel on the bus.
+pub fn route(event: &StoredEvent) -> Option<Topic> {
+    event
+        .stream_id
+        .as_str()
+        .starts_with("order-")
+        .then(|| Topic::new(ORDERS_TOPIC).ok())
+        .flatten()
+}
+
+/// Feeds the saga from `subscription` until `token` is cancelled.
+///
+/// A batch is grouped by order: the events of one order are handled in
+/// order, one after the other (the saga must see `placed` before
+/// `reserved`); different orders concurrently. A message is acknowledged
+/// only once handled; after a failure, the rest of that order's messages
+/// stay unacknowledged too, and the bus delivers them again, in order.
+/// The token is checked between batches only: a batch received is always
+/// finished.
+pub async fn consume(
+    mut subscription: Box<dyn Subscription>,
+    runtime: SagaRuntime<CheckoutSaga>,
+    token: CancellationToken,
+) {
+    while !token.is_cancelled() {
+        let received = tokio::select! {
+            () = token.cancelled() => break,
+            received = subscription.receive(BATCH, Duration::from_millis(250)) => received,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "the bus failed to deliver; retrying");
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                }
+            }
+        };
+        let mut by_order: BTreeMap<String, Vec<BusMessage>> = BTreeMap::new();
+        for message in messages {
+            by_order
+                .entry(message.event.stream_id.as_str().to_owned())
+                .or_default()
+                .push(message);
+        }
+        let mut tasks = JoinSet::new();
+        for (_, messages) in by_order {
+            let runtime = runtime.clone();
+            tasks.spawn(async move {
+                let mut handled = Vec::with_capacity(messages.len());
+                for message in messages {
+                    match runtime.handle(&message.event).await {
+                        Ok(_) => handled.push(message),
+                        Err(error) => {
+                            tracing::warn!(%error, stream = %message.event.stream_id, "the saga failed to handle an event; it will be delivered again");
+                            break;
+                        }
+                    }
+                }
+                handled
+            });
+        }
+        let mut acknowledge = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(handled) => acknowledge.extend(handled),
+                Err(error) => tracing::error!(%error, "a saga task panicked"),
+            }
+        }
+        if let Err(error) = subscription.ack_many(&acknowledge).await {
+            // Unacknowledged messages come back; the saga skips duplicates.
+            tracing::warn!(%error, "acknowledging failed; the messages will be delivered again");
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The order routes. Placing an order is idempotent by the
+//! `Idempotency-Key` header: the order id is derived from the customer
+//! and the key (UUID v5), so a retry lands on the same stream; the
+//! `order.placed` event is appended expecting no stream, so a second
+//! order can never be written; and the event records a hash of the body,
+//! so the same key with another body is refused instead of answered with
+//! an order the client did not ask for.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use composable_rust::EventMetadata;
+use composable_rust::aggregate::RepositoryError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::AppState;
+use super::json::{ApiJson, Customer, text};
+use crate::codes;
+use crate::domain::cart::CartCommand;
+use crate::domain::order::{
+    Address, Order, OrderCommand, OrderError, OrderLine, OrderStatus, PlacedOrder, order_id_for,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::projections::order_history::OrderView;
+use crate::telemetry;
+use crate::write::execute;
+
+/// The header that makes `POST /v1/orders` safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// How many orders `GET /v1/orders` returns at most.
+const HISTORY_LIMIT: u64 = 100;
+
+/// `POST /v1/orders` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// Where to ship.
+    pub shipping_address: Address,
+    /// The payment provider's token: `tok_...` (`tok_decline` is declined).
+    pub payment_token: String,
+}
+
+/// `POST /v1/orders` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderPlaced {
+    /// The order.
+    pub order_id: Uuid,
+    /// `placed` for a new order; the current status for a replay.
+    pub status: OrderStatus,
+}
+
+/// Places an order for the caller's cart.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = String, Header, description = "1 to 64 visible ASCII characters; a retry with the same key and body returns the same order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "placed", body = OrderPlaced),
+        (status = 200, description = "placed before with this key and body", body = OrderPlaced),
+        (status = 400, description = "malformed body or Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 422, description = "a field out of range, an empty cart, or the key reused with another body", body = ErrorBody),
+        (status = 503, description = "overloaded: retry after Retry-After", body = ErrorBody),
+    ))]
+pub async fn place(
+    State(state): State<AppState>,
+    Customer(customer_id): Customer,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PlaceOrderRequest>,
+) -> Result<(StatusCode, Json<OrderPlaced>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    validate(&request)?;
+    // The hash of the body as parsed: the same JSON with other spacing or
+    // field order is the same request.
+    let canonical = serde_json::to_vec(&request).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INVALID_BODY,
+            e.to_string(),
+        )
+    })?;
+    let request_hash = hex::encode(Sha256::digest(&canonical));
+    let order_id = order_id_for(customer_id, key);
+    let stream = state.order_stream(order_id)?;
+
+    if let Some(existing) = replay(&state, order_id, &request_hash).await? {
+        return Ok((StatusCode::OK, Json(existing)));
+    }
+    let cart_stream = state.cart_stream(customer_id)?;
+    let cart = state
+        .carts
+        .load(&cart_stream)
+        .await
+        .map_err(|e| ApiError::backend(&e))?
+        .state;
+    if cart.lines.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::EMPTY_CART,
+            "the cart is empty: add products with PUT /v1/cart/items/{product_id} first",
+        ));
+    }
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<Uuid>().ok());
+    let placed = PlacedOrder {
+        order_id,
+        customer_id,
+        lines: cart
+            .lines
+            .values()
+            .map(|line| OrderLine {
+                product_id: line.product_id.clone(),
+                name: line.name.clone(),
+                quantity: line.quantity,
+                price_cents: line.unit_price_cents,
+            })
+            .collect(),
+        total_cents: cart.total_cents(),
+        shipping_address: request.shipping_address,
+        payment_token: request.payment_token,
+        request_hash: request_hash.clone(),
+        request_id,
+        placed_at: chrono::Utc::now(),
+    };
+    let metadata = EventMetadata {
+        correlation_id: request_id,
+        ..EventMetadata::default()
+    };
+    let place = || OrderCommand::Place(placed.clone());
+    match execute(&state.orders, &stream, place, &metadata).await {
+        Ok(_) => telemetry::order_placed(),
+        // A concurrent request with the same key won: answer as a replay.
+        Err(RepositoryError::Rejected(OrderError::AlreadyPlaced)) => {
+            if let Some(existing) = replay(&state, order_id, &request_hash).await? {
+                return Ok((StatusCode::OK, Json(existing)));
+            }
+        }
+        Err(RepositoryError::Rejected(refusal)) => {
+            return Err(ApiError::invalid_field(refusal.to_string()));
+        }
+        Err(RepositoryError::Store(error)) => return Err(ApiError::backend(&error)),
+    }
+    // The order is safe; emptying the cart comes second. If it fails, the
+    // client's retry (same key) finds the order and empties the cart then.
+    empty_cart(&state, customer_id, order_id, &metadata).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrderPlaced {
+            order_id,
+            status: OrderStatus::Placed,
+        }),
+    ))
+}
+
+/// The order placed before with this id, if any: answered when the body is
+/// the same, refused when it is not.
+async fn replay(
+    state: &AppState,
+    order_id: Uuid,
+    request_hash: &str,
+) -> Result<Option<OrderPlaced>, ApiError> {
+    let order = state.load_order(order_id).await?;
+    let Some(placed) = &order.placed else {
+        return Ok(None);
+    };
+    if placed.request_hash != request_hash {
+        crate::telemetry::rejected("invalid");
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was used with another body: use a new key for a new order",
+        ));
+    }
+    empty_cart(
+        state,
+        placed.customer_id,
+        order_id,
+        &EventMetadata::default(),
+    )
+    .await?;
+    Ok(Some(OrderPlaced {
+        order_id,
+        status: order.status,
+    }))
+}
+
+async fn empty_cart(
+    state: &AppState,
+    customer_id: Uuid,
+    order_id: Uuid,
+    metadata: &EventMetadata,
+) -> Result<(), ApiError> {
+    let stream = state.cart_stream(customer_id)?;
+    match execute(
+        &state.carts,
+        &stream,
+        || CartCommand::CheckOut { order_id },
+        metadata,
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(RepositoryError::Rejected(refusal)) => {
+            Err(ApiError::invalid_field(refusal.to_string()))
+        }
+        Err(RepositoryError::Store(error)) => Err(ApiError::backend(&error)),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|value| value.to_str().ok())
+        .filter(|key| (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
+    key.ok_or_else(|| {
+        crate::telemetry::rejected("invalid");
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_IDEMPOTENCY_KEY,
+            "POST /v1/orders needs an Idempotency-Key header of 1 to 64 visible ASCII characters (e.g. a UUID), the same for every retry of one order",
+        )
+    })
+}
+
+fn validate(request: &PlaceOrderRequest) -> Result<(), ApiError> {
+    let address = &request.shipping_address;
+    text("shipping_address.name", &address.name, 100)?;
+    text("shipping_address.line1", &address.line1, 200)?;
+    text("shipping_address.city", &address.city, 100)?;
+    text("shipping_address.postcode", &address.postcode, 16)?;
+    text("shipping_address.country", &address.country, 2)?;
+    text("payment_token", &request.payment_token, 64)?;
+    if !request.payment_token.starts_with("tok_") {
+        return Err(ApiError::invalid_field(
+            "payment_token must start with tok_",
+        ));
+    }
+    Ok(())
+}
+
+/// One of the caller's orders (404 for anyone else's: its existence is
+/// not revealed).
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",
+    params(("order_id" = Uuid, Path, description = "the order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the order, as its events say now", body = OrderView),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 404, description = "no such order of the caller's", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    Customer(customer_id): Customer,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let order_id: Uuid = order_id.parse().map_err(|_| ApiError::not_found("order"))?;
+    let order = state.load_order(order_id).await?;
+    match view_of(&order) {
+        Some(view) if view.customer_id == customer_id => Ok(Json(view)),
+        _ => Err(ApiError::not_found("order")),
+    }
+}
+
+/// The order as the history shows it, from the aggregate (read-your-writes).
+fn view_of(order: &Order) -> Option<OrderView> {
+    let placed = order.placed.as_ref()?;
+    Some(OrderView {
+        order_id: placed.order_id,
+        customer_id: placed.customer_id,
+        status: order.status,
+        items: placed.lines.clone(),
+        total_cents: placed.total_cents,
+        placed_at: placed
+            .placed_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        cancel_reason: order.cancel_reason.clone(),
+        tracking_number: order.tracking_number.clone(),
+    })
+}
+
+/// The caller's orders, newest first (the order history read model: it
+/// may lag the events by a moment).
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller's orders, newest first (at most 100)", body = [OrderView]),
+        (status = 401, description = "no valid token", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    Customer(customer_id): Customer,
+) -> Result<Json<Vec<OrderView>>, ApiError> {
+    let orders = state
+        .history
+        .orders_of(customer_id, HISTORY_LIMIT)
+        .await
+        .map_err(|e| ApiError::backend(&e))?;
+    Ok(Json(orders))
+}

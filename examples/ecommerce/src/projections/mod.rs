@@ -1,0 +1,11 @@
+//! The read side: projections that turn events into queryable JSONB
+//! documents in PostgreSQL, each run by a `ProjectionManager` that commits
+//! a batch and its checkpoint in one transaction (exactly once).
+//!
+//! - [`order_history`]: one document per order, the customer's orders
+//!   newest first (`GET /v1/orders`).
+//! - [`products`]: one document per product with its stock
+//!   (`GET /v1/products`).
+
+pub mod order_history;
+pub mod products;
