@@ -141,10 +141,9 @@ impl Inventory {
         let expiry = SagaRuntime::builder(ExpirySaga, Arc::clone(&store), Arc::clone(&commands))
             .with_clock(Arc::clone(&parts.clock))
             .build();
-        let replenishment =
-            SagaRuntime::builder(ReplenishmentSaga, Arc::clone(&store), commands)
-                .with_clock(Arc::clone(&parts.clock))
-                .build();
+        let replenishment = SagaRuntime::builder(ReplenishmentSaga, Arc::clone(&store), commands)
+            .with_clock(Arc::clone(&parts.clock))
+            .build();
         expiry.resume().await?;
         replenishment.resume().await?;
 
@@ -271,7 +270,10 @@ impl Inventory {
 
     /// Reserves stock for an order, for the service's reservation TTL.
     /// Asking again with the same reservation id and details is a no-op.
-    pub async fn reserve(&self, request: &ReserveRequest) -> Result<WarehouseStock, InventoryError> {
+    pub async fn reserve(
+        &self,
+        request: &ReserveRequest,
+    ) -> Result<WarehouseStock, InventoryError> {
         let reserve = ProductCommand::Reserve {
             reservation_id: request.reservation_id.clone(),
             order_id: request.order_id.clone(),

@@ -109,8 +109,9 @@ impl CommandDispatcher<ExpiryCommand> for SagaCommands {
         } else {
             "already closed, nothing to do"
         };
-        self.journal
-            .write(format!("expiry: reservation {reservation_id} of {sku} -> {outcome}"));
+        self.journal.write(format!(
+            "expiry: reservation {reservation_id} of {sku} -> {outcome}"
+        ));
         Ok(())
     }
 }

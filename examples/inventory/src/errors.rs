@@ -18,8 +18,7 @@ use composable_rust::{EventBusError, EventStoreError, ProjectionError};
 /// `INV-E0001`: the sku was never registered.
 pub const UNKNOWN_PRODUCT: ErrorCode = ErrorCode::new("INV-E0001", "unknown product");
 /// `INV-E0002`: the sku is registered already.
-pub const ALREADY_REGISTERED: ErrorCode =
-    ErrorCode::new("INV-E0002", "product already registered");
+pub const ALREADY_REGISTERED: ErrorCode = ErrorCode::new("INV-E0002", "product already registered");
 /// `INV-E0003`: more was asked for than is available.
 pub const INSUFFICIENT_STOCK: ErrorCode = ErrorCode::new("INV-E0003", "insufficient stock");
 /// `INV-E0004`: no reservation has this id.
@@ -34,8 +33,7 @@ pub const INVALID_IDENTIFIER: ErrorCode = ErrorCode::new("INV-E0007", "invalid i
 /// `INV-E0008`: a reservation id reused for a different reservation.
 pub const RESERVATION_CONFLICT: ErrorCode = ErrorCode::new("INV-E0008", "reservation conflict");
 /// `INV-E0009`: goods received against a purchase order that is not open.
-pub const UNKNOWN_PURCHASE_ORDER: ErrorCode =
-    ErrorCode::new("INV-E0009", "unknown purchase order");
+pub const UNKNOWN_PURCHASE_ORDER: ErrorCode = ErrorCode::new("INV-E0009", "unknown purchase order");
 /// `INV-E0010`: the supplier could not be reached (transient).
 pub const SUPPLIER_UNAVAILABLE: ErrorCode = ErrorCode::new("INV-E0010", "supplier unavailable");
 /// `INV-E0011`: a setting of the service (an environment variable) is missing.
@@ -105,9 +103,7 @@ pub enum Rejection {
     },
     /// An identifier that cannot be used.
     #[code(INVALID_IDENTIFIER, permanent)]
-    #[error(
-        "{what} {value:?} is invalid: use 1 to 40 ASCII letters, digits, '-' or '_'"
-    )]
+    #[error("{what} {value:?} is invalid: use 1 to 40 ASCII letters, digits, '-' or '_'")]
     InvalidIdentifier {
         /// Which identifier.
         what: &'static str,

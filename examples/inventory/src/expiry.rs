@@ -121,10 +121,7 @@ impl Saga for ExpirySaga {
                     reservation_id,
                     ..
                 },
-            ) => (
-                expiry_saga_id(&sku, &reservation_id)?,
-                ExpiryInput::Closed,
-            ),
+            ) => (expiry_saga_id(&sku, &reservation_id)?, ExpiryInput::Closed),
             _ => return Ok(None),
         };
         Ok(Some(Routed::new(routed.0, routed.1)))

@@ -148,11 +148,11 @@ impl ReadModels {
     }
 
     /// The alerts with `status` (all of them with `None`), oldest first.
-    pub async fn alerts(
-        &self,
-        status: Option<AlertStatus>,
-    ) -> Result<Vec<Alert>, ProjectionError> {
-        let query = self.alerts.query().order_by("raised_at", SortOrder::Ascending);
+    pub async fn alerts(&self, status: Option<AlertStatus>) -> Result<Vec<Alert>, ProjectionError> {
+        let query = self
+            .alerts
+            .query()
+            .order_by("raised_at", SortOrder::Ascending);
         let query = match status {
             Some(status) => query.contains(json!({ "status": status })),
             None => query,
