@@ -1,0 +1,4 @@
+//! The storefront: a small shop, one module per part.
+
+pub mod catalog;
+pub mod order;
