@@ -74,7 +74,7 @@ pub enum CheckoutCommand {
 pub enum CheckoutEvent {
     /// The order was placed: the saga took what it needs.
     #[serde(rename = "checkout.started")]
-    Started(PlacedOrder),
+    Started(Box<PlacedOrder>),
     /// The stock is reserved.
     #[serde(rename = "checkout.reserved")]
     Reserved,
@@ -141,7 +141,7 @@ impl CheckoutState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckoutInput {
     /// `order.placed`.
-    Placed(PlacedOrder),
+    Placed(Box<PlacedOrder>),
     /// `order.stock_reserved`.
     Reserved,
     /// `order.stock_rejected`.
@@ -275,7 +275,7 @@ impl Saga for CheckoutSaga {
     fn apply(state: &mut CheckoutState, event: &CheckoutEvent) {
         match event {
             CheckoutEvent::Started(order) => {
-                state.order = Some(order.clone());
+                state.order = Some(PlacedOrder::clone(order));
                 state.stage = Stage::Reserving;
                 let release = CheckoutCommand::ReleaseStock {
                     order_id: order.order_id,

@@ -73,7 +73,7 @@ pub struct PlacedOrder {
 pub enum OrderEvent {
     /// The customer placed it.
     #[serde(rename = "order.placed")]
-    Placed(PlacedOrder),
+    Placed(Box<PlacedOrder>),
     /// The inventory reserved its lines.
     #[serde(rename = "order.stock_reserved")]
     StockReserved,
@@ -170,7 +170,7 @@ pub struct Order {
 #[derive(Debug, Clone)]
 pub enum OrderCommand {
     /// Place it.
-    Place(PlacedOrder),
+    Place(Box<PlacedOrder>),
     /// Record the reservation.
     RecordReserved,
     /// Record that the stock was not there.
@@ -265,7 +265,7 @@ impl Aggregate for Order {
     fn apply(&mut self, event: &OrderEvent) {
         match event {
             OrderEvent::Placed(order) => {
-                self.placed = Some(order.clone());
+                self.placed = Some(PlacedOrder::clone(order));
                 self.status = OrderStatus::Placed;
             }
             OrderEvent::StockReserved => {
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn a_checkout_moves_the_status_and_repeats_record_nothing() {
         let mut order = Order::default();
-        run(&mut order, OrderCommand::Place(placed()));
+        run(&mut order, OrderCommand::Place(Box::new(placed())));
         run(&mut order, OrderCommand::RecordReserved);
         assert!(run(&mut order, OrderCommand::RecordReserved).is_empty());
         run(

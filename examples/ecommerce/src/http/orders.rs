@@ -131,7 +131,7 @@ pub async fn place(
         correlation_id: request_id,
         ..EventMetadata::default()
     };
-    let place = || OrderCommand::Place(placed.clone());
+    let place = || OrderCommand::Place(Box::new(placed.clone()));
     match execute(&state.orders, &stream, place, &metadata).await {
         Ok(_) => telemetry::order_placed(),
         // A concurrent request with the same key won: answer as a replay.
