@@ -88,7 +88,8 @@ pub struct Progress {
     /// Rounds of handing new events to the sagas (a saga's command
     /// appends events, handed over in the next round).
     pub saga_rounds: u32,
-    /// Alert events published to the bus.
+    /// Events the publisher went past: the alert events it published
+    /// and the others, which it routes nowhere.
     pub published: u64,
     /// Events the stock levels applied.
     pub stock_updates: u64,
