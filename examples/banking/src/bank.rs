@@ -218,6 +218,14 @@ impl Bank {
         }
     }
 
+    /// Forgets how far events were delivered: the next
+    /// [`process`](Self::process) delivers every event again, as a newly
+    /// started process would. Safe: the saga runtime recognises what it
+    /// already handled, and nothing moves twice.
+    pub async fn rewind(&self) {
+        *self.delivered.lock().await = Position::START;
+    }
+
     /// Delivers again the commands whose delivery failed (after a branch
     /// came back online); returns how many went out.
     pub async fn retry_pending(&self) -> Result<usize, ServiceError> {

@@ -34,3 +34,8 @@ pub fn money(cents: i64) -> String {
     let cents = cents.unsigned_abs();
     format!("{sign}{}.{:02}", cents / 100, cents % 100)
 }
+
+/// `whole` euros in cents: `euros(120)` is 12 000 cents.
+pub const fn euros(whole: i64) -> i64 {
+    whole * 100
+}

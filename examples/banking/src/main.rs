@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banking::read_models::ReadModelSettings;
-use banking::{Bank, ReadModels, ServiceError, TransferStatus, money};
+use banking::{Bank, ReadModels, ServiceError, TransferStatus, euros, money};
 use chrono::{NaiveDate, TimeZone, Utc};
 use composable_rust::TestClock;
 use composable_rust::postgres::PostgresEventStore;
@@ -69,33 +69,33 @@ async fn main() -> Result<(), Error> {
     let minute = || clock.advance(Duration::from_secs(60));
 
     println!("1. Alice (overdraft limit 100.00) and Bob (no overdraft) open accounts.");
-    bank.open("alice", "Alice", 100_00).await?;
+    bank.open("alice", "Alice", euros(100)).await?;
     bank.open("bob", "Bob", 0).await?;
     minute();
-    bank.deposit("alice", 500_00).await?;
-    bank.deposit("bob", 50_00).await?;
+    bank.deposit("alice", euros(500)).await?;
+    bank.deposit("bob", euros(50)).await?;
     print_balances(&bank, &["alice", "bob"]).await?;
 
     println!("\n2. Alice sends Bob 120.00 (transfer t-1001).");
     minute();
-    bank.transfer("t-1001", "alice", "bob", 120_00).await?;
+    bank.transfer("t-1001", "alice", "bob", euros(120)).await?;
     bank.process().await?;
     print_status(&bank, "t-1001").await?;
     print_balances(&bank, &["alice", "bob"]).await?;
 
     println!("\n3. Her app retries the same request: t-1001 is not paid twice.");
-    let again = bank.transfer("t-1001", "alice", "bob", 120_00).await?;
+    let again = bank.transfer("t-1001", "alice", "bob", euros(120)).await?;
     bank.process().await?;
     println!("   request: {again:?}");
     print_balances(&bank, &["alice", "bob"]).await?;
-    let reused = bank.transfer("t-1001", "alice", "bob", 999_00).await;
+    let reused = bank.transfer("t-1001", "alice", "bob", euros(999)).await;
     print_refusal("the same id for another amount", reused.map(|_| ()));
 
     println!("\n4. Carol opens and closes an account; Alice sends her 80.00 (t-1002).");
     minute();
     bank.open("carol", "Carol", 0).await?;
     bank.close("carol").await?;
-    bank.transfer("t-1002", "alice", "carol", 80_00).await?;
+    bank.transfer("t-1002", "alice", "carol", euros(80)).await?;
     bank.process().await?;
     print_status(&bank, "t-1002").await?;
     print_balances(&bank, &["alice", "carol"]).await?;
@@ -104,16 +104,16 @@ async fn main() -> Result<(), Error> {
     clock.advance(Duration::from_secs(24 * 60 * 60));
     print_refusal(
         "withdraw 500.00",
-        bank.withdraw("bob", 500_00).await.map(|_| ()),
+        bank.withdraw("bob", euros(500)).await.map(|_| ()),
     );
-    bank.withdraw("bob", 20_00).await?;
+    bank.withdraw("bob", euros(20)).await?;
     println!("   he withdraws 20.00 instead");
     print_balances(&bank, &["bob"]).await?;
 
     println!("\n6. Bob's branch goes offline; Alice sends him 30.00 (t-1003).");
     minute();
     bank.teller().set_offline("bob", true);
-    bank.transfer("t-1003", "alice", "bob", 30_00).await?;
+    bank.transfer("t-1003", "alice", "bob", euros(30)).await?;
     bank.process().await?;
     print_status(&bank, "t-1003").await?;
     print_balances(&bank, &["alice", "bob"]).await?;
