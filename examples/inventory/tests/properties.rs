@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use composable_rust::prelude::*;
 use composable_rust::{Clock, TestClock};
-use inventory::{Product, ProductCommand, ProductEvent, ReleaseReason};
 use composable_rust_testing::proptest::prelude::*;
+use inventory::{Product, ProductCommand, ProductEvent, ReleaseReason};
 
 const WAREHOUSES: [&str; 2] = ["east", "west"];
 
