@@ -49,6 +49,10 @@ use crate::supplier::{Delivery, Supplier};
 pub const ALERTS_TOPIC: &str = "inventory-alerts";
 /// The consumer group that records them.
 pub const ALERTS_GROUP: &str = "stock-alerts";
+/// How many times a command is tried on a concurrency conflict (two
+/// requests for the same sku at the same moment) before the conflict is
+/// returned.
+const CONFLICT_ATTEMPTS: usize = 5;
 
 /// What the service is built from.
 #[derive(Debug)]
@@ -207,7 +211,7 @@ impl Inventory {
         let stream = product_stream(sku)?;
         match self
             .products
-            .execute_with_retry(&stream, 5, || command.clone())
+            .execute_with_retry(&stream, CONFLICT_ATTEMPTS, || command.clone())
             .await
         {
             Ok(done) => Ok(done.state),
@@ -313,6 +317,14 @@ impl Inventory {
     /// append more events, handed over in turn), sends commands that
     /// failed to go out before, publishes alert events to the bus, and
     /// brings both read models up to date.
+    ///
+    /// # Errors
+    ///
+    /// A saga command that could not be delivered (the supplier is down)
+    /// fails the call with [`SagaError::Dispatch`](composable_rust::SagaError)
+    /// (transient): the saga's step is recorded and its command pending,
+    /// and the next call sends it again. Store, bus and read model errors
+    /// keep their codes; what was done before the error stays done.
     pub async fn process(&self) -> Result<Progress, InventoryError> {
         let mut progress = Progress::default();
         loop {

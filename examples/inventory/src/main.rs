@@ -10,6 +10,7 @@
 //! output stays the same from run to run. A real deployment passes
 //! `SystemClock` instead; nothing else changes.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,19 @@ const TTL: Duration = Duration::from_secs(15 * 60);
 type Error = Box<dyn std::error::Error>;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
+    // Errors are printed with their message (code, cause, what to do),
+    // not their debug form.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("inventory: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let database_url = setting(
         "DATABASE_URL",
         "postgres://postgres@localhost:5432/postgres",
@@ -83,7 +96,10 @@ async fn main() -> Result<(), Error> {
     println!("4. Order 1 ships: its reservation is committed.");
     inventory.commit("WIDGET", "r-1").await?;
     inventory.process().await?;
-    print_journal(&inventory);
+    println!(
+        "   5 x WIDGET leave east; r-1's expiry is cancelled ({} reservation timeout left)",
+        inventory.expiry().armed_timeouts()
+    );
 
     println!("5. Order 2 never ships; 16 minutes pass.");
     clock.advance(Duration::from_secs(16 * 60));

@@ -142,9 +142,14 @@ impl ReadModels {
             .await
     }
 
-    /// Every stock level, by id (sku, then warehouse).
+    /// Every stock level, by sku, then warehouse (ties on the sku are
+    /// ordered by document id, `{sku}@{warehouse}`).
     pub async fn all_stock(&self) -> Result<Vec<StockLevel>, ProjectionError> {
-        self.stock.query().fetch_as().await
+        self.stock
+            .query()
+            .order_by("sku", SortOrder::Ascending)
+            .fetch_as()
+            .await
     }
 
     /// The alerts with `status` (all of them with `None`), oldest first.
