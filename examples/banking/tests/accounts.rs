@@ -207,8 +207,14 @@ async fn a_refused_command_writes_nothing_and_says_why_with_its_code() {
     let refused = bank.withdraw("ada", 1_501).await.unwrap_err();
     assert_eq!(refused.code().as_str(), codes::INSUFFICIENT_FUNDS.as_str());
     let message = refused.to_string();
-    assert!(message.starts_with("[BANK-E0006] account ada cannot pay 1501 cents"), "{message}");
-    assert!(message.contains("at most 1500 cents are available"), "{message}");
+    assert!(
+        message.starts_with("[BANK-E0006] account ada cannot pay 1501 cents"),
+        "{message}"
+    );
+    assert!(
+        message.contains("at most 1500 cents are available"),
+        "{message}"
+    );
     for refused in [
         bank.deposit("ada", 0).await.unwrap_err(),
         bank.close("ada").await.unwrap_err(),

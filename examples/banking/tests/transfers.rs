@@ -41,10 +41,16 @@ async fn a_transfer_debits_the_source_and_credits_the_target() {
         bank.transfer("t-1", "ada", "bob", 2_500).await.unwrap(),
         Requested::New
     );
-    assert_eq!(bank.transfer_status("t-1").await.unwrap(), TransferStatus::Unknown);
+    assert_eq!(
+        bank.transfer_status("t-1").await.unwrap(),
+        TransferStatus::Unknown
+    );
     bank.process().await.unwrap();
 
-    assert_eq!(bank.transfer_status("t-1").await.unwrap(), TransferStatus::Completed);
+    assert_eq!(
+        bank.transfer_status("t-1").await.unwrap(),
+        TransferStatus::Completed
+    );
     assert_eq!(balances(bank, &["ada", "bob"]).await, [7_500, 2_500]);
 }
 
@@ -55,8 +61,12 @@ async fn a_refused_credit_refunds_the_source() {
     open(bank, &[("ada", 0, 10_000), ("closed", 0, 0)]).await;
     bank.close("closed").await.unwrap();
 
-    bank.transfer("t-closed", "ada", "closed", 4_000).await.unwrap();
-    bank.transfer("t-missing", "ada", "nobody", 1_000).await.unwrap();
+    bank.transfer("t-closed", "ada", "closed", 4_000)
+        .await
+        .unwrap();
+    bank.transfer("t-missing", "ada", "nobody", 1_000)
+        .await
+        .unwrap();
     bank.process().await.unwrap();
 
     for (transfer, code) in [
@@ -66,7 +76,10 @@ async fn a_refused_credit_refunds_the_source() {
         let TransferStatus::Failed(reason) = bank.transfer_status(transfer).await.unwrap() else {
             panic!("{transfer} should have failed");
         };
-        assert!(reason.starts_with(&format!("[{}]", code.as_str())), "{reason}");
+        assert!(
+            reason.starts_with(&format!("[{}]", code.as_str())),
+            "{reason}"
+        );
     }
     let ada = bank.account("ada").await.unwrap();
     assert_eq!(ada.balance, 10_000, "both debits were refunded");
@@ -184,13 +197,23 @@ async fn a_credit_that_misses_the_deadline_is_refused_and_the_source_refunded() 
     bank.teller().set_offline("bob", true);
     bank.transfer("t-1", "ada", "bob", 3_000).await.unwrap();
     bank.process().await.unwrap();
-    assert_eq!(bank.transfer_status("t-1").await.unwrap(), TransferStatus::Pending);
-    assert_eq!(balances(bank, &["ada", "bob"]).await, [7_000, 0], "debited, not credited");
+    assert_eq!(
+        bank.transfer_status("t-1").await.unwrap(),
+        TransferStatus::Pending
+    );
+    assert_eq!(
+        balances(bank, &["ada", "bob"]).await,
+        [7_000, 0],
+        "debited, not credited"
+    );
 
     // One second before the deadline: still waiting.
     pg.clock.advance(common::TIMEOUT - Duration::from_secs(1));
     bank.settle_timeouts().await;
-    assert_eq!(bank.transfer_status("t-1").await.unwrap(), TransferStatus::Pending);
+    assert_eq!(
+        bank.transfer_status("t-1").await.unwrap(),
+        TransferStatus::Pending
+    );
 
     // The deadline: the saga gives up. Its reversal waits behind the
     // credit, which is still undeliverable.
@@ -222,7 +245,10 @@ async fn a_credit_made_before_the_deadline_is_kept_when_its_answer_comes_late() 
     // Deliver one event at a time until Bob has the money: the saga has
     // not seen the credit's event yet.
     while !bank.account("bob").await.unwrap().credited.contains("t-1") {
-        assert!(bank.process_next().await.unwrap(), "the credit never happened");
+        assert!(
+            bank.process_next().await.unwrap(),
+            "the credit never happened"
+        );
     }
     pg.clock.advance(common::TIMEOUT);
     bank.settle_timeouts().await;
@@ -232,5 +258,9 @@ async fn a_credit_made_before_the_deadline_is_kept_when_its_answer_comes_late() 
         bank.transfer_status("t-1").await.unwrap(),
         TransferStatus::CompletedBeforeDeadline
     );
-    assert_eq!(balances(bank, &["ada", "bob"]).await, [7_000, 3_000], "not refunded");
+    assert_eq!(
+        balances(bank, &["ada", "bob"]).await,
+        [7_000, 3_000],
+        "not refunded"
+    );
 }
