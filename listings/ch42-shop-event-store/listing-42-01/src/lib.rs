@@ -1,0 +1,5 @@
+//! The storefront: a small shop, one module per part.
+
+pub mod catalog;
+pub mod order;
+pub mod shop;
