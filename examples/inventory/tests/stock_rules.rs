@@ -157,3 +157,42 @@ async fn goods_against_a_purchase_order_that_is_not_open_are_refused() {
         ["inventory.product_registered"]
     );
 }
+
+#[tokio::test]
+async fn concurrent_reservations_never_oversell() {
+    let h = harness().await;
+    let inv = &h.inventory;
+    inv.register("CAP", "Cap", 0, 10).await.unwrap();
+    inv.receive("CAP", "east", 20).await.unwrap();
+
+    // Eight customers at once, 3 each, for 20 caps: at most 6 can win.
+    // Each append expects the version its decision was made on, so a
+    // decision on stale stock is refused and made again on fresh stock.
+    let reserve = |n: u32| async move {
+        inv.reserve(&reservation(&format!("r{n}"), "CAP", "east", 3))
+            .await
+    };
+    let (a, b, c, d, e, f, g, i) = tokio::join!(
+        reserve(1),
+        reserve(2),
+        reserve(3),
+        reserve(4),
+        reserve(5),
+        reserve(6),
+        reserve(7),
+        reserve(8)
+    );
+    let mut won = 0;
+    for outcome in [a, b, c, d, e, f, g, i] {
+        match outcome {
+            Ok(_) => won += 1,
+            // Refused on fresh stock, or still conflicting after the
+            // retries: either way nothing was written for it.
+            Err(error) => assert!(["INV-E0003", "CR-E0003"].contains(&code(&error)), "{error}"),
+        }
+    }
+    let east = inv.product("CAP").await.unwrap().warehouse("east");
+    assert!((1..=6).contains(&won), "{won} reservations won");
+    assert_eq!(east.reserved, 3 * won);
+    assert_eq!(east.available(), 20 - 3 * won);
+}
