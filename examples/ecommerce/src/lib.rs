@@ -44,6 +44,7 @@ use composable_rust::postgres::{
     DocumentTable, PostgresEventStore, PostgresHealthCheck, PostgresProjectionStore,
 };
 use composable_rust::prelude::*;
+use composable_rust::projection::{CacheMode, CachedProjectionStore};
 use composable_rust::redis::{RedisHealthCheck, RedisProjectionStore};
 use composable_rust::shutdown::{CancellationToken, ShutdownGroup, ShutdownReport};
 use composable_rust::{
@@ -63,6 +64,7 @@ use crate::domain::order::{Order, OrderStatus, order_stream};
 use crate::domain::payment::FakePayments;
 use crate::domain::shipping::FakeCarrier;
 use crate::http::AppState;
+use crate::projections::cart::Carts;
 use crate::projections::order_history::{self, OrderHistory, OrderHistoryQueries};
 use crate::projections::products::{self, Products};
 use crate::write::Events;
@@ -199,10 +201,28 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
             .map_err(|e| ShopError::startup("build the catalog read model", e))?;
     }
 
+    // The carts: PostgreSQL (the truth, with the checkpoint) and Redis
+    // (a write-through cache; its outage degrades reads to PostgreSQL).
+    let cart_views = Arc::new(CachedProjectionStore::new(
+        PostgresProjectionStore::new(pool.clone())
+            .with_schema(&config.schema)
+            .map_err(|e| ShopError::startup("use SHOP_SCHEMA", e))?,
+        redis.clone(),
+        CacheMode::WriteThrough,
+    ));
+    let cart_projection = ProjectionManager::new(
+        Carts::default(),
+        Arc::clone(&cart_views),
+        Arc::clone(&events),
+    );
+    runners.add("projection:carts", cart_projection.clone());
+    drop(cart_projection.start());
+
     let health = HealthRegistry::new()
         .with_timeout(Duration::from_secs(2))
         .with_liveness(ProjectionCheck::alive(history.clone()))
         .with_liveness(ProjectionCheck::alive(catalog_manager.clone()))
+        .with_liveness(ProjectionCheck::alive(cart_projection.clone()))
         .with_readiness(PostgresHealthCheck::new(pool))
         .with_readiness(RedisHealthCheck::new(redis.connection()))
         .with_readiness(EventBusCheck::new(Arc::clone(&bus), topic))
@@ -212,6 +232,8 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         events: Arc::clone(&events),
         carts: Arc::new(AggregateRepository::new(Arc::clone(&events), ())),
         orders: Arc::new(AggregateRepository::new(Arc::clone(&events), ())),
+        cart_views,
+        cart_projection,
         history: OrderHistoryQueries::new(history_table),
         products: products_table,
         tokens: auth::Tokens::new(config.token_secret.clone()),

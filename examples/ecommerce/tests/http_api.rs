@@ -50,6 +50,8 @@ impl TestShop {
     }
 
     async fn start_with(adjust: impl FnOnce(Config) -> Config) -> Self {
+        // Logs (RUST_LOG, default info) show in a failing test's output.
+        ecommerce::telemetry::init_tracing();
         let schema = TestSchema::new();
         let prefix = TestKeyPrefix::new();
         let config = Config::new(services::database_url(), services::redis_url(), SECRET)
@@ -135,6 +137,7 @@ async fn purchase(shop: &TestShop) {
     assert_eq!(cart.total_cents, 3 * 4_500 + 6_900);
     let cart = ada.remove_from_cart("grinder").await.unwrap();
     assert_eq!(cart.total_cents, 3 * 4_500);
+    assert_eq!(ada.cart().await.unwrap(), cart, "GET shows the last write");
 
     let (status, placed) = ada
         .place_order("first-order", &order_request("tok_visa"))

@@ -326,3 +326,135 @@ fn fail(state: &CheckoutState, step: &str, reason: String) -> Reaction<CheckoutS
         })
         .compensated()
 }
+
+#[cfg(test)]
+mod tests {
+    use composable_rust_testing::SagaTest;
+
+    use super::*;
+    use crate::domain::order::OrderLine;
+
+    fn order() -> PlacedOrder {
+        PlacedOrder {
+            order_id: Uuid::from_u128(7),
+            customer_id: Uuid::from_u128(8),
+            lines: vec![OrderLine {
+                product_id: "kettle".into(),
+                name: "Kettle".into(),
+                quantity: 2,
+                price_cents: 4_500,
+            }],
+            total_cents: 9_000,
+            shipping_address: Address {
+                name: "Ada".into(),
+                line1: "1 Loop Rd".into(),
+                city: "London".into(),
+                postcode: "N1".into(),
+                country: "GB".into(),
+            },
+            payment_token: "tok_visa".into(),
+            request_hash: "h".into(),
+            request_id: None,
+            placed_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    const ID: Uuid = Uuid::from_u128(7);
+
+    fn lines() -> Vec<(String, u64)> {
+        vec![("kettle".into(), 2)]
+    }
+
+    fn saga() -> SagaTest<CheckoutSaga> {
+        SagaTest::new(CheckoutSaga {
+            step_timeout: Duration::from_secs(30),
+        })
+    }
+
+    #[test]
+    fn a_checkout_reserves_charges_ships_and_completes() {
+        let mut test = saga();
+        test.when(CheckoutInput::Placed(Box::new(order())))
+            .then_commands([CheckoutCommand::ReserveStock {
+                order_id: ID,
+                lines: lines(),
+            }])
+            .when(CheckoutInput::Reserved)
+            .then_commands([CheckoutCommand::ChargePayment {
+                order_id: ID,
+                payment_token: "tok_visa".into(),
+                amount_cents: 9_000,
+            }])
+            .when(CheckoutInput::Charged)
+            .then_commands([CheckoutCommand::CreateShipment {
+                order_id: ID,
+                address: order().shipping_address,
+            }])
+            .when(CheckoutInput::Shipped)
+            .then_no_commands()
+            .then_completed()
+            .then_no_timeouts();
+        test.finish();
+    }
+
+    #[test]
+    fn a_decline_releases_the_stock_and_cancels() {
+        let mut test = saga();
+        test.given([
+            CheckoutInput::Placed(Box::new(order())),
+            CheckoutInput::Reserved,
+        ])
+        .when(CheckoutInput::Declined("the card was declined".into()))
+        .then_commands([
+            CheckoutCommand::ReleaseStock {
+                order_id: ID,
+                lines: lines(),
+            },
+            CheckoutCommand::CancelOrder {
+                order_id: ID,
+                reason: "the card was declined".into(),
+            },
+        ])
+        .then_compensated();
+        test.finish();
+    }
+
+    #[test]
+    fn missing_stock_cancels_without_compensation() {
+        let mut test = saga();
+        test.given([CheckoutInput::Placed(Box::new(order()))])
+            .when(CheckoutInput::Rejected("kettle is out of stock".into()))
+            .then_commands([CheckoutCommand::CancelOrder {
+                order_id: ID,
+                reason: "kettle is out of stock".into(),
+            }])
+            .then_compensated();
+        test.finish();
+    }
+
+    #[test]
+    fn a_payment_without_answer_is_refunded_and_released_on_the_clock() {
+        let mut test = saga();
+        test.given([
+            CheckoutInput::Placed(Box::new(order())),
+            CheckoutInput::Reserved,
+        ])
+        .then_timeout("payment", Duration::from_secs(30))
+        .advance(Duration::from_secs(29))
+        .then_no_commands()
+        .advance(Duration::from_secs(1))
+        .then_commands([
+            CheckoutCommand::RefundPayment { order_id: ID },
+            CheckoutCommand::ReleaseStock {
+                order_id: ID,
+                lines: lines(),
+            },
+            CheckoutCommand::CancelOrder {
+                order_id: ID,
+                reason: "no answer from payment within 30s".into(),
+            },
+        ])
+        .then_compensated();
+        test.finish();
+    }
+}

@@ -1,5 +1,7 @@
 //! The cart routes: set or remove a product, read the cart. The cart is
-//! an event-sourced aggregate, so each answer is the cart as just written.
+//! an event-sourced aggregate; `GET /v1/cart` reads its read model (Redis
+//! in front of PostgreSQL). A change answers once the read model shows
+//! it, so the next `GET` sees it (read-your-writes).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::json::{ApiJson, Customer};
-use crate::domain::Cents;
 use crate::domain::cart::{Cart, CartCommand, CartLine, MAX_QUANTITY};
 use crate::domain::catalog;
 use crate::error::{ApiError, ErrorBody};
+use crate::projections::cart::cart_key;
+pub use crate::projections::cart::{CartItem, CartView};
 use crate::write::execute;
+use composable_rust::prelude::*;
 
 /// `PUT /v1/cart/items/{product_id}` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -22,28 +26,6 @@ pub struct SetQuantity {
     /// 1 to 100. (A wide integer, so that -1 or 0 is refused with the
     /// same error as 101.)
     pub quantity: i64,
-}
-
-/// One line of the cart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CartItem {
-    /// The product.
-    pub product_id: String,
-    /// Its name.
-    pub name: String,
-    /// How many.
-    pub quantity: u32,
-    /// The unit price when it went in.
-    pub price_cents: Cents,
-}
-
-/// The cart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CartView {
-    /// The lines, by product id.
-    pub items: Vec<CartItem>,
-    /// The sum of the lines.
-    pub total_cents: Cents,
 }
 
 impl From<&Cart> for CartView {
@@ -127,13 +109,12 @@ pub async fn get(
     State(state): State<AppState>,
     Customer(customer_id): Customer,
 ) -> Result<Json<CartView>, ApiError> {
-    let stream = state.cart_stream(customer_id)?;
     let cart = state
-        .carts
-        .load(&stream)
+        .cart_views
+        .get_json::<CartView>(&cart_key(customer_id))
         .await
         .map_err(|e| ApiError::backend(&e))?;
-    Ok(Json(CartView::from(&cart.state)))
+    Ok(Json(cart.unwrap_or_default()))
 }
 
 async fn change(
@@ -150,7 +131,10 @@ async fn change(
     )
     .await
     {
-        Ok(written) => Ok(Json(CartView::from(&written.state))),
+        Ok(written) => {
+            state.read_your_write(written.position).await;
+            Ok(Json(CartView::from(&written.state)))
+        }
         Err(RepositoryError::Rejected(refusal)) => {
             Err(ApiError::invalid_field(refusal.to_string()))
         }

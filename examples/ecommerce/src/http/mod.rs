@@ -29,16 +29,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use composable_rust::AggregateRepository;
 use composable_rust::health::HealthRegistry;
 use composable_rust::postgres::DocumentTable;
 use composable_rust::prelude::*;
+use composable_rust::{AggregateRepository, Position, ProjectionManager};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use uuid::Uuid;
 
 use crate::auth::Tokens;
@@ -46,6 +46,7 @@ use crate::codes;
 use crate::domain::cart::Cart;
 use crate::domain::order::{Order, order_stream};
 use crate::error::ApiError;
+use crate::projections::cart::{CartStore, Carts};
 use crate::projections::order_history::OrderHistoryQueries;
 use crate::telemetry;
 use crate::write::Events;
@@ -59,6 +60,10 @@ pub struct AppState {
     pub carts: Arc<AggregateRepository<Cart, Events>>,
     /// Orders.
     pub orders: Arc<AggregateRepository<Order, Events>>,
+    /// The cart read model (Redis in front of PostgreSQL).
+    pub cart_views: Arc<CartStore>,
+    /// The manager keeping it: writes wait for it.
+    pub cart_projection: ProjectionManager<Carts>,
     /// The order history read model.
     pub history: OrderHistoryQueries,
     /// The product read model.
@@ -96,6 +101,20 @@ impl AppState {
     /// Never for a UUID.
     pub fn order_stream(&self, order_id: Uuid) -> Result<StreamId, ApiError> {
         order_stream(order_id).map_err(|e| ApiError::backend(&e))
+    }
+
+    /// Waits until the cart read model shows a write at `position`. A
+    /// late read model is logged, not an error: the write is done, and an
+    /// error answer would say nothing was written.
+    pub async fn read_your_write(&self, position: Option<Position>) {
+        let Some(position) = position else { return };
+        if let Err(error) = self
+            .cart_projection
+            .wait_for(position, Duration::from_secs(5))
+            .await
+        {
+            tracing::warn!(%error, "the cart read model is late");
+        }
     }
 
     /// Order `order_id` from its events (the default state if none).
@@ -147,7 +166,10 @@ pub fn router(state: AppState, max_in_flight: usize, max_body_bytes: usize) -> R
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("");
             tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id)
-        }))
+        })
+        // A shed request is a 503 by design, and backend failures log
+        // themselves (with their code): no error line per 5xx here.
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

@@ -6,6 +6,9 @@
 //!   newest first (`GET /v1/orders`).
 //! - [`products`]: one document per product with its stock
 //!   (`GET /v1/products`).
+//! - [`cart`]: one view per cart, in PostgreSQL with Redis in front
+//!   (`GET /v1/cart`).
 
+pub mod cart;
 pub mod order_history;
 pub mod products;
