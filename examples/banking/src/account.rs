@@ -279,7 +279,7 @@ impl Account {
 
 /// Amounts are whole cents above zero; the cap keeps every balance far
 /// from `i64` overflow (a trillion euros).
-fn check_amount(amount: i64) -> Result<(), BankError> {
+pub(crate) fn check_amount(amount: i64) -> Result<(), BankError> {
     const MAX: i64 = 100_000_000_000_000;
     if amount <= 0 || amount > MAX {
         return Err(BankError::InvalidAmount { amount });

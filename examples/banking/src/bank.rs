@@ -166,15 +166,18 @@ impl Bank {
         amount: i64,
     ) -> Result<Requested, ServiceError> {
         let now = self.clock.now();
-        let timeout =
-            chrono::Duration::from_std(self.transfer_timeout).unwrap_or(chrono::Duration::MAX);
+        // A timeout too long to add is as good as none.
+        let deadline = chrono::Duration::from_std(self.transfer_timeout)
+            .ok()
+            .and_then(|timeout| now.checked_add_signed(timeout))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let request = TransferRequest {
             transfer_id: transfer_id.to_owned(),
             from: from.to_owned(),
             to: to.to_owned(),
             amount,
             requested_at: now,
-            deadline: now + timeout,
+            deadline,
         };
         transfer::request(self.events.as_ref(), request).await
     }

@@ -49,7 +49,7 @@ pub mod codes {
 #[coded_error(crate = ::composable_rust::core)]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BankError {
-    /// An amount of zero or less.
+    /// An amount of zero or less, or beyond a trillion.
     #[code(codes::INVALID_AMOUNT, permanent)]
     #[error(
         "the amount {amount} is not positive: amounts are whole cents above 0; send a positive amount"

@@ -23,6 +23,7 @@ use composable_rust::saga::SagaId;
 use composable_rust::{EventStoreError, ExpectedVersion, NewEvent, Upcasters};
 use serde::{Deserialize, Serialize};
 
+use crate::account::check_amount;
 use crate::error::{BankError, ServiceError, check_id};
 
 /// What happens to a transfer outside the saga, in `transfer-{id}`.
@@ -102,12 +103,7 @@ pub async fn request(
     check_id(&transfer.transfer_id)?;
     check_id(&transfer.from)?;
     check_id(&transfer.to)?;
-    if transfer.amount <= 0 {
-        return Err(BankError::InvalidAmount {
-            amount: transfer.amount,
-        }
-        .into());
-    }
+    check_amount(transfer.amount)?;
     if transfer.from == transfer.to {
         return Err(BankError::SameAccount {
             account: transfer.from,
