@@ -30,7 +30,7 @@ use composable_rust::event_bus::SubscriptionSource;
 use composable_rust::postgres::{PostgresEventStore, PostgresProjectionStore};
 use composable_rust::prelude::*;
 use composable_rust::{
-    AggregateRepository, EventPublisher, Position, ProjectionManager, SagaRuntime,
+    AggregateRepository, EventPublisher, Position, ProjectionManager, SagaRuntime, SnapshotPolicy,
     SubscribeOptions, Topic,
 };
 use tokio::sync::Mutex;
@@ -131,10 +131,13 @@ impl Inventory {
         let read_store = Arc::new(parts.read_store);
 
         let store: Arc<dyn EventStore> = Arc::new(parts.events);
-        let products = Arc::new(AggregateRepository::new(
-            Arc::clone(&store),
-            Arc::clone(&parts.clock),
-        ));
+        // A busy product's stream grows with every reservation: a snapshot
+        // every 100 events keeps loading it to one snapshot and a few
+        // events.
+        let products = Arc::new(
+            AggregateRepository::new(Arc::clone(&store), Arc::clone(&parts.clock))
+                .with_snapshots(SnapshotPolicy::every(100)),
+        );
         let journal = Journal::default();
         let commands = Arc::new(SagaCommands::new(
             Arc::clone(&products),

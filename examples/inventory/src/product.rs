@@ -280,11 +280,13 @@ fn positive(what: &'static str, value: u32) -> Result<(), Rejection> {
 }
 
 impl Product {
-    /// The sku, or the rejection for a product never registered.
-    fn registered_sku(&self, asked: impl FnOnce() -> String) -> Result<String, Rejection> {
+    /// The sku, or the rejection for a product never registered. A product
+    /// that does not exist cannot know the sku it was asked for: the
+    /// service, which does, fills it in (`Inventory::execute`).
+    fn registered_sku(&self) -> Result<String, Rejection> {
         self.sku
             .clone()
-            .ok_or_else(|| Rejection::UnknownProduct { sku: asked() })
+            .ok_or(Rejection::UnknownProduct { sku: String::new() })
     }
 
     /// The stock of `warehouse` (empty if nothing was ever received there).
@@ -374,7 +376,7 @@ impl Aggregate for Product {
                 purchase_order,
             } => {
                 check_identifier("warehouse", &warehouse)?;
-                let sku = self.registered_sku(String::new)?;
+                let sku = self.registered_sku()?;
                 positive("quantity", quantity)?;
                 if let Some(number) = &purchase_order {
                     // A delivery note booked again: the goods were counted.
@@ -408,7 +410,7 @@ impl Aggregate for Product {
                 check_identifier("reservation id", &reservation_id)?;
                 check_identifier("order id", &order_id)?;
                 check_identifier("warehouse", &warehouse)?;
-                let sku = self.registered_sku(String::new)?;
+                let sku = self.registered_sku()?;
                 positive("quantity", quantity)?;
                 if ttl.is_zero() {
                     return Err(Rejection::InvalidQuantity {
@@ -466,7 +468,7 @@ impl Aggregate for Product {
                 reservation_id,
                 reason,
             } => {
-                let sku = self.registered_sku(String::new)?;
+                let sku = self.registered_sku()?;
                 let Some(reservation) = self.reservations.get(&reservation_id) else {
                     // Released or shipped already: releasing again changes
                     // nothing (an expiry racing a commit is harmless).
@@ -489,7 +491,7 @@ impl Aggregate for Product {
                 Ok(self.with_follow_ups(&warehouse, vec![released]))
             }
             ProductCommand::Commit { reservation_id } => {
-                let sku = self.registered_sku(String::new)?;
+                let sku = self.registered_sku()?;
                 let Some(reservation) = self.reservations.get(&reservation_id) else {
                     return match self.closed.get(&reservation_id) {
                         // Shipped already: a retried commit.
@@ -522,7 +524,7 @@ impl Aggregate for Product {
                 purchase_order,
                 supplier_reference,
             } => {
-                let sku = self.registered_sku(String::new)?;
+                let sku = self.registered_sku()?;
                 // Received already (the goods came before the saga's
                 // command did): nothing left to record.
                 if self.received_purchase_orders.contains(&purchase_order) {

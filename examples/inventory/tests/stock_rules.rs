@@ -196,3 +196,26 @@ async fn concurrent_reservations_never_oversell() {
     assert_eq!(east.reserved, 3 * won);
     assert_eq!(east.available(), 20 - 3 * won);
 }
+
+#[tokio::test]
+async fn a_long_stream_is_snapshotted_and_loads_the_same() {
+    let h = harness().await;
+    let inv = &h.inventory;
+    inv.register("TACK", "Tack", 0, 10).await.unwrap();
+    for n in 0..55 {
+        inv.reserve(&reservation(&format!("r{n}"), "TACK", "east", 1))
+            .await
+            .unwrap_err(); // nothing on hand yet: refused, nothing written
+        inv.receive("TACK", "east", 1).await.unwrap();
+        inv.reserve(&reservation(&format!("r{n}"), "TACK", "east", 1))
+            .await
+            .unwrap();
+    }
+    // 1 + 55 * 2 events: a snapshot at 100.
+    let stream = composable_rust::StreamId::new("product-TACK").unwrap();
+    let snapshot = inv.store().load_snapshot(&stream).await.unwrap().unwrap();
+    assert_eq!(snapshot.stream_version, 100);
+    let east = inv.product("TACK").await.unwrap().warehouse("east");
+    assert_eq!((east.on_hand, east.reserved, east.available()), (55, 55, 0));
+    assert_eq!(event_types(inv, "TACK").await.len(), 111);
+}
