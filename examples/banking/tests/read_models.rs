@@ -216,3 +216,39 @@ async fn balances_follow_the_accounts_and_a_caller_can_read_its_own_write() {
         task.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_daily_total_event_delivered_twice_counts_once() {
+    use banking::read_models::daily_totals::{DailyTotalsProjection, daily_totals};
+    use composable_rust::Position;
+    use composable_rust::redis::RedisProjectionStore;
+    use composable_rust_testing::fixtures::TestKeyPrefix;
+
+    let pg = common::pg_bank().await;
+    pg.bank.open("ada", "Ada", 0).await.unwrap();
+    let deposited = pg.bank.deposit("ada", 1_234).await.unwrap().unwrap();
+    let event = pg
+        .events
+        .read_all(Position::START, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|event| event.position == deposited)
+        .unwrap();
+
+    // Redis is at least once: the same event can come again after a lost
+    // reply. Apply it twice, in two commits, as a redelivery would.
+    let prefix = TestKeyPrefix::new();
+    let store = RedisProjectionStore::connect(prefix.url(), prefix.as_str())
+        .await
+        .unwrap();
+    let projection = DailyTotalsProjection::default();
+    for _ in 0..2 {
+        let mut tx = store.begin().await.unwrap();
+        projection.apply(&event, &mut tx).await.unwrap();
+        store.commit(tx).await.unwrap();
+    }
+
+    let totals = daily_totals(&store, date(3)).await.unwrap();
+    assert_eq!((totals.deposits, totals.deposit_count), (1_234, 1));
+}
