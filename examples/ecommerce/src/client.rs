@@ -10,6 +10,7 @@ use crate::error::ErrorBody;
 use crate::http::cart::{CartView, SetQuantity};
 use crate::http::customers::{RegisterRequest, Registered};
 use crate::http::orders::{IDEMPOTENCY_KEY, OrderPlaced, PlaceOrderRequest};
+use crate::projections::best_sellers::BestSeller;
 use crate::projections::order_history::OrderView;
 use crate::projections::products::ProductView;
 
@@ -140,6 +141,16 @@ impl ShopClient {
         if let Some(query) = query {
             request = request.query(&[("q", query)]);
         }
+        Ok(self.send(request).await?.1)
+    }
+
+    /// `GET /v1/products/best-sellers`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`].
+    pub async fn best_sellers(&self) -> Result<Vec<BestSeller>, ClientError> {
+        let request = self.request(Method::GET, "/v1/products/best-sellers");
         Ok(self.send(request).await?.1)
     }
 

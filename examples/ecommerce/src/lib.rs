@@ -64,6 +64,7 @@ use crate::domain::order::{Order, OrderStatus, order_stream};
 use crate::domain::payment::FakePayments;
 use crate::domain::shipping::FakeCarrier;
 use crate::http::AppState;
+use crate::projections::best_sellers::BestSellers;
 use crate::projections::cart::Carts;
 use crate::projections::order_history::{self, OrderHistory, OrderHistoryQueries};
 use crate::projections::products::{self, Products};
@@ -88,6 +89,7 @@ pub struct RunningShop {
     events: Events,
     order_history: ProjectionManager<OrderHistory>,
     products: ProjectionManager<Products>,
+    best_sellers: ProjectionManager<BestSellers>,
     saga: SagaRuntime<CheckoutSaga>,
     payments: Arc<FakePayments>,
 }
@@ -218,11 +220,20 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
     runners.add("projection:carts", cart_projection.clone());
     drop(cart_projection.start());
 
+    let best_sellers = ProjectionManager::new(
+        BestSellers::default(),
+        Arc::new(redis.clone()),
+        Arc::clone(&events),
+    );
+    runners.add("projection:best-sellers", best_sellers.clone());
+    drop(best_sellers.start());
+
     let health = HealthRegistry::new()
         .with_timeout(Duration::from_secs(2))
         .with_liveness(ProjectionCheck::alive(history.clone()))
         .with_liveness(ProjectionCheck::alive(catalog_manager.clone()))
         .with_liveness(ProjectionCheck::alive(cart_projection.clone()))
+        .with_liveness(ProjectionCheck::alive(best_sellers.clone()))
         .with_readiness(PostgresHealthCheck::new(pool))
         .with_readiness(RedisHealthCheck::new(redis.connection()))
         .with_readiness(EventBusCheck::new(Arc::clone(&bus), topic))
@@ -236,6 +247,7 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         cart_projection,
         history: OrderHistoryQueries::new(history_table),
         products: products_table,
+        redis: redis.clone(),
         tokens: auth::Tokens::new(config.token_secret.clone()),
         health: Arc::new(health),
         metrics: config.metrics.clone(),
@@ -263,6 +275,7 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         events,
         order_history: history,
         products: catalog_manager,
+        best_sellers,
         saga,
         payments,
     })
@@ -405,6 +418,10 @@ impl RunningShop {
                     .await
                     .map_err(boxed)?;
                 self.products.wait_for(last, left).await.map_err(boxed)?;
+                self.best_sellers
+                    .wait_for(last, left)
+                    .await
+                    .map_err(boxed)?;
                 return Ok(status);
             }
             let woke = tokio::time::timeout_at(deadline, appended.changed()).await;

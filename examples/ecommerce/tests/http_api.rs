@@ -165,6 +165,12 @@ async fn purchase(shop: &TestShop) {
     assert!(order.tracking_number.is_some());
     assert_eq!(order.total_cents, 13_500);
     assert_eq!(shop.stock_of("kettle").await, stock_before - 3);
+    let best = ada.best_sellers().await.unwrap();
+    assert!(
+        best.iter()
+            .any(|b| b.product_id == "kettle" && b.units == 3),
+        "{best:?}"
+    );
     assert_eq!(shop.shop.payments().charged(placed.order_id), Some(13_500));
 
     // Every event of the checkout carries the placing request's id.
@@ -268,6 +274,11 @@ async fn a_declined_payment_or_missing_stock_cancels_the_order_and_releases_the_
         shop.shop.payments().charged(short.order_id),
         None,
         "never charged"
+    );
+    let best = grace.best_sellers().await.unwrap();
+    assert!(
+        best.iter().all(|b| b.product_id != "pour-over"),
+        "released: {best:?}"
     );
 
     let history = grace.orders().await.unwrap();

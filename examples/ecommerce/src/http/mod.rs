@@ -32,6 +32,7 @@ use axum::routing::{get, post, put};
 use composable_rust::health::HealthRegistry;
 use composable_rust::postgres::DocumentTable;
 use composable_rust::prelude::*;
+use composable_rust::redis::RedisProjectionStore;
 use composable_rust::{AggregateRepository, Position, ProjectionManager};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub cart_projection: ProjectionManager<Carts>,
     /// The order history read model.
     pub history: OrderHistoryQueries,
+    /// Redis: the best-sellers read model.
+    pub redis: RedisProjectionStore,
     /// The product read model.
     pub products: DocumentTable,
     /// Signs and checks bearer tokens.
@@ -142,6 +145,7 @@ pub fn router(state: AppState, max_in_flight: usize, max_body_bytes: usize) -> R
     let api = Router::new()
         .route("/v1/customers", post(customers::register))
         .route("/v1/products", get(products::list))
+        .route("/v1/products/best-sellers", get(products::best_sellers))
         .route(
             "/v1/cart/items/{product_id}",
             put(cart::set_item).delete(cart::remove_item),

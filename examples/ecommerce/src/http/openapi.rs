@@ -13,6 +13,7 @@ use super::{cart, customers, ops, orders, products};
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/customers"),
     ("get", "/v1/products"),
+    ("get", "/v1/products/best-sellers"),
     ("put", "/v1/cart/items/{product_id}"),
     ("delete", "/v1/cart/items/{product_id}"),
     ("get", "/v1/cart"),
@@ -32,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     paths(
         customers::register,
         products::list,
+        products::best_sellers,
         cart::set_item,
         cart::remove_item,
         cart::get,

@@ -204,7 +204,11 @@ async fn empty_cart(
     )
     .await
     {
-        Ok(_) => Ok(()),
+        Ok(written) => {
+            // The next GET /v1/cart shows the cart empty.
+            state.read_your_write(written.position).await;
+            Ok(())
+        }
         Err(RepositoryError::Rejected(refusal)) => {
             Err(ApiError::invalid_field(refusal.to_string()))
         }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::projections::best_sellers::{self, BestSeller};
 use crate::projections::products::{ProductView, search};
 
 /// The query string of `GET /v1/products`.
@@ -30,4 +31,21 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::backend(&e))?;
     Ok(Json(products))
+}
+
+/// The products with the most units in orders (reserved and not
+/// released), most first, at most 10. A Redis read model: it follows the
+/// orders within moments.
+#[utoipa::path(get, path = "/v1/products/best-sellers", tag = "catalog",
+    responses(
+        (status = 200, description = "the best-sellers, most first", body = [BestSeller]),
+        (status = 503, description = "the read model is unavailable", body = ErrorBody),
+    ))]
+pub async fn best_sellers(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<BestSeller>>, ApiError> {
+    let top = best_sellers::top(&state.redis, 10)
+        .await
+        .map_err(|e| ApiError::backend(&e))?;
+    Ok(Json(top))
 }

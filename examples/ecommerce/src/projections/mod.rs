@@ -6,9 +6,12 @@
 //!   newest first (`GET /v1/orders`).
 //! - [`products`]: one document per product with its stock
 //!   (`GET /v1/products`).
+//! - [`best_sellers`]: a Redis sorted set of products by units ordered
+//!   (`GET /v1/products/best-sellers`).
 //! - [`cart`]: one view per cart, in PostgreSQL with Redis in front
 //!   (`GET /v1/cart`).
 
+pub mod best_sellers;
 pub mod cart;
 pub mod order_history;
 pub mod products;
