@@ -26,6 +26,9 @@ pub const ORDERS_TOPIC: &str = "orders";
 /// How many messages one receive takes.
 const BATCH: usize = 100;
 
+/// How often commands whose delivery failed are sent again.
+const RETRY_PENDING_EVERY: Duration = Duration::from_secs(5);
+
 /// Connects the bus `config` names.
 ///
 /// # Errors
@@ -88,7 +91,17 @@ pub async fn consume(
     runtime: SagaRuntime<CheckoutSaga>,
     token: CancellationToken,
 ) {
+    let mut last_retry = tokio::time::Instant::now();
     while !token.is_cancelled() {
+        // Commands whose delivery failed stay pending in their saga; an
+        // order may get no further event to carry them, so send them again
+        // from time to time.
+        if last_retry.elapsed() >= RETRY_PENDING_EVERY {
+            last_retry = tokio::time::Instant::now();
+            if let Err(error) = runtime.retry_pending().await {
+                tracing::warn!(%error, "a pending checkout command failed again; retrying later");
+            }
+        }
         let received = tokio::select! {
             () = token.cancelled() => break,
             received = subscription.receive(BATCH, Duration::from_millis(250)) => received,

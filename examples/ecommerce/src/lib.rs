@@ -46,6 +46,7 @@ use composable_rust::postgres::{
 use composable_rust::prelude::*;
 use composable_rust::projection::{CacheMode, CachedProjectionStore};
 use composable_rust::redis::{RedisHealthCheck, RedisProjectionStore};
+use composable_rust::resilience::{Backoff, RetryPolicy};
 use composable_rust::shutdown::{CancellationToken, ShutdownGroup, ShutdownReport};
 use composable_rust::{
     AggregateRepository, EventMetadata, EventStoreError, ExpectedVersion, NewEvent, Position,
@@ -159,11 +160,20 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         Arc::clone(&payments) as _,
         Arc::new(FakeCarrier),
     );
+    // A transient dispatch failure (the store unreachable for a moment) is
+    // retried within the step; what still fails stays pending and the
+    // consumer retries it (bus::consume).
+    let dispatch_retry = RetryPolicy::new(Backoff::new(
+        Duration::from_millis(50),
+        Duration::from_secs(2),
+    ))
+    .with_max_attempts(5);
     let saga = SagaRuntime::builder(
         CheckoutSaga::default(),
         Arc::clone(&events),
         Arc::new(services),
     )
+    .with_dispatch_retry(dispatch_retry)
     .build();
     saga.resume()
         .await
