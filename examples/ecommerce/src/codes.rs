@@ -85,3 +85,25 @@ pub const ALL: &[(&str, u16, &str)] = &[
         "a backend is unreachable or the port is taken at startup",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_code_with_its_status() {
+        let readme = include_str!("../README.md");
+        for (code, status, _) in ALL {
+            let row = readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| {code} |")))
+                .unwrap_or_else(|| panic!("{code} is not in the README's table"));
+            if *status != 0 {
+                assert!(row.contains(&format!("| {status} |")), "{row}");
+            }
+        }
+        let mut codes: Vec<_> = ALL.iter().map(|(code, ..)| *code).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), ALL.len(), "a code is used twice");
+    }
+}

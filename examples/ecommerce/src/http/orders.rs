@@ -106,7 +106,13 @@ pub async fn place(
     let request_id = headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<Uuid>().ok());
+        .map(|value| {
+            // The layer draws UUIDs; a client's own id of another shape
+            // still gives a stable correlation id.
+            value
+                .parse::<Uuid>()
+                .unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, value.as_bytes()))
+        });
     let placed = PlacedOrder {
         order_id,
         customer_id,
