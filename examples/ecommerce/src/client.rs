@@ -226,6 +226,19 @@ impl ShopClient {
         Ok(self.send(self.request(Method::GET, "/v1/orders")).await?.1)
     }
 
+    /// `GET /v1/orders?q=text`: the caller's orders with a product whose
+    /// name contains `text`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`].
+    pub async fn orders_matching(&self, text: &str) -> Result<Vec<OrderView>, ClientError> {
+        let request = self
+            .request(Method::GET, "/v1/orders")
+            .query(&[("q", text)]);
+        Ok(self.send(request).await?.1)
+    }
+
     /// `GET /metrics` as text.
     ///
     /// # Errors

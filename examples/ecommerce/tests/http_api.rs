@@ -163,6 +163,8 @@ async fn purchase(shop: &TestShop) {
     assert_eq!(history[0].order_id, placed.order_id);
     assert_eq!(history[0].status, OrderStatus::Shipped);
     assert_eq!(history[0].customer_id, customer_id);
+    assert_eq!(ada.orders_matching("KETTLE").await.unwrap().len(), 1);
+    assert!(ada.orders_matching("grinder").await.unwrap().is_empty());
     let order = ada.order(placed.order_id).await.unwrap();
     assert!(order.tracking_number.is_some());
     assert_eq!(order.total_cents, 13_500);

@@ -7,7 +7,7 @@
 //! an order the client did not ask for.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use composable_rust::EventMetadata;
 use composable_rust::aggregate::RepositoryError;
@@ -293,9 +293,19 @@ fn view_of(order: &Order) -> Option<OrderView> {
     })
 }
 
+/// The query string of `GET /v1/orders`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct OrderQuery {
+    /// Only orders with a product whose name contains this text (any case).
+    pub q: Option<String>,
+}
+
 /// The caller's orders, newest first (the order history read model: it
-/// may lag the events by a moment).
+/// may lag the events by a moment). A customer has few orders, so the
+/// product-name filter runs here on the JSONB documents read by the
+/// customer's index.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    params(OrderQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "the caller's orders, newest first (at most 100)", body = [OrderView]),
@@ -304,11 +314,20 @@ fn view_of(order: &Order) -> Option<OrderView> {
 pub async fn list(
     State(state): State<AppState>,
     Customer(customer_id): Customer,
+    Query(query): Query<OrderQuery>,
 ) -> Result<Json<Vec<OrderView>>, ApiError> {
-    let orders = state
+    let mut orders = state
         .history
         .orders_of(customer_id, HISTORY_LIMIT)
         .await
         .map_err(|e| ApiError::backend(&e))?;
+    if let Some(text) = query.q.map(|q| q.to_lowercase()).filter(|q| !q.is_empty()) {
+        orders.retain(|order| {
+            order
+                .items
+                .iter()
+                .any(|item| item.name.to_lowercase().contains(&text))
+        });
+    }
     Ok(Json(orders))
 }
