@@ -14,6 +14,7 @@ use composable_rust::prelude::*;
 use composable_rust::redis::RedisStreamsEventBus;
 use composable_rust::shutdown::CancellationToken;
 use composable_rust::{InMemoryEventBus, SagaRuntime};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::checkout::CheckoutSaga;
@@ -25,6 +26,9 @@ pub const ORDERS_TOPIC: &str = "orders";
 
 /// How many messages one receive takes.
 const BATCH: usize = 100;
+
+/// How many orders of a batch are handled at once.
+const PARALLEL_ORDERS: usize = 8;
 
 /// How often commands whose delivery failed are sent again.
 const RETRY_PENDING_EVERY: Duration = Duration::from_secs(5);
@@ -92,6 +96,7 @@ pub async fn consume(
     token: CancellationToken,
 ) {
     let mut last_retry = tokio::time::Instant::now();
+    let permits = Arc::new(Semaphore::new(PARALLEL_ORDERS));
     while !token.is_cancelled() {
         // Commands whose delivery failed stay pending in their saga; an
         // order may get no further event to carry them, so send them again
@@ -126,7 +131,11 @@ pub async fn consume(
         let mut tasks = JoinSet::new();
         for (_, messages) in by_order {
             let runtime = runtime.clone();
+            let permits = Arc::clone(&permits);
             tasks.spawn(async move {
+                // Orders of one batch often reserve the same product: a
+                // few at a time keep the stock stream's conflicts short.
+                let _permit = permits.acquire_owned().await;
                 let mut handled = Vec::with_capacity(messages.len());
                 for message in messages {
                     match runtime.handle(&message.event).await {
