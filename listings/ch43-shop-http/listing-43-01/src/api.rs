@@ -25,8 +25,8 @@ use crate::order::{Line, Order, OrderError};
 use crate::shop::{Shop, ShopError};
 
 // ANCHOR: router
-/// The largest request body the API reads: an order of 100 lines is about
-/// 4 KiB. A bigger body is refused before it is parsed.
+/// The largest request body the API reads: an order of 100 lines is under
+/// 3 KiB. A bigger body is refused before it is parsed.
 const BODY_LIMIT: usize = 16 * 1024;
 
 /// The API's routes, on `shop`.
@@ -45,7 +45,9 @@ pub fn router(shop: Arc<Shop>) -> Router {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
+    /// Who orders: 1 to 200 characters.
     pub customer: String,
+    /// What they order.
     pub lines: Vec<LineRequest>,
 }
 
@@ -53,15 +55,20 @@ pub struct PlaceOrderRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
+    /// The product.
     pub sku: String,
+    /// How many: 1 to 100.
     pub quantity: u32,
 }
 
 /// An order, as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct OrderResponse {
+    /// The order's id.
     pub id: Uuid,
+    /// `placed`, `paid`, `shipped` or `cancelled`.
     pub status: String,
+    /// What it costs, in cents.
     pub total: Cents,
 }
 

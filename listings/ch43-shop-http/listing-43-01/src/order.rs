@@ -13,7 +13,9 @@ use crate::catalog::{self, Cents};
 /// A line of an order as the customer asks for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
+    /// The product, as the catalog names it.
     pub sku: String,
+    /// How many: 1 to 100.
     pub quantity: u32,
 }
 
@@ -21,26 +23,29 @@ pub struct Line {
 /// does not rewrite history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SoldLine {
+    /// The product.
     pub sku: String,
+    /// How many.
     pub quantity: u32,
+    /// Its price when the order was placed.
     pub unit_price: Cents,
 }
 
 /// What happens to an order (stream `order-<id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum OrderEvent {
+    /// The order was placed: who, what, at which prices, for how much.
     Placed {
         customer: String,
         lines: Vec<SoldLine>,
         total: Cents,
     },
-    Paid {
-        amount: Cents,
-    },
+    /// The total was paid.
+    Paid { amount: Cents },
+    /// The order left the warehouse.
     Shipped,
-    Cancelled {
-        reason: String,
-    },
+    /// The order was cancelled, and why.
+    Cancelled { reason: String },
 }
 // ANCHOR_END: events
 
@@ -72,7 +77,9 @@ impl fmt::Display for Status {
 /// What the order's rules need to know: its status and what it costs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Order {
+    /// Where the order stands.
     pub status: Status,
+    /// What it costs, in cents (0 until placed).
     pub total: Cents,
 }
 
