@@ -94,7 +94,7 @@ pub enum OrderCommand {
 // ANCHOR_END: state
 
 // ANCHOR: errors
-/// Why a command is refused. Each has a stable code: `SHOP-E…` codes are
+/// Why a command is refused. Each has a stable code: `STORE-E…` codes are
 /// the shop's own (the framework's are `CR-E…`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
@@ -119,12 +119,12 @@ impl OrderError {
     /// The error's stable code, for logs, API responses and documentation.
     pub fn code(&self) -> &'static str {
         match self {
-            OrderError::AlreadyPlaced => "SHOP-E0001",
-            OrderError::NoLines => "SHOP-E0002",
-            OrderError::UnknownProduct { .. } => "SHOP-E0003",
-            OrderError::BadQuantity { .. } => "SHOP-E0004",
-            OrderError::WrongAmount { .. } => "SHOP-E0005",
-            OrderError::NotAllowed { .. } => "SHOP-E0006",
+            OrderError::AlreadyPlaced => "STORE-E0001",
+            OrderError::NoLines => "STORE-E0002",
+            OrderError::UnknownProduct { .. } => "STORE-E0003",
+            OrderError::BadQuantity { .. } => "STORE-E0004",
+            OrderError::WrongAmount { .. } => "STORE-E0005",
+            OrderError::NotAllowed { .. } => "STORE-E0006",
         }
     }
 }

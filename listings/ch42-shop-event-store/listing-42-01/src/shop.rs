@@ -15,7 +15,7 @@ use crate::order::{Line, Order, OrderCommand, OrderError, Status};
 /// Why a request to the shop failed. In every case nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ShopError {
-    /// The order refused the command (a `SHOP-E` code).
+    /// The order refused the command (a `STORE-E` code).
     #[error(transparent)]
     Rejected(#[from] OrderError),
     /// No order has this id.
@@ -31,7 +31,7 @@ impl ShopError {
     pub fn code(&self) -> &'static str {
         match self {
             ShopError::Rejected(error) => error.code(),
-            ShopError::NotFound(_) => "SHOP-E0007",
+            ShopError::NotFound(_) => "STORE-E0007",
             ShopError::Store(error) => error.code().as_str(),
         }
     }

@@ -58,7 +58,7 @@ fn a_bad_order_is_refused_with_its_code() {
         .given([placed()])
         .when(place(vec![line("mug", 1)]))
         .then_rejected(OrderError::AlreadyPlaced);
-    assert_eq!(OrderError::NoLines.code(), "SHOP-E0002");
+    assert_eq!(OrderError::NoLines.code(), "STORE-E0002");
 }
 
 #[test]

@@ -47,7 +47,7 @@ async fn refusals_and_unknown_orders_keep_their_codes() {
     let id = Uuid::new_v4();
     let missing = shop.pay(id, 100).await.unwrap_err();
     assert!(matches!(missing, ShopError::NotFound(unknown) if unknown == id));
-    assert_eq!(missing.code(), "SHOP-E0007");
+    assert_eq!(missing.code(), "STORE-E0007");
 
     shop.place_order(id, "ada@example.com", mugs(1))
         .await

@@ -89,12 +89,12 @@ async fn bad_requests_get_a_status_and_a_code() {
                 None,
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "SHOP-E0008",
+            "STORE-E0008",
         ),
         (
             post(&json!({"customer": "ada", "lines": []}), None),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "SHOP-E0002",
+            "STORE-E0002",
         ),
         (
             post(
@@ -102,23 +102,23 @@ async fn bad_requests_get_a_status_and_a_code() {
                 None,
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "SHOP-E0004",
+            "STORE-E0004",
         ),
         (
             post(&two_mugs(), Some("not a key!")),
             StatusCode::BAD_REQUEST,
-            "SHOP-E0009",
+            "STORE-E0009",
         ),
         (
             post(&json!({"customer": "x".repeat(20_000), "lines": []}), None),
             StatusCode::PAYLOAD_TOO_LARGE,
-            "SHOP-E0008",
+            "STORE-E0008",
         ),
-        (get("/orders/42"), StatusCode::NOT_FOUND, "SHOP-E0007"),
+        (get("/orders/42"), StatusCode::NOT_FOUND, "STORE-E0007"),
         (
             get("/orders/9a2c2a4e-1111-4c3b-8d7e-2f8a9b0c1d2e"),
             StatusCode::NOT_FOUND,
-            "SHOP-E0007",
+            "STORE-E0007",
         ),
     ];
     for (request, status, code) in cases {

@@ -66,10 +66,10 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Shop(error) => error.code(),
-            ApiError::Body(_) => "SHOP-E0008",
-            ApiError::BadIdempotencyKey => "SHOP-E0009",
-            ApiError::BadCustomer => "SHOP-E0010",
-            ApiError::BadOrderId(_) => "SHOP-E0007",
+            ApiError::Body(_) => "STORE-E0008",
+            ApiError::BadIdempotencyKey => "STORE-E0009",
+            ApiError::BadCustomer => "STORE-E0010",
+            ApiError::BadOrderId(_) => "STORE-E0007",
         }
     }
 }
