@@ -61,10 +61,10 @@ pub mod fixtures;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod projection_harness;
-#[cfg(feature = "proptest")]
-pub mod properties;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "proptest")]
+pub mod properties;
 mod reducer_test;
 mod saga_test;
 pub mod services;
