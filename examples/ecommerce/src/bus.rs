@@ -33,6 +33,46 @@ const PARALLEL_ORDERS: usize = 8;
 /// How often commands whose delivery failed are sent again.
 const RETRY_PENDING_EVERY: Duration = Duration::from_secs(5);
 
+/// How often the consumer asks the bus for its backlog. The bus sets the
+/// gauges `composable_bus_messages_pending` and
+/// `composable_bus_consumer_lag_messages` only when asked, so this is how
+/// fresh the dashboard's pending and lag figures are.
+const REPORT_BACKLOG_EVERY: Duration = Duration::from_secs(2);
+
+/// What the consumer needs to report its group's backlog: the bus and
+/// the topic and group it consumes.
+#[derive(Clone)]
+pub struct Backlog {
+    /// The bus.
+    pub bus: Arc<dyn EventBus>,
+    /// The topic consumed.
+    pub topic: Topic,
+    /// The consumer group.
+    pub group: String,
+}
+
+impl std::fmt::Debug for Backlog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backlog")
+            .field("topic", &self.topic)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Asks the bus how many messages the group has pending (delivered, not
+/// acknowledged) and not yet delivered: the bus records both as gauges.
+/// A failure is logged only: the figures are for the dashboard, and the
+/// next report tries again.
+async fn report_backlog(subscription: &mut dyn Subscription, backlog: &Backlog) {
+    if let Err(error) = backlog.bus.pending(&backlog.topic, &backlog.group).await {
+        tracing::debug!(%error, "could not read the bus's pending messages");
+    }
+    if let Err(error) = subscription.backlog().await {
+        tracing::debug!(%error, "could not read the consumer group's lag");
+    }
+}
+
 /// Connects the bus `config` names.
 ///
 /// # Errors
@@ -89,15 +129,22 @@ pub fn route(event: &StoredEvent) -> Option<Topic> {
 /// only once handled; after a failure, the rest of that order's messages
 /// stay unacknowledged too, and the bus delivers them again, in order.
 /// The token is checked between batches only: a batch received is always
-/// finished.
+/// finished. Every [`REPORT_BACKLOG_EVERY`] (and at once) the group's
+/// backlog is reported (see [`Backlog`]).
 pub async fn consume(
     mut subscription: Box<dyn Subscription>,
     runtime: SagaRuntime<CheckoutSaga>,
+    backlog: Backlog,
     token: CancellationToken,
 ) {
     let mut last_retry = tokio::time::Instant::now();
+    let mut last_report: Option<tokio::time::Instant> = None;
     let permits = Arc::new(Semaphore::new(PARALLEL_ORDERS));
     while !token.is_cancelled() {
+        if last_report.is_none_or(|at| at.elapsed() >= REPORT_BACKLOG_EVERY) {
+            last_report = Some(tokio::time::Instant::now());
+            report_backlog(subscription.as_mut(), &backlog).await;
+        }
         // Commands whose delivery failed stay pending in their saga; an
         // order may get no further event to carry them, so send them again
         // from time to time.

@@ -186,8 +186,13 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         .await
         .map_err(|e| ShopError::startup("subscribe the saga to the bus", e))?;
     let consumer_runtime = saga.clone();
+    let backlog = bus::Backlog {
+        bus: Arc::clone(&bus),
+        topic: topic.clone(),
+        group: "checkout".to_owned(),
+    };
     runners.spawn("consumer:checkout", move |token| {
-        bus::consume(subscription, consumer_runtime, token)
+        bus::consume(subscription, consumer_runtime, backlog, token)
     });
     runners.add("saga:checkout", saga.clone());
 
@@ -254,7 +259,6 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         carts: Arc::new(AggregateRepository::new(Arc::clone(&events), ())),
         orders: Arc::new(AggregateRepository::new(Arc::clone(&events), ())),
         cart_views,
-        cart_projection,
         history: OrderHistoryQueries::new(history_table),
         products: products_table,
         redis: redis.clone(),

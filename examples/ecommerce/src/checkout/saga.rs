@@ -356,6 +356,7 @@ mod tests {
             request_hash: "h".into(),
             request_id: None,
             placed_at: chrono::DateTime::UNIX_EPOCH,
+            cart_version: 1,
         }
     }
 

@@ -1,6 +1,12 @@
 //! The cart: one per customer (stream `cart-{customer uuid}`), event
 //! sourced. The price is taken from the catalog when a product goes in,
 //! and the order takes the cart's lines as they are.
+//!
+//! Checking out empties the cart *through a version*: the order records
+//! the cart version it was placed from, and `cart.checked_out` removes
+//! only the lines set at or before it. A line the customer set while the
+//! order was being placed stays, so the checkout event can be appended
+//! without reading the cart again (no concurrency conflict to retry).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,11 +44,16 @@ pub enum CartEvent {
         /// The product.
         product_id: String,
     },
-    /// The cart became order `order_id`, and is empty again.
+    /// The cart became order `order_id`: its lines set at or before
+    /// `through_version` are gone.
     #[serde(rename = "cart.checked_out")]
     CheckedOut {
         /// The order placed from it.
         order_id: Uuid,
+        /// The cart version the order was placed from; `None` (events
+        /// written before it was recorded) empties the whole cart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        through_version: Option<u64>,
     },
 }
 
@@ -53,6 +64,12 @@ pub struct Cart {
     pub lines: BTreeMap<String, CartLine>,
     /// The orders placed from this cart: checking out is idempotent per order.
     pub orders: BTreeSet<Uuid>,
+    /// The stream version: how many events were applied.
+    #[serde(default)]
+    pub version: u64,
+    /// The version at which each line was last set.
+    #[serde(default)]
+    pub set_at: BTreeMap<String, u64>,
 }
 
 impl Cart {
@@ -75,10 +92,13 @@ pub enum CartCommand {
         /// The product.
         product_id: String,
     },
-    /// Empty the cart because order `order_id` took its lines.
+    /// Empty the cart because order `order_id` took its lines as they
+    /// were at `through_version`.
     CheckOut {
         /// The order.
         order_id: Uuid,
+        /// The cart version the order was placed from.
+        through_version: u64,
     },
 }
 
@@ -111,21 +131,37 @@ impl Aggregate for Cart {
             }
             CartCommand::RemoveItem { .. } => Ok(vec![]),
             // A retried order must not empty the cart a second time.
-            CartCommand::CheckOut { order_id } if self.orders.contains(&order_id) => Ok(vec![]),
-            CartCommand::CheckOut { order_id } => Ok(vec![CartEvent::CheckedOut { order_id }]),
+            CartCommand::CheckOut { order_id, .. } if self.orders.contains(&order_id) => Ok(vec![]),
+            CartCommand::CheckOut {
+                order_id,
+                through_version,
+            } => Ok(vec![CartEvent::CheckedOut {
+                order_id,
+                through_version: Some(through_version),
+            }]),
         }
     }
 
     fn apply(&mut self, event: &CartEvent) {
+        self.version += 1;
         match event {
             CartEvent::ItemSet(line) => {
                 self.lines.insert(line.product_id.clone(), line.clone());
+                self.set_at.insert(line.product_id.clone(), self.version);
             }
             CartEvent::ItemRemoved { product_id } => {
                 self.lines.remove(product_id);
+                self.set_at.remove(product_id);
             }
-            CartEvent::CheckedOut { order_id } => {
-                self.lines.clear();
+            CartEvent::CheckedOut {
+                order_id,
+                through_version,
+            } => {
+                let through = through_version.unwrap_or(u64::MAX);
+                let set_at = &mut self.set_at;
+                self.lines
+                    .retain(|product, _| set_at.get(product).is_some_and(|v| *v > through));
+                set_at.retain(|_, v| *v > through);
                 self.orders.insert(*order_id);
             }
         }
@@ -170,17 +206,55 @@ mod tests {
         cart.apply(&CartEvent::ItemSet(line(2)));
         assert_eq!(cart.total_cents(), 9_000);
         let order_id = Uuid::new_v4();
+        let check_out = || CartCommand::CheckOut {
+            order_id,
+            through_version: 1,
+        };
+        for event in cart.decide(check_out(), &()).unwrap() {
+            cart.apply(&event);
+        }
+        assert!(cart.lines.is_empty());
+        cart.apply(&CartEvent::ItemSet(line(1)));
+        assert!(cart.decide(check_out(), &()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_line_set_after_the_ordered_version_stays() {
+        let mut cart = Cart::default();
+        cart.apply(&CartEvent::ItemSet(line(2)));
+        let order_id = Uuid::new_v4();
+        // Placed from version 1; the customer adds a grinder (version 2)
+        // before the checkout event lands.
+        cart.apply(&CartEvent::ItemSet(CartLine {
+            product_id: "grinder".into(),
+            name: "Grinder".into(),
+            quantity: 1,
+            unit_price_cents: 6_900,
+        }));
         for event in cart
-            .decide(CartCommand::CheckOut { order_id }, &())
+            .decide(
+                CartCommand::CheckOut {
+                    order_id,
+                    through_version: 1,
+                },
+                &(),
+            )
             .unwrap()
         {
             cart.apply(&event);
         }
-        cart.apply(&CartEvent::ItemSet(line(1)));
-        assert!(
-            cart.decide(CartCommand::CheckOut { order_id }, &())
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(cart.lines.keys().collect::<Vec<_>>(), ["grinder"]);
+        assert_eq!(cart.total_cents(), 6_900);
+    }
+
+    #[test]
+    fn a_checkout_without_a_version_empties_the_whole_cart() {
+        let mut cart = Cart::default();
+        cart.apply(&CartEvent::ItemSet(line(2)));
+        cart.apply(&CartEvent::CheckedOut {
+            order_id: Uuid::new_v4(),
+            through_version: None,
+        });
+        assert!(cart.lines.is_empty());
     }
 }

@@ -66,6 +66,11 @@ pub struct PlacedOrder {
     pub request_id: Option<Uuid>,
     /// When.
     pub placed_at: DateTime<Utc>,
+    /// The cart version the lines were taken from: the cart's checkout
+    /// removes the lines set at or before it (0 in orders placed before
+    /// it was recorded).
+    #[serde(default)]
+    pub cart_version: u64,
 }
 
 /// What happens to an order (stream `order-{uuid}`).
@@ -339,6 +344,7 @@ mod tests {
             request_hash: "h".into(),
             request_id: None,
             placed_at: Utc::now(),
+            cart_version: 1,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The cart routes: set or remove a product, read the cart. The cart is
 //! an event-sourced aggregate; `GET /v1/cart` reads its read model (Redis
-//! in front of PostgreSQL). A change answers once the read model shows
-//! it, so the next `GET` sees it (read-your-writes).
+//! in front of PostgreSQL). A change answers from the command's own
+//! result, without waiting for the read model: `GET` gives
+//! read-your-writes itself, by comparing the version the view shows with
+//! the stream's and answering from the stream when the view is late.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,8 +16,8 @@ use super::json::{ApiJson, Customer};
 use crate::domain::cart::{Cart, CartCommand, CartLine, MAX_QUANTITY};
 use crate::domain::catalog;
 use crate::error::{ApiError, ErrorBody};
-use crate::projections::cart::cart_key;
 pub use crate::projections::cart::{CartItem, CartView};
+use crate::projections::cart::{StoredCart, cart_key};
 use crate::write::execute;
 use composable_rust::prelude::*;
 
@@ -109,12 +111,30 @@ pub async fn get(
     State(state): State<AppState>,
     Customer(customer_id): Customer,
 ) -> Result<Json<CartView>, ApiError> {
-    let cart = state
-        .cart_views
-        .get_json::<CartView>(&cart_key(customer_id))
-        .await
-        .map_err(|e| ApiError::backend(&e))?;
-    Ok(Json(cart.unwrap_or_default()))
+    let stream = state.cart_stream(customer_id)?;
+    let key = cart_key(customer_id);
+    // Both reads at once: one key from Redis, one indexed row count.
+    let (view, version) = tokio::join!(
+        state.cart_views.get_json::<StoredCart>(&key),
+        state.events.stream_version(&stream),
+    );
+    let view = view.map_err(|e| ApiError::backend(&e))?;
+    let version = version.map_err(|e| ApiError::backend(&e))?;
+    match view {
+        Some(stored) if stored.version >= version => Ok(Json(stored.view)),
+        None if version == 0 => Ok(Json(CartView::default())),
+        // The read model has not caught up with this customer's last
+        // write (or was never written): the stream is the truth.
+        _ => {
+            let cart = state
+                .carts
+                .load(&stream)
+                .await
+                .map_err(|e| ApiError::backend(&e))?
+                .state;
+            Ok(Json(CartView::from(&cart)))
+        }
+    }
 }
 
 async fn change(
@@ -131,10 +151,7 @@ async fn change(
     )
     .await
     {
-        Ok(written) => {
-            state.read_your_write(written.position).await;
-            Ok(Json(CartView::from(&written.state)))
-        }
+        Ok(written) => Ok(Json(CartView::from(&written.state))),
         Err(RepositoryError::Rejected(refusal)) => {
             Err(ApiError::invalid_field(refusal.to_string()))
         }

@@ -29,11 +29,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use composable_rust::AggregateRepository;
 use composable_rust::health::HealthRegistry;
 use composable_rust::postgres::DocumentTable;
 use composable_rust::prelude::*;
 use composable_rust::redis::RedisProjectionStore;
-use composable_rust::{AggregateRepository, Position, ProjectionManager};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -47,7 +47,7 @@ use crate::codes;
 use crate::domain::cart::Cart;
 use crate::domain::order::{Order, order_stream};
 use crate::error::ApiError;
-use crate::projections::cart::{CartStore, Carts};
+use crate::projections::cart::CartStore;
 use crate::projections::order_history::OrderHistoryQueries;
 use crate::telemetry;
 use crate::write::Events;
@@ -63,8 +63,6 @@ pub struct AppState {
     pub orders: Arc<AggregateRepository<Order, Events>>,
     /// The cart read model (Redis in front of PostgreSQL).
     pub cart_views: Arc<CartStore>,
-    /// The manager keeping it: writes wait for it.
-    pub cart_projection: ProjectionManager<Carts>,
     /// The order history read model.
     pub history: OrderHistoryQueries,
     /// Redis: the best-sellers read model.
@@ -104,20 +102,6 @@ impl AppState {
     /// Never for a UUID.
     pub fn order_stream(&self, order_id: Uuid) -> Result<StreamId, ApiError> {
         order_stream(order_id).map_err(|e| ApiError::backend(&e))
-    }
-
-    /// Waits until the cart read model shows a write at `position`. A
-    /// late read model is logged, not an error: the write is done, and an
-    /// error answer would say nothing was written.
-    pub async fn read_your_write(&self, position: Option<Position>) {
-        let Some(position) = position else { return };
-        if let Err(error) = self
-            .cart_projection
-            .wait_for(position, Duration::from_secs(5))
-            .await
-        {
-            tracing::warn!(%error, "the cart read model is late");
-        }
     }
 
     /// Order `order_id` from its events (the default state if none).

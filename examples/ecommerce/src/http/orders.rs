@@ -5,12 +5,18 @@
 //! order can never be written; and the event records a hash of the body,
 //! so the same key with another body is refused instead of answered with
 //! an order the client did not ask for.
+//!
+//! Placing an order is one read (the cart stream) and one append (the
+//! order's first event, expecting no stream: the idempotency check is the
+//! store's conflict), then the cart's checkout, appended without a read
+//! or a wait: it names the cart version the order took, and removes only
+//! the lines set at or before it.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use composable_rust::EventMetadata;
-use composable_rust::aggregate::RepositoryError;
+use composable_rust::prelude::*;
+use composable_rust::{EventMetadata, EventStoreError, ExpectedVersion, NewEvent};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -18,14 +24,13 @@ use uuid::Uuid;
 use super::AppState;
 use super::json::{ApiJson, Customer, text};
 use crate::codes;
-use crate::domain::cart::CartCommand;
+use crate::domain::cart::{Cart, CartEvent};
 use crate::domain::order::{
-    Address, Order, OrderCommand, OrderError, OrderLine, OrderStatus, PlacedOrder, order_id_for,
+    Address, Order, OrderCommand, OrderLine, OrderStatus, PlacedOrder, order_id_for,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::projections::order_history::OrderView;
 use crate::telemetry;
-use crate::write::execute;
 
 /// The header that makes `POST /v1/orders` safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -86,17 +91,19 @@ pub async fn place(
     let order_id = order_id_for(customer_id, key);
     let stream = state.order_stream(order_id)?;
 
-    if let Some(existing) = replay(&state, order_id, &request_hash).await? {
-        return Ok((StatusCode::OK, Json(existing)));
-    }
+    // The one read: the cart, from its stream (the truth, never late).
     let cart_stream = state.cart_stream(customer_id)?;
     let cart = state
         .carts
         .load(&cart_stream)
         .await
-        .map_err(|e| ApiError::backend(&e))?
-        .state;
+        .map_err(|e| ApiError::backend(&e))?;
+    let (cart_version, cart) = (cart.version, cart.state);
     if cart.lines.is_empty() {
+        // A retry after the cart was emptied by this very order.
+        if let Some(existing) = replay(&state, order_id, &request_hash, &cart).await? {
+            return Ok((StatusCode::OK, Json(existing)));
+        }
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::EMPTY_CART,
@@ -132,28 +139,44 @@ pub async fn place(
         request_hash: request_hash.clone(),
         request_id,
         placed_at: chrono::Utc::now(),
+        cart_version,
     };
     let metadata = EventMetadata {
         correlation_id: request_id,
         ..EventMetadata::default()
     };
-    let place = || OrderCommand::Place(Box::new(placed.clone()));
-    match execute(&state.orders, &stream, place, &metadata).await {
+    // The one append: the order's first event, expecting no stream. The
+    // order is new (its id comes from the key), so there is nothing to
+    // load: a second writer with the same key is the store's conflict.
+    let events = Order::default()
+        .decide(OrderCommand::Place(Box::new(placed)), &())
+        .map_err(|refusal| ApiError::invalid_field(refusal.to_string()))?;
+    let new_events = events
+        .iter()
+        .map(|event| NewEvent::from_event(event).map(|e| e.with_metadata(metadata.clone())))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::backend(&e))?;
+    match state
+        .events
+        .append(&stream, ExpectedVersion::NoStream, new_events)
+        .await
+    {
         Ok(_) => telemetry::order_placed(),
-        // A concurrent request with the same key won: answer as a replay.
-        Err(RepositoryError::Rejected(OrderError::AlreadyPlaced)) => {
-            if let Some(existing) = replay(&state, order_id, &request_hash).await? {
-                return Ok((StatusCode::OK, Json(existing)));
-            }
+        // A request with the same key won (now or earlier): a replay.
+        Err(conflict @ EventStoreError::WrongExpectedVersion { .. }) => {
+            return match replay(&state, order_id, &request_hash, &cart).await? {
+                Some(existing) => Ok((StatusCode::OK, Json(existing))),
+                None => Err(ApiError::backend(&conflict)),
+            };
         }
-        Err(RepositoryError::Rejected(refusal)) => {
-            return Err(ApiError::invalid_field(refusal.to_string()));
-        }
-        Err(RepositoryError::Store(error)) => return Err(ApiError::backend(&error)),
+        Err(error) => return Err(ApiError::backend(&error)),
     }
-    // The order is safe; emptying the cart comes second. If it fails, the
-    // client's retry (same key) finds the order and empties the cart then.
-    empty_cart(&state, customer_id, order_id, &metadata).await?;
+    // The order is safe; emptying the cart comes second, without a read
+    // (the event names the cart version it empties through) and without
+    // waiting for the read model (GET /v1/cart checks the version it
+    // shows). If it fails, the client's retry (same key) finds the order
+    // and empties the cart then.
+    check_out(&state, &cart_stream, order_id, cart_version, &metadata).await?;
     Ok((
         StatusCode::CREATED,
         Json(OrderPlaced {
@@ -164,11 +187,13 @@ pub async fn place(
 }
 
 /// The order placed before with this id, if any: answered when the body is
-/// the same, refused when it is not.
+/// the same, refused when it is not. The cart is emptied if that order's
+/// checkout of it was not recorded.
 async fn replay(
     state: &AppState,
     order_id: Uuid,
     request_hash: &str,
+    cart: &Cart,
 ) -> Result<Option<OrderPlaced>, ApiError> {
     let order = state.load_order(order_id).await?;
     let Some(placed) = &order.placed else {
@@ -182,44 +207,46 @@ async fn replay(
             "this Idempotency-Key was used with another body: use a new key for a new order",
         ));
     }
-    empty_cart(
-        state,
-        placed.customer_id,
-        order_id,
-        &EventMetadata::default(),
-    )
-    .await?;
+    if !cart.orders.contains(&order_id) {
+        let stream = state.cart_stream(placed.customer_id)?;
+        check_out(
+            state,
+            &stream,
+            order_id,
+            placed.cart_version,
+            &EventMetadata::default(),
+        )
+        .await?;
+    }
     Ok(Some(OrderPlaced {
         order_id,
         status: order.status,
     }))
 }
 
-async fn empty_cart(
+/// Appends the cart's checkout by `order_id`, whatever the cart's version:
+/// the event removes only the lines set at or before `through_version`,
+/// so a line set meanwhile is kept and there is no conflict to retry.
+async fn check_out(
     state: &AppState,
-    customer_id: Uuid,
+    stream: &StreamId,
     order_id: Uuid,
+    through_version: u64,
     metadata: &EventMetadata,
 ) -> Result<(), ApiError> {
-    let stream = state.cart_stream(customer_id)?;
-    match execute(
-        &state.carts,
-        &stream,
-        || CartCommand::CheckOut { order_id },
-        metadata,
-    )
-    .await
-    {
-        Ok(written) => {
-            // The next GET /v1/cart shows the cart empty.
-            state.read_your_write(written.position).await;
-            Ok(())
-        }
-        Err(RepositoryError::Rejected(refusal)) => {
-            Err(ApiError::invalid_field(refusal.to_string()))
-        }
-        Err(RepositoryError::Store(error)) => Err(ApiError::backend(&error)),
-    }
+    let event = CartEvent::CheckedOut {
+        order_id,
+        through_version: Some(through_version),
+    };
+    let new_event = NewEvent::from_event(&event)
+        .map(|e| e.with_metadata(metadata.clone()))
+        .map_err(|e| ApiError::backend(&e))?;
+    state
+        .events
+        .append(stream, ExpectedVersion::Any, vec![new_event])
+        .await
+        .map_err(|e| ApiError::backend(&e))?;
+    Ok(())
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {

@@ -5,6 +5,12 @@
 //! down, the store falls back to PostgreSQL (never an error, never a stale
 //! value after a write), and its circuit breaker stops trying Redis for a
 //! while.
+//!
+//! The document records the cart version it shows, so `GET /v1/cart` can
+//! tell a current view from a late one without waiting (see
+//! [`StoredCart`]).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use composable_rust::event::decode;
@@ -70,6 +76,23 @@ impl CartView {
     }
 }
 
+/// The document kept per cart: the view, and what the projection needs
+/// to keep it and a reader needs to trust it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCart {
+    /// What `GET /v1/cart` answers.
+    #[serde(flatten)]
+    pub view: CartView,
+    /// The cart stream version the view shows (0 for documents written
+    /// before it was recorded: such a view is never trusted as current).
+    #[serde(default)]
+    pub version: u64,
+    /// The version at which each line was last set: a checkout removes
+    /// the lines set at or before the version the order was placed from.
+    #[serde(default)]
+    pub set_at: BTreeMap<String, u64>,
+}
+
 /// The key of `customer_id`'s cart.
 pub fn cart_key(customer_id: Uuid) -> String {
     format!("cart:{customer_id}")
@@ -107,18 +130,36 @@ impl Projection for Carts {
             .strip_prefix("cart-")
             .unwrap_or_default();
         let key = format!("cart:{customer}");
-        let mut view: CartView = tx.get_json(&key).await?.unwrap_or_default();
+        let mut cart: StoredCart = tx.get_json(&key).await?.unwrap_or_default();
+        let version = event.stream_version;
         match cart_event {
-            CartEvent::ItemSet(line) => view.set(CartItem {
-                product_id: line.product_id,
-                name: line.name,
-                quantity: line.quantity,
-                price_cents: line.unit_price_cents,
-            }),
-            CartEvent::ItemRemoved { product_id } => view.remove(&product_id),
-            CartEvent::CheckedOut { .. } => view = CartView::default(),
+            CartEvent::ItemSet(line) => {
+                cart.set_at.insert(line.product_id.clone(), version);
+                cart.view.set(CartItem {
+                    product_id: line.product_id,
+                    name: line.name,
+                    quantity: line.quantity,
+                    price_cents: line.unit_price_cents,
+                });
+            }
+            CartEvent::ItemRemoved { product_id } => {
+                cart.set_at.remove(&product_id);
+                cart.view.remove(&product_id);
+            }
+            CartEvent::CheckedOut {
+                through_version, ..
+            } => {
+                let through = through_version.unwrap_or(u64::MAX);
+                cart.set_at.retain(|_, set| *set > through);
+                let kept = &cart.set_at;
+                cart.view
+                    .items
+                    .retain(|item| kept.contains_key(&item.product_id));
+                cart.view.total();
+            }
         }
-        tx.save_json(&key, &view).await
+        cart.version = version;
+        tx.save_json(&key, &cart).await
     }
 
     async fn reset(
