@@ -622,3 +622,59 @@ async fn a_restart_keeps_the_orders_and_seeds_nothing_twice() {
     );
     second.shutdown().await;
 }
+
+/// The cart's checkout removes the lines the order took, by the cart
+/// version the order records: a line set afterwards stays, and the next
+/// order takes only it. `GET /v1/cart` shows each step at once (from the
+/// read model when it is current, from the stream when it is late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_takes_only_the_lines_it_saw_and_the_cart_reads_its_own_writes() {
+    let shop = TestShop::start().await;
+    let (_, ada) = shop.customer("Ada").await;
+    ada.add_to_cart("kettle", 2).await.unwrap();
+    let (status, first) = ada
+        .place_order("first", &order_request("tok_visa"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(ada.cart().await.unwrap().items.is_empty());
+
+    let added = ada.add_to_cart("scale", 1).await.unwrap();
+    assert_eq!(ada.cart().await.unwrap(), added, "GET shows the new line");
+    assert_eq!(added.items.len(), 1);
+    assert_eq!(added.items[0].product_id, "scale");
+
+    // A retry of the first order is a replay: it neither takes the new
+    // line nor empties the cart again.
+    let (status, replayed) = ada
+        .place_order("first", &order_request("tok_visa"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replayed.order_id, first.order_id);
+    assert_eq!(ada.cart().await.unwrap(), added, "the replay kept the line");
+
+    let (status, second) = ada
+        .place_order("second", &order_request("tok_visa"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    let items = ada.order(second.order_id).await.unwrap().items;
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| i.product_id.as_str())
+            .collect::<Vec<_>>(),
+        ["scale"]
+    );
+    let items = ada.order(first.order_id).await.unwrap().items;
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| i.product_id.as_str())
+            .collect::<Vec<_>>(),
+        ["kettle"]
+    );
+    assert!(ada.cart().await.unwrap().items.is_empty());
+    shop.stop().await;
+}
