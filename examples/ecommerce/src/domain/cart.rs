@@ -112,6 +112,9 @@ pub enum CartError {
 
 impl Aggregate for Cart {
     const KIND: &'static str = "cart";
+    // 2: the state counts its version and each line's (a snapshot of the
+    // first shape would restart the count at 0).
+    const SNAPSHOT_VERSION: u32 = 2;
     type Event = CartEvent;
     type Command = CartCommand;
     type Error = CartError;
