@@ -176,7 +176,9 @@ pub async fn place(
     // waiting for the read model (GET /v1/cart checks the version it
     // shows). If it fails, the client's retry (same key) finds the order
     // and empties the cart then.
-    check_out(&state, &cart_stream, order_id, cart_version, &metadata).await?;
+    check_out(&state, &cart_stream, order_id, cart_version, &metadata)
+        .await
+        .map_err(|error| error.after_order_placed(order_id))?;
     Ok((
         StatusCode::CREATED,
         Json(OrderPlaced {
