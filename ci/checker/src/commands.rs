@@ -25,8 +25,9 @@
 //!   `REDIS_URL`, ...) plus `COMPOSABLE_BENCH_SMOKE=1`: the framework's
 //!   benchmarks then run each measurement briefly and say that their figures
 //!   are not measurements. They are also built without optimisation
-//!   (`CARGO_PROFILE_BENCH_OPT_LEVEL=0`), which takes a fraction of an
-//!   optimised build's time. The command is verbatim; only how it is built
+//!   (`CARGO_PROFILE_BENCH_OPT_LEVEL=0`, and `..._RELEASE_...` for the
+//!   `cargo test --release` of a benchmark run as a test), which takes a
+//!   fraction of an optimised build's time. The command is verbatim; only how it is built
 //!   and how long it measures change, so CI proves every benchmark the book
 //!   shows builds and runs without spending many minutes on it. Figures
 //!   come only from full, optimised runs.
@@ -54,6 +55,12 @@ pub const BENCH_SMOKE_VAR: &str = "COMPOSABLE_BENCH_SMOKE";
 /// Cargo's setting for the `bench` profile's optimisation level; a smoke run
 /// builds unoptimised.
 pub const BENCH_OPT_LEVEL_VAR: &str = "CARGO_PROFILE_BENCH_OPT_LEVEL";
+
+/// Cargo's setting for the `release` profile's optimisation level, set like
+/// [`BENCH_OPT_LEVEL_VAR`]: the two profiles then have the same settings,
+/// so a `cargo bench` and a `cargo test --release` share every compiled
+/// dependency in `target/release` instead of building it twice.
+pub const RELEASE_OPT_LEVEL_VAR: &str = "CARGO_PROFILE_RELEASE_OPT_LEVEL";
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -245,6 +252,7 @@ impl<'a> Runner<'a> {
             .current_dir(&self.cwd)
             .env(BENCH_SMOKE_VAR, "1")
             .env(BENCH_OPT_LEVEL_VAR, "0")
+            .env(RELEASE_OPT_LEVEL_VAR, "0")
             .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         #[cfg(unix)]

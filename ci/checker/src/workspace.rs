@@ -57,6 +57,13 @@ pub fn package_name(manifest: &Path) -> Result<String, String> {
 /// The tables [`dependencies`] reads.
 pub const DEPENDENCY_TABLES: [&str; 2] = ["dependencies", "dev-dependencies"];
 
+/// The package every crate of the workspace but the framework's depends on
+/// (the framework's crates: as a dev-dependency) so that building one
+/// package compiles its dependencies with the same features as the whole
+/// workspace's build, and reuses them; see `ci/workspace-hack/Cargo.toml`.
+/// It is not part of any listing's code: a reader's project never has it.
+pub const WORKSPACE_HACK: &str = "workspace-hack";
+
 /// The dependencies a manifest declares in `[dependencies]` and
 /// `[dev-dependencies]`, keyed by (table, dependency name), each with the
 /// features its entry writes (`features = [...]`). Versions, sources

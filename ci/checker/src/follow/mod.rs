@@ -26,15 +26,20 @@
 //!    default) stops the follow with the chapter:line, the command and the
 //!    end of its output. A bare `cd DIR` (alone on its line) changes the
 //!    current directory for the commands after it; `cd DIR && cmd` runs in
-//!    bash and changes nothing afterwards. Three things differ from a
+//!    bash and changes nothing afterwards. Five things differ from a
 //!    reader's terminal, and only these:
 //!    - `git clone` of [`FRAMEWORK_REPOSITORY`] clones the local checkout
 //!      (the repository root, its committed `HEAD`) instead, into the same
 //!      directory name the URL gives (`composable-rust`), because CI has no
 //!      network;
 //!    - every command runs with `CARGO_TARGET_DIR` set to the workspace's
-//!      `target/reader` so builds reuse compiled dependencies: it changes
-//!      where artifacts go, not what is built;
+//!      own `target` so builds reuse the dependencies the workspace's
+//!      build compiled (those with the same features): it changes where
+//!      artifacts go, not what is built;
+//!    - a `cargo install` builds its release profile unoptimised
+//!      (`CARGO_PROFILE_RELEASE_OPT_LEVEL=0`), as the benchmarks of
+//!      `book-checker commands` are: what is installed behaves the same,
+//!      it is only slower, and the build takes a fraction of the time;
 //!    - right after a command starting with `cargo new`, `cargo init` or
 //!      `composable new NAME` succeeds, the workspace's `Cargo.lock` is
 //!      copied into the new project, so it resolves the dependency
@@ -126,7 +131,8 @@ pub struct FollowOptions {
     /// what every later chapter assumes (the framework's clone). `None`
     /// starts at the beginning. For working on a later part; CI follows all.
     pub from: Option<PathBuf>,
-    /// `CARGO_TARGET_DIR` of every command; `None` means `<root>/target/reader`.
+    /// `CARGO_TARGET_DIR` of every command; `None` means `<root>/target`, the
+    /// workspace's own.
     pub target_dir: Option<PathBuf>,
     /// Extra environment variables for every command.
     pub env: Vec<(OsString, OsString)>,
@@ -305,9 +311,10 @@ pub fn follow(options: &FollowOptions) -> FollowReport {
     let target_dir = options
         .target_dir
         .clone()
-        .unwrap_or_else(|| root.join("target").join("reader"));
+        .unwrap_or_else(|| root.join("target"));
     let mut env = options.env.clone();
     env.push(("CARGO_TARGET_DIR".into(), target_dir.into_os_string()));
+    env.push((crate::commands::RELEASE_OPT_LEVEL_VAR.into(), "0".into()));
     env.extend(install_env(&scratch));
     let mut reader =
         shell::Reader::new(root.clone(), scratch.clone(), env, options.command_timeout);
