@@ -38,7 +38,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use crate::Problem;
 use crate::files::{absolute_root, normalize, relative};
 use crate::follow::chapter::{self, Step};
-use crate::follow::shell::{kill_group, tail};
+use crate::follow::shell::{Background, background_part, kill_group, tail};
 use crate::markdown;
 
 /// The variable that puts the framework's benchmarks in smoke mode.
@@ -213,7 +213,7 @@ struct Runner<'a> {
     root: &'a Path,
     cwd: PathBuf,
     options: &'a CommandsOptions,
-    background: Vec<Child>,
+    background: Background,
 }
 
 impl<'a> Runner<'a> {
@@ -222,7 +222,7 @@ impl<'a> Runner<'a> {
             root,
             cwd: root.to_path_buf(),
             options,
-            background: Vec::new(),
+            background: Background::default(),
         }
     }
 
@@ -265,14 +265,10 @@ impl<'a> Runner<'a> {
     }
 
     fn start_background(&mut self, command: &str) -> Result<(), String> {
-        let child = self
-            .command(command)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("could not start in the background: {e}"))?;
-        self.background.push(child);
-        Ok(())
+        let cmd = self.command(command);
+        self.background
+            .start(command, cmd, None)
+            .map_err(|e| format!("could not start in the background: {e}"))
     }
 
     fn run_foreground(&mut self, command: &str) -> Result<(), String> {
@@ -356,42 +352,6 @@ impl<'a> Runner<'a> {
     }
 
     fn stop_background(&mut self) {
-        for mut child in self.background.drain(..) {
-            kill_group(&mut child);
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Runner<'_> {
-    fn drop(&mut self) {
-        self.stop_background();
-    }
-}
-
-/// `cmd` for a command written `cmd &` (a single trailing `&`, not `&&`).
-fn background_part(command: &str) -> Option<&str> {
-    let trimmed = command.trim_end();
-    let rest = trimmed.strip_suffix('&')?;
-    if rest.ends_with('&') || rest.trim().is_empty() {
-        return None;
-    }
-    Some(rest.trim_end())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_single_trailing_ampersand_means_background() {
-        assert_eq!(
-            background_part("cargo run -p x -- --serve 127.0.0.1:1 &"),
-            Some("cargo run -p x -- --serve 127.0.0.1:1")
-        );
-        assert_eq!(background_part("a && b"), None);
-        assert_eq!(background_part("a &&"), None);
-        assert_eq!(background_part("&"), None);
-        assert_eq!(background_part("cargo test"), None);
+        self.background.stop();
     }
 }

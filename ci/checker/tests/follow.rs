@@ -508,3 +508,129 @@ fn binary_follow() {
         "{stderr}"
     );
 }
+
+/// A port nothing listens on, below Linux's range of ephemeral ports (so no
+/// outgoing connection takes it meanwhile), and not given to another test
+/// of this process.
+fn free_port() -> u16 {
+    static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
+    let base = 20_000 + (std::process::id() as usize % 1_000) * 10;
+    loop {
+        let port = u16::try_from(base + NEXT_PORT.fetch_add(1, Ordering::Relaxed) % 12_000)
+            .expect("below 32 000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Whether something accepts connections on `port`.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A chapter that makes a tiny HTTP server on `port` (plain std, no
+/// dependencies), starts it with `&`, and asks it for its answer with
+/// `curl --retry-connrefused`, its output checked; then `then`. (The
+/// package is named after the port: the fixtures share a target directory,
+/// where a binary is named after its package.)
+fn server_chapter(port: u16, then: &str) -> String {
+    format!(
+        r#"# Serve
+
+<!-- build-along -->
+
+```console
+$ cargo new --vcs none server-{port}
+$ cd server-{port}
+```
+
+<span class="filename">Filename: src/main.rs</span>
+
+```rust
+use std::io::{{Read, Write}};
+use std::net::TcpListener;
+
+fn main() {{
+    let listener = TcpListener::bind("127.0.0.1:{port}").unwrap();
+    println!("listening on {port}");
+    for stream in listener.incoming() {{
+        let mut stream = stream.unwrap();
+        let mut request = [0; 1024];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nhello\n");
+    }}
+}}
+```
+
+```console
+$ cargo run -q &
+```
+
+<!-- output: checked -->
+
+```console
+$ curl -s --retry-connrefused --retry 60 --retry-delay 1 http://127.0.0.1:{port}/
+hello
+{then}```
+"#
+    )
+}
+
+#[test]
+fn background_server_serves_the_next_command_and_stops_with_the_chapter() {
+    let fixture = Fixture::new("background");
+    let port = free_port();
+    fixture.write(
+        "book/src/SUMMARY.md",
+        "# Summary\n\n- [Serve](ch01/start.md)\n- [Again](ch01/more.md)\n",
+    );
+    fixture.write("book/src/ch01/start.md", &server_chapter(port, ""));
+    // The next chapter finds the port free (curl's "connection refused"
+    // fails it, so `!` passes), then starts its own server on it.
+    fixture.write(
+        "book/src/ch01/more.md",
+        &format!(
+            "# Again\n\n<!-- build-along -->\n\n```console\n$ ! curl -s http://127.0.0.1:{port}/\n$ cargo run -q &\n$ curl -s --retry-connrefused --retry 60 --retry-delay 1 http://127.0.0.1:{port}/\n```\n"
+        ),
+    );
+    let report = fixture.follow();
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    let commands: Vec<usize> = report.chapters.iter().map(|c| c.commands).collect();
+    assert_eq!(commands, [4, 3]);
+    assert!(
+        !listening(port),
+        "the last chapter's server is stopped when the follow ends"
+    );
+}
+
+#[test]
+fn background_server_is_stopped_when_the_follow_fails() {
+    let fixture = Fixture::new("background-fails");
+    let port = free_port();
+    fixture.write(
+        "book/src/SUMMARY.md",
+        "# Summary\n\n- [Serve](ch01/start.md)\n",
+    );
+    fixture.write("book/src/ch01/more.md", "# Not in the book\n");
+    fixture.write(
+        "book/src/ch01/start.md",
+        &server_chapter(port, "$ echo 'it broke' && false\n"),
+    );
+    let report = fixture.follow();
+    let failing = fixture.line("book/src/ch01/start.md", "$ echo 'it broke'");
+    assert_one_problem(
+        &report,
+        "book/src/ch01/start.md",
+        failing,
+        &[
+            "exited with status 1",
+            "it broke",
+            // What the server printed helps to see why a request failed.
+            "the background command `cargo run -q &`",
+            &format!("listening on {port}"),
+        ],
+    );
+    assert!(!listening(port), "the server is stopped on a failure too");
+    discard(&report);
+}

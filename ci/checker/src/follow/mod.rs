@@ -26,8 +26,18 @@
 //!    default) stops the follow with the chapter:line, the command and the
 //!    end of its output. A bare `cd DIR` (alone on its line) changes the
 //!    current directory for the commands after it; `cd DIR && cmd` runs in
-//!    bash and changes nothing afterwards. Five things differ from a
-//!    reader's terminal, and only these:
+//!    bash and changes nothing afterwards. A command ending in a single
+//!    `&` (not `&&`) starts in the background, as a reader starts a server
+//!    and goes on typing (with `&`, or in a second terminal): it runs in a
+//!    process group of its own, the next command runs at once, and a
+//!    command that uses it must wait for it by itself, as it must for a
+//!    reader (e.g. `curl --retry-connrefused --retry 60 --retry-delay 1`).
+//!    It prints nothing where it is shown (its output goes to a log in the
+//!    scratch home, shown when a later command fails), and it and
+//!    everything it started are stopped when the chapter's steps are done,
+//!    or when the follow stops there; so every chapter may listen on the
+//!    same port. Five things differ from a reader's terminal, and only
+//!    these:
 //!    - `git clone` of [`FRAMEWORK_REPOSITORY`] clones the local checkout
 //!      (the repository root, its committed `HEAD`) instead, into the same
 //!      directory name the URL gives (`composable-rust`), because CI has no
@@ -84,11 +94,13 @@
 //!    next command, or the follow fails at the command's line with both,
 //!    as a diff. Both sides are normalised first: blank lines dropped,
 //!    runs of spaces made one, and values that change from run to run
-//!    (UUIDs, positions `1045/17`, dates, times, durations `3s`) replaced
-//!    by placeholders; a shown line `...` stands for any number of lines,
-//!    a shown line ending in `...` for any line that starts with the rest
-//!    (see `output.rs`). Fences without the marker show output that is
-//!    not checked.
+//!    (UUIDs, also inside a word as in JSON, positions `1045/17`, dates,
+//!    times, durations `3s`) replaced by placeholders; a shown line `...`
+//!    stands for any number of lines, a shown line ending in `...` for any
+//!    line that starts with the rest
+//!    (see `output.rs`). A background command (`cmd &`) prints nothing
+//!    there, so a checked fence shows no output after it. Fences without
+//!    the marker show output that is not checked.
 //!
 //! Problems of conventions 3 to 6 (and malformed captions and checkpoints)
 //! are found before anything runs; `book-checker check` reports them too.
@@ -393,6 +405,9 @@ pub fn follow(options: &FollowOptions) -> FollowReport {
                 break;
             }
         }
+        // The chapter's servers end with it, whether it passed or not: the
+        // next chapter may listen on the same port.
+        reader.stop_background();
         done.elapsed = started.elapsed();
         done.completed = failure.is_none();
         if options.progress {

@@ -10,7 +10,7 @@
 //! - blank lines are dropped, trailing spaces trimmed, and runs of spaces
 //!   become one (table columns are as wide as the values in them);
 //! - words that change from run to run become placeholders: a UUID
-//!   `<uuid>`, a position `1045/17` `<position>`, a date `2026-12-06`
+//!   `<uuid>` (also inside a word, as in JSON: `{"id":"<uuid>"}`), a position `1045/17` `<position>`, a date `2026-12-06`
 //!   `<date>`, a time `12:26:09` (with a fraction or an offset) `<time>`, a
 //!   duration `3s` / `1.5s` / `12ms` `<duration>`;
 //! - a shown line that is exactly `...` stands for any number of lines
@@ -61,6 +61,7 @@ fn matches(shown: &[String], actual: &[String]) -> bool {
 
 /// A line as compared, or `None` for a blank one.
 fn normalise(line: &str) -> Option<String> {
+    let line = uuids_replaced(line);
     let words: Vec<&str> = line.split_whitespace().collect();
     if words.is_empty() {
         return None;
@@ -99,6 +100,35 @@ fn placeholder(word: &str) -> String {
         return word.to_owned();
     };
     format!("{}{replaced}{}", &word[..start], &word[end..])
+}
+
+/// `line` with every UUID in it, inside a word too (`{"id":"…"}`), made
+/// `<uuid>`; a UUID is 36 characters that [`is_uuid`], not next to another
+/// hex digit or `-`.
+fn uuids_replaced(line: &str) -> String {
+    const LEN: usize = 36;
+    let bytes = line.as_bytes();
+    let part_of_uuid = |b: u8| b.is_ascii_hexdigit() || b == b'-';
+    let mut out = String::with_capacity(line.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i + LEN <= bytes.len() {
+        let alone = (i == 0 || !part_of_uuid(bytes[i - 1]))
+            && bytes.get(i + LEN).is_none_or(|&b| !part_of_uuid(b));
+        if alone && line.is_char_boundary(i) && line.is_char_boundary(i + LEN) {
+            let candidate = &line[i..i + LEN];
+            if is_uuid(candidate) {
+                out.push_str(&line[copied..i]);
+                out.push_str("<uuid>");
+                i += LEN;
+                copied = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&line[copied..]);
+    out
 }
 
 fn digits(text: &str) -> bool {
@@ -168,6 +198,19 @@ mod tests {
         assert_eq!(
             normalise("2026-12-06T12:26:09Z").unwrap(),
             "2026-12-06T12:26:09Z"
+        );
+        assert_eq!(
+            normalise(r#"{"id":"01936d2c-0000-7000-8000-000000000404","total":5000}"#).unwrap(),
+            r#"{"id":"<uuid>","total":5000}"#
+        );
+        assert_eq!(
+            normalise("x-request-id: 1f0c2d3e-0000-4000-8000-00000000000a").unwrap(),
+            "x-request-id: <uuid>"
+        );
+        // Longer hex runs are not UUIDs.
+        assert_eq!(
+            normalise("f01936d2c-0000-7000-8000-000000000404").unwrap(),
+            "f01936d2c-0000-7000-8000-000000000404"
         );
         assert_eq!(normalise("   "), None);
         // Not values: versions, words, amounts.

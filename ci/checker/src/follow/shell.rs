@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -31,6 +31,8 @@ pub(crate) struct Reader {
     env: Vec<(OsString, OsString)>,
     /// How long one command may run.
     timeout: Duration,
+    /// The commands started with `&` in the current chapter.
+    background: Background,
 }
 
 impl Reader {
@@ -47,6 +49,7 @@ impl Reader {
             scratch,
             env,
             timeout,
+            background: Background::default(),
         }
     }
 
@@ -77,6 +80,15 @@ impl Reader {
             return self.cd(&dir).map(|()| String::new());
         }
         let actual = self.substitute_clone(command);
+        if let Some(foreground) = background_part(&actual) {
+            let log = self.background_log();
+            let cmd = self.bash(foreground);
+            return self
+                .background
+                .start(command, cmd, Some(&log))
+                .map(|()| String::new())
+                .map_err(|e| format!("failed: it could not start in the background: {e}"));
+        }
         let printed = match self.spawn(&actual) {
             Ok(printed) => printed,
             Err((failure, output)) => {
@@ -86,9 +98,10 @@ impl Reader {
                     format!(" (run as `{actual}`)")
                 };
                 return Err(format!(
-                    "failed{run_as}: it {failure} in {}; its output:\n{}",
+                    "failed{run_as}: it {failure} in {}; its output:\n{}{}",
                     self.shown_cwd(),
-                    tail(&output)
+                    tail(&output),
+                    self.background.printed()
                 ));
             }
         };
@@ -96,6 +109,38 @@ impl Reader {
             self.copy_lock(&project)?;
         }
         Ok(printed)
+    }
+
+    /// Stops every command started with `&` (and everything each started):
+    /// a chapter's servers end with the chapter, or when the follow fails.
+    pub(crate) fn stop_background(&mut self) {
+        self.background.stop();
+    }
+
+    /// A fresh file for the output of the next background command, outside
+    /// the reader's projects (it is shown when a later command fails).
+    fn background_log(&self) -> PathBuf {
+        self.scratch
+            .join(".book-follow")
+            .join(format!("background-{}.log", self.background.started))
+    }
+
+    /// `bash -c command` in the current directory, with the reader's
+    /// environment, in a process group of its own (so that stopping it,
+    /// or a timeout, ends everything it started).
+    fn bash(&self, command: &str) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&self.cwd)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        cmd
     }
 
     /// `cd DIR`, tracked here since every command runs in a shell of its own.
@@ -147,20 +192,8 @@ impl Reader {
     /// output (stdout and stderr as they came); `Err((why, output))` on a
     /// non-zero exit or a timeout.
     fn spawn(&self, command: &str) -> Result<String, (String, String)> {
-        let mut cmd = Command::new("bash");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(&self.cwd)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            // Its own process group, so a timeout ends everything it started.
-            cmd.process_group(0);
-        }
+        let mut cmd = self.bash(command);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
             (
                 format!("could not start (cannot run bash: {e})"),
@@ -261,6 +294,88 @@ impl Reader {
         fs::write(&target, content)
             .map_err(|e| format!("cannot write {}: {e}", self.shown(&target)))
     }
+}
+
+/// The commands started in the background (`cmd &`): each leads a process
+/// group of its own, and [`Background::stop`] (or dropping) ends every
+/// group, so nothing they started outlives them.
+#[derive(Default)]
+pub(crate) struct Background {
+    /// Each command as the chapter shows it, its process, and the file
+    /// its output goes to (if any).
+    running: Vec<(String, Child, Option<PathBuf>)>,
+    /// How many were started, ever (names the log files).
+    started: usize,
+}
+
+impl Background {
+    /// Starts `cmd` (built to run `shown`, in a process group of its own)
+    /// without waiting for it; its stdout and stderr go to `log` (created,
+    /// with its directory), or nowhere.
+    pub(crate) fn start(
+        &mut self,
+        shown: &str,
+        mut cmd: Command,
+        log: Option<&Path>,
+    ) -> std::io::Result<()> {
+        let (stdout, stderr) = match log {
+            Some(path) => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                let file = fs::File::create(path)?;
+                (Stdio::from(file.try_clone()?), Stdio::from(file))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let child = cmd.stdout(stdout).stderr(stderr).spawn()?;
+        self.started += 1;
+        self.running
+            .push((shown.to_owned(), child, log.map(Path::to_path_buf)));
+        Ok(())
+    }
+
+    /// The output so far of each background command that has a log, for a
+    /// failure report (empty when there is none): a server's error is
+    /// often why the command that used it failed.
+    pub(crate) fn printed(&self) -> String {
+        let mut out = String::new();
+        for (shown, child, log) in &self.running {
+            let Some(log) = log else { continue };
+            let text = fs::read_to_string(log).unwrap_or_default();
+            out.push_str(&format!(
+                "the background command `{shown}` (process {}) printed so far:\n{}",
+                child.id(),
+                tail(&text)
+            ));
+        }
+        out
+    }
+
+    /// Ends every background command and everything it started.
+    pub(crate) fn stop(&mut self) {
+        for (_, mut child, _) in self.running.drain(..) {
+            kill_group(&mut child);
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `cmd` for a command written `cmd &` (a single trailing `&`, not `&&`):
+/// started in the background, as a reader starts a server and goes on.
+pub(crate) fn background_part(command: &str) -> Option<&str> {
+    let trimmed = command.trim_end();
+    let rest = trimmed.strip_suffix('&')?;
+    if rest.ends_with('&') || rest.trim().is_empty() {
+        return None;
+    }
+    Some(rest.trim_end())
 }
 
 /// Ends the process group of `child` (which leads it).
@@ -419,6 +534,19 @@ pub(crate) fn new_project(command: &str, cwd: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_trailing_ampersand_means_background() {
+        assert_eq!(
+            background_part("cargo run -p x -- --serve 127.0.0.1:1 &"),
+            Some("cargo run -p x -- --serve 127.0.0.1:1")
+        );
+        assert_eq!(background_part("cargo run -q &"), Some("cargo run -q"));
+        assert_eq!(background_part("a && b"), None);
+        assert_eq!(background_part("a &&"), None);
+        assert_eq!(background_part("&"), None);
+        assert_eq!(background_part("cargo test"), None);
+    }
 
     #[test]
     fn cd_is_tracked_only_alone() {
