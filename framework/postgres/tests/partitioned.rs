@@ -9,6 +9,9 @@
 //! - a worker whose lease was taken over cannot commit (fencing);
 //! - a worker refuses another partition count than the recorded one, and a
 //!   reset (refused while a worker runs) rebuilds and re-partitions;
+//! - partitioned saga workers (`partitioned/sagas.rs`): killed and added
+//!   workers end every saga as one runtime does, and a stolen lease cannot
+//!   move a partition's position;
 //! - `bench_partitioned_workers` (ignored): events/s for 1, 2 and 4
 //!   workers, against one plain manager in the same run.
 
@@ -42,6 +45,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 const PROJECTION: &str = "tallies";
+
+/// Partitioned saga workers: `tests/partitioned/sagas.rs`.
+mod partitioned {
+    mod sagas;
+}
 
 /// A pool of its own (every worker gets one, as a process would).
 async fn pool(connections: u32) -> PgPool {

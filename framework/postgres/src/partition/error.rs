@@ -1,11 +1,12 @@
 //! [`PartitionError`]: what can go wrong sharing a projection between
-//! partitioned workers (codes `CR-E0120` to `CR-E0125`).
+//! partitioned workers of projections and sagas (codes `CR-E0120` to
+//! `CR-E0125`).
 
 use std::sync::Arc;
 
-use composable_rust_core::ProjectionError;
 use composable_rust_core::error::{BackendError, coded_error};
 use composable_rust_core::projection::manager::Partition;
+use composable_rust_core::{ProjectionError, SagaError};
 
 use crate::error::{codes, sqlx_error_class};
 
@@ -104,6 +105,12 @@ pub enum PartitionError {
     #[code(transparent)]
     #[error(transparent)]
     Projection(ProjectionError),
+    /// A partition's saga round (or the runtime's
+    /// [`resume`](composable_rust_core::SagaRuntime::resume) at start-up)
+    /// failed with an error retrying cannot fix (its code and class).
+    #[code(transparent)]
+    #[error(transparent)]
+    Saga(SagaError),
 }
 
 impl PartitionError {

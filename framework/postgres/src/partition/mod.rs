@@ -29,16 +29,26 @@
 //!   others give partitions back at their next heartbeat; a dead worker's
 //!   leases expire and the others claim them.
 //!
+//! - **Sagas** partition the same way, by saga id:
+//!   [`PartitionedSagaWorker`] shares one saga kind's instances through
+//!   the same lease tables (lease name `saga:{KIND}`, see
+//!   [`SAGA_WORK_PREFIX`]), one runtime per held partition, each
+//!   partition's position stored fenced by its lease.
+//!
 //! Why leases in a table rather than advisory locks: see ADR-026 in the
 //! book's appendix.
 
 mod error;
 mod fenced;
 mod leases;
+mod saga_worker;
 mod worker;
 
 pub use composable_rust_core::projection::manager::Partition;
 pub use error::PartitionError;
 pub use fenced::{FencedStore, PartitionProjection, partition_checkpoint};
 pub use leases::{Lease, LeaseRow, PartitionLeases};
+pub use saga_worker::{
+    PartitionedSagaWorker, PartitionedSagaWorkerBuilder, SAGA_WORK_PREFIX, saga_work,
+};
 pub use worker::{MAX_PARTITIONS, PartitionedWorker, PartitionedWorkerBuilder};

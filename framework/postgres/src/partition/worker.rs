@@ -101,8 +101,9 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorkerBuilder<P>
     ///
     /// [`PartitionError::Invalid`] (`CR-E0123`) for a partition count
     /// outside 1 to [`MAX_PARTITIONS`], a worker id that is empty or
-    /// longer than 200 characters, or a lease not longer than three
-    /// heartbeats.
+    /// longer than 200 characters, a lease not longer than three
+    /// heartbeats, or a projection name in the saga workers' namespace
+    /// (starting with [`SAGA_WORK_PREFIX`](super::SAGA_WORK_PREFIX)).
     pub fn build(self) -> Result<PartitionedWorker<P>, PartitionError> {
         let invalid = |reason: String| Err(PartitionError::Invalid { reason });
         let Some(partitions) =
@@ -117,6 +118,14 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorkerBuilder<P>
             return invalid(format!(
                 "worker id {:?}; use 1 to 200 characters",
                 self.worker_id
+            ));
+        }
+        if self.projection.name().starts_with(super::SAGA_WORK_PREFIX) {
+            return invalid(format!(
+                "projection name {:?}: names starting with `{}` are the lease names of \
+                 partitioned saga workers (PartitionedSagaWorker); rename the projection",
+                self.projection.name(),
+                super::SAGA_WORK_PREFIX
             ));
         }
         if self.heartbeat.is_zero() || self.lease_duration <= self.heartbeat * 3 {
@@ -567,7 +576,7 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorker<P> {
 
 /// How many of `partitions` `worker` should hold among `live` (sorted):
 /// an equal share, one more for the first `partitions % live` workers.
-fn fair_share(partitions: u32, live: &[String], worker: &str) -> usize {
+pub(super) fn fair_share(partitions: u32, live: &[String], worker: &str) -> usize {
     let workers = u32::try_from(live.len().max(1)).unwrap_or(u32::MAX);
     let rank = live
         .iter()

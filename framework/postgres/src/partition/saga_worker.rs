@@ -1,0 +1,753 @@
+//! [`PartitionedSagaWorker`]: one process's share of a saga kind's
+//! instances. It leases partitions of the saga ids in the same lease
+//! tables as the projection workers ([`PartitionLeases`], under the lease
+//! name `saga:{KIND}`), rebalances the same way, and for each partition it
+//! holds runs rounds of
+//! [`SagaRuntime::catch_up_partition`](composable_rust_core::SagaRuntime::catch_up_partition)
+//! from the partition's stored position, storing the position each round
+//! returns in a transaction fenced by the lease ([`FencedStore`]).
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use composable_rust_core::error::ErrorClass;
+use composable_rust_core::projection::manager::Partition;
+use composable_rust_core::projection::{
+    EventSource, ProjectionCheckpoint, ProjectionConfig, ProjectionStore,
+};
+use composable_rust_core::{
+    Clock, CodedError, EventStoreError, Position, ProjectionError, Saga, SagaRuntime, StoredEvent,
+    SystemClock,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::error::{PartitionError, lease_lost};
+use super::fenced::{FencedStore, partition_checkpoint};
+use super::leases::{Lease, PartitionLeases};
+use super::worker::{MAX_PARTITIONS, fair_share};
+use crate::PostgresProjectionStore;
+
+/// The namespace of saga kinds in the lease tables and the checkpoint
+/// table: saga kind `checkout` leases its partitions under the name
+/// `saga:checkout`, and keeps partition 3 of 8's position under the
+/// checkpoint name `saga:checkout@3/8`. A projection worker refuses a
+/// projection name starting with it, so the two never share a lease.
+pub const SAGA_WORK_PREFIX: &str = "saga:";
+
+/// The name saga kind `kind` leases its partitions under:
+/// `saga:{kind}` (see [`SAGA_WORK_PREFIX`]).
+pub fn saga_work(kind: &str) -> String {
+    format!("{SAGA_WORK_PREFIX}{kind}")
+}
+
+/// Makes a fresh [`SagaRuntime`] for each partition a worker claims.
+type RuntimeFactory<S> = Arc<dyn Fn() -> SagaRuntime<S> + Send + Sync>;
+
+/// Builds a [`PartitionedSagaWorker`]; from
+/// [`PartitionedSagaWorker::builder`]. The options are the projection
+/// worker's ([`PartitionedWorkerBuilder`](super::PartitionedWorkerBuilder)).
+pub struct PartitionedSagaWorkerBuilder<S: Saga> {
+    runtime: RuntimeFactory<S>,
+    store: PostgresProjectionStore,
+    source: Arc<dyn EventSource>,
+    partitions: u32,
+    worker_id: String,
+    lease_duration: Duration,
+    heartbeat: Duration,
+    clock: Arc<dyn Clock>,
+    config: ProjectionConfig,
+}
+
+impl<S: Saga> std::fmt::Debug for PartitionedSagaWorkerBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedSagaWorkerBuilder")
+            .field("kind", &S::KIND)
+            .field("partitions", &self.partitions)
+            .field("worker_id", &self.worker_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Saga> PartitionedSagaWorkerBuilder<S> {
+    /// This worker's name in the lease tables (default: `worker-` and a
+    /// random UUID). Give each process its own; 1 to 200 characters.
+    #[must_use]
+    pub fn with_worker_id(mut self, worker_id: impl Into<String>) -> Self {
+        self.worker_id = worker_id.into();
+        self
+    }
+
+    /// How long a lease lasts without renewal (default 30 s): a worker
+    /// that stops heartbeating loses its partitions this long after its
+    /// last heartbeat. Must be longer than three heartbeats.
+    #[must_use]
+    pub fn with_lease_duration(mut self, lease_duration: Duration) -> Self {
+        self.lease_duration = lease_duration;
+        self
+    }
+
+    /// How often the worker renews its leases and rebalances (default
+    /// 5 s).
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Where lease expiry times come from (default: the system clock). A
+    /// [`TestClock`](composable_rust_core::TestClock) lets a test expire a
+    /// lease by advancing it. (The runtimes' own clock, for the sagas'
+    /// timeouts, is the one the runtime factory gives them.)
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The rounds' settings (default [`ProjectionConfig::default`]): a
+    /// round handles at most `batch_size` events before the partition's
+    /// position is stored; a caught-up partition waits for the source's
+    /// notification of new events, or `idle_poll_interval`; a failed
+    /// round is tried again after `failure_backoff`, doubling up to
+    /// `max_failure_backoff`. The other fields are not used.
+    #[must_use]
+    pub fn with_config(mut self, config: ProjectionConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The worker.
+    ///
+    /// # Errors
+    ///
+    /// [`PartitionError::Invalid`] (`CR-E0123`) for a partition count
+    /// outside 1 to [`MAX_PARTITIONS`], a worker id that is empty or
+    /// longer than 200 characters, a lease not longer than three
+    /// heartbeats, or a batch size of zero.
+    pub fn build(self) -> Result<PartitionedSagaWorker<S>, PartitionError> {
+        let invalid = |reason: String| Err(PartitionError::Invalid { reason });
+        let Some(partitions) =
+            NonZeroU32::new(self.partitions).filter(|n| n.get() <= MAX_PARTITIONS)
+        else {
+            return invalid(format!(
+                "{} partitions; use 1 to {MAX_PARTITIONS}",
+                self.partitions
+            ));
+        };
+        if self.worker_id.is_empty() || self.worker_id.chars().count() > 200 {
+            return invalid(format!(
+                "worker id {:?}; use 1 to 200 characters",
+                self.worker_id
+            ));
+        }
+        if self.heartbeat.is_zero() || self.lease_duration <= self.heartbeat * 3 {
+            return invalid(format!(
+                "a lease of {:?} with a heartbeat every {:?}; the lease must last longer than \
+                 three heartbeats (a non-zero heartbeat), so one late heartbeat does not lose it",
+                self.lease_duration, self.heartbeat
+            ));
+        }
+        if self.config.batch_size == 0 {
+            return invalid("a batch size of 0; a round must handle at least one event".into());
+        }
+        let leases = PartitionLeases::new(&self.store);
+        let (owned, _) = watch::channel(Vec::new());
+        let (stop, _) = watch::channel(false);
+        Ok(PartitionedSagaWorker {
+            shared: Arc::new(Shared {
+                runtime: self.runtime,
+                store: self.store,
+                source: self.source,
+                leases,
+                work: saga_work(S::KIND),
+                partitions,
+                worker_id: self.worker_id,
+                lease_duration: self.lease_duration,
+                heartbeat: self.heartbeat,
+                clock: self.clock,
+                config: self.config,
+                owned,
+                stop,
+                handled: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// One worker of a saga kind whose instances are split into partitions,
+/// sharing the work with the other workers (tasks or processes) of the
+/// same kind: the saga counterpart of
+/// [`PartitionedWorker`](super::PartitionedWorker).
+///
+/// - Saga ids are split into a fixed number of partitions by a stable
+///   hash ([`Partition::contains`]); every event routed to a saga lands
+///   in its partition, so one saga is stepped by one worker at a time, in
+///   event order.
+/// - Partitions are leased in PostgreSQL ([`PartitionLeases`], lease name
+///   [`saga_work`]`(KIND)`) and rebalanced exactly as for projections.
+/// - Each held partition gets a **runtime of its own**, fresh from the
+///   factory given to [`builder`](Self::builder), and a task that runs
+///   rounds of [`SagaRuntime::catch_up_partition`] from the partition's
+///   stored position (at most `batch_size` events a round), then stores
+///   the position the round returns in a transaction that first checks
+///   the lease's token ([`FencedStore`]): a worker that lost the lease
+///   cannot move the position (`CR-E0121`). When the partition is given
+///   back or lost, its runtime is shut down, so its timeouts stop firing
+///   there; the next owner starts with an empty cache, never a stale one.
+///
+/// What is delivered how often: a round stores its position only after
+/// every event of it was handled and every command its steps issued was
+/// delivered and recorded as delivered. A worker killed mid-round leaves
+/// the position before the round; the next owner handles those events
+/// again: the steps already recorded are recognised (same event id) and
+/// their commands still pending are delivered then. A command whose
+/// delivery was cut off after the receiver got it and before it was
+/// recorded is delivered again: commands are at least once, with a stable
+/// [`CommandId`](composable_rust_core::saga::CommandId) to deduplicate on.
+///
+/// Recovery: the worker does not call
+/// [`SagaRuntime::resume`], because resume covers every saga of the kind,
+/// in every partition; run by one worker while the others step their own
+/// sagas, it would let two runtimes flush one saga's commands at once.
+/// Commands a dead owner left pending are delivered when its partition's
+/// events are handled again (above); a saga's timeouts are armed when its
+/// new owner loads it, at its next event (a timeout whose time has passed
+/// fires then).
+///
+/// Cloning gives another handle to the same worker.
+pub struct PartitionedSagaWorker<S: Saga> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: Saga> Clone for PartitionedSagaWorker<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: Saga> std::fmt::Debug for PartitionedSagaWorker<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedSagaWorker")
+            .field("work", &self.shared.work)
+            .field("worker_id", &self.shared.worker_id)
+            .field("partitions", &self.shared.partitions)
+            .field("owned", &*self.shared.owned.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<S: Saga> {
+    runtime: RuntimeFactory<S>,
+    store: PostgresProjectionStore,
+    source: Arc<dyn EventSource>,
+    leases: PartitionLeases,
+    work: String,
+    partitions: NonZeroU32,
+    worker_id: String,
+    lease_duration: Duration,
+    heartbeat: Duration,
+    clock: Arc<dyn Clock>,
+    config: ProjectionConfig,
+    owned: watch::Sender<Vec<Partition>>,
+    stop: watch::Sender<bool>,
+    /// Events read by rounds whose position was stored.
+    handled: AtomicU64,
+}
+
+/// A held partition and the task running its rounds.
+struct Running {
+    lease: Lease,
+    stop: watch::Sender<bool>,
+    task: AbortOnDrop,
+}
+
+/// A partition's task, aborted if the worker's own future is dropped (the
+/// worker's task was aborted): a crashed worker leaves nothing running.
+struct AbortOnDrop(Option<JoinHandle<Result<(), PartitionError>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl<S: Saga> PartitionedSagaWorker<S> {
+    /// A worker of saga kind `S` split into `partitions` partitions (every
+    /// worker of the kind must use the same count): `runtime` makes the
+    /// runtime of each partition it claims (give each the same event
+    /// store, dispatcher and clock), `store` keeps the partitions'
+    /// positions and holds the lease tables, `source` is the global stream
+    /// of events the sagas react to.
+    pub fn builder(
+        runtime: impl Fn() -> SagaRuntime<S> + Send + Sync + 'static,
+        store: PostgresProjectionStore,
+        source: impl EventSource,
+        partitions: u32,
+    ) -> PartitionedSagaWorkerBuilder<S> {
+        PartitionedSagaWorkerBuilder {
+            runtime: Arc::new(runtime),
+            store,
+            source: Arc::new(source),
+            partitions,
+            worker_id: format!("worker-{}", Uuid::new_v4()),
+            lease_duration: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            clock: Arc::new(SystemClock),
+            config: ProjectionConfig::default(),
+        }
+    }
+
+    /// This worker's id in the lease tables.
+    pub fn worker_id(&self) -> &str {
+        &self.shared.worker_id
+    }
+
+    /// The name its partitions are leased under: `saga:{KIND}`.
+    pub fn work(&self) -> &str {
+        &self.shared.work
+    }
+
+    /// The lease tables it uses.
+    pub fn leases(&self) -> &PartitionLeases {
+        &self.shared.leases
+    }
+
+    /// The partitions this worker holds now.
+    pub fn owned(&self) -> Vec<Partition> {
+        self.shared.owned.borrow().clone()
+    }
+
+    /// A receiver of the partitions held, updated at every change.
+    pub fn subscribe_owned(&self) -> watch::Receiver<Vec<Partition>> {
+        self.shared.owned.subscribe()
+    }
+
+    /// Events read by this worker's rounds whose position was stored.
+    pub fn events_handled(&self) -> u64 {
+        self.shared.handled.load(Ordering::Relaxed)
+    }
+
+    /// The stored position of every partition, by index
+    /// ([`Position::START`] for one that never stored any): the sagas
+    /// have handled every event up to it.
+    ///
+    /// # Errors
+    ///
+    /// [`PartitionError::Projection`] if the checkpoint table cannot be
+    /// read.
+    pub async fn positions(&self) -> Result<Vec<Position>, PartitionError> {
+        let mut positions = Vec::new();
+        for partition in Partition::all(self.shared.partitions) {
+            let name = partition_checkpoint(&self.shared.work, partition);
+            let position = self
+                .shared
+                .store
+                .load_position(&name)
+                .await
+                .map_err(PartitionError::Projection)?;
+            positions.push(position.unwrap_or(Position::START));
+        }
+        Ok(positions)
+    }
+
+    /// Asks [`run`](Self::run) to stop: each partition finishes its round
+    /// (and stores its position), its runtime shuts down, the worker gives
+    /// its leases back and leaves, so the others take over at their next
+    /// heartbeat.
+    pub fn shutdown(&self) {
+        self.shared.stop.send_replace(true);
+    }
+
+    /// Runs until [`shutdown`](Self::shutdown): heartbeats, rebalances and
+    /// runs each held partition's rounds. A transient failure (the
+    /// database is down) is logged and retried at the next heartbeat.
+    ///
+    /// # Errors
+    ///
+    /// [`PartitionError::CountChanged`] (`CR-E0122`) if another partition
+    /// count was recorded; [`PartitionError::Saga`] if a partition's round
+    /// failed on a configuration error (its runtime was shut down, say);
+    /// [`PartitionError::Projection`] if positions cannot be stored for a
+    /// reason retrying cannot fix; any other error that retrying cannot
+    /// fix.
+    pub async fn run(&self) -> Result<(), PartitionError> {
+        let shared = &self.shared;
+        let work = shared.work.clone();
+        shared.leases.register(&work, shared.partitions).await?;
+        tracing::info!(saga = %work, worker = %shared.worker_id, partitions = shared.partitions.get(), "partitioned saga worker started");
+        let mut running: BTreeMap<u32, Running> = BTreeMap::new();
+        let mut stop = shared.stop.subscribe();
+        let outcome = loop {
+            if *stop.borrow_and_update() {
+                break Ok(());
+            }
+            match self.tick(&work, &mut running).await {
+                Ok(()) => {}
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(saga = %work, worker = %shared.worker_id, %error, "heartbeat failed; retrying at the next one");
+                }
+                Err(error) => break Err(error),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(shared.heartbeat) => {}
+                _ = stop.changed() => {}
+            }
+        };
+        let partitions: Vec<u32> = running.keys().copied().collect();
+        for partition in partitions {
+            self.stop_partition(&mut running, partition, true).await;
+        }
+        self.publish_owned(&running);
+        if let Err(error) = shared.leases.leave(&work, &shared.worker_id).await {
+            tracing::warn!(saga = %work, %error, "could not remove the worker from the live workers");
+        }
+        tracing::info!(saga = %work, worker = %shared.worker_id, "partitioned saga worker stopped");
+        outcome
+    }
+
+    /// One heartbeat: reap stopped partitions, say we are alive, renew,
+    /// give back what exceeds our share, claim up to it.
+    async fn tick(
+        &self,
+        work: &str,
+        running: &mut BTreeMap<u32, Running>,
+    ) -> Result<(), PartitionError> {
+        let shared = &self.shared;
+        self.reap(running).await?;
+        let now = shared.clock.now();
+        let lease =
+            chrono::Duration::from_std(shared.lease_duration).unwrap_or(chrono::Duration::MAX);
+        let expires_at = now + lease;
+        let live = shared
+            .leases
+            .heartbeat(work, &shared.worker_id, now, now - lease)
+            .await?;
+        let target = fair_share(shared.partitions.get(), &live, &shared.worker_id);
+
+        let held: Vec<Lease> = running.values().map(|r| r.lease.clone()).collect();
+        let kept = shared.leases.renew(&held, expires_at).await?;
+        let lost: Vec<u32> = running
+            .keys()
+            .copied()
+            .filter(|partition| !kept.contains(partition))
+            .collect();
+        for partition in lost {
+            tracing::warn!(saga = %work, worker = %shared.worker_id, partition, "lease taken over by another worker; dropping the partition");
+            self.stop_partition(running, partition, false).await;
+        }
+        while running.len() > target {
+            let Some(&partition) = running.keys().next_back() else {
+                break;
+            };
+            tracing::info!(saga = %work, worker = %shared.worker_id, partition, target, "giving a partition back to rebalance");
+            self.stop_partition(running, partition, true).await;
+        }
+        if running.len() < target {
+            let claimed = shared
+                .leases
+                .claim(
+                    work,
+                    shared.partitions,
+                    &shared.worker_id,
+                    target - running.len(),
+                    now,
+                    expires_at,
+                )
+                .await?;
+            for lease in claimed {
+                tracing::info!(saga = %work, worker = %shared.worker_id, partition = %lease.partition, token = lease.token, "partition claimed");
+                self.start_partition(running, lease);
+            }
+        }
+        self.publish_owned(running);
+        Ok(())
+    }
+
+    /// Collects partitions whose task stopped by itself: a lost lease
+    /// drops the partition; any other error stops the worker.
+    async fn reap(&self, running: &mut BTreeMap<u32, Running>) -> Result<(), PartitionError> {
+        let finished: Vec<u32> = running
+            .iter()
+            .filter(|(_, r)| r.task.0.as_ref().is_none_or(JoinHandle::is_finished))
+            .map(|(partition, _)| *partition)
+            .collect();
+        for partition in finished {
+            let Some(mut stopped) = running.remove(&partition) else {
+                continue;
+            };
+            let result = match stopped.task.0.take() {
+                Some(task) => task.await.unwrap_or_else(|join| {
+                    Err(PartitionError::Projection(ProjectionError::apply(format!(
+                        "the saga task of partition {partition} panicked: {join}"
+                    ))))
+                }),
+                None => Ok(()),
+            };
+            match result {
+                Err(error) if error.as_lease_lost().is_some() => {
+                    tracing::warn!(worker = %self.shared.worker_id, partition, "lost the lease while storing a position; dropping the partition");
+                }
+                Err(error) => {
+                    let _ = self.shared.leases.release(&stopped.lease).await;
+                    return Err(error);
+                }
+                Ok(()) => {
+                    let _ = self.shared.leases.release(&stopped.lease).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_partition(&self, running: &mut BTreeMap<u32, Running>, lease: Lease) {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_partition(
+            Arc::clone(&self.shared),
+            lease.clone(),
+            stopped,
+        ));
+        running.insert(
+            lease.partition.index(),
+            Running {
+                lease,
+                stop,
+                task: AbortOnDrop(Some(task)),
+            },
+        );
+    }
+
+    /// Stops a partition's task: gracefully (finish the round, store the
+    /// position, then release the lease) when `release`, otherwise at
+    /// once (the lease is gone; the position cannot move anyway).
+    async fn stop_partition(
+        &self,
+        running: &mut BTreeMap<u32, Running>,
+        partition: u32,
+        release: bool,
+    ) {
+        let Some(mut stopped) = running.remove(&partition) else {
+            return;
+        };
+        if let Some(task) = stopped.task.0.take() {
+            if release {
+                stopped.stop.send_replace(true);
+                // A round stuck longer than a lease is abandoned: its
+                // position would be fenced off anyway.
+                let abort = task.abort_handle();
+                if tokio::time::timeout(self.shared.lease_duration, task)
+                    .await
+                    .is_err()
+                {
+                    abort.abort();
+                }
+            } else {
+                task.abort();
+            }
+        }
+        if release && let Err(error) = self.shared.leases.release(&stopped.lease).await {
+            tracing::warn!(partition, %error, "could not release a lease; it expires by itself");
+        }
+    }
+
+    fn publish_owned(&self, running: &BTreeMap<u32, Running>) {
+        let owned: Vec<Partition> = running.values().map(|r| r.lease.partition).collect();
+        self.shared.owned.send_if_modified(|current| {
+            let changed = *current != owned;
+            *current = owned;
+            changed
+        });
+    }
+}
+
+/// One partition's rounds, on a runtime of its own, until `stop` (or the
+/// lease is lost: `CR-E0121`). The runtime is shut down on the way out.
+async fn run_partition<S: Saga>(
+    shared: Arc<Shared<S>>,
+    lease: Lease,
+    stop: watch::Receiver<bool>,
+) -> Result<(), PartitionError> {
+    let runtime = (shared.runtime)();
+    let result = rounds(&shared, &runtime, lease, stop).await;
+    runtime.shutdown().await;
+    result
+}
+
+async fn rounds<S: Saga>(
+    shared: &Shared<S>,
+    runtime: &SagaRuntime<S>,
+    lease: Lease,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), PartitionError> {
+    let partition = lease.partition;
+    let name = partition_checkpoint(&shared.work, partition);
+    let fenced = FencedStore::new(shared.store.clone(), shared.leases.clone(), lease);
+    let mut failures = 0_u32;
+    let mut position = loop {
+        match shared.store.load_position(&name).await {
+            Ok(position) => break position.unwrap_or(Position::START),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(saga = %shared.work, %partition, %error, "loading the partition's position failed; retrying");
+                if pause(shared, &mut stop, &mut failures).await {
+                    return Ok(());
+                }
+            }
+            Err(error) => return Err(PartitionError::Projection(error)),
+        }
+    };
+    let mut changes = shared.source.subscribe();
+    let mut notified = true;
+    loop {
+        if *stop.borrow_and_update() {
+            return Ok(());
+        }
+        changes.borrow_and_update();
+        let round = Round::new(
+            Arc::clone(&shared.source),
+            shared.config.batch_size,
+            stop.clone(),
+        );
+        match runtime
+            .catch_up_partition(&round, position, partition)
+            .await
+        {
+            Ok(next) if next > position => match store_position(&fenced, &name, next).await {
+                Ok(()) => {
+                    failures = 0;
+                    position = next;
+                    shared
+                        .handled
+                        .fetch_add(round.read.load(Ordering::Relaxed) as u64, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    if let Some(lost) = lease_lost(&error) {
+                        return Err(lost.clone());
+                    }
+                    if !error.is_transient() {
+                        return Err(PartitionError::Projection(error));
+                    }
+                    tracing::warn!(saga = %shared.work, %partition, %error, "storing the partition's position failed; the round is handled again");
+                    if pause(shared, &mut stop, &mut failures).await {
+                        return Ok(());
+                    }
+                }
+            },
+            Ok(_) => {
+                failures = 0;
+                // Caught up: wait for new events, the poll, or the stop.
+                tokio::select! {
+                    changed = changes.changed(), if notified => notified = changed.is_ok(),
+                    () = tokio::time::sleep(shared.config.idle_poll_interval) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(error) if error.class() == ErrorClass::Configuration => {
+                return Err(PartitionError::Saga(error));
+            }
+            Err(error) => {
+                // Transient (the store, a conflict) or this event's
+                // (a failed delivery): the round is handled again from the
+                // stored position; steps already recorded are recognised.
+                tracing::warn!(saga = %shared.work, %partition, code = %error.code(), %error, "a saga round failed; it is tried again");
+                if pause(shared, &mut stop, &mut failures).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Stores `position` under `name` in one transaction that first checks the
+/// lease ([`FencedStore::save_position`]).
+async fn store_position(
+    fenced: &FencedStore,
+    name: &str,
+    position: Position,
+) -> Result<(), ProjectionError> {
+    let mut tx = fenced.begin().await?;
+    fenced.save_position(&mut tx, name, position).await?;
+    fenced.commit(tx).await
+}
+
+/// Backs off after a failure (doubling up to the maximum); true if the
+/// partition was asked to stop meanwhile.
+async fn pause<S: Saga>(
+    shared: &Shared<S>,
+    stop: &mut watch::Receiver<bool>,
+    failures: &mut u32,
+) -> bool {
+    let delay = shared
+        .config
+        .failure_backoff
+        .saturating_mul(1_u32 << (*failures).min(16))
+        .min(
+            shared
+                .config
+                .max_failure_backoff
+                .max(shared.config.failure_backoff),
+        );
+    *failures = failures.saturating_add(1);
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        _ = stop.changed() => {}
+    }
+    *stop.borrow()
+}
+
+/// The source as one round sees it: one page of at most `limit` events,
+/// then nothing, so
+/// [`catch_up_partition`](SagaRuntime::catch_up_partition) returns after
+/// it and the position is stored; nothing at all once the partition is
+/// asked to stop (the round in progress finishes its page).
+struct Round {
+    source: Arc<dyn EventSource>,
+    limit: usize,
+    served: AtomicBool,
+    read: AtomicUsize,
+    stop: watch::Receiver<bool>,
+}
+
+impl Round {
+    fn new(source: Arc<dyn EventSource>, limit: usize, stop: watch::Receiver<bool>) -> Self {
+        Self {
+            source,
+            limit,
+            served: AtomicBool::new(false),
+            read: AtomicUsize::new(0),
+            stop,
+        }
+    }
+}
+
+#[async_trait]
+impl EventSource for Round {
+    async fn read_after(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, EventStoreError> {
+        if *self.stop.borrow() || self.served.swap(true, Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let page = self.source.read_after(after, limit.min(self.limit)).await?;
+        self.read.fetch_add(page.len(), Ordering::Relaxed);
+        Ok(page)
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64, EventStoreError> {
+        self.source.count_after(after).await
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.source.subscribe()
+    }
+}
