@@ -4,12 +4,14 @@
 //! the port of that URL is published by a service of docker-compose.yml.
 //! So a variable added to the code without telling a newcomer where its
 //! server comes from fails here, with no Docker needed: the compose file
-//! is read as text, as far as this check needs (service names, images and
-//! published ports under the top-level `services:`).
+//! is read by `composable_rust::testing::compose`, which refuses what it
+//! does not understand instead of guessing.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use composable_rust::testing::compose::ComposeFile;
 
 fn project() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,63 +61,6 @@ fn exports(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A service of the compose file: its name, image and published host
-/// ports.
-#[derive(Debug, Default)]
-struct Service {
-    name: String,
-    image: Option<String>,
-    ports: Vec<u16>,
-}
-
-/// The services under the top-level `services:` key. Only the shape this
-/// file uses: two spaces per level, ports as `- "HOST:CONTAINER"`.
-fn services(compose: &str) -> Vec<Service> {
-    let mut services: Vec<Service> = Vec::new();
-    let mut in_services = false;
-    let mut in_ports = false;
-    for line in compose.lines() {
-        assert!(!line.contains('\t'), "a tab in docker-compose.yml: {line:?}");
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - line.trim_start().len();
-        match indent {
-            0 => {
-                in_services = trimmed == "services:";
-                in_ports = false;
-            }
-            2 if in_services => {
-                let name = trimmed.strip_suffix(':').expect("`name:` of a service");
-                services.push(Service {
-                    name: name.to_owned(),
-                    ..Service::default()
-                });
-                in_ports = false;
-            }
-            4 if in_services => {
-                let service = services.last_mut().expect("a service");
-                in_ports = trimmed == "ports:";
-                if let Some(image) = trimmed.strip_prefix("image:") {
-                    service.image = Some(image.trim().to_owned());
-                }
-            }
-            6 if in_ports => {
-                let mapping = trimmed
-                    .strip_prefix("- ")
-                    .expect("a port mapping")
-                    .trim_matches('"');
-                let host = mapping.split(':').next().unwrap();
-                let service = services.last_mut().expect("a service");
-                service.ports.push(host.parse().expect("a host port"));
-            }
-            _ => {}
-        }
-    }
-    services
-}
-
 /// The port of `host:port` or `scheme://[user@]host:port[/path]`.
 fn port_of(url: &str) -> Option<u16> {
     let authority = url.split("://").last()?.split('/').next()?;
@@ -126,11 +71,20 @@ fn port_of(url: &str) -> Option<u16> {
 fn every_setting_the_service_reads_has_a_server_in_docker_compose() {
     let compose = read(&project().join("docker-compose.yml"));
     let readme = read(&project().join("README.md"));
-    let services = services(&compose);
-    assert!(!services.is_empty(), "docker-compose.yml has no services");
-    for service in &services {
-        assert!(service.image.is_some(), "service {} has no image", service.name);
-        assert!(!service.ports.is_empty(), "service {} publishes no port", service.name);
+    let services =
+        ComposeFile::parse(&compose).unwrap_or_else(|error| panic!("docker-compose.yml: {error}"));
+    assert!(
+        !services.services().is_empty(),
+        "docker-compose.yml has no services"
+    );
+    let mut published = Vec::new();
+    for (name, service) in services.services() {
+        assert!(service.image().is_some(), "service {name} has no image");
+        let ports = service
+            .published_ports()
+            .unwrap_or_else(|error| panic!("service {name}: {error}"));
+        assert!(!ports.is_empty(), "service {name} publishes no port");
+        published.extend(ports);
     }
     let read_vars = variables_read();
     assert!(read_vars.contains("DATABASE_URL"), "{read_vars:?}");
@@ -152,21 +106,18 @@ fn every_setting_the_service_reads_has_a_server_in_docker_compose() {
     for (name, value) in compose_exports.iter().chain(&readme_exports) {
         let port = port_of(value).unwrap_or_else(|| panic!("{name}={value} names no port"));
         assert!(
-            services.iter().any(|service| service.ports.contains(&port)),
+            published.contains(&port),
             "{name}={value}: no service of docker-compose.yml publishes port {port}"
         );
     }
 }
 
 #[test]
-fn the_reader_reads_this_files_shape() {
-    let compose = "services:\n  db:\n    image: postgres:17\n    ports:\n      - \"5432:5432\"\n";
-    let parsed = services(compose);
-    assert_eq!(parsed.len(), 1);
-    assert_eq!(parsed[0].name, "db");
-    assert_eq!(parsed[0].image.as_deref(), Some("postgres:17"));
-    assert_eq!(parsed[0].ports, [5432]);
-    assert_eq!(port_of("postgres://postgres@localhost:5432/postgres"), Some(5432));
+fn the_helpers_read_urls_and_exports() {
+    assert_eq!(
+        port_of("postgres://postgres@localhost:5432/postgres"),
+        Some(5432)
+    );
     assert_eq!(port_of("127.0.0.1:9092"), Some(9092));
     assert_eq!(
         exports("#   export REDIS_URL=redis://127.0.0.1:6379\n$ export X=1"),

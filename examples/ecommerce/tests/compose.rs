@@ -6,18 +6,12 @@
 //! `/metrics`, Grafana's datasource is that Prometheus, and every
 //! dashboard Grafana is given exists and is a dashboard.
 //!
-//! No YAML crate is in the workspace, so [`ComposeFile::parse`] reads the
-//! subset the compose file is written in, line by line, and refuses what it
-//! does not understand (tabs, an `environment:` in list form) instead of
-//! guessing: top-level keys at column 0; under `services:`, a service name
-//! at two spaces; its keys at four (`key: value`, or `key:` opening a
-//! block); a block's entries at six, either `- item` (a list) or
-//! `name: value` (a mapping). Lines indented deeper (e.g. `condition:`
-//! under a `depends_on` entry) are not read: no check relies on them.
+//! The compose file is read by `composable_rust_testing::compose`, which
+//! refuses what it does not understand instead of guessing.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use composable_rust_testing::compose::{ComposeFile, Service};
 use ecommerce::config::{ENV_VARS, MIN_SECRET_BYTES};
 
 /// The services the compose file must define.
@@ -35,169 +29,20 @@ const SERVICES: &[&str] = &[
 const GRAFANA_PROVISIONING: &str = "/etc/grafana/provisioning";
 const GRAFANA_DASHBOARDS: &str = "/var/lib/grafana/dashboards";
 
-/// One service's keys: scalars, block lists and block mappings.
-#[derive(Debug, Default)]
-struct Service {
-    scalars: BTreeMap<String, String>,
-    lists: BTreeMap<String, Vec<String>>,
-    maps: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-/// The services of a compose file, read from the subset described in the
-/// module documentation.
-#[derive(Debug)]
-struct ComposeFile {
-    services: BTreeMap<String, Service>,
-}
-
-impl ComposeFile {
-    /// Parses `text`, or says which line is outside the subset.
-    fn parse(text: &str) -> Result<Self, String> {
-        let mut services = BTreeMap::new();
-        let mut in_services = false;
-        let mut service: Option<String> = None;
-        let mut block: Option<String> = None;
-        for (index, line) in text.lines().enumerate() {
-            let number = index + 1;
-            if line.contains('\t') {
-                return Err(format!("line {number}: a tab (indent with spaces)"));
-            }
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = line.len() - line.trim_start().len();
-            match indent {
-                0 => {
-                    in_services = trimmed == "services:";
-                    service = None;
-                    block = None;
-                }
-                _ if !in_services => {}
-                2 => {
-                    let name = trimmed
-                        .strip_suffix(':')
-                        .ok_or_else(|| format!("line {number}: expected `name:` of a service"))?;
-                    services.insert(name.to_owned(), Service::default());
-                    service = Some(name.to_owned());
-                    block = None;
-                }
-                4 => {
-                    let current = services
-                        .get_mut(service.as_deref().unwrap_or_default())
-                        .ok_or_else(|| format!("line {number}: a key outside a service"))?;
-                    let (key, value) = key_value(trimmed)
-                        .ok_or_else(|| format!("line {number}: expected `key: value`"))?;
-                    if value.is_empty() {
-                        block = Some(key.to_owned());
-                    } else {
-                        current.scalars.insert(key.to_owned(), value);
-                        block = None;
-                    }
-                }
-                6 => {
-                    let (Some(name), Some(key)) = (service.as_deref(), block.as_deref()) else {
-                        return Err(format!("line {number}: an entry outside a block"));
-                    };
-                    let current = services.get_mut(name).expect("the service was inserted");
-                    if let Some(item) = trimmed.strip_prefix("- ") {
-                        if current.maps.contains_key(key) {
-                            return Err(format!(
-                                "line {number}: `{key}` mixes a list and a mapping"
-                            ));
-                        }
-                        current
-                            .lists
-                            .entry(key.to_owned())
-                            .or_default()
-                            .push(unquote(item.trim()));
-                    } else {
-                        if current.lists.contains_key(key) {
-                            return Err(format!(
-                                "line {number}: `{key}` mixes a list and a mapping"
-                            ));
-                        }
-                        let (entry, value) = key_value(trimmed)
-                            .ok_or_else(|| format!("line {number}: expected `name: value`"))?;
-                        current
-                            .maps
-                            .entry(key.to_owned())
-                            .or_default()
-                            .insert(entry.to_owned(), value);
-                    }
-                }
-                // Deeper lines belong to an entry read at six spaces; no
-                // check needs them (see the module documentation).
-                _ if indent > 6 => {}
-                _ => {
-                    return Err(format!(
-                        "line {number}: indentation {indent} is not 0, 2, 4 or 6"
-                    ));
-                }
-            }
-        }
-        Ok(Self { services })
-    }
-
-    fn service(&self, name: &str) -> &Service {
-        self.services
-            .get(name)
-            .unwrap_or_else(|| panic!("docker-compose.yml has no service `{name}`"))
-    }
-}
-
-/// `key: value` (value unquoted, possibly empty), or `None`.
-fn key_value(text: &str) -> Option<(&str, String)> {
-    let (key, value) = text.split_once(':')?;
-    let key = key.trim();
-    if key.is_empty() || key.contains(' ') {
-        return None;
-    }
-    Some((key, unquote(value.trim())))
-}
-
-/// `"x"` or `'x'` becomes `x`.
-fn unquote(value: &str) -> String {
-    for quote in ['"', '\''] {
-        if let Some(inner) = value
-            .strip_prefix(quote)
-            .and_then(|rest| rest.strip_suffix(quote))
-        {
-            return inner.to_owned();
-        }
-    }
-    value.to_owned()
-}
-
 /// The crate's folder (where docker-compose.yml is).
 fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn compose() -> ComposeFile {
-    let path = here().join("docker-compose.yml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    ComposeFile::parse(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    ComposeFile::read(here().join("docker-compose.yml"))
 }
 
-/// The `(host path, container path)` of each `volumes:` bind mount of a
-/// service (named volumes skipped).
+/// The `(host path, container path)` of each bind mount of a service.
 fn bind_mounts(service: &Service) -> Vec<(PathBuf, String)> {
     service
-        .lists
-        .get("volumes")
-        .into_iter()
-        .flatten()
-        .filter(|volume| volume.starts_with('.') || volume.starts_with('/'))
-        .map(|volume| {
-            let mut parts = volume.split(':');
-            let host = parts.next().unwrap_or_default();
-            let container = parts
-                .next()
-                .unwrap_or_else(|| panic!("volume {volume:?} has no container path"));
-            (here().join(host), container.to_owned())
-        })
-        .collect()
+        .bind_mounts(&here())
+        .unwrap_or_else(|error| panic!("docker-compose.yml: {error}"))
 }
 
 /// The host file or folder mounted at `container`.
@@ -210,33 +55,11 @@ fn mounted_at(service: &Service, container: &str) -> PathBuf {
 }
 
 #[test]
-fn the_reader_refuses_what_it_does_not_understand() {
-    assert!(ComposeFile::parse("services:\n\tshop:\n").is_err(), "a tab");
-    assert!(
-        ComposeFile::parse("services:\n  shop:\n    environment:\n      - A=1\n      B: 2\n")
-            .is_err(),
-        "a list and a mapping mixed"
-    );
-    assert!(
-        ComposeFile::parse("services:\n  shop:\n   image: x\n").is_err(),
-        "an odd indentation"
-    );
-    let parsed = ComposeFile::parse(
-        "services:\n  shop:\n    image: 'x:1'\n    environment:\n      A: \"1\"\n      B: two words\n",
-    )
-    .unwrap();
-    let shop = parsed.service("shop");
-    assert_eq!(shop.scalars["image"], "x:1");
-    assert_eq!(shop.maps["environment"]["A"], "1");
-    assert_eq!(shop.maps["environment"]["B"], "two words");
-}
-
-#[test]
 fn every_service_is_defined() {
     let compose = compose();
     let missing: Vec<_> = SERVICES
         .iter()
-        .filter(|name| !compose.services.contains_key(**name))
+        .filter(|name| !compose.services().contains_key(**name))
         .collect();
     assert!(
         missing.is_empty(),

@@ -37,6 +37,9 @@
 //! - `prometheus` (feature `prometheus`): a real Prometheus process of a
 //!   test's own, and the check that every panel of a Grafana dashboard
 //!   has data.
+//! - [`compose`]: a service's `docker-compose.yml`, read in tests (no
+//!   Docker needed) to check it names every server and variable the code
+//!   reads.
 //! - [`event_store_conformance`]: the suite every event store must pass.
 //! - [`event_bus_conformance`]: the suite every event bus must pass.
 //! - [`faults`]: wrappers that make projection stores, event stores, event
@@ -53,6 +56,7 @@
 mod aggregate_test;
 mod assertions;
 pub mod bench;
+pub mod compose;
 mod diff;
 pub mod event_bus_conformance;
 pub mod event_store_conformance;
