@@ -39,6 +39,18 @@ pub mod codes {
         CORRUPT_VALUE = ("CR-E0206", "a Redis value has an unexpected form");
         /// The server is too old for the Redis Streams event bus.
         UNSUPPORTED_SERVER = ("CR-E0207", "the Redis server is too old for the event bus (needs 6.2 or later)");
+        /// A blue/green base prefix was rejected.
+        INVALID_BLUE_GREEN_BASE = ("CR-E0208", "invalid Redis blue/green base prefix");
+        /// An event failed while loading a new blue/green version.
+        BLUE_GREEN_REBUILD_FAILED = ("CR-E0209", "a Redis blue/green rebuild failed (the live version still serves)");
+        /// The live version changed while a rebuild ran, so its switch was refused.
+        BLUE_GREEN_SWITCH_REFUSED = ("CR-E0210", "a Redis blue/green switch was refused (the live version changed during the rebuild)");
+        /// Another rebuild of the same base holds its lock.
+        BLUE_GREEN_REBUILD_RUNNING = ("CR-E0211", "another Redis blue/green rebuild of the same base is running");
+        /// No version has been switched to yet.
+        BLUE_GREEN_NO_LIVE_VERSION = ("CR-E0212", "a Redis blue/green read model has no live version yet");
+        /// The new version kept falling behind the live one.
+        BLUE_GREEN_CATCH_UP_TIMED_OUT = ("CR-E0213", "a new Redis blue/green version did not catch up with the live one");
     }
 }
 

@@ -31,6 +31,7 @@
 //! | [`RedisTx`] | buffered writes, Redis-native operations, [`apply_once`](RedisTx::apply_once) |
 //! | [`Keyspace`] | where each thing lives in Redis, under the validated [`KeyPrefix`] |
 //! | [`SortedSet`] | top-N, score, rank, length |
+//! | [`RedisBlueGreen`] | blue/green rebuilds: a new version of a read model under its own prefix, readers switched atomically, old versions dropped after a grace period |
 //! | [`RedisStreamsEventBus`], [`RedisBusOptions`] | the core's `EventBus` on Redis Streams: consumer groups, acknowledgements, claims of idle messages, dead-letter streams, bounded topics ([`bus`] maps each operation to its commands) |
 //! | cache | the core's `ProjectionCache` (Redis in front of PostgreSQL in a `CachedProjectionStore`): `cache_get`, `cache_set`, `cache_delete`, `cache_delete_prefix` |
 //! | [`codes`] | this crate's error codes, `CR-E02xx` |
@@ -50,6 +51,7 @@
 //! [`RedisTx::apply_once`].
 #![deny(missing_docs)]
 
+pub mod blue_green;
 pub mod bus;
 mod cache;
 mod checkpoint;
@@ -65,6 +67,7 @@ mod sorted_set;
 mod store;
 mod tx;
 
+pub use blue_green::{RedisBlueGreen, RedisBlueGreenError};
 pub use bus::{RedisBusOptions, RedisStreamsEventBus};
 pub use error::{RedisStoreError, codes, redis_error_class};
 pub use health::RedisHealthCheck;

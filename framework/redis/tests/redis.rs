@@ -10,6 +10,7 @@ mod redis {
     pub(crate) mod bus_support;
     pub(crate) mod support;
 
+    mod blue_green;
     mod bus;
     mod bus_conformance;
     mod bus_reliability;
