@@ -9,7 +9,9 @@
 //!   partition's position reaches the head;
 //! - a worker whose lease was taken over (a `TestClock` ran past it)
 //!   cannot move its partition's position, and the new owner delivers no
-//!   command twice.
+//!   command twice;
+//! - saga lease names (`saga:{KIND}`) are a namespace projections cannot
+//!   take, and a saga worker's settings are checked (`CR-E0123`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,10 +29,10 @@ use composable_rust_core::{
     Clock, Event, EventStore, ExpectedVersion, NewEvent, Position, StoredEvent, StreamId,
     TestClock, Upcasters,
 };
+use composable_rust_postgres::PostgresEventStore;
 use composable_rust_postgres::partition::{
     PartitionError, PartitionLeases, PartitionedSagaWorker, partition_checkpoint, saga_work,
 };
-use composable_rust_postgres::PostgresEventStore;
 use composable_rust_testing::fixtures::TestSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -306,7 +308,11 @@ where
 /// global stream (the sagas' own events included).
 async fn at_head(worker: &PartitionedSagaWorker<Shipping>, events: &PostgresEventStore) -> bool {
     for position in worker.positions().await.expect("read the positions") {
-        if EventSource::count_after(events, position).await.expect("count") > 0 {
+        if EventSource::count_after(events, position)
+            .await
+            .expect("count")
+            > 0
+        {
             return false;
         }
     }
@@ -541,5 +547,81 @@ async fn a_saga_worker_whose_lease_was_taken_cannot_move_the_position() {
     let deliveries = warehouses.deliveries();
     let distinct: BTreeSet<&CommandId> = deliveries.iter().map(|(_, id)| id).collect();
     assert_eq!(distinct.len(), deliveries.len(), "{deliveries:?}");
+    store.pool().close().await;
+}
+
+/// A projection with any name, to try the saga namespace.
+struct Named(&'static str);
+
+#[async_trait]
+impl composable_rust_core::Projection for Named {
+    type Store = composable_rust_postgres::PostgresProjectionStore;
+
+    fn name(&self) -> &str {
+        self.0
+    }
+
+    async fn apply(
+        &self,
+        _: &StoredEvent,
+        _: &mut composable_rust_postgres::PostgresProjectionTx,
+    ) -> Result<(), composable_rust_core::ProjectionError> {
+        Ok(())
+    }
+
+    async fn reset(
+        &self,
+        _: &mut composable_rust_postgres::PostgresProjectionTx,
+    ) -> Result<(), composable_rust_core::ProjectionError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn saga_lease_names_are_a_namespace_of_their_own() {
+    use composable_rust_core::CodedError;
+    use composable_rust_postgres::partition::{PartitionedWorker, SAGA_WORK_PREFIX};
+
+    let schema = TestSchema::new();
+    let (events, store) = stores(schema.name(), 1).await;
+    assert_eq!(saga_work(Shipping::KIND), "saga:shipping");
+    assert!(saga_work(Shipping::KIND).starts_with(SAGA_WORK_PREFIX));
+
+    // A projection cannot take a saga kind's lease name.
+    let error =
+        PartitionedWorker::builder(Named("saga:shipping"), store.clone(), events.clone(), 4)
+            .build()
+            .expect_err("a projection name in the saga namespace");
+    assert_eq!(error.code().as_str(), "CR-E0123", "{error}");
+    assert!(error.to_string().contains("saga:"), "{error}");
+    assert!(
+        PartitionedWorker::builder(Named("shipping"), store.clone(), events.clone(), 4)
+            .build()
+            .is_ok()
+    );
+
+    // A saga worker's settings are checked like a projection worker's.
+    let runtime = {
+        let events = events.clone();
+        move || {
+            SagaRuntime::new(
+                Shipping,
+                events.clone(),
+                Arc::new(Dispatcher {
+                    worker: "unused".into(),
+                    warehouses: Arc::default(),
+                }),
+            )
+        }
+    };
+    let error = PartitionedSagaWorker::builder(runtime, store.clone(), events, 4)
+        .with_config(ProjectionConfig {
+            batch_size: 0,
+            ..ProjectionConfig::default()
+        })
+        .build()
+        .expect_err("a batch size of 0");
+    assert_eq!(error.code().as_str(), "CR-E0123", "{error}");
+    assert!(!error.is_transient());
     store.pool().close().await;
 }
