@@ -844,3 +844,48 @@ async fn runtimes_on_partitions_split_the_sagas_and_together_do_the_work_once() 
     }
     assert_eq!(delivered, 2 * orders.len(), "every saga stepped once");
 }
+
+#[tokio::test]
+async fn resume_partition_picks_up_only_its_partitions_sagas_and_their_timeouts() {
+    use std::num::NonZeroU32;
+
+    use composable_rust_core::projection::manager::Partition;
+
+    let world = World::new();
+    let orders: Vec<String> = (0..12).map(|n| format!("o{n}")).collect();
+    // A first runtime starts every saga (each arms its payment timeout),
+    // then goes away with its timers, as a killed worker does.
+    let first = world.runtime(&Arc::new(Outbox::default()));
+    for order in &orders {
+        first
+            .handle(&world.record(ordered(order)).await)
+            .await
+            .unwrap();
+    }
+    assert_eq!(first.armed_timeouts(), orders.len());
+    drop(first);
+
+    // Each partition's new runtime takes over its own sagas only.
+    let two = NonZeroU32::new(2).unwrap();
+    let mut resumed = 0;
+    for partition in Partition::all(two) {
+        let runtime = world.runtime(&Arc::new(Outbox::default()));
+        let report = runtime.resume_partition(partition).await.unwrap();
+        let mine = orders
+            .iter()
+            .filter(|order| partition.contains(order))
+            .count();
+        assert!(
+            mine > 0 && mine < orders.len(),
+            "both partitions have sagas"
+        );
+        assert_eq!((report.sagas, report.timeouts), (mine, mine));
+        assert_eq!(runtime.armed_timeouts(), mine);
+        resumed += report.sagas;
+    }
+    assert_eq!(
+        resumed,
+        orders.len(),
+        "every saga resumed by exactly one partition"
+    );
+}

@@ -41,6 +41,7 @@
 mod error;
 mod fenced;
 mod leases;
+mod pages;
 mod saga_worker;
 mod worker;
 

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use super::error::{PartitionError, lease_lost};
 use super::fenced::{FencedStore, partition_checkpoint};
 use super::leases::{Lease, PartitionLeases};
+use super::pages::SharedPages;
 use super::worker::{MAX_PARTITIONS, fair_share};
 use crate::PostgresProjectionStore;
 
@@ -211,14 +212,12 @@ impl<S: Saga> PartitionedSagaWorkerBuilder<S> {
 /// recorded is delivered again: commands are at least once, with a stable
 /// [`CommandId`](composable_rust_core::saga::CommandId) to deduplicate on.
 ///
-/// Recovery: the worker does not call
-/// [`SagaRuntime::resume`], because resume covers every saga of the kind,
-/// in every partition; run by one worker while the others step their own
-/// sagas, it would let two runtimes flush one saga's commands at once.
-/// Commands a dead owner left pending are delivered when its partition's
-/// events are handled again (above); a saga's timeouts are armed when its
-/// new owner loads it, at its next event (a timeout whose time has passed
-/// fires then).
+/// Recovery: when the worker starts a partition, its new runtime calls
+/// [`SagaRuntime::resume_partition`] for it: the partition's sagas that
+/// have not ended are loaded, the commands a previous owner left pending
+/// are delivered, and their timeouts are armed again (a timeout whose time
+/// has passed fires at once). Only that partition's sagas: the others
+/// belong to other runtimes.
 ///
 /// Cloning gives another handle to the same worker.
 pub struct PartitionedSagaWorker<S: Saga> {
@@ -297,7 +296,9 @@ impl<S: Saga> PartitionedSagaWorker<S> {
         PartitionedSagaWorkerBuilder {
             runtime: Arc::new(runtime),
             store,
-            source: Arc::new(source),
+            // Each partition reads the whole stream: its pages are fetched
+            // once for all the partitions this worker holds.
+            source: Arc::new(SharedPages::new(Arc::new(source))),
             partitions,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             lease_duration: Duration::from_secs(30),
@@ -604,6 +605,19 @@ async fn rounds<S: Saga>(
             Err(error) => return Err(PartitionError::Projection(error)),
         }
     };
+    // The partition's sagas as the last owner left them: their pending
+    // commands delivered, their timeouts armed again (a saga waiting only
+    // for a timeout gets no event that would load it). A failure here is
+    // not fatal: the rounds deliver pending commands as they meet the
+    // sagas' events again.
+    match runtime.resume_partition(partition).await {
+        Ok(report) => {
+            tracing::debug!(saga = %shared.work, %partition, sagas = report.sagas, timeouts = report.timeouts, "resumed the partition's sagas")
+        }
+        Err(error) => {
+            tracing::warn!(saga = %shared.work, %partition, %error, "resuming the partition's sagas failed; their commands are delivered as their events are handled again")
+        }
+    }
     let mut changes = shared.source.subscribe();
     let mut notified = true;
     loop {

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::error::{PartitionError, lease_lost};
 use super::fenced::{FencedStore, PartitionProjection};
 use super::leases::{Lease, PartitionLeases};
+use super::pages::SharedPages;
 use crate::PostgresProjectionStore;
 
 /// The most partitions a projection may have.
@@ -246,7 +247,9 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorker<P> {
         PartitionedWorkerBuilder {
             projection: Arc::new(projection),
             store,
-            source: Arc::new(source),
+            // Each partition reads the whole stream: its pages are fetched
+            // once for all the partitions this worker holds.
+            source: Arc::new(SharedPages::new(Arc::new(source))),
             partitions,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             lease_duration: Duration::from_secs(30),

@@ -331,13 +331,26 @@ impl<S: Saga> SagaRuntime<S> {
     /// Every saga is visited even if one fails; the first failure is
     /// returned.
     pub async fn resume(&self) -> Result<ResumeReport, SagaError> {
+        self.resume_in(None).await
+    }
+
+    /// [`resume`](Self::resume) for the sagas in `partition` only: what a
+    /// runtime that has just been given a partition calls (a partitioned
+    /// worker), so it picks up that partition's pending commands and
+    /// timeouts without touching the sagas other runtimes own.
+    pub async fn resume_partition(&self, partition: Partition) -> Result<ResumeReport, SagaError> {
+        self.resume_in(Some(partition)).await
+    }
+
+    async fn resume_in(&self, partition: Option<Partition>) -> Result<ResumeReport, SagaError> {
         if !self.inner.accepting.load(Ordering::SeqCst) {
             return Err(SagaError::ShutDown);
         }
         let active = self.inner.running_sagas().await?;
         let mut report = ResumeReport::default();
         let mut first_error = None;
-        for saga_id in active {
+        let mine = |saga_id: &SagaId| partition.is_none_or(|p| p.contains(saga_id.as_str()));
+        for saga_id in active.into_iter().filter(mine) {
             match Inner::resume_one(&self.inner, &saga_id, &mut report).await {
                 Ok(()) => {}
                 Err(error) => {
