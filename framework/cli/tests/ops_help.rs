@@ -20,6 +20,8 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["dead-letters", "discard"],
     &["checkpoint"],
     &["checkpoint", "reset"],
+    &["rebuilds"],
+    &["rebuilds", "status"],
 ];
 
 #[test]

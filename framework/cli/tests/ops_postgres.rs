@@ -553,3 +553,273 @@ async fn an_unreadable_row_is_shown_fixed_and_retried() {
         "only the poison event is left"
     );
 }
+
+/// Sums the events' `n` per stream into a blue/green version; waits on
+/// `stall` (when given) at the event whose `n` is 20.
+struct Sums {
+    stall: Option<Arc<tokio::sync::Notify>>,
+}
+
+#[async_trait::async_trait]
+impl composable_rust_core::Projection for Sums {
+    type Store = PostgresProjectionStore;
+
+    fn name(&self) -> &str {
+        "sums"
+    }
+
+    async fn apply(
+        &self,
+        event: &composable_rust_core::StoredEvent,
+        tx: &mut composable_rust_postgres::PostgresProjectionTx,
+    ) -> Result<(), composable_rust_core::ProjectionError> {
+        use composable_rust_core::projection::ProjectionTxExt;
+        let n = event.payload["n"].as_u64().unwrap_or_default();
+        if let Some(stall) = &self.stall
+            && n == 20
+        {
+            stall.notified().await;
+        }
+        let key = format!("sum:{}", event.stream_id);
+        let sum: u64 = tx.get_json(&key).await?.unwrap_or(0);
+        tx.save_json(&key, &(sum + n)).await
+    }
+
+    async fn reset(
+        &self,
+        tx: &mut composable_rust_postgres::PostgresProjectionTx,
+    ) -> Result<(), composable_rust_core::ProjectionError> {
+        use composable_rust_core::projection::ProjectionTx;
+        tx.delete_prefix("sum:").await.map(|_| ())
+    }
+}
+
+/// `text` with dates and times replaced by placeholders of the same width
+/// (`YYYY-MM-DD`, `hh:mm:ss`), so the columns stay aligned.
+fn times_hidden(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            line.split(' ')
+                .map(|word| {
+                    if chrono::NaiveDate::parse_from_str(word, "%Y-%m-%d").is_ok() {
+                        "YYYY-MM-DD"
+                    } else if chrono::NaiveTime::parse_from_str(word, "%H:%M:%S").is_ok() {
+                        "hh:mm:ss"
+                    } else {
+                        word
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `DATABASE_URL` with its database replaced by `name`.
+fn url_of_database(name: &str) -> String {
+    let url = services::database_url();
+    let (address, query) = url
+        .split_once('?')
+        .map_or((url.as_str(), None), |(a, q)| (a, Some(q)));
+    let host = address.find("://").map_or(0, |at| at + 3);
+    let path = address[host..]
+        .find('/')
+        .map_or(address.len(), |at| host + at);
+    let query = query.map_or_else(String::new, |q| format!("?{q}"));
+    format!("{}/{name}{query}", &address[..path])
+}
+
+/// A blue/green read model in a database of its own (it spans several
+/// schemas): 42 events; version 1 live, loaded from the first 40 (2
+/// behind); version 2 building, stalled after 2 batches of 10 (20/42),
+/// until the test releases it. `rebuilds status` shows both, `--watch`
+/// follows version 2 to its switch, and a base without registry or with
+/// a bad name gets its code.
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuilds_status_shows_a_rebuild_and_watch_follows_it_to_the_switch() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    use composable_rust_core::projection::blue_green::LoadOptions;
+    use composable_rust_postgres::BlueGreen;
+
+    let db = composable_rust_testing::fixtures::TestDatabase::new().await;
+    let url = url_of_database(db.name());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect_with(db.connect_options())
+        .await
+        .unwrap();
+    let events = PostgresEventStore::new(pool.clone());
+    events.migrate().await.unwrap();
+    let append = async |ns: std::ops::Range<u64>| {
+        for n in ns {
+            events
+                .append(
+                    &StreamId::new(format!("s-{}", n % 3)).unwrap(),
+                    ExpectedVersion::Any,
+                    vec![NewEvent::new("Added", json!({ "n": n }))],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    append(0..40).await;
+    let versions = Arc::new(
+        BlueGreen::new(pool.clone(), "orders_read")
+            .unwrap()
+            .with_load_options(LoadOptions {
+                batch_size: 10,
+                prefetch: 2,
+            }),
+    );
+    versions.migrate().await.unwrap();
+    let source =
+        || -> Arc<dyn composable_rust_core::projection::EventSource> { Arc::new(events.clone()) };
+    versions
+        .rebuild(&Sums { stall: None }, source())
+        .await
+        .unwrap();
+    append(40..42).await;
+    let stall = Arc::new(tokio::sync::Notify::new());
+    let mut progress = versions.progress();
+    let rebuild = {
+        let (versions, source, stall) = (Arc::clone(&versions), source(), Arc::clone(&stall));
+        tokio::spawn(async move { versions.rebuild(&Sums { stall: Some(stall) }, source).await })
+    };
+    progress
+        .wait_for(|p| !p.done && p.events_applied >= 20)
+        .await
+        .expect("the load reports progress");
+    let args = |args: &[&'static str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(["--database-url".to_owned(), url.clone()]);
+        all
+    };
+    let run = |a: &[&'static str]| {
+        let all = args(a);
+        success(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    insta::assert_snapshot!(
+        "rebuilds_status_table",
+        times_hidden(&run(&["rebuilds", "status", "--base", "orders_read"]))
+    );
+    let listed: serde_json::Value = serde_json::from_str(&run(&[
+        "rebuilds",
+        "status",
+        "--base",
+        "orders_read",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let figures: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["state"].as_str().unwrap(),
+                v["events_applied"].as_u64().unwrap(),
+                v["events_behind"].as_u64().unwrap(),
+                v["events_total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [(1, "live", 40, 2, 42), (2, "building", 20, 22, 42)]
+    );
+    assert!(listed[0]["switched_at"].is_string(), "{listed}");
+    assert!(listed[1]["switched_at"].is_null(), "{listed}");
+
+    // A watch that runs out of time says so; the rebuild goes on.
+    let all = args(&[
+        "rebuilds",
+        "status",
+        "--base",
+        "orders_read",
+        "--watch",
+        "--interval",
+        "50ms",
+        "--timeout",
+        "200ms",
+    ]);
+    let error = failure(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(error.contains("[CR-E0313]"), "{error}");
+    assert!(error.contains("20/42 events (47%)"), "{error}");
+
+    // A watch to the end: it says it is watching, then the test lets the
+    // rebuild finish.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_composable"))
+        .args(args(&[
+            "rebuilds",
+            "status",
+            "--base",
+            "orders_read",
+            "--watch",
+            "--interval",
+            "100ms",
+            "--timeout",
+            "60s",
+        ]))
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        (line, stdout)
+    });
+    let (first, mut stdout) = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the watch prints its first line within 10 s")
+        .unwrap();
+    assert_eq!(
+        first.trim_end(),
+        "watching the rebuild of version 2 of `orders_read`: 20/42 events (47%)"
+    );
+    stall.notify_one();
+    let switched = rebuild.await.unwrap().unwrap();
+    assert_eq!((switched.from, switched.to), (Some(1), 2));
+    let rest = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        (rest, child.wait().unwrap())
+    });
+    let (rest, status) = tokio::time::timeout(Duration::from_secs(10), rest)
+        .await
+        .expect("the watch ends within 10 s of the switch")
+        .unwrap();
+    assert!(status.success(), "{rest}");
+    insta::assert_snapshot!("rebuilds_watch_end", times_hidden(&rest));
+
+    // Nothing building: --watch reports at once.
+    let done = run(&["rebuilds", "status", "--base", "orders_read", "--watch"]);
+    assert!(
+        done.starts_with("no rebuild is running: version 2 is live"),
+        "{done}"
+    );
+
+    let error = failure(
+        &args(&["rebuilds", "status", "--base", "nothing_here"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(error.contains("[CR-E0312]"), "{error}");
+    assert!(error.contains("BlueGreen::migrate()"), "{error}");
+    let error = failure(
+        &args(&["rebuilds", "status", "--base", "Orders-Read"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(error.contains("[CR-E0130]"), "{error}");
+    drop(pool);
+}

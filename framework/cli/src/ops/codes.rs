@@ -25,4 +25,8 @@ composable_rust_core::error_codes! {
     IO = ("CR-E0310", "the command could not write its output");
     /// The projection store was migrated by a release without requests.
     NO_REQUEST_TABLE = ("CR-E0311", "the projection store has no requests table yet");
+    /// `--base` names no blue/green read model (no registry).
+    NO_BLUE_GREEN_REGISTRY = ("CR-E0312", "no blue/green registry in the base schema");
+    /// `rebuilds status --watch` gave up before the rebuild ended.
+    WATCH_TIMED_OUT = ("CR-E0313", "the rebuild was still running when --timeout ran out");
 }

@@ -6,7 +6,7 @@
 
 use composable_rust_core::error::coded_error;
 use composable_rust_core::{ErrorClass, EventStoreError, ProjectionError};
-use composable_rust_postgres::PostgresError;
+use composable_rust_postgres::{BlueGreenError, PostgresError};
 use composable_rust_redis::RedisStoreError;
 use uuid::Uuid;
 
@@ -136,6 +136,41 @@ pub enum OpsError {
         /// What the OS reported.
         source: std::io::Error,
     },
+    /// `--base` has no blue/green registry (`CR-E0312`).
+    #[code(codes::NO_BLUE_GREEN_REGISTRY, configuration)]
+    #[error(
+        "schema `{base}` holds no blue/green registry (table {base}.blue_green_versions): \
+         --base must name the base schema given to BlueGreen::new, in the database of \
+         --database-url; the service creates the registry with BlueGreen::migrate() when it \
+         starts, so start it once (or check --base and --database-url) and run the command \
+         again"
+    )]
+    NoBlueGreenRegistry {
+        /// The base asked for.
+        base: String,
+    },
+    /// `--watch` ran out of time (`CR-E0313`); the rebuild goes on.
+    #[code(codes::WATCH_TIMED_OUT, transient)]
+    #[error(
+        "version {version} of `{base}` was still building after --timeout {timeout} \
+         ({progress}); the rebuild goes on: watch it again, or pass a longer --timeout \
+         (e.g. --timeout 4h)"
+    )]
+    WatchTimedOut {
+        /// The base.
+        base: String,
+        /// The building version.
+        version: u32,
+        /// The timeout, as given.
+        timeout: String,
+        /// How far it got.
+        progress: String,
+    },
+    /// A blue/green read model's registry could not be read, or the base
+    /// name is invalid; code and class are the postgres crate's.
+    #[code(transparent)]
+    #[error(transparent)]
+    BlueGreen(#[from] BlueGreenError),
     /// A PostgreSQL store failed; code and class are the store's.
     #[code(transparent)]
     #[error(transparent)]

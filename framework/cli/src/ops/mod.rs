@@ -2,7 +2,8 @@
 //! service's types, so they work on any deployment): the events
 //! (`composable events`), the projections' status (`composable projections
 //! status`), dead letters (`composable dead-letters list|show|retry|discard`)
-//! and rebuilds (`composable checkpoint reset`).
+//! and rebuilds (`composable checkpoint reset`, and `composable rebuilds
+//! status` for a PostgreSQL blue/green read model's versions).
 //!
 //! Every command reads PostgreSQL's event store (`--database-url`,
 //! `--schema`); the projection commands read the projection store in the
@@ -21,6 +22,7 @@ mod error;
 mod events;
 mod output;
 mod projections;
+mod rebuilds;
 
 use std::io::Write;
 
@@ -33,6 +35,7 @@ pub use error::OpsError;
 pub use events::EventsCommand;
 pub use output::Format;
 pub use projections::ProjectionsCommand;
+pub use rebuilds::RebuildsCommand;
 
 /// The operations subcommands.
 #[derive(Debug, Clone, Subcommand)]
@@ -45,6 +48,9 @@ pub enum Command {
     DeadLetters(Group<DeadLettersCommand>),
     /// Resets a projection's checkpoint (the service rebuilds it).
     Checkpoint(Group<CheckpointCommand>),
+    /// Shows the versions of a blue/green read model and a rebuild's
+    /// progress.
+    Rebuilds(Group<RebuildsCommand>),
 }
 
 /// A group of subcommands with the options they share.
@@ -102,6 +108,10 @@ pub async fn execute(command: Command, out: &mut dyn Write) -> Result<(), OpsErr
         Command::Checkpoint(group) => {
             let (_, projections) = group.stores.stores().await?;
             checkpoint::run(group.command, &projections, out).await
+        }
+        Command::Rebuilds(group) => {
+            let events = group.stores.events().await?;
+            rebuilds::run(group.command, &events, group.format, out).await
         }
     }
 }

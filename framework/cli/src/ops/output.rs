@@ -115,3 +115,21 @@ pub(crate) fn progress(total: u64, format: Format, what: &'static str) -> Progre
     bar.set_message(what);
     bar
 }
+
+/// A progress bar like [`progress`] for work another process does (a
+/// blue/green rebuild, polled): the rate and ETA come from how fast the
+/// position moves between polls. Its length is set as the total is
+/// learnt.
+pub(crate) fn rate_progress(total: u64, format: Format, what: String) -> ProgressBar {
+    if format == Format::Json || !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
