@@ -43,6 +43,7 @@ mod fenced;
 mod leases;
 mod pages;
 mod saga_worker;
+mod scheduler;
 mod worker;
 
 pub use composable_rust_core::projection::manager::Partition;
@@ -52,4 +53,5 @@ pub use leases::{Lease, LeaseRow, PartitionLeases};
 pub use saga_worker::{
     PartitionedSagaWorker, PartitionedSagaWorkerBuilder, SAGA_WORK_PREFIX, saga_work,
 };
-pub use worker::{MAX_PARTITIONS, PartitionedWorker, PartitionedWorkerBuilder};
+pub use scheduler::MAX_PARTITIONS;
+pub use worker::{PartitionedWorker, PartitionedWorkerBuilder};

@@ -7,8 +7,6 @@
 //! from the partition's stored position, storing the position each round
 //! returns in a transaction fenced by the lease ([`FencedStore`]).
 
-use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,14 +22,13 @@ use composable_rust_core::{
     SystemClock,
 };
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::error::{PartitionError, lease_lost};
 use super::fenced::{FencedStore, partition_checkpoint};
 use super::leases::{Lease, PartitionLeases};
 use super::pages::SharedPages;
-use super::worker::{MAX_PARTITIONS, fair_share};
+use super::scheduler::{PartitionWork, Scheduler, Settings, Started};
 use crate::PostgresProjectionStore;
 
 /// The namespace of saga kinds in the lease tables and the checkpoint
@@ -128,53 +125,30 @@ impl<S: Saga> PartitionedSagaWorkerBuilder<S> {
     /// # Errors
     ///
     /// [`PartitionError::Invalid`] (`CR-E0123`) for a partition count
-    /// outside 1 to [`MAX_PARTITIONS`], a worker id that is empty or
+    /// outside 1 to [`MAX_PARTITIONS`](super::MAX_PARTITIONS), a worker id that is empty or
     /// longer than 200 characters, a lease not longer than three
     /// heartbeats, or a batch size of zero.
     pub fn build(self) -> Result<PartitionedSagaWorker<S>, PartitionError> {
-        let invalid = |reason: String| Err(PartitionError::Invalid { reason });
-        let Some(partitions) =
-            NonZeroU32::new(self.partitions).filter(|n| n.get() <= MAX_PARTITIONS)
-        else {
-            return invalid(format!(
-                "{} partitions; use 1 to {MAX_PARTITIONS}",
-                self.partitions
-            ));
-        };
-        if self.worker_id.is_empty() || self.worker_id.chars().count() > 200 {
-            return invalid(format!(
-                "worker id {:?}; use 1 to 200 characters",
-                self.worker_id
-            ));
-        }
-        if self.heartbeat.is_zero() || self.lease_duration <= self.heartbeat * 3 {
-            return invalid(format!(
-                "a lease of {:?} with a heartbeat every {:?}; the lease must last longer than \
-                 three heartbeats (a non-zero heartbeat), so one late heartbeat does not lose it",
-                self.lease_duration, self.heartbeat
-            ));
-        }
+        let settings = Settings::new(
+            self.partitions,
+            self.worker_id,
+            self.lease_duration,
+            self.heartbeat,
+            self.clock,
+        )?;
         if self.config.batch_size == 0 {
-            return invalid("a batch size of 0; a round must handle at least one event".into());
+            return Err(PartitionError::Invalid {
+                reason: "a batch size of 0; a round must handle at least one event".into(),
+            });
         }
         let leases = PartitionLeases::new(&self.store);
-        let (owned, _) = watch::channel(Vec::new());
-        let (stop, _) = watch::channel(false);
         Ok(PartitionedSagaWorker {
             shared: Arc::new(Shared {
                 runtime: self.runtime,
                 store: self.store,
                 source: self.source,
-                leases,
-                work: saga_work(S::KIND),
-                partitions,
-                worker_id: self.worker_id,
-                lease_duration: self.lease_duration,
-                heartbeat: self.heartbeat,
-                clock: self.clock,
                 config: self.config,
-                owned,
-                stop,
+                scheduler: Scheduler::new(leases, settings, saga_work(S::KIND)),
                 handled: AtomicU64::new(0),
             }),
         })
@@ -234,11 +208,12 @@ impl<S: Saga> Clone for PartitionedSagaWorker<S> {
 
 impl<S: Saga> std::fmt::Debug for PartitionedSagaWorker<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheduler = &self.shared.scheduler;
         f.debug_struct("PartitionedSagaWorker")
-            .field("work", &self.shared.work)
-            .field("worker_id", &self.shared.worker_id)
-            .field("partitions", &self.shared.partitions)
-            .field("owned", &*self.shared.owned.borrow())
+            .field("work", &scheduler.work)
+            .field("worker_id", &scheduler.settings.worker_id)
+            .field("partitions", &scheduler.settings.partitions)
+            .field("owned", &scheduler.owned())
             .finish_non_exhaustive()
     }
 }
@@ -247,35 +222,26 @@ struct Shared<S: Saga> {
     runtime: RuntimeFactory<S>,
     store: PostgresProjectionStore,
     source: Arc<dyn EventSource>,
-    leases: PartitionLeases,
-    work: String,
-    partitions: NonZeroU32,
-    worker_id: String,
-    lease_duration: Duration,
-    heartbeat: Duration,
-    clock: Arc<dyn Clock>,
     config: ProjectionConfig,
-    owned: watch::Sender<Vec<Partition>>,
-    stop: watch::Sender<bool>,
+    scheduler: Scheduler,
     /// Events read by rounds whose position was stored.
     handled: AtomicU64,
 }
 
-/// A held partition and the task running its rounds.
-struct Running {
-    lease: Lease,
-    stop: watch::Sender<bool>,
-    task: AbortOnDrop,
-}
+/// What the scheduler runs in each held partition: its rounds, on a
+/// runtime of its own.
+struct Rounds<S: Saga>(Arc<Shared<S>>);
 
-/// A partition's task, aborted if the worker's own future is dropped (the
-/// worker's task was aborted): a crashed worker leaves nothing running.
-struct AbortOnDrop(Option<JoinHandle<Result<(), PartitionError>>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            task.abort();
+impl<S: Saga> PartitionWork for Rounds<S> {
+    fn start(&self, lease: &Lease) -> Started {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_partition(Arc::clone(&self.0), lease.clone(), stopped));
+        Started {
+            task,
+            stop: Box::new(move || {
+                stop.send_replace(true);
+            }),
+            stopped: Box::new(|| {}),
         }
     }
 }
@@ -310,27 +276,27 @@ impl<S: Saga> PartitionedSagaWorker<S> {
 
     /// This worker's id in the lease tables.
     pub fn worker_id(&self) -> &str {
-        &self.shared.worker_id
+        &self.shared.scheduler.settings.worker_id
     }
 
     /// The name its partitions are leased under: `saga:{KIND}`.
     pub fn work(&self) -> &str {
-        &self.shared.work
+        &self.shared.scheduler.work
     }
 
     /// The lease tables it uses.
     pub fn leases(&self) -> &PartitionLeases {
-        &self.shared.leases
+        &self.shared.scheduler.leases
     }
 
     /// The partitions this worker holds now.
     pub fn owned(&self) -> Vec<Partition> {
-        self.shared.owned.borrow().clone()
+        self.shared.scheduler.owned()
     }
 
     /// A receiver of the partitions held, updated at every change.
     pub fn subscribe_owned(&self) -> watch::Receiver<Vec<Partition>> {
-        self.shared.owned.subscribe()
+        self.shared.scheduler.subscribe_owned()
     }
 
     /// Events read by this worker's rounds whose position was stored.
@@ -348,8 +314,9 @@ impl<S: Saga> PartitionedSagaWorker<S> {
     /// read.
     pub async fn positions(&self) -> Result<Vec<Position>, PartitionError> {
         let mut positions = Vec::new();
-        for partition in Partition::all(self.shared.partitions) {
-            let name = partition_checkpoint(&self.shared.work, partition);
+        let scheduler = &self.shared.scheduler;
+        for partition in Partition::all(scheduler.settings.partitions) {
+            let name = partition_checkpoint(&scheduler.work, partition);
             let position = self
                 .shared
                 .store
@@ -366,7 +333,7 @@ impl<S: Saga> PartitionedSagaWorker<S> {
     /// its leases back and leaves, so the others take over at their next
     /// heartbeat.
     pub fn shutdown(&self) {
-        self.shared.stop.send_replace(true);
+        self.shared.scheduler.shutdown();
     }
 
     /// Runs until [`shutdown`](Self::shutdown): heartbeats, rebalances and
@@ -382,191 +349,10 @@ impl<S: Saga> PartitionedSagaWorker<S> {
     /// reason retrying cannot fix; any other error that retrying cannot
     /// fix.
     pub async fn run(&self) -> Result<(), PartitionError> {
-        let shared = &self.shared;
-        let work = shared.work.clone();
-        shared.leases.register(&work, shared.partitions).await?;
-        tracing::info!(saga = %work, worker = %shared.worker_id, partitions = shared.partitions.get(), "partitioned saga worker started");
-        let mut running: BTreeMap<u32, Running> = BTreeMap::new();
-        let mut stop = shared.stop.subscribe();
-        let outcome = loop {
-            if *stop.borrow_and_update() {
-                break Ok(());
-            }
-            match self.tick(&work, &mut running).await {
-                Ok(()) => {}
-                Err(error) if error.is_transient() => {
-                    tracing::warn!(saga = %work, worker = %shared.worker_id, %error, "heartbeat failed; retrying at the next one");
-                }
-                Err(error) => break Err(error),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(shared.heartbeat) => {}
-                _ = stop.changed() => {}
-            }
-        };
-        let partitions: Vec<u32> = running.keys().copied().collect();
-        for partition in partitions {
-            self.stop_partition(&mut running, partition, true).await;
-        }
-        self.publish_owned(&running);
-        if let Err(error) = shared.leases.leave(&work, &shared.worker_id).await {
-            tracing::warn!(saga = %work, %error, "could not remove the worker from the live workers");
-        }
-        tracing::info!(saga = %work, worker = %shared.worker_id, "partitioned saga worker stopped");
-        outcome
-    }
-
-    /// One heartbeat: reap stopped partitions, say we are alive, renew,
-    /// give back what exceeds our share, claim up to it.
-    async fn tick(
-        &self,
-        work: &str,
-        running: &mut BTreeMap<u32, Running>,
-    ) -> Result<(), PartitionError> {
-        let shared = &self.shared;
-        self.reap(running).await?;
-        let now = shared.clock.now();
-        let lease =
-            chrono::Duration::from_std(shared.lease_duration).unwrap_or(chrono::Duration::MAX);
-        let expires_at = now + lease;
-        let live = shared
-            .leases
-            .heartbeat(work, &shared.worker_id, now, now - lease)
-            .await?;
-        let target = fair_share(shared.partitions.get(), &live, &shared.worker_id);
-
-        let held: Vec<Lease> = running.values().map(|r| r.lease.clone()).collect();
-        let kept = shared.leases.renew(&held, expires_at).await?;
-        let lost: Vec<u32> = running
-            .keys()
-            .copied()
-            .filter(|partition| !kept.contains(partition))
-            .collect();
-        for partition in lost {
-            tracing::warn!(saga = %work, worker = %shared.worker_id, partition, "lease taken over by another worker; dropping the partition");
-            self.stop_partition(running, partition, false).await;
-        }
-        while running.len() > target {
-            let Some(&partition) = running.keys().next_back() else {
-                break;
-            };
-            tracing::info!(saga = %work, worker = %shared.worker_id, partition, target, "giving a partition back to rebalance");
-            self.stop_partition(running, partition, true).await;
-        }
-        if running.len() < target {
-            let claimed = shared
-                .leases
-                .claim(
-                    work,
-                    shared.partitions,
-                    &shared.worker_id,
-                    target - running.len(),
-                    now,
-                    expires_at,
-                )
-                .await?;
-            for lease in claimed {
-                tracing::info!(saga = %work, worker = %shared.worker_id, partition = %lease.partition, token = lease.token, "partition claimed");
-                self.start_partition(running, lease);
-            }
-        }
-        self.publish_owned(running);
-        Ok(())
-    }
-
-    /// Collects partitions whose task stopped by itself: a lost lease
-    /// drops the partition; any other error stops the worker.
-    async fn reap(&self, running: &mut BTreeMap<u32, Running>) -> Result<(), PartitionError> {
-        let finished: Vec<u32> = running
-            .iter()
-            .filter(|(_, r)| r.task.0.as_ref().is_none_or(JoinHandle::is_finished))
-            .map(|(partition, _)| *partition)
-            .collect();
-        for partition in finished {
-            let Some(mut stopped) = running.remove(&partition) else {
-                continue;
-            };
-            let result = match stopped.task.0.take() {
-                Some(task) => task.await.unwrap_or_else(|join| {
-                    Err(PartitionError::Projection(ProjectionError::apply(format!(
-                        "the saga task of partition {partition} panicked: {join}"
-                    ))))
-                }),
-                None => Ok(()),
-            };
-            match result {
-                Err(error) if error.as_lease_lost().is_some() => {
-                    tracing::warn!(worker = %self.shared.worker_id, partition, "lost the lease while storing a position; dropping the partition");
-                }
-                Err(error) => {
-                    let _ = self.shared.leases.release(&stopped.lease).await;
-                    return Err(error);
-                }
-                Ok(()) => {
-                    let _ = self.shared.leases.release(&stopped.lease).await;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn start_partition(&self, running: &mut BTreeMap<u32, Running>, lease: Lease) {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run_partition(
-            Arc::clone(&self.shared),
-            lease.clone(),
-            stopped,
-        ));
-        running.insert(
-            lease.partition.index(),
-            Running {
-                lease,
-                stop,
-                task: AbortOnDrop(Some(task)),
-            },
-        );
-    }
-
-    /// Stops a partition's task: gracefully (finish the round, store the
-    /// position, then release the lease) when `release`, otherwise at
-    /// once (the lease is gone; the position cannot move anyway).
-    async fn stop_partition(
-        &self,
-        running: &mut BTreeMap<u32, Running>,
-        partition: u32,
-        release: bool,
-    ) {
-        let Some(mut stopped) = running.remove(&partition) else {
-            return;
-        };
-        if let Some(task) = stopped.task.0.take() {
-            if release {
-                stopped.stop.send_replace(true);
-                // A round stuck longer than a lease is abandoned: its
-                // position would be fenced off anyway.
-                let abort = task.abort_handle();
-                if tokio::time::timeout(self.shared.lease_duration, task)
-                    .await
-                    .is_err()
-                {
-                    abort.abort();
-                }
-            } else {
-                task.abort();
-            }
-        }
-        if release && let Err(error) = self.shared.leases.release(&stopped.lease).await {
-            tracing::warn!(partition, %error, "could not release a lease; it expires by itself");
-        }
-    }
-
-    fn publish_owned(&self, running: &BTreeMap<u32, Running>) {
-        let owned: Vec<Partition> = running.values().map(|r| r.lease.partition).collect();
-        self.shared.owned.send_if_modified(|current| {
-            let changed = *current != owned;
-            *current = owned;
-            changed
-        });
+        self.shared
+            .scheduler
+            .run(&Rounds(Arc::clone(&self.shared)))
+            .await
     }
 }
 
@@ -590,14 +376,15 @@ async fn rounds<S: Saga>(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), PartitionError> {
     let partition = lease.partition;
-    let name = partition_checkpoint(&shared.work, partition);
-    let fenced = FencedStore::new(shared.store.clone(), shared.leases.clone(), lease);
+    let work = &shared.scheduler.work;
+    let name = partition_checkpoint(work, partition);
+    let fenced = FencedStore::new(shared.store.clone(), shared.scheduler.leases.clone(), lease);
     let mut failures = 0_u32;
     let mut position = loop {
         match shared.store.load_position(&name).await {
             Ok(position) => break position.unwrap_or(Position::START),
             Err(error) if error.is_transient() => {
-                tracing::warn!(saga = %shared.work, %partition, %error, "loading the partition's position failed; retrying");
+                tracing::warn!(saga = %work, %partition, %error, "loading the partition's position failed; retrying");
                 if pause(shared, &mut stop, &mut failures).await {
                     return Ok(());
                 }
@@ -612,10 +399,10 @@ async fn rounds<S: Saga>(
     // sagas' events again.
     match runtime.resume_partition(partition).await {
         Ok(report) => {
-            tracing::debug!(saga = %shared.work, %partition, sagas = report.sagas, timeouts = report.timeouts, "resumed the partition's sagas")
+            tracing::debug!(saga = %work, %partition, sagas = report.sagas, timeouts = report.timeouts, "resumed the partition's sagas")
         }
         Err(error) => {
-            tracing::warn!(saga = %shared.work, %partition, %error, "resuming the partition's sagas failed; their commands are delivered as their events are handled again")
+            tracing::warn!(saga = %work, %partition, %error, "resuming the partition's sagas failed; their commands are delivered as their events are handled again")
         }
     }
     let mut changes = shared.source.subscribe();
@@ -649,7 +436,7 @@ async fn rounds<S: Saga>(
                     if !error.is_transient() {
                         return Err(PartitionError::Projection(error));
                     }
-                    tracing::warn!(saga = %shared.work, %partition, %error, "storing the partition's position failed; the round is handled again");
+                    tracing::warn!(saga = %work, %partition, %error, "storing the partition's position failed; the round is handled again");
                     if pause(shared, &mut stop, &mut failures).await {
                         return Ok(());
                     }
@@ -671,7 +458,7 @@ async fn rounds<S: Saga>(
                 // Transient (the store, a conflict) or this event's
                 // (a failed delivery): the round is handled again from the
                 // stored position; steps already recorded are recognised.
-                tracing::warn!(saga = %shared.work, %partition, code = %error.code(), %error, "a saga round failed; it is tried again");
+                tracing::warn!(saga = %work, %partition, code = %error.code(), %error, "a saga round failed; it is tried again");
                 if pause(shared, &mut stop, &mut failures).await {
                     return Ok(());
                 }
