@@ -10,6 +10,8 @@
 //! - a worker whose lease was taken over (a `TestClock` ran past it)
 //!   cannot move its partition's position, and the new owner delivers no
 //!   command twice;
+//! - a saga that only waits for its timeout gets it from the new owner
+//!   after its worker was killed (the partition is resumed);
 //! - saga lease names (`saga:{KIND}`) are a namespace projections cannot
 //!   take, and a saga worker's settings are checked (`CR-E0123`).
 
@@ -54,6 +56,7 @@ impl Event for Order {}
 enum Progress {
     Reserved { amount: u64 },
     Shipped,
+    Released,
 }
 impl Event for Progress {}
 
@@ -62,6 +65,7 @@ impl Event for Progress {}
 enum Warehouse {
     Reserve { amount: u64 },
     Ship,
+    Release { amount: u64 },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +73,7 @@ struct Shipment {
     amount: u64,
     reserved: bool,
     shipped: bool,
+    released: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +82,11 @@ enum Input {
     Paid,
 }
 
-/// One saga per order: reserve when it is placed, ship when it is paid.
+/// How long an order may stay unpaid before its stock is released.
+const PAYMENT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// One saga per order: reserve when it is placed, ship when it is paid,
+/// release the stock if it is not paid within the payment window.
 struct Shipping;
 
 impl Saga for Shipping {
@@ -103,13 +112,27 @@ impl Saga for Shipping {
         match input {
             Input::Placed { amount } if !state.reserved => Reaction::new()
                 .record(Progress::Reserved { amount })
-                .send(Warehouse::Reserve { amount }),
-            Input::Paid if state.reserved && !state.shipped => Reaction::new()
+                .send(Warehouse::Reserve { amount })
+                .start_timeout("payment", PAYMENT_WINDOW),
+            Input::Paid if state.reserved && !state.shipped && !state.released => Reaction::new()
                 .record(Progress::Shipped)
                 .send(Warehouse::Ship)
+                .cancel_timeout("payment")
                 .complete(),
             _ => Reaction::new(),
         }
+    }
+
+    fn on_timeout(&self, state: &Shipment, _name: &str, _: &SagaContext) -> Reaction<Self> {
+        if state.shipped || state.released {
+            return Reaction::new();
+        }
+        Reaction::new()
+            .record(Progress::Released)
+            .send(Warehouse::Release {
+                amount: state.amount,
+            })
+            .compensated()
     }
 
     fn apply(state: &mut Shipment, event: &Progress) {
@@ -119,6 +142,7 @@ impl Saga for Shipping {
                 state.reserved = true;
             }
             Progress::Shipped => state.shipped = true,
+            Progress::Released => state.released = true,
         }
     }
 }
@@ -266,10 +290,14 @@ async fn start_worker(
         warehouses: Arc::clone(warehouses),
     });
     // Each partition the worker claims gets a fresh runtime: the same
-    // event store and dispatcher, an empty cache.
+    // event store, dispatcher and clock, an empty cache.
     let runtime = {
-        let events = events.clone();
-        move || SagaRuntime::new(Shipping, events.clone(), Arc::clone(&dispatcher))
+        let (events, clock) = (events.clone(), Arc::clone(&clock));
+        move || {
+            SagaRuntime::builder(Shipping, events.clone(), Arc::clone(&dispatcher))
+                .with_clock(Arc::clone(&clock))
+                .build()
+        }
     };
     let worker = PartitionedSagaWorker::builder(runtime, store, events, 8)
         .with_worker_id(id)
@@ -547,6 +575,65 @@ async fn a_saga_worker_whose_lease_was_taken_cannot_move_the_position() {
     let deliveries = warehouses.deliveries();
     let distinct: BTreeSet<&CommandId> = deliveries.iter().map(|(_, id)| id).collect();
     assert_eq!(distinct.len(), deliveries.len(), "{deliveries:?}");
+    store.pool().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_waiting_for_its_timeout_gets_it_after_its_partition_changes_hands() {
+    let schema = TestSchema::new();
+    let name = schema.name().to_owned();
+    migrate(&name).await;
+    let (events, store) = stores(&name, 2).await;
+    append_orders(&events, 1, false).await;
+    let clock = Arc::new(TestClock::new());
+    let warehouses = Arc::new(Warehouses::default());
+
+    // The first worker reserves the stock and arms the payment timeout,
+    // stores its position, and is killed: its runtimes, and their timers,
+    // go with it.
+    let first = start_worker(&name, "first", &warehouses, clock.clone(), QUICK).await;
+    let (e, first_worker) = (&events, &first.worker);
+    eventually(
+        "the order reserved, its position stored",
+        move || async move { at_head(first_worker, e).await },
+    )
+    .await;
+    first.task.abort();
+    assert!(first.task.await.unwrap_err().is_cancelled());
+
+    // Its leases run out; a second worker takes the partitions. No event
+    // will ever load the saga again: only resuming the partition arms its
+    // timeout in the new owner's runtime.
+    clock.advance(QUICK.0 * 2);
+    let second = start_worker(&name, "second", &warehouses, clock.clone(), QUICK).await;
+    let second_worker = &second.worker;
+    eventually(
+        "the second worker holds every partition",
+        move || async move { second_worker.owned().len() == 8 },
+    )
+    .await;
+    clock.advance(PAYMENT_WINDOW);
+    let w = &warehouses;
+    eventually("the stock released by the new owner", move || async move {
+        w.effects()
+            .values()
+            .any(|(_, command)| matches!(command, Warehouse::Release { .. }))
+    })
+    .await;
+    second.worker.shutdown();
+    second.task.await.unwrap().expect("stops cleanly");
+    let releases: Vec<String> = warehouses
+        .deliveries()
+        .into_iter()
+        .filter(|(_, id)| {
+            warehouses
+                .effects()
+                .get(id)
+                .is_some_and(|(_, command)| matches!(command, Warehouse::Release { .. }))
+        })
+        .map(|(worker, _)| worker)
+        .collect();
+    assert_eq!(releases, ["second"], "released once, by the new owner");
     store.pool().close().await;
 }
 
