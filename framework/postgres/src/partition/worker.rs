@@ -336,9 +336,11 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionWork for Shared<P>
         .with_config(self.config.clone())
         .build();
         let mut inner = manager.start();
+        // Aborting this task aborts the manager's with it, even before the
+        // task first runs (the guard is dropped with the future).
+        let guard = AbortOnDrop(inner.abort_handle());
         let task = tokio::spawn(async move {
-            // Aborting this task aborts the manager's with it.
-            let _abort = AbortOnDrop(inner.abort_handle());
+            let _guard = guard;
             match (&mut inner).await {
                 Ok(result) => result.map_err(PartitionError::Projection),
                 Err(join) => Err(PartitionError::Projection(
