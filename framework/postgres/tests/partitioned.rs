@@ -284,6 +284,18 @@ async fn single_process_rebuild(events_schema: &str) -> BTreeMap<String, Tally> 
     model
 }
 
+/// Asserts that every lease of `work` is free or held by `owner`: the
+/// workers that stopped gave theirs back.
+async fn assert_leases_given_back(store: &PostgresProjectionStore, work: &str, owner: &str) {
+    let leases = PartitionLeases::new(store).leases(work).await.unwrap();
+    assert!(
+        leases
+            .iter()
+            .all(|lease| lease.owner.is_none() || lease.owner.as_deref() == Some(owner)),
+        "stopped workers gave their leases back: {leases:?}"
+    );
+}
+
 /// Asserts every event was applied exactly once (committed), and each
 /// stream's events in version order.
 async fn assert_exactly_once_in_order(schema: &str, expected: usize) {
@@ -342,16 +354,7 @@ async fn workers_added_and_killed_during_catch_up_apply_each_event_once() {
     let partitioned = read_model(&store).await;
     assert_eq!(partitioned.len(), 40);
     assert_eq!(partitioned, single_process_rebuild(&name).await);
-    let leases = PartitionLeases::new(&store)
-        .leases(PROJECTION)
-        .await
-        .unwrap();
-    assert!(
-        leases
-            .iter()
-            .all(|lease| lease.owner.is_none() || lease.owner.as_deref() == Some("a")),
-        "stopped workers gave their leases back: {leases:?}"
-    );
+    assert_leases_given_back(&store, PROJECTION, "a").await;
     store.pool().close().await;
 }
 

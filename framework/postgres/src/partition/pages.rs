@@ -31,18 +31,19 @@ struct Page {
 }
 
 /// The source every partition runner of one worker reads through (see the
-/// module documentation).
+/// module documentation). Clones share the same pages.
+#[derive(Clone)]
 pub(super) struct SharedPages {
     source: Arc<dyn EventSource>,
-    pages: Mutex<VecDeque<Arc<Page>>>,
+    pages: Arc<Mutex<VecDeque<Arc<Page>>>>,
 }
 
 impl SharedPages {
     /// Shares `source`'s pages.
-    pub(super) fn new(source: Arc<dyn EventSource>) -> Self {
+    pub(super) fn new(source: impl EventSource) -> Self {
         Self {
-            source,
-            pages: Mutex::new(VecDeque::with_capacity(KEPT_PAGES)),
+            source: Arc::new(source),
+            pages: Arc::new(Mutex::new(VecDeque::with_capacity(KEPT_PAGES))),
         }
     }
 
@@ -122,10 +123,11 @@ mod tests {
 
     use super::*;
 
-    /// Counts the reads that reach the store.
+    /// Counts the reads that reach the store (clones share the count).
+    #[derive(Clone)]
     struct Counting {
         store: InMemoryEventStore,
-        reads: AtomicUsize,
+        reads: Arc<AtomicUsize>,
     }
 
     #[async_trait]
@@ -148,7 +150,7 @@ mod tests {
         }
     }
 
-    async fn store_with(events: usize) -> Arc<Counting> {
+    async fn store_with(events: usize) -> Counting {
         let store = InMemoryEventStore::new();
         for n in 0..events {
             let stream = StreamId::new(format!("s-{n}")).unwrap();
@@ -158,10 +160,10 @@ mod tests {
                 .await
                 .unwrap();
         }
-        Arc::new(Counting {
+        Counting {
             store,
-            reads: AtomicUsize::new(0),
-        })
+            reads: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     #[tokio::test]

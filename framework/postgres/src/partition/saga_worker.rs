@@ -17,6 +17,7 @@ use composable_rust_core::projection::manager::Partition;
 use composable_rust_core::projection::{
     EventSource, ProjectionCheckpoint, ProjectionConfig, ProjectionStore,
 };
+use composable_rust_core::resilience::Backoff;
 use composable_rust_core::{
     Clock, CodedError, EventStoreError, Position, ProjectionError, Saga, SagaRuntime, StoredEvent,
     SystemClock,
@@ -53,7 +54,7 @@ type RuntimeFactory<S> = Arc<dyn Fn() -> SagaRuntime<S> + Send + Sync>;
 pub struct PartitionedSagaWorkerBuilder<S: Saga> {
     runtime: RuntimeFactory<S>,
     store: PostgresProjectionStore,
-    source: Arc<dyn EventSource>,
+    source: SharedPages,
     partitions: u32,
     worker_id: String,
     lease_duration: Duration,
@@ -221,7 +222,7 @@ impl<S: Saga> std::fmt::Debug for PartitionedSagaWorker<S> {
 struct Shared<S: Saga> {
     runtime: RuntimeFactory<S>,
     store: PostgresProjectionStore,
-    source: Arc<dyn EventSource>,
+    source: SharedPages,
     config: ProjectionConfig,
     scheduler: Scheduler,
     /// Events read by rounds whose position was stored.
@@ -264,7 +265,7 @@ impl<S: Saga> PartitionedSagaWorker<S> {
             store,
             // Each partition reads the whole stream: its pages are fetched
             // once for all the partitions this worker holds.
-            source: Arc::new(SharedPages::new(Arc::new(source))),
+            source: SharedPages::new(source),
             partitions,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             lease_duration: Duration::from_secs(30),
@@ -413,7 +414,7 @@ async fn rounds<S: Saga>(
         }
         changes.borrow_and_update();
         let round = Round::new(
-            Arc::clone(&shared.source),
+            shared.source.clone(),
             shared.config.batch_size,
             stop.clone(),
         );
@@ -479,24 +480,18 @@ async fn store_position(
     fenced.commit(tx).await
 }
 
-/// Backs off after a failure (doubling up to the maximum); true if the
-/// partition was asked to stop meanwhile.
+/// Backs off after a failure, on the framework's one [`Backoff`] schedule
+/// (`failure_backoff`, doubling up to `max_failure_backoff`, as the
+/// projection manager waits); true if the partition was asked to stop
+/// meanwhile.
 async fn pause<S: Saga>(
     shared: &Shared<S>,
     stop: &mut watch::Receiver<bool>,
     failures: &mut u32,
 ) -> bool {
-    let delay = shared
-        .config
-        .failure_backoff
-        .saturating_mul(1_u32 << (*failures).min(16))
-        .min(
-            shared
-                .config
-                .max_failure_backoff
-                .max(shared.config.failure_backoff),
-        );
     *failures = failures.saturating_add(1);
+    let config = &shared.config;
+    let delay = Backoff::new(config.failure_backoff, config.max_failure_backoff).delay(*failures);
     tokio::select! {
         () = tokio::time::sleep(delay) => {}
         _ = stop.changed() => {}
@@ -510,7 +505,7 @@ async fn pause<S: Saga>(
 /// it and the position is stored; nothing at all once the partition is
 /// asked to stop (the round in progress finishes its page).
 struct Round {
-    source: Arc<dyn EventSource>,
+    source: SharedPages,
     limit: usize,
     served: AtomicBool,
     read: AtomicUsize,
@@ -518,7 +513,7 @@ struct Round {
 }
 
 impl Round {
-    fn new(source: Arc<dyn EventSource>, limit: usize, stop: watch::Receiver<bool>) -> Self {
+    fn new(source: SharedPages, limit: usize, stop: watch::Receiver<bool>) -> Self {
         Self {
             source,
             limit,

@@ -26,7 +26,7 @@ use crate::PostgresProjectionStore;
 pub struct PartitionedWorkerBuilder<P> {
     projection: Arc<P>,
     store: PostgresProjectionStore,
-    source: Arc<dyn EventSource>,
+    source: SharedPages,
     partitions: u32,
     worker_id: String,
     lease_duration: Duration,
@@ -172,7 +172,7 @@ impl<P> std::fmt::Debug for PartitionedWorker<P> {
 struct Shared<P> {
     projection: Arc<P>,
     store: PostgresProjectionStore,
-    source: Arc<dyn EventSource>,
+    source: SharedPages,
     config: ProjectionConfig,
     scheduler: Scheduler,
     /// Events committed by managers that have stopped.
@@ -194,7 +194,7 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorker<P> {
             store,
             // Each partition reads the whole stream: its pages are fetched
             // once for all the partitions this worker holds.
-            source: Arc::new(SharedPages::new(Arc::new(source))),
+            source: SharedPages::new(source),
             partitions,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             lease_duration: Duration::from_secs(30),
@@ -328,13 +328,9 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionWork for Shared<P>
             self.scheduler.leases.clone(),
             lease.clone(),
         );
-        let manager = ProjectionManager::builder(
-            projection,
-            Arc::new(store),
-            SharedSource(Arc::clone(&self.source)),
-        )
-        .with_config(self.config.clone())
-        .build();
+        let manager = ProjectionManager::builder(projection, Arc::new(store), self.source.clone())
+            .with_config(self.config.clone())
+            .build();
         let mut inner = manager.start();
         // Aborting this task aborts the manager's with it, even before the
         // task first runs (the guard is dropped with the future).
@@ -369,30 +365,5 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// One source shared by every partition's manager.
-struct SharedSource(Arc<dyn EventSource>);
-
-#[async_trait::async_trait]
-impl EventSource for SharedSource {
-    async fn read_after(
-        &self,
-        after: Position,
-        limit: usize,
-    ) -> Result<Vec<composable_rust_core::StoredEvent>, composable_rust_core::EventStoreError> {
-        self.0.read_after(after, limit).await
-    }
-
-    async fn count_after(
-        &self,
-        after: Position,
-    ) -> Result<u64, composable_rust_core::EventStoreError> {
-        self.0.count_after(after).await
-    }
-
-    fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
     }
 }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::{migrate, stores};
+use crate::{assert_leases_given_back, migrate, stores};
 
 // ANCHOR: saga
 /// What the shop records on stream `order-{n}`.
@@ -469,16 +469,7 @@ async fn saga_workers_added_and_killed_end_every_saga_as_one_runtime_does() {
     assert!(first.values().any(|worker| worker == "c"));
 
     // The stopped workers gave their leases back.
-    let leases = PartitionLeases::new(&store)
-        .leases(&saga_work(Shipping::KIND))
-        .await
-        .unwrap();
-    assert!(
-        leases
-            .iter()
-            .all(|lease| lease.owner.is_none() || lease.owner.as_deref() == Some("a")),
-        "{leases:?}"
-    );
+    assert_leases_given_back(&store, &saga_work(Shipping::KIND), "a").await;
     store.pool().close().await;
 }
 
