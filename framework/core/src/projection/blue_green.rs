@@ -129,6 +129,21 @@ impl RebuildProgress {
     }
 }
 
+/// What a successful blue/green rebuild did, whatever the backend
+/// (`composable_rust_postgres::BlueGreen::rebuild`,
+/// `composable_rust_redis::RedisBlueGreen::rebuild`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Switched {
+    /// The version readers saw before, if any.
+    pub from: Option<u32>,
+    /// The version they see now.
+    pub to: u32,
+    /// The new version's checkpoint at the switch.
+    pub position: Position,
+    /// The load's last progress report (events, time, rate).
+    pub progress: RebuildProgress,
+}
+
 /// How [`load_version`] reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadOptions {

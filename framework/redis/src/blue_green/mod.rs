@@ -43,6 +43,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use composable_rust_core::clock::{Clock, SystemClock};
 use composable_rust_core::projection::EventSource;
+pub use composable_rust_core::projection::blue_green::Switched;
 use composable_rust_core::projection::blue_green::{
     LoadFailure, LoadOptions, RebuildProgress, load_version,
 };
@@ -110,19 +111,6 @@ pub struct Version {
     pub retired_at: Option<DateTime<Utc>>,
     /// When its rebuild failed.
     pub failed_at: Option<DateTime<Utc>>,
-}
-
-/// What a successful [`RedisBlueGreen::rebuild`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Switched {
-    /// The version readers saw before, if any.
-    pub from: Option<u32>,
-    /// The version they see now.
-    pub to: u32,
-    /// The new version's checkpoint at the switch.
-    pub position: Position,
-    /// The load's last progress report (events, time, rate).
-    pub progress: RebuildProgress,
 }
 
 /// Blue/green versions of one projection's Redis read model.
