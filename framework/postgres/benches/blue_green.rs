@@ -25,6 +25,13 @@
 //!   updated_at timestamptz DEFAULT now()`), in one transaction: the
 //!   fastest way to get those rows into that table.
 //!
+//! - **raw pipeline**: the same job in raw code, the ceiling of any rebuild
+//!   that must decode each event: the events' ids and payloads read by one
+//!   binary `COPY ... TO STDOUT` (no gap-safety, no checks), each payload
+//!   parsed into a `serde_json::Value` and encoded again as the projection
+//!   does, the rows sent by one binary `COPY ... FROM STDIN` in one
+//!   transaction, reading and writing overlapped on two connections.
+//!
 //! Each side runs [`ROUNDS`] times, alternating which goes first, after one
 //! warm-up each; the ratio is of the median rates (rows per second). The
 //! target is a ratio >= 0.8.
@@ -163,9 +170,12 @@ async fn run(pool: PgPool) {
     // Warm-up, then alternate.
     rebuild(&versions, &source, events_count).await;
     raw_copy(&pool, &rows, 0).await;
+    raw_pipeline(&pool, events_count, 0).await;
     let (mut rebuilt, mut raw, mut reads) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pipelines = Vec::new();
     for round in 0..ROUNDS {
         reads.push(read_alone(&events, events_count).await);
+        pipelines.push(raw_pipeline(&pool, events_count, round + 1).await);
         if round % 2 == 0 {
             rebuilt.push(rebuild(&versions, &source, events_count).await);
             raw.push(raw_copy(&pool, &rows, round + 1).await);
@@ -176,6 +186,7 @@ async fn run(pool: PgPool) {
     }
     let (rebuild_rate, raw_rate) = (median(&mut rebuilt), median(&mut raw));
     let read_rate = median(&mut reads);
+    let pipeline_rate = median(&mut pipelines);
     let ratio = rebuild_rate / raw_rate;
     println!();
     println!(
@@ -201,6 +212,18 @@ async fn run(pool: PgPool) {
             .collect::<Vec<_>>()
             .join(", "),
         rebuild_rate / read_rate
+    );
+    println!(
+        "raw pipeline: {} rows/s (runs: {}); raw pipeline / raw COPY: {:.2}; \
+         rebuild / raw pipeline: {:.2}",
+        rate(pipeline_rate),
+        pipelines
+            .iter()
+            .map(|r| rate(*r))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pipeline_rate / raw_rate,
+        rebuild_rate / pipeline_rate
     );
     println!(
         "ratio rebuild / raw COPY: {ratio:.2} (target >= 0.80) {}{}",
@@ -331,6 +354,103 @@ async fn raw_copy(pool: &PgPool, rows: &[(String, Vec<u8>)], round: usize) -> f6
         rate(per_second)
     );
     per_second
+}
+
+/// The raw pipeline (see the module documentation); rows/s.
+async fn raw_pipeline(pool: &PgPool, count: usize, round: usize) -> f64 {
+    let table = format!("raw_copy.pipeline_{round}");
+    for statement in [
+        "CREATE SCHEMA IF NOT EXISTS raw_copy".to_owned(),
+        format!("DROP TABLE IF EXISTS {table}"),
+        format!(
+            "CREATE TABLE {table} (key text COLLATE \"C\" PRIMARY KEY, data bytea NOT NULL, \
+             updated_at timestamptz NOT NULL DEFAULT now())"
+        ),
+    ] {
+        sqlx::query(&statement).execute(pool).await.expect("set up");
+    }
+    let started = Instant::now();
+    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<(String, Vec<u8>)>>(2);
+    let reader = tokio::spawn(read_rows_by_copy(pool.clone(), batches));
+    let mut tx = pool.begin().await.expect("begin");
+    let statement = format!("COPY {table} (key, data) FROM STDIN (FORMAT binary)");
+    let mut copy = tx.copy_in_raw(&statement).await.expect("copy");
+    copy.send(encode_header()).await.expect("send");
+    while let Some(batch) = incoming.recv().await {
+        copy.send(encode_rows(&batch)).await.expect("send");
+    }
+    copy.send((-1_i16).to_be_bytes().to_vec())
+        .await
+        .expect("send");
+    let copied = copy.finish().await.expect("finish");
+    tx.commit().await.expect("commit");
+    reader.await.expect("the reader");
+    let elapsed = started.elapsed();
+    assert_eq!(copied as usize, count);
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(pool)
+        .await
+        .expect("drop");
+    #[allow(clippy::cast_precision_loss)]
+    let per_second = count as f64 / elapsed.as_secs_f64();
+    println!(
+        "  raw pipeline:    {:.2} s, {} rows/s",
+        elapsed.as_secs_f64(),
+        rate(per_second)
+    );
+    per_second
+}
+
+/// The raw pipeline's reader: every event's id and payload by one binary
+/// COPY, as rows of [`BATCH`] (`line:<event id>`, the payload re-encoded).
+async fn read_rows_by_copy(
+    pool: PgPool,
+    batches: tokio::sync::mpsc::Sender<Vec<(String, Vec<u8>)>>,
+) {
+    use futures_util::StreamExt;
+    use sqlx::postgres::PgPoolCopyExt;
+    let mut chunks = pool
+        .copy_out_raw(
+            "COPY (SELECT event_id, payload FROM composable_rust.events \
+             ORDER BY transaction_id, sequence) TO STDOUT (FORMAT binary)",
+        )
+        .await
+        .expect("copy out");
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut at = 19; // the header: signature, flags, extension length 0
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(chunk) = chunks.next().await {
+        buffer.extend_from_slice(&chunk.expect("a chunk"));
+        // A row: 2 (field count) + 4 + 16 (the id) + 4 + 1 + n (the jsonb).
+        while buffer.len() >= at + 2 && buffer[at..at + 2] != [0xff, 0xff] {
+            let Some(length) = buffer.get(at + 22..at + 26) else {
+                break;
+            };
+            let length = usize::try_from(i32::from_be_bytes(length.try_into().expect("4")))
+                .expect("not NULL");
+            if buffer.len() < at + 26 + length {
+                break;
+            }
+            let id = uuid::Uuid::from_slice(&buffer[at + 6..at + 22]).expect("a uuid");
+            let json = std::str::from_utf8(&buffer[at + 27..at + 26 + length]).expect("UTF-8");
+            let payload: serde_json::Value = serde_json::from_str(json).expect("JSON");
+            batch.push((
+                format!("line:{id}"),
+                serde_json::to_vec(&payload).expect("json"),
+            ));
+            at += 26 + length;
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                batches.send(full).await.expect("the writer");
+            }
+        }
+        let consumed = at.min(buffer.len());
+        buffer.drain(..consumed);
+        at -= consumed;
+    }
+    if !batch.is_empty() {
+        batches.send(batch).await.expect("the writer");
+    }
 }
 
 /// One binary COPY of every row, sent in chunks of [`BATCH`] rows.

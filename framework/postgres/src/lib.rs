@@ -144,6 +144,7 @@
 #![deny(missing_docs)]
 
 mod append;
+mod copy_read;
 pub mod error;
 mod health;
 mod inspect;

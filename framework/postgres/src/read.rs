@@ -12,6 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Executor, FromRow, Postgres, Row};
 use tokio::time::Instant;
 
+use crate::copy_read::{self, COPY_PAGE_MIN};
 use crate::error::PostgresError;
 use crate::rows::{EventRow, GlobalEventRow, RawEvent, saturating_i64, unsigned};
 use crate::store::PostgresEventStore;
@@ -297,6 +298,9 @@ async fn read_page(
     if limit == 0 {
         return Ok(Page::default());
     }
+    if limit >= COPY_PAGE_MIN {
+        return read_page_by_copy(store, after, limit, events).await;
+    }
     let rows = sqlx::query_as::<_, GlobalEventRow>(&store.sql().read_all)
         .bind(saturating_i64(after.commit))
         .bind(saturating_i64(after.sequence))
@@ -322,6 +326,36 @@ async fn read_page(
         }
     }
     Ok(page)
+}
+
+/// [`read_page`] for a large page, through [`copy_read`]. A page that
+/// comes back short asks whether committed events exist after what it
+/// returned: if so, they are held back (or committed since), and
+/// [`read_all`] reads again.
+async fn read_page_by_copy(
+    store: &PostgresEventStore,
+    after: Position,
+    limit: usize,
+    events: &mut Vec<StoredEvent>,
+) -> Result<Page, PostgresError> {
+    const OPERATION: &str = "read all events";
+    let before = events.len();
+    let page = copy_read::read_page(store, after, limit, events).await?;
+    let held_back = page.corrupt.is_none() && page.rows < limit && {
+        let last = events[before..]
+            .last()
+            .map_or(after, |event| event.position);
+        sqlx::query_scalar::<_, bool>(&store.sql().exists_after)
+            .bind(saturating_i64(last.commit))
+            .bind(saturating_i64(last.sequence))
+            .fetch_one(store.pool())
+            .await
+            .map_err(|error| store.error(error, OPERATION))?
+    };
+    Ok(Page {
+        held_back,
+        corrupt: page.corrupt,
+    })
 }
 
 /// How many committed events lie after `after`: the events a follower at

@@ -52,16 +52,19 @@ pub(crate) type GlobalEventRow = (
 /// A row as stored, before it is checked and parsed.
 #[derive(Debug)]
 pub(crate) struct RawEvent {
-    stream_id: String,
-    event_id: Uuid,
-    stream_version: i64,
-    commit: i64,
-    sequence: i64,
-    event_type: String,
-    schema_version: i32,
-    payload: String,
-    metadata: String,
-    recorded_at: DateTime<Utc>,
+    pub(crate) stream_id: String,
+    pub(crate) event_id: Uuid,
+    pub(crate) stream_version: i64,
+    /// The transaction id, as `bigint`.
+    pub(crate) commit: i64,
+    pub(crate) sequence: i64,
+    pub(crate) event_type: String,
+    pub(crate) schema_version: i32,
+    /// The JSON text PostgreSQL prints for the `jsonb`.
+    pub(crate) payload: String,
+    /// The JSON text PostgreSQL prints for the `jsonb`.
+    pub(crate) metadata: String,
+    pub(crate) recorded_at: DateTime<Utc>,
 }
 
 impl From<EventRow> for RawEvent {
@@ -182,7 +185,13 @@ impl RawEvent {
             .map_err(|_| format!("its schema_version is {}", self.schema_version))?;
         let payload = serde_json::from_str::<serde_json::Value>(&self.payload)
             .map_err(|error| format!("its payload is not JSON that can be read back: {error}"))?;
-        let metadata = serde_json::from_str::<EventMetadata>(&self.metadata).map_err(|error| {
+        // Most events carry no metadata: skip the parser for them.
+        let metadata = if self.metadata == "{}" {
+            Ok(EventMetadata::default())
+        } else {
+            serde_json::from_str::<EventMetadata>(&self.metadata)
+        };
+        let metadata = metadata.map_err(|error| {
             format!(
                 "its metadata is not an object of correlation_id and causation_id (UUIDs) and \
                  headers (strings): {error}"

@@ -180,6 +180,12 @@ pub(crate) struct Statements {
     /// matches, and during a catch-up finds none.) The page is a range scan
     /// of the same index.
     pub read_all: String,
+    /// Whether the store holds a committed event after position (`$1`,
+    /// `$2`): asked by a [`COPY` page](crate::copy_read) that came back
+    /// short, to learn whether events it could not return yet exist (held
+    /// back, or committed since). One backward probe of the position
+    /// index, as in [`read_all`](Self::read_all).
+    pub exists_after: String,
     /// How many committed events lie after position (`$1`, `$2`).
     pub count_after: String,
     /// The largest transaction id stored (NULL when there are no events)
@@ -195,6 +201,8 @@ pub(crate) struct Statements {
     pub save_snapshot: String,
     /// The snapshot of stream `$1`.
     pub load_snapshot: String,
+    /// The events table, quoted: for [`read_all_copy`](Self::read_all_copy).
+    events: String,
 }
 
 impl Statements {
@@ -325,6 +333,16 @@ impl Statements {
                  ) AS e ON true \
                  ORDER BY e.transaction_id, e.sequence"
             ),
+            exists_after: format!(
+                "SELECT EXISTS ( \
+                     SELECT 1 FROM ( \
+                         SELECT transaction_id, sequence FROM {events} \
+                         ORDER BY transaction_id DESC, sequence DESC \
+                         LIMIT 1 \
+                     ) AS last \
+                     WHERE (last.transaction_id, last.sequence) > ($1::int8::text::xid8, $2::int8) \
+                 )"
+            ),
             count_after: format!(
                 "SELECT count(*) FROM {events} \
                  WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8)"
@@ -347,7 +365,28 @@ impl Statements {
                 "SELECT stream_version, schema_version, state, taken_at \
                  FROM {snapshots} WHERE stream_id = $1"
             ),
+            events,
         }
+    }
+
+    /// The page of [`read_all`](Self::read_all) (without its `held_back`
+    /// column) as a binary `COPY` to the client: up to `limit` events after
+    /// position (`commit`, `sequence`), in the native types
+    /// [`copy_read`](crate::copy_read) decodes. `COPY` takes no bind
+    /// parameters, so the three integers are spliced in; nothing else is.
+    pub(crate) fn read_all_copy(&self, commit: i64, sequence: i64, limit: usize) -> String {
+        format!(
+            "COPY ( \
+                 SELECT stream_id, event_id, stream_version, transaction_id, sequence, \
+                        event_type, schema_version, payload, metadata, recorded_at \
+                 FROM {events} \
+                 WHERE (transaction_id, sequence) > ('{commit}'::xid8, {sequence}::int8) \
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY transaction_id, sequence \
+                 LIMIT {limit} \
+             ) TO STDOUT (FORMAT binary)",
+            events = self.events
+        )
     }
 }
 

@@ -58,16 +58,22 @@ fn nested_json(depth: usize) -> String {
     format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
 }
 
-/// Reads everything after `after` (waiting out another test's open
-/// transaction, which can hold a page back for a moment) until a page ends
-/// with an error or nothing more is committed.
+/// The page sizes the reading tests use: `read_all` reads a page of 1,000
+/// or more with a binary `COPY`, a smaller one with a prepared statement,
+/// and both must report a bad row the same way.
+const PAGES: [usize; 2] = [100, 1_000];
+
+/// Reads everything after `after` in pages of `page` (waiting out another
+/// test's open transaction, which can hold a page back for a moment) until
+/// a page ends with an error or nothing more is committed.
 async fn read_until_error(
     store: &TestStore,
     mut after: Position,
+    page: usize,
 ) -> (Vec<StoredEvent>, Option<EventStoreError>) {
     let mut events = Vec::new();
     loop {
-        match store.read_all(after, 100).await {
+        match store.read_all(after, page).await {
             Ok(page) if page.is_empty() => {
                 if store.count_after(after).await.expect("count") == 0 {
                     return (events, None);
@@ -98,57 +104,60 @@ async fn read_all_returns_the_good_events_around_a_row_whose_metadata_is_not_an_
     let (bad_id, bad_position) = written[2];
     corrupt(&store, "metadata = $1::jsonb", r#""not an object""#, bad_id).await;
 
-    // The page stops before the bad row: the two good events before it.
-    let page = store
-        .read_all(Position::START, 100)
-        .await
-        .expect("first page");
-    assert_eq!(numbers(&page), [1, 2]);
+    // Both read paths report the row the same way.
+    for page_size in PAGES {
+        // The page stops before the bad row: the two good events before it.
+        let page = store
+            .read_all(Position::START, page_size)
+            .await
+            .expect("first page");
+        assert_eq!(numbers(&page), [1, 2]);
 
-    // The next read starts at the bad row: it alone is the error.
-    let error = store
-        .read_all(page[1].position, 100)
-        .await
-        .expect_err("the bad row is reported");
-    assert_eq!(error.code().as_str(), "CR-E0018");
-    assert_eq!(error.class(), ErrorClass::Permanent);
-    let EventStoreError::CorruptEvent {
-        position,
-        stream_id,
-        event_id,
-        raw,
-        reason,
-    } = &error
-    else {
-        panic!("expected CorruptEvent, got {error:?}");
-    };
-    assert_eq!(*position, bad_position);
-    assert_eq!(stream_id, id.as_str());
-    assert_eq!(*event_id, Some(bad_id));
-    assert!(reason.contains("its metadata is not an object"), "{reason}");
-    for part in [
-        r#""event_type": "Happened""#,
-        r#""schema_version": 1"#,
-        r#""payload": {"n": 3}"#,
-        r#""metadata": "not an object""#,
-        r#""stream_version": 3"#,
-        &format!(r#""event_id": "{bad_id}""#),
-    ] {
-        assert!(raw.contains(part), "raw content lacks {part}: {raw}");
+        // The next read starts at the bad row: it alone is the error.
+        let error = store
+            .read_all(page[1].position, page_size)
+            .await
+            .expect_err("the bad row is reported");
+        assert_eq!(error.code().as_str(), "CR-E0018");
+        assert_eq!(error.class(), ErrorClass::Permanent);
+        let EventStoreError::CorruptEvent {
+            position,
+            stream_id,
+            event_id,
+            raw,
+            reason,
+        } = &error
+        else {
+            panic!("expected CorruptEvent, got {error:?}");
+        };
+        assert_eq!(*position, bad_position);
+        assert_eq!(stream_id, id.as_str());
+        assert_eq!(*event_id, Some(bad_id));
+        assert!(reason.contains("its metadata is not an object"), "{reason}");
+        for part in [
+            r#""event_type": "Happened""#,
+            r#""schema_version": 1"#,
+            r#""payload": {"n": 3}"#,
+            r#""metadata": "not an object""#,
+            r#""stream_version": 3"#,
+            &format!(r#""event_id": "{bad_id}""#),
+        ] {
+            assert!(raw.contains(part), "raw content lacks {part}: {raw}");
+        }
+        // The raw content is JSON a person (or a tool) can read.
+        let parsed: serde_json::Value = serde_json::from_str(raw).expect("raw is JSON");
+        assert_eq!(parsed["payload"]["n"], 3);
+        let message = error.to_string();
+        assert!(message.starts_with("[CR-E0018] "), "{message}");
+        assert!(message.contains(&bad_position.to_string()), "{message}");
+
+        // Reading after the bad row goes on with the last good one.
+        let rest = store
+            .read_all(bad_position, page_size)
+            .await
+            .expect("after the bad row");
+        assert_eq!(numbers(&rest), [4]);
     }
-    // The raw content is JSON a person (or a tool) can read.
-    let parsed: serde_json::Value = serde_json::from_str(raw).expect("raw is JSON");
-    assert_eq!(parsed["payload"]["n"], 3);
-    let message = error.to_string();
-    assert!(message.starts_with("[CR-E0018] "), "{message}");
-    assert!(message.contains(&bad_position.to_string()), "{message}");
-
-    // Reading after the bad row goes on with the last good one.
-    let rest = store
-        .read_all(bad_position, 100)
-        .await
-        .expect("after the bad row");
-    assert_eq!(numbers(&rest), [4]);
 
     // An aggregate cannot skip an event: its stream does not load.
     let load = store
@@ -195,28 +204,30 @@ async fn every_kind_of_undecodable_row_is_one_corrupt_event() {
         let (bad_id, bad_position) = written[2];
         corrupt(&store, assignment, &value, bad_id).await;
 
-        let (good, error) = read_until_error(&store, written[1].1).await;
-        assert!(good.is_empty(), "{assignment}: {good:?}");
-        let Some(EventStoreError::CorruptEvent {
-            position,
-            reason,
-            raw,
-            ..
-        }) = error
-        else {
-            panic!("{assignment}: expected CorruptEvent, got {error:?}");
-        };
-        assert!(reason.contains(expected_reason), "{assignment}: {reason}");
-        if assignment.starts_with("sequence") {
-            // A negative sequence counts as 0: reading on moves past it.
-            assert_eq!(position, Position::new(bad_position.commit, 0));
-        } else {
-            assert_eq!(position, bad_position, "{assignment}");
+        for page in PAGES {
+            let (good, error) = read_until_error(&store, written[1].1, page).await;
+            assert!(good.is_empty(), "{assignment}, pages of {page}: {good:?}");
+            let Some(EventStoreError::CorruptEvent {
+                position,
+                reason,
+                raw,
+                ..
+            }) = error
+            else {
+                panic!("{assignment}, pages of {page}: expected CorruptEvent, got {error:?}");
+            };
+            assert!(reason.contains(expected_reason), "{assignment}: {reason}");
+            if assignment.starts_with("sequence") {
+                // A negative sequence counts as 0: reading on moves past it.
+                assert_eq!(position, Position::new(bad_position.commit, 0));
+            } else {
+                assert_eq!(position, bad_position, "{assignment}");
+            }
+            assert!(raw.contains(r#""event_type": "Happened""#), "{raw}");
+            let (rest, error) = read_until_error(&store, position, page).await;
+            assert!(error.is_none(), "{assignment}, pages of {page}: {error:?}");
+            assert_eq!(numbers(&rest), [4], "{assignment}, pages of {page}");
         }
-        assert!(raw.contains(r#""event_type": "Happened""#), "{raw}");
-        let (rest, error) = read_until_error(&store, position).await;
-        assert!(error.is_none(), "{assignment}: {error:?}");
-        assert_eq!(numbers(&rest), [4], "{assignment}");
     }
 }
 

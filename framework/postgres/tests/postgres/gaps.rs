@@ -19,8 +19,10 @@ use super::support::{self, event, stream};
 
 /// How long the writers write.
 const WRITE_FOR: Duration = Duration::from_secs(3);
-/// The reader's page size.
-const PAGE: usize = 100;
+/// The readers' page sizes: `read_all` reads a page of 1,000 or more with
+/// a binary `COPY`, a smaller one with a prepared statement; the stress
+/// follows with one reader on each path.
+const PAGES: [usize; 2] = [100, 1_000];
 /// After the last commit, how long the reader may go without reading
 /// anything new before it gives up (and the test reports what it missed).
 const STALL: Duration = Duration::from_secs(3);
@@ -55,7 +57,14 @@ async fn a_catch_up_reader_sees_every_event_once_in_order_while_commits_land_out
     let deadline = Instant::now() + WRITE_FOR;
 
     let (total_tx, total_rx) = watch::channel(None);
-    let reader = tokio::spawn(follow(store.clone(), total_rx));
+    let readers: Vec<_> = PAGES
+        .map(|page| {
+            (
+                page,
+                tokio::spawn(follow(store.clone(), total_rx.clone(), page)),
+            )
+        })
+        .into();
 
     let writers: Vec<_> = (0..6u64)
         .map(|w| {
@@ -88,25 +97,26 @@ async fn a_catch_up_reader_sees_every_event_once_in_order_while_commits_land_out
         overtaken += held.overtaken;
     }
     total_tx.send_replace(Some(committed.len()));
-    let seen = timeout(Duration::from_secs(30), reader)
-        .await
-        .expect("the reader must catch up within 30 s of the last commit")
-        .expect("reader task");
-
     let committed_set: HashSet<_> = committed.iter().copied().collect();
     assert_eq!(committed_set.len(), committed.len(), "ids are unique");
-    let seen_set: HashSet<_> = seen.iter().copied().collect();
-    let missed = committed_set.difference(&seen_set).count();
-    let phantom = seen_set.difference(&committed_set).count();
-    assert_eq!(
-        (missed, phantom),
-        (0, 0),
-        "the reader must see every committed event and nothing else \
-         ({} committed, {} seen)",
-        committed.len(),
-        seen.len()
-    );
-    assert_eq!(seen.len(), committed.len(), "each event exactly once");
+    for (page, reader) in readers {
+        let seen = timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("the reader must catch up within 30 s of the last commit")
+            .expect("reader task");
+        let seen_set: HashSet<_> = seen.iter().copied().collect();
+        let missed = committed_set.difference(&seen_set).count();
+        let phantom = seen_set.difference(&committed_set).count();
+        assert_eq!(
+            (missed, phantom),
+            (0, 0),
+            "the reader with pages of {page} must see every committed event and nothing \
+             else ({} committed, {} seen)",
+            committed.len(),
+            seen.len()
+        );
+        assert_eq!(seen.len(), committed.len(), "each event exactly once");
+    }
     // The scenario must really have committed out of order, or it proves
     // nothing.
     assert!(
@@ -206,7 +216,11 @@ async fn hold(pool: PgPool, schema: String, deadline: Instant, mut rng: Rng) -> 
 /// seen as many events as `total` says were committed (or, once the
 /// writers are done, reads nothing new for [`STALL`]). Checks as it goes
 /// that positions strictly increase and no event comes twice.
-async fn follow(store: PostgresEventStore, mut total: watch::Receiver<Option<usize>>) -> Vec<Uuid> {
+async fn follow(
+    store: PostgresEventStore,
+    mut total: watch::Receiver<Option<usize>>,
+    page_size: usize,
+) -> Vec<Uuid> {
     let mut changes = store.subscribe();
     let mut after = Position::START;
     let mut seen = Vec::new();
@@ -214,7 +228,7 @@ async fn follow(store: PostgresEventStore, mut total: watch::Receiver<Option<usi
     let mut stalled_since = Instant::now();
     loop {
         changes.borrow_and_update();
-        let page = store.read_all(after, PAGE).await.expect("read_all");
+        let page = store.read_all(after, page_size).await.expect("read_all");
         for event in &page {
             assert!(
                 event.position > after,
@@ -229,7 +243,7 @@ async fn follow(store: PostgresEventStore, mut total: watch::Receiver<Option<usi
             );
             seen.push(event.event_id);
         }
-        if page.len() == PAGE {
+        if page.len() == page_size {
             continue;
         }
         let writers_done = total.borrow().is_some();
@@ -297,13 +311,16 @@ async fn ordering_by_the_plain_sequence_skips_an_event_read_all_does_not() {
     let cursor = first[0].0;
     assert!(cursor > slow_sequence);
     // read_all returns nothing yet: B is held back behind the open A.
-    assert!(
-        store
-            .read_all(Position::START, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    for page in [10, 1_000] {
+        assert!(
+            store
+                .read_all(Position::START, page)
+                .await
+                .unwrap()
+                .is_empty(),
+            "pages of {page}"
+        );
+    }
 
     slow.commit().await.unwrap();
 
@@ -315,11 +332,14 @@ async fn ordering_by_the_plain_sequence_skips_an_event_read_all_does_not() {
         .unwrap();
     assert!(second.is_empty(), "the plain reader never sees A");
     // read_all sees both, A first.
-    let all = store.read_all(Position::START, 10).await.unwrap();
-    assert_eq!(
-        all.iter().map(|e| e.event_id).collect::<Vec<_>>(),
-        [slow_id, fast_id]
-    );
+    for page in [10, 1_000] {
+        let all = store.read_all(Position::START, page).await.unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            [slow_id, fast_id],
+            "pages of {page}"
+        );
+    }
 }
 
 /// A reader held back by a transaction that writes nothing to the event
@@ -353,14 +373,16 @@ async fn a_reader_held_back_by_a_transaction_that_ends_silently_is_woken() {
         .unwrap();
     // Let the append's own wake-ups (local and NOTIFY) arrive and clear them.
     sleep(Duration::from_millis(200)).await;
-    assert!(
-        store
-            .read_all(Position::START, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "held back behind the open transaction"
-    );
+    for page in [10, 1_000] {
+        assert!(
+            store
+                .read_all(Position::START, page)
+                .await
+                .unwrap()
+                .is_empty(),
+            "held back behind the open transaction (pages of {page})"
+        );
+    }
     changes.borrow_and_update();
     other.rollback().await.unwrap();
 
@@ -374,6 +396,8 @@ async fn a_reader_held_back_by_a_transaction_that_ends_silently_is_woken() {
         let page = store.read_all(Position::START, 10).await.unwrap();
         if !page.is_empty() {
             assert_eq!(page[0].event_id, appended_id);
+            let bulk = store.read_all(Position::START, 1_000).await.unwrap();
+            assert_eq!(bulk.len(), 1, "the bulk path reads it too");
             break;
         }
     }
