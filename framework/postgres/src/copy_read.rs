@@ -26,6 +26,8 @@
 use chrono::{DateTime, Utc};
 use composable_rust_core::{EventStoreError, Position, StoredEvent};
 use futures_util::StreamExt;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::error::PostgresError;
@@ -76,12 +78,15 @@ pub(crate) async fn read_page(
         saturating_i64(after.sequence),
         limit,
     );
-    let mut connection = store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|error| store.error(error, OPERATION))?;
+    let mut connection = ClosedUnlessFinished(Some(
+        store
+            .pool()
+            .acquire()
+            .await
+            .map_err(|error| store.error(error, OPERATION))?,
+    ));
     let mut chunks = connection
+        .get()
         .copy_out_raw(&statement)
         .await
         .map_err(|error| store.error(error, OPERATION))?;
@@ -106,8 +111,36 @@ pub(crate) async fn read_page(
             }
         })?;
     }
+    drop(chunks);
     decoder.finish()?;
+    connection.finished();
     Ok(page)
+}
+
+/// The connection of a `COPY ... TO STDOUT`, closed instead of returned to
+/// the pool unless the `COPY` was read to its end: a read dropped half-way
+/// (its task aborted, or a malformed row) leaves the rest of the `COPY` on
+/// the wire, and sqlx does not discard it, so the connection's next user
+/// would read it as the answer to its own statement.
+struct ClosedUnlessFinished(Option<PoolConnection<Postgres>>);
+
+impl ClosedUnlessFinished {
+    fn get(&mut self) -> &mut PgConnection {
+        self.0.as_mut().expect("not finished yet")
+    }
+
+    /// The `COPY` was read to its end: the connection can be reused.
+    fn finished(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for ClosedUnlessFinished {
+    fn drop(&mut self) {
+        if let Some(connection) = &mut self.0 {
+            connection.close_on_drop();
+        }
+    }
 }
 
 /// Splits a binary `COPY` stream into rows, however its chunks cut it.
@@ -124,7 +157,11 @@ struct Decoder {
 impl Decoder {
     /// Decodes every whole row of `chunk` (after what was pending) and
     /// hands it to `row`; keeps the rest for the next chunk.
-    fn push(&mut self, chunk: &[u8], mut row: impl FnMut(RawEvent)) -> Result<(), PostgresError> {
+    fn push(
+        &mut self,
+        chunk: &[u8],
+        mut row: impl FnMut(RawEvent<&str>),
+    ) -> Result<(), PostgresError> {
         // The usual case, a chunk that starts on a row boundary, is decoded
         // in place; only a cut row is copied.
         let mut joined = Vec::new();
@@ -147,15 +184,15 @@ impl Decoder {
                     }
                 } else {
                     match decode_row(rest)? {
-                        Some((Some(raw), used)) => {
+                        Decoded::Row(raw, used) => {
                             row(raw);
                             used
                         }
-                        Some((None, used)) => {
+                        Decoded::End => {
                             self.ended = true;
-                            used
+                            2
                         }
-                        None => 0,
+                        Decoded::Incomplete => 0,
                     }
                 }
             } else {
@@ -203,15 +240,24 @@ fn header_len(input: &[u8]) -> Result<Option<usize>, PostgresError> {
     Ok((input.len() >= fixed + extension).then_some(fixed + extension))
 }
 
-/// One row at the start of `input` and the bytes it took: `Some((None, 2))`
-/// for the end-of-data marker, `None` if the row is not all there yet.
-fn decode_row(input: &[u8]) -> Result<Option<(Option<RawEvent>, usize)>, PostgresError> {
+/// What the start of the input holds.
+enum Decoded<'a> {
+    /// A row, and how many bytes it took.
+    Row(RawEvent<&'a str>, usize),
+    /// The end-of-data marker (2 bytes).
+    End,
+    /// Part of a row: the rest is in the next chunk.
+    Incomplete,
+}
+
+/// The row (or the end-of-data marker) at the start of `input`.
+fn decode_row(input: &[u8]) -> Result<Decoded<'_>, PostgresError> {
     if input.len() < 2 {
-        return Ok(None);
+        return Ok(Decoded::Incomplete);
     }
     let count = i16::from_be_bytes([input[0], input[1]]);
     if count == -1 {
-        return Ok(Some((None, 2)));
+        return Ok(Decoded::End);
     }
     if usize::try_from(count).ok() != Some(COLUMNS) {
         return Err(malformed(format!(
@@ -222,7 +268,7 @@ fn decode_row(input: &[u8]) -> Result<Option<(Option<RawEvent>, usize)>, Postgre
     let mut at = 2;
     for field in &mut fields {
         let Some(length) = input.get(at..at + 4) else {
-            return Ok(None);
+            return Ok(Decoded::Incomplete);
         };
         // Every column is NOT NULL: a NULL (-1) is a changed table.
         let length = usize::try_from(read_i32(length)).map_err(|_| {
@@ -230,7 +276,7 @@ fn decode_row(input: &[u8]) -> Result<Option<(Option<RawEvent>, usize)>, Postgre
         })?;
         at += 4;
         let Some(bytes) = input.get(at..at + length) else {
-            return Ok(None);
+            return Ok(Decoded::Incomplete);
         };
         *field = bytes;
         at += length;
@@ -259,7 +305,7 @@ fn decode_row(input: &[u8]) -> Result<Option<(Option<RawEvent>, usize)>, Postgre
         metadata: jsonb(metadata, "metadata")?,
         recorded_at: timestamptz(recorded_at)?,
     };
-    Ok(Some((Some(raw), at)))
+    Ok(Decoded::Row(raw, at))
 }
 
 fn read_i32(bytes: &[u8]) -> i32 {
@@ -286,14 +332,14 @@ fn xid8(bytes: &[u8]) -> Result<i64, PostgresError> {
     })
 }
 
-fn text(bytes: &[u8], column: &str) -> Result<String, PostgresError> {
-    String::from_utf8(bytes.to_vec())
+fn text<'a>(bytes: &'a [u8], column: &str) -> Result<&'a str, PostgresError> {
+    std::str::from_utf8(bytes)
         .map_err(|_| PostgresError::corrupt(OPERATION, format!("{column} is not UTF-8")))
 }
 
 /// A binary `jsonb`: version 1, then the JSON text PostgreSQL prints for
 /// it (exactly what `jsonb::text` gives the statement path).
-fn jsonb(bytes: &[u8], column: &str) -> Result<String, PostgresError> {
+fn jsonb<'a>(bytes: &'a [u8], column: &str) -> Result<&'a str, PostgresError> {
     match bytes.split_first() {
         Some((1, json)) => text(json, column),
         _ => Err(PostgresError::corrupt(

@@ -49,21 +49,24 @@ pub(crate) type GlobalEventRow = (
     Option<DateTime<Utc>>,
 );
 
-/// A row as stored, before it is checked and parsed.
+/// A row as stored, before it is checked and parsed. Its text is owned
+/// (`String`, from a statement's row) or borrowed (`&str`, straight from
+/// the bytes of a [`COPY` page](crate::copy_read), which saves copying the
+/// payload and metadata before parsing them).
 #[derive(Debug)]
-pub(crate) struct RawEvent {
-    pub(crate) stream_id: String,
+pub(crate) struct RawEvent<S = String> {
+    pub(crate) stream_id: S,
     pub(crate) event_id: Uuid,
     pub(crate) stream_version: i64,
     /// The transaction id, as `bigint`.
     pub(crate) commit: i64,
     pub(crate) sequence: i64,
-    pub(crate) event_type: String,
+    pub(crate) event_type: S,
     pub(crate) schema_version: i32,
     /// The JSON text PostgreSQL prints for the `jsonb`.
-    pub(crate) payload: String,
+    pub(crate) payload: S,
     /// The JSON text PostgreSQL prints for the `jsonb`.
-    pub(crate) metadata: String,
+    pub(crate) metadata: S,
     pub(crate) recorded_at: DateTime<Utc>,
 }
 
@@ -146,7 +149,9 @@ impl RawEvent {
                 .into(),
         ))
     }
+}
 
+impl<S: AsRef<str> + Into<String>> RawEvent<S> {
     /// The event's position, as far as it can be told: a negative
     /// sequence (which the store never writes) counts as 0, so reading on
     /// after this position moves past the row.
@@ -169,7 +174,7 @@ impl RawEvent {
     /// Everything that can be wrong with the row, checked without
     /// consuming it (so the error can show the row).
     fn check(&self) -> Result<Parts, String> {
-        let stream_id = StreamId::new(self.stream_id.as_str())
+        let stream_id = StreamId::new(self.stream_id.as_ref())
             .map_err(|error| format!("its stream id is invalid: {error}"))?;
         let stream_version = u64::try_from(self.stream_version)
             .ok()
@@ -183,13 +188,13 @@ impl RawEvent {
         }
         let schema_version = u32::try_from(self.schema_version)
             .map_err(|_| format!("its schema_version is {}", self.schema_version))?;
-        let payload = serde_json::from_str::<serde_json::Value>(&self.payload)
+        let payload = serde_json::from_str::<serde_json::Value>(self.payload.as_ref())
             .map_err(|error| format!("its payload is not JSON that can be read back: {error}"))?;
         // Most events carry no metadata: skip the parser for them.
-        let metadata = if self.metadata == "{}" {
+        let metadata = if self.metadata.as_ref() == "{}" {
             Ok(EventMetadata::default())
         } else {
-            serde_json::from_str::<EventMetadata>(&self.metadata)
+            serde_json::from_str::<EventMetadata>(self.metadata.as_ref())
         };
         let metadata = metadata.map_err(|error| {
             format!(
@@ -212,7 +217,7 @@ impl RawEvent {
             event_id: self.event_id,
             stream_id: parts.stream_id,
             stream_version: parts.stream_version,
-            event_type: self.event_type,
+            event_type: self.event_type.into(),
             schema_version: parts.schema_version,
             payload: parts.payload,
             metadata: parts.metadata,
@@ -226,7 +231,7 @@ impl RawEvent {
             position: self.position(),
             event_id: Some(self.event_id),
             raw: self.raw(),
-            stream_id: self.stream_id,
+            stream_id: self.stream_id.into(),
             reason,
         }
     }
@@ -242,14 +247,14 @@ impl RawEvent {
              \"transaction_id\": {}, \"sequence\": {}, \"event_type\": {}, \
              \"schema_version\": {}, \"payload\": {}, \"metadata\": {}, \"recorded_at\": \"{}\"}}",
             self.event_id,
-            text(&self.stream_id),
+            text(self.stream_id.as_ref()),
             self.stream_version,
             self.commit,
             self.sequence,
-            text(&self.event_type),
+            text(self.event_type.as_ref()),
             self.schema_version,
-            self.payload,
-            self.metadata,
+            self.payload.as_ref(),
+            self.metadata.as_ref(),
             self.recorded_at.to_rfc3339(),
         )
     }

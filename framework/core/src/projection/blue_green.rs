@@ -14,7 +14,9 @@
 //!   checkpoint says it stopped);
 //! - it reads the next batch while the current one is applied and committed
 //!   (a reader task, [`LoadOptions::prefetch`] batches ahead), so reading
-//!   and writing overlap;
+//!   and writing overlap; and, on a store whose units of work take turns
+//!   ([`ProjectionStore::overlaps_units_of_work`]), it applies the next
+//!   batch while the previous one commits;
 //! - it is strict: the first event that fails stops the load with a
 //!   [`LoadFailure`] naming the event. Dead-lettering it would make the new
 //!   version silently differ from the live one, and the point of a
@@ -219,17 +221,42 @@ pub async fn load_version<P: Projection>(
     // or when the caller's task is aborted) stops it.
     let _reader =
         AbortOnDropHandle::new(tokio::spawn(read_ahead(source, start, batch_size, batches)));
+    let overlap = store.overlaps_units_of_work();
+    // The unit of work still committing (when the store lets the next
+    // batch be applied meanwhile), with its batch's size and last position.
+    let mut committing = None;
+    let committed = |state: &mut RebuildProgress, count: usize, last: Position| {
+        state.events_applied += count as u64;
+        state.events_total = state.events_total.max(state.events_applied);
+        state.position = last;
+        state.elapsed = started.elapsed();
+        report(name, version, progress, *state);
+    };
     while let Some(batch) = incoming.recv().await {
         let batch = batch.map_err(ProjectionError::from)?;
         let Some(last) = batch.last().map(|event| event.position) else {
             break;
         };
-        commit_batch(projection, store, &batch, last).await?;
-        state.events_applied += batch.len() as u64;
-        state.events_total = state.events_total.max(state.events_applied);
-        state.position = last;
-        state.elapsed = started.elapsed();
-        report(name, version, progress, state);
+        let applying = apply_batch(projection, store, &batch, last);
+        let tx = match committing.take() {
+            Some((commit, count, position)) => {
+                let (commit, applied) = tokio::join!(commit, applying);
+                commit?;
+                committed(&mut state, count, position);
+                applied?
+            }
+            None => applying.await?,
+        };
+        if overlap {
+            committing = Some((store.commit(tx), batch.len(), last));
+        } else {
+            store.commit(tx).await?;
+            committed(&mut state, batch.len(), last);
+        }
+    }
+    if let Some((commit, count, position)) = committing {
+        commit.await?;
+        committed(&mut state, count, position);
     }
     state.done = true;
     state.events_total = state.events_applied;
@@ -264,15 +291,26 @@ async fn read_ahead(
     }
 }
 
-/// Applies `batch` and moves the checkpoint to `last`, in one unit of work.
-async fn commit_batch<P: Projection>(
+/// How many events [`apply_batch`] applies between two yields.
+const YIELD_EVERY: usize = 256;
+
+/// Applies `batch` and moves the checkpoint to `last` in a new unit of
+/// work, and returns it, to be committed.
+async fn apply_batch<P: Projection>(
     projection: &P,
     store: &P::Store,
     batch: &[StoredEvent],
     last: Position,
-) -> Result<(), LoadFailure> {
+) -> Result<<P::Store as ProjectionStore>::Tx, LoadFailure> {
     let mut tx = store.begin().await?;
-    for event in batch {
+    for (index, event) in batch.iter().enumerate() {
+        // Most `apply`s never wait, so a batch would otherwise run to its
+        // end in one go: yielding now and then lets the previous batch's
+        // commit (polled beside this one) send its rows as soon as the
+        // server is ready for them, so the server works while this applies.
+        if index % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
         if projection.handles(event) {
             projection
                 .apply(event, &mut tx)
@@ -286,8 +324,7 @@ async fn commit_batch<P: Projection>(
     store
         .save_position(&mut tx, projection.name(), last)
         .await?;
-    store.commit(tx).await?;
-    Ok(())
+    Ok(tx)
 }
 
 fn report(

@@ -171,6 +171,18 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// Commits everything written through `tx`.
     async fn commit(&self, tx: Self::Tx) -> Result<(), ProjectionError>;
 
+    /// Whether a unit of work may be applied while the one begun before it
+    /// is still committing. `true` only for a store whose units of work
+    /// take turns: each waits, before it first reads or writes, until
+    /// every one begun before it has committed or been dropped, so it
+    /// still sees their writes. A bulk load
+    /// ([`load_version`](super::blue_green::load_version)) then applies
+    /// the next batch while the previous one commits. The default is
+    /// `false`, which is always correct.
+    fn overlaps_units_of_work(&self) -> bool {
+        false
+    }
+
     /// The committed value under `key`.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError>;
 

@@ -167,7 +167,9 @@ impl ProjectionCheckpoint for FencedStore {
         projection: &str,
         position: Position,
     ) -> Result<(), ProjectionError> {
-        self.leases.check(tx.unbuffered(), &self.lease).await?;
+        self.leases
+            .check(tx.unbuffered().await?, &self.lease)
+            .await?;
         self.store.save_position(tx, projection, position).await
     }
 
@@ -185,7 +187,9 @@ impl ProjectionCheckpoint for FencedStore {
         projection: &str,
         event_id: Uuid,
     ) -> Result<bool, ProjectionError> {
-        self.leases.check(tx.unbuffered(), &self.lease).await?;
+        self.leases
+            .check(tx.unbuffered().await?, &self.lease)
+            .await?;
         self.store
             .remove_dead_letter(tx, projection, event_id)
             .await

@@ -266,7 +266,13 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorker<P> {
         // this check and the reset.
         let scheduler = &shared.scheduler;
         let now = scheduler.settings.clock.now();
-        let rows = scheduler.leases.lock_all(tx.unbuffered(), &work).await?;
+        let rows = scheduler
+            .leases
+            .lock_all(
+                tx.unbuffered().await.map_err(PartitionError::Projection)?,
+                &work,
+            )
+            .await?;
         if let Some(held) = rows
             .iter()
             .find(|row| row.owner.is_some() && row.expires_at > now)
@@ -285,7 +291,11 @@ impl<P: Projection<Store = PostgresProjectionStore>> PartitionedWorker<P> {
         // change it: every stream is applied again, in its new partition).
         scheduler
             .leases
-            .recreate(tx.unbuffered(), &work, scheduler.settings.partitions)
+            .recreate(
+                tx.unbuffered().await.map_err(PartitionError::Projection)?,
+                &work,
+                scheduler.settings.partitions,
+            )
             .await?;
         let reset = async {
             shared.projection.reset(&mut tx).await?;

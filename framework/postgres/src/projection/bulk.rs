@@ -10,10 +10,17 @@
 //! rare collision) sends the row through the upsert, which is right either
 //! way. A unit of work that rolls back leaves its hashes behind, which
 //! only costs upserts.
+//!
+//! Its units of work take turns ([`BulkLoad::turn`]): each starts its
+//! transaction only once every unit of work begun before it has finished,
+//! so the loader can apply a batch while the previous one commits without
+//! a read missing that batch's writes.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::{Mutex, PoisonError};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::OwnedMutexGuard;
 
 use sqlx::PgConnection;
 
@@ -23,8 +30,12 @@ use crate::schema::SchemaName;
 /// of every key sent so far.
 pub(crate) struct BulkLoad {
     copy: String,
-    seen: Mutex<HashSet<u64>>,
+    /// The hashes of the keys sent (already hashes: see [`Prehashed`]).
+    seen: Mutex<HashSet<u64, BuildHasherDefault<Prehashed>>>,
     hasher: std::hash::RandomState,
+    /// Held by the unit of work whose transaction is open. tokio's mutex
+    /// is fair, so units of work get it in the order they asked.
+    turns: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A buffered batch of values split by [`BulkLoad::split`].
@@ -46,15 +57,23 @@ impl BulkLoad {
                 "COPY {}.projection_data (key, data) FROM STDIN (FORMAT binary)",
                 schema.quoted()
             ),
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(HashSet::default()),
             hasher: std::hash::RandomState::new(),
+            turns: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Waits until every unit of work that asked before has finished;
+    /// the turn lasts until the guard is dropped.
+    pub(crate) async fn turn(&self) -> OwnedMutexGuard<()> {
+        Arc::clone(&self.turns).lock_owned().await
     }
 
     /// Splits `rows` (sorted by key) into keys never sent before and the
     /// rest, remembering them all.
     pub(crate) fn split(&self, rows: Vec<(String, Vec<u8>)>) -> Split {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.reserve(rows.len());
         let mut split = Split {
             new: Vec::with_capacity(rows.len()),
             keys: Vec::new(),
@@ -88,6 +107,29 @@ impl BulkLoad {
             return Err(error);
         }
         copy.finish().await
+    }
+}
+
+/// The hasher of [`BulkLoad`]'s set of key hashes: each value is already
+/// a 64-bit hash of a key (with a random seed), so hashing it again would
+/// only cost time (a load remembers millions of them).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed (`write_u64`); fold anything else in.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }
 

@@ -306,7 +306,7 @@ impl DocumentTable {
             None if !valid_key(id) => None,
             None => sqlx::query_scalar(&self.inner.sql.get)
                 .bind(id)
-                .fetch_optional(tx.unbuffered())
+                .fetch_optional(tx.unbuffered().await?)
                 .await
                 .map_err(|error| self.error(error, "read a document"))?,
         };
@@ -325,6 +325,7 @@ impl DocumentTable {
         tx.document_writes(self).clear();
         let done = tx
             .unbuffered()
+            .await?
             .execute(self.inner.sql.clear.as_str())
             .await
             .map_err(|error| self.error(error, "clear a document table"))?;

@@ -310,6 +310,9 @@ impl ProjectionStore for PostgresProjectionStore {
     /// Starts a transaction (on a connection from the pool, held until the
     /// unit of work is committed or dropped).
     async fn begin(&self) -> Result<PostgresProjectionTx, ProjectionError> {
+        if self.inner.bulk.is_some() {
+            return Ok(PostgresProjectionTx::deferred(Arc::clone(&self.inner)));
+        }
         let tx = self
             .inner
             .pool
@@ -319,9 +322,35 @@ impl ProjectionStore for PostgresProjectionStore {
         Ok(PostgresProjectionTx::new(tx, Arc::clone(&self.inner)))
     }
 
+    /// `true` only for a version being bulk-loaded by a blue/green
+    /// rebuild: its units of work take turns (see
+    /// [`PostgresProjectionTx`]).
+    fn overlaps_units_of_work(&self) -> bool {
+        self.inner.bulk.is_some()
+    }
+
     /// Sends the writes still buffered in `tx`, then commits.
+    ///
+    /// While a version bulk-loads, the commit (whose rows go out with
+    /// `COPY`) runs as a task of its own and always finishes, even when the
+    /// caller stops waiting for it: a `COPY` dropped half-way would leave
+    /// its connection unusable (sqlx does not recover it), and a commit
+    /// the load no longer waits for only writes to a version that will be
+    /// dropped.
     async fn commit(&self, tx: PostgresProjectionTx) -> Result<(), ProjectionError> {
-        tx.commit().await
+        if self.inner.bulk.is_none() {
+            return tx.commit().await;
+        }
+        match tokio::spawn(tx.commit()).await {
+            Ok(committed) => committed,
+            // A panic in the commit is the caller's panic, as if inline.
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            // The runtime is shutting down: the commit did not finish.
+            Err(_) => Err(self
+                .inner
+                .error(sqlx::Error::PoolClosed, "commit a unit of work")
+                .into()),
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ProjectionError> {
@@ -398,7 +427,7 @@ impl ProjectionCheckpoint for PostgresProjectionStore {
             .bind(projection)
             .bind(commit)
             .bind(sequence)
-            .fetch_optional(tx.unbuffered())
+            .fetch_optional(tx.unbuffered().await?)
             .await
             .map_err(|error| self.inner.error(error, "save a checkpoint"))?;
         match written {
@@ -428,7 +457,7 @@ impl ProjectionCheckpoint for PostgresProjectionStore {
             .bind(&letter.error)
             .bind(i64::from(letter.attempts))
             .bind(letter.failed_at)
-            .execute(tx.unbuffered())
+            .execute(tx.unbuffered().await?)
             .await
             .map_err(|error| self.inner.error(error, "record a dead letter"))?;
         Ok(())
@@ -443,7 +472,7 @@ impl ProjectionCheckpoint for PostgresProjectionStore {
         let removed: Option<i32> = sqlx::query_scalar(&self.inner.sql.remove_dead_letter)
             .bind(projection)
             .bind(event_id)
-            .fetch_optional(tx.unbuffered())
+            .fetch_optional(tx.unbuffered().await?)
             .await
             .map_err(|error| self.inner.error(error, "remove a dead letter"))?;
         Ok(removed.is_some())

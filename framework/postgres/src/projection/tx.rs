@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use composable_rust_core::ProjectionError;
 use composable_rust_core::projection::ProjectionTx;
 use sqlx::{PgConnection, Postgres, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 use super::documents::DocumentTable;
 use super::sql::prefix_successor;
@@ -49,8 +50,24 @@ use crate::error::PostgresError;
 /// holding a NUL character) is refused when it is made, as
 /// [`ProjectionError::Apply`], so the event that caused it can be
 /// dead-lettered; errors that surface at commit are infrastructure errors.
+///
+/// # While a blue/green version loads
+///
+/// A unit of work of a version being bulk-loaded (see
+/// [`BlueGreen`](super::BlueGreen)) starts its transaction only when it
+/// first needs the database, and only after every unit of work begun
+/// before it has committed or been dropped (they take turns, in order).
+/// Until then it only buffers, so the load applies the next batch while
+/// the previous one commits, and a read still sees every earlier batch.
 pub struct PostgresProjectionTx {
-    tx: Transaction<'static, Postgres>,
+    /// `None` until the unit of work first needs the database (only while
+    /// a version bulk-loads; otherwise it starts with the unit of work).
+    tx: Option<Transaction<'static, Postgres>>,
+    /// This unit of work's turn to use the database, while a version
+    /// bulk-loads: held from the start of its transaction until it ends.
+    /// Declared after `tx`, so it is released after the transaction is
+    /// dropped.
+    turn: Option<OwnedMutexGuard<()>>,
     store: Arc<Inner>,
     /// Key -> the latest value written (`None`: deleted).
     values: BTreeMap<String, Option<Vec<u8>>>,
@@ -66,13 +83,45 @@ pub(crate) struct DocumentWrites {
 }
 
 impl PostgresProjectionTx {
+    /// A unit of work in transaction `tx`, begun already.
     pub(crate) fn new(tx: Transaction<'static, Postgres>, store: Arc<Inner>) -> Self {
         Self {
-            tx,
+            tx: Some(tx),
+            turn: None,
             store,
             values: BTreeMap::new(),
             documents: BTreeMap::new(),
         }
+    }
+
+    /// A unit of work of a bulk-loading store, whose transaction starts
+    /// on first use (see [`attach`](Self::attach)).
+    pub(crate) fn deferred(store: Arc<Inner>) -> Self {
+        Self {
+            tx: None,
+            turn: None,
+            store,
+            values: BTreeMap::new(),
+            documents: BTreeMap::new(),
+        }
+    }
+
+    /// The transaction, started now if it has not been: after waiting
+    /// for this unit of work's turn when the store bulk-loads.
+    async fn attach(&mut self) -> Result<&mut Transaction<'static, Postgres>, PostgresError> {
+        if self.tx.is_none() {
+            if let Some(bulk) = &self.store.bulk {
+                self.turn = Some(bulk.turn().await);
+            }
+            let tx = self
+                .store
+                .pool
+                .begin()
+                .await
+                .map_err(|error| self.store.error(error, "begin a unit of work"))?;
+            self.tx = Some(tx);
+        }
+        Ok(self.tx.as_mut().expect("started above"))
     }
 
     /// The transaction's connection, for a projection's own SQL in the
@@ -88,7 +137,7 @@ impl PostgresProjectionTx {
     /// [`ProjectionError::Backend`] if sending the buffered writes failed.
     pub async fn connection(&mut self) -> Result<&mut PgConnection, ProjectionError> {
         self.flush().await?;
-        Ok(&mut self.tx)
+        self.unbuffered().await
     }
 
     /// The schema of the store this unit of work belongs to.
@@ -102,28 +151,42 @@ impl PostgresProjectionTx {
     ///
     /// [`ProjectionError::Backend`] if a statement fails.
     pub async fn flush(&mut self) -> Result<(), ProjectionError> {
-        self.flush_values().await?;
+        self.send_buffered(NewKeys::Upsert).await
+    }
+
+    /// Sends the buffered writes, the new keys of a bulk load as
+    /// `new_keys` says.
+    async fn send_buffered(&mut self, new_keys: NewKeys) -> Result<(), ProjectionError> {
+        self.flush_values(new_keys).await?;
         for (_, writes) in std::mem::take(&mut self.documents) {
-            writes.table.flush(&mut self.tx, writes.rows).await?;
+            let tx = self.attach().await?;
+            writes.table.flush(tx, writes.rows).await?;
         }
         Ok(())
     }
 
     /// Flushes, then commits the transaction.
+    /// A unit of work that never needed the database has nothing to
+    /// commit.
     pub(crate) async fn commit(mut self) -> Result<(), ProjectionError> {
-        self.flush().await?;
-        let store = Arc::clone(&self.store);
-        self.tx
-            .commit()
+        self.send_buffered(NewKeys::Copy).await?;
+        let Some(tx) = self.tx.take() else {
+            return Ok(());
+        };
+        tx.commit()
             .await
-            .map_err(|error| store.error(error, "commit a unit of work"))?;
+            .map_err(|error| self.store.error(error, "commit a unit of work"))?;
         Ok(())
     }
 
     /// The connection, without flushing: for statements on tables the
     /// buffer never touches (checkpoints, dead letters), or after a flush.
-    pub(crate) fn unbuffered(&mut self) -> &mut PgConnection {
-        &mut self.tx
+    ///
+    /// # Errors
+    ///
+    /// [`ProjectionError::Backend`] if the transaction could not start.
+    pub(crate) async fn unbuffered(&mut self) -> Result<&mut PgConnection, ProjectionError> {
+        Ok(&mut **self.attach().await?)
     }
 
     /// The buffered writes of `table`.
@@ -141,7 +204,7 @@ impl PostgresProjectionTx {
             .rows
     }
 
-    async fn flush_values(&mut self) -> Result<(), PostgresError> {
+    async fn flush_values(&mut self, new_keys: NewKeys) -> Result<(), PostgresError> {
         if self.values.is_empty() {
             return Ok(());
         }
@@ -157,34 +220,58 @@ impl PostgresProjectionTx {
                 None => deleted.push(key),
             }
         }
-        if let Some(bulk) = &self.store.bulk {
-            // A blue/green load: keys never written go out with COPY.
-            let split = bulk.split(keys.into_iter().zip(data).collect());
-            (keys, data) = (split.keys, split.data);
-            if !split.new.is_empty() {
-                bulk.copy(&mut self.tx, &split.new)
-                    .await
-                    .map_err(|error| self.store.error(error, "bulk-load values"))?;
+        let store = Arc::clone(&self.store);
+        let tx = self.attach().await?;
+        if let Some(bulk) = &store.bulk {
+            // A blue/green load: keys never written go out with COPY (at
+            // commit; a flush before upserts them, and still remembers them).
+            let mut split = bulk.split(keys.into_iter().zip(data).collect());
+            match new_keys {
+                NewKeys::Copy if !split.new.is_empty() => {
+                    bulk.copy(tx, &split.new)
+                        .await
+                        .map_err(|error| store.error(error, "bulk-load values"))?;
+                }
+                NewKeys::Copy => {}
+                NewKeys::Upsert => {
+                    for (key, value) in split.new.drain(..) {
+                        split.keys.push(key);
+                        split.data.push(value);
+                    }
+                }
             }
+            (keys, data) = (split.keys, split.data);
         }
-        let sql = &self.store.sql;
+        let sql = &store.sql;
         if !keys.is_empty() {
             sqlx::query(&sql.upsert_many)
                 .bind(keys)
                 .bind(data)
-                .execute(&mut *self.tx)
+                .execute(&mut **tx)
                 .await
-                .map_err(|error| self.store.error(error, "write values"))?;
+                .map_err(|error| store.error(error, "write values"))?;
         }
         if !deleted.is_empty() {
             sqlx::query(&sql.delete_many)
                 .bind(deleted)
-                .execute(&mut *self.tx)
+                .execute(&mut **tx)
                 .await
-                .map_err(|error| self.store.error(error, "delete values"))?;
+                .map_err(|error| store.error(error, "delete values"))?;
         }
         Ok(())
     }
+}
+
+/// How a flush sends the new keys of a bulk load.
+#[derive(Clone, Copy)]
+enum NewKeys {
+    /// With `COPY`: only in the commit, which runs as a task of its own
+    /// (see [`PostgresProjectionStore::commit`](super::PostgresProjectionStore)),
+    /// because a `COPY` dropped half-way leaves its connection unusable.
+    Copy,
+    /// With the ordinary upsert: a flush the projection asked for, inside
+    /// an `apply` that may be dropped at any await.
+    Upsert,
 }
 
 impl std::fmt::Debug for PostgresProjectionTx {
@@ -232,11 +319,12 @@ impl ProjectionTx for PostgresProjectionTx {
         if !valid_key(key) {
             return Ok(None);
         }
-        Ok(sqlx::query_scalar(&self.store.sql.get)
+        let store = Arc::clone(&self.store);
+        Ok(sqlx::query_scalar(&store.sql.get)
             .bind(key)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut **self.attach().await?)
             .await
-            .map_err(|error| self.store.error(error, "read a value"))?)
+            .map_err(|error| store.error(error, "read a value"))?)
     }
 
     /// Buffers the delete.
@@ -255,15 +343,16 @@ impl ProjectionTx for PostgresProjectionTx {
             return Ok(0);
         }
         self.values.retain(|key, _| !key.starts_with(prefix));
-        let sql = &self.store.sql;
+        let store = Arc::clone(&self.store);
+        let sql = &store.sql;
         let query = match prefix_successor(prefix) {
             Some(upper) => sqlx::query(&sql.delete_range).bind(prefix).bind(upper),
             None => sqlx::query(&sql.delete_from).bind(prefix),
         };
         let done = query
-            .execute(&mut *self.tx)
+            .execute(&mut **self.attach().await?)
             .await
-            .map_err(|error| self.store.error(error, "delete values by prefix"))?;
+            .map_err(|error| store.error(error, "delete values by prefix"))?;
         Ok(done.rows_affected())
     }
 }

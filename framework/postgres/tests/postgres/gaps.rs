@@ -410,3 +410,44 @@ fn the_store_is_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
     assert_traits::<PostgresEventStore>();
 }
+
+/// A bulk page (read by `COPY`) whose reader is dropped half-way, as when
+/// a projection manager or a rebuild is stopped, must not leave the rest
+/// of the `COPY` on a pooled connection: the next statement on that
+/// connection would read it as its own answer. The pool here has one
+/// connection, so every read after the drop reuses it (or its
+/// replacement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_read_dropped_half_way_leaves_the_pool_usable() {
+    let store = support::fresh_store().await;
+    let id = stream("dropped");
+    for chunk in 0..5 {
+        let batch = (0..1_000).map(|n| event(chunk * 1_000 + n)).collect();
+        store
+            .append(&id, ExpectedVersion::Any, batch)
+            .await
+            .expect("append");
+    }
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&support::database_url())
+        .await
+        .expect("a pool of one connection");
+    let narrow = PostgresEventStore::new(one)
+        .with_schema(store.schema())
+        .expect("valid schema");
+    for cut in [0, 1, 2, 5] {
+        let read = narrow.read_all(Position::START, 5_000);
+        // Dropped at its first await, or a few milliseconds in (mid-COPY).
+        let _ = timeout(Duration::from_millis(cut), read).await;
+        for page in [10, 5_000] {
+            let events = narrow
+                .read_all(Position::START, page)
+                .await
+                .unwrap_or_else(|error| {
+                    panic!("after a drop at {cut} ms, pages of {page}: {error}")
+                });
+            assert_eq!(events.len(), page, "after a drop at {cut} ms");
+        }
+    }
+}
