@@ -117,6 +117,12 @@
 //! the transaction holding the horizon may end without any notification.
 //! Keep writing transactions short.
 //!
+//! A page of 1,000 events or more is read with the same statement inside
+//! one binary `COPY ... TO STDOUT`, decoded here as the rows arrive (about
+//! twice the rate for catch-ups and blue/green rebuilds); a page that comes
+//! back short then asks whether events exist after it, and waits for the
+//! horizon as above if they do.
+//!
 //! Because positions are transaction ids, events copied to another server
 //! by a logical dump and restore keep the old server's ids, which may lie
 //! ahead of the new server's: readers would never return them. `migrate`,
