@@ -325,17 +325,7 @@ async fn rebuild(versions: &BlueGreen, source: &Arc<dyn EventSource>, count: usi
 /// One binary COPY of `rows` into a fresh table of the store's shape, in
 /// one transaction; rows/s.
 async fn raw_copy(pool: &PgPool, rows: &[(String, Vec<u8>)], round: usize) -> f64 {
-    let table = format!("raw_copy.data_{round}");
-    for statement in [
-        "CREATE SCHEMA IF NOT EXISTS raw_copy".to_owned(),
-        format!("DROP TABLE IF EXISTS {table}"),
-        format!(
-            "CREATE TABLE {table} (key text COLLATE \"C\" PRIMARY KEY, data bytea NOT NULL, \
-             updated_at timestamptz NOT NULL DEFAULT now())"
-        ),
-    ] {
-        sqlx::query(&statement).execute(pool).await.expect("set up");
-    }
+    let table = empty_table(pool, &format!("data_{round}")).await;
     let started = Instant::now();
     let mut tx = pool.begin().await.expect("begin");
     let copied = copy_all(&mut tx, &table, rows).await;
@@ -356,9 +346,10 @@ async fn raw_copy(pool: &PgPool, rows: &[(String, Vec<u8>)], round: usize) -> f6
     per_second
 }
 
-/// The raw pipeline (see the module documentation); rows/s.
-async fn raw_pipeline(pool: &PgPool, count: usize, round: usize) -> f64 {
-    let table = format!("raw_copy.pipeline_{round}");
+/// A new, empty table `raw_copy.<name>` of the projection store's shape
+/// (the raw sides' target); its qualified name.
+async fn empty_table(pool: &PgPool, name: &str) -> String {
+    let table = format!("raw_copy.{name}");
     for statement in [
         "CREATE SCHEMA IF NOT EXISTS raw_copy".to_owned(),
         format!("DROP TABLE IF EXISTS {table}"),
@@ -369,6 +360,12 @@ async fn raw_pipeline(pool: &PgPool, count: usize, round: usize) -> f64 {
     ] {
         sqlx::query(&statement).execute(pool).await.expect("set up");
     }
+    table
+}
+
+/// The raw pipeline (see the module documentation); rows/s.
+async fn raw_pipeline(pool: &PgPool, count: usize, round: usize) -> f64 {
+    let table = empty_table(pool, &format!("pipeline_{round}")).await;
     let started = Instant::now();
     let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<(String, Vec<u8>)>>(2);
     let reader = tokio::spawn(read_rows_by_copy(pool.clone(), batches));

@@ -31,6 +31,7 @@ use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::error::PostgresError;
+use crate::read::READ_ALL as OPERATION;
 use crate::rows::{RawEvent, saturating_i64};
 use crate::store::PostgresEventStore;
 
@@ -39,10 +40,6 @@ use crate::store::PostgresEventStore;
 /// prepared statement, which saves parsing and planning the `COPY` each
 /// time.
 pub(crate) const COPY_PAGE_MIN: usize = 1_000;
-
-/// The operation named in this path's errors (the same as the statement
-/// path's).
-const OPERATION: &str = "read all events";
 
 /// The start of every binary `COPY` stream (PostgreSQL's documentation,
 /// "Binary Format").

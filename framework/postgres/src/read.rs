@@ -277,6 +277,9 @@ pub(crate) async fn read_all(
     }
 }
 
+/// The operation named in the errors of `read_all`'s pages, by either path.
+pub(crate) const READ_ALL: &str = "read all events";
+
 /// What [`read_page`] found besides the events.
 #[derive(Debug, Default)]
 struct Page {
@@ -294,7 +297,6 @@ async fn read_page(
     limit: usize,
     events: &mut Vec<StoredEvent>,
 ) -> Result<Page, PostgresError> {
-    const OPERATION: &str = "read all events";
     if limit == 0 {
         return Ok(Page::default());
     }
@@ -307,14 +309,14 @@ async fn read_page(
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(store.pool())
         .await
-        .map_err(|error| store.error(error, OPERATION))?;
+        .map_err(|error| store.error(error, READ_ALL))?;
     let mut page = Page {
         held_back: rows.first().is_some_and(|row| row.0),
         corrupt: None,
     };
     events.reserve(rows.len());
     for row in rows {
-        let Some(raw) = RawEvent::from_global(row, OPERATION)? else {
+        let Some(raw) = RawEvent::from_global(row, READ_ALL)? else {
             continue;
         };
         match raw.decode() {
@@ -338,7 +340,6 @@ async fn read_page_by_copy(
     limit: usize,
     events: &mut Vec<StoredEvent>,
 ) -> Result<Page, PostgresError> {
-    const OPERATION: &str = "read all events";
     let before = events.len();
     let page = copy_read::read_page(store, after, limit, events).await?;
     let held_back = page.corrupt.is_none() && page.rows < limit && {
@@ -350,7 +351,7 @@ async fn read_page_by_copy(
             .bind(saturating_i64(last.sequence))
             .fetch_one(store.pool())
             .await
-            .map_err(|error| store.error(error, OPERATION))?
+            .map_err(|error| store.error(error, READ_ALL))?
     };
     Ok(Page {
         held_back,
