@@ -41,6 +41,9 @@ use crate::store::PostgresEventStore;
 /// time.
 pub(crate) const COPY_PAGE_MIN: usize = 1_000;
 
+/// The most events a page makes room for before they arrive.
+const RESERVE_AT_MOST: usize = 65_536;
+
 /// The start of every binary `COPY` stream (PostgreSQL's documentation,
 /// "Binary Format").
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
@@ -87,7 +90,8 @@ pub(crate) async fn read_page(
         .copy_out_raw(&statement)
         .await
         .map_err(|error| store.error(error, OPERATION))?;
-    events.reserve(limit);
+    // A limit can be far above what the store holds ("everything").
+    events.reserve(limit.min(RESERVE_AT_MOST));
     let mut decoder = Decoder::default();
     let mut page = CopyPage {
         rows: 0,

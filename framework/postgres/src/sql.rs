@@ -375,6 +375,8 @@ impl Statements {
     /// [`copy_read`](crate::copy_read) decodes. `COPY` takes no bind
     /// parameters, so the three integers are spliced in; nothing else is.
     pub(crate) fn read_all_copy(&self, commit: i64, sequence: i64, limit: usize) -> String {
+        // A limit above what a `bigint` holds means "all", as that does.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         format!(
             "COPY ( \
                  SELECT stream_id, event_id, stream_version, transaction_id, sequence, \

@@ -451,3 +451,21 @@ async fn a_bulk_read_dropped_half_way_leaves_the_pool_usable() {
         }
     }
 }
+
+/// "Everything" is a valid page size on both read paths.
+#[tokio::test]
+async fn a_page_size_beyond_any_store_reads_everything() {
+    let store = support::fresh_store().await;
+    let id = stream("everything");
+    store
+        .append(&id, ExpectedVersion::Any, (0..3).map(event).collect())
+        .await
+        .expect("append");
+    let mine = |events: Vec<composable_rust_core::StoredEvent>| {
+        events.into_iter().filter(|e| e.stream_id == id).count()
+    };
+    for limit in [u64::MAX as usize, i64::MAX as usize, 1_000_000] {
+        let events = store.read_all(Position::START, limit).await.expect("read");
+        assert_eq!(mine(events), 3, "limit {limit}");
+    }
+}
