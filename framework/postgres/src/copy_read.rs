@@ -98,8 +98,8 @@ pub(crate) async fn read_page(
         corrupt: None,
     };
     // Read to the end even after a bad row (the rows after it are only
-    // counted): a COPY left unread would have to be discarded by the
-    // connection's next user.
+    // counted), so the connection can go back to the pool (see
+    // `ClosedUnlessFinished`).
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|error| store.error(error, OPERATION))?;
         decoder.push(&chunk, |raw| {

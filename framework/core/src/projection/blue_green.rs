@@ -306,8 +306,9 @@ async fn apply_batch<P: Projection>(
     for (index, event) in batch.iter().enumerate() {
         // Most `apply`s never wait, so a batch would otherwise run to its
         // end in one go: yielding now and then lets the previous batch's
-        // commit (polled beside this one) send its rows as soon as the
-        // server is ready for them, so the server works while this applies.
+        // commit, polled beside this one, send its rows as soon as the
+        // server is ready for them (a store that commits in a task of its
+        // own does not need it), so the server works while this applies.
         if index % YIELD_EVERY == YIELD_EVERY - 1 {
             tokio::task::yield_now().await;
         }

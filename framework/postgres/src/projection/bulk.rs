@@ -20,9 +20,8 @@ use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::OwnedMutexGuard;
-
 use sqlx::PgConnection;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::schema::SchemaName;
 

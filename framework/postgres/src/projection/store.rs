@@ -308,7 +308,8 @@ impl ProjectionStore for PostgresProjectionStore {
     }
 
     /// Starts a transaction (on a connection from the pool, held until the
-    /// unit of work is committed or dropped).
+    /// unit of work is committed or dropped); while a version bulk-loads,
+    /// on first use instead (see [`PostgresProjectionTx`]).
     async fn begin(&self) -> Result<PostgresProjectionTx, ProjectionError> {
         if self.inner.bulk.is_some() {
             return Ok(PostgresProjectionTx::deferred(Arc::clone(&self.inner)));
@@ -346,10 +347,16 @@ impl ProjectionStore for PostgresProjectionStore {
             // A panic in the commit is the caller's panic, as if inline.
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             // The runtime is shutting down: the commit did not finish.
-            Err(_) => Err(self
-                .inner
-                .error(sqlx::Error::PoolClosed, "commit a unit of work")
-                .into()),
+            Err(_) => {
+                let cancelled = std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "the commit's task was cancelled: the runtime is shutting down",
+                );
+                Err(self
+                    .inner
+                    .error(sqlx::Error::Io(cancelled), "commit a unit of work")
+                    .into())
+            }
         }
     }
 

@@ -165,9 +165,8 @@ impl PostgresProjectionTx {
         Ok(())
     }
 
-    /// Flushes, then commits the transaction.
-    /// A unit of work that never needed the database has nothing to
-    /// commit.
+    /// Flushes, then commits the transaction (a unit of work that never
+    /// needed the database has none, and nothing to commit).
     pub(crate) async fn commit(mut self) -> Result<(), ProjectionError> {
         self.send_buffered(NewKeys::Copy).await?;
         let Some(tx) = self.tx.take() else {
