@@ -240,9 +240,15 @@ pub async fn load_version<P: Projection>(
         let applying = apply_batch(projection, store, &batch, last);
         let tx = match committing.take() {
             Some((commit, count, position)) => {
-                let (commit, applied) = tokio::join!(commit, applying);
+                // Progress moves as soon as the commit is done, not when
+                // the next batch is applied too (an `apply` may wait long).
+                let reported = async {
+                    commit.await?;
+                    committed(&mut state, count, position);
+                    Ok::<(), ProjectionError>(())
+                };
+                let (commit, applied) = tokio::join!(reported, applying);
                 commit?;
-                committed(&mut state, count, position);
                 applied?
             }
             None => applying.await?,
