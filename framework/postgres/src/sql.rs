@@ -314,35 +314,16 @@ impl Statements {
                         e.schema_version, e.payload::text, e.metadata::text, e.recorded_at \
                  FROM ( \
                      SELECT EXISTS ( \
-                         SELECT 1 FROM ( \
-                             SELECT transaction_id, sequence FROM {events} \
-                             ORDER BY transaction_id DESC, sequence DESC \
-                             LIMIT 1 \
-                         ) AS last \
-                         WHERE (last.transaction_id, last.sequence) \
-                                   > ($1::int8::text::xid8, $2::int8) \
+                         {last_after} \
                            AND last.transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) \
                      ) AS held_back \
                  ) AS h \
-                 LEFT JOIN LATERAL ( \
-                     SELECT * FROM {events} \
-                     WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8) \
-                       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                     ORDER BY transaction_id, sequence \
-                     LIMIT $3 \
-                 ) AS e ON true \
-                 ORDER BY e.transaction_id, e.sequence"
+                 LEFT JOIN LATERAL ({page}) AS e ON true \
+                 ORDER BY e.transaction_id, e.sequence",
+                last_after = last_after(&events),
+                page = page(&events, "*", "$1::int8::text::xid8", "$2::int8", "$3"),
             ),
-            exists_after: format!(
-                "SELECT EXISTS ( \
-                     SELECT 1 FROM ( \
-                         SELECT transaction_id, sequence FROM {events} \
-                         ORDER BY transaction_id DESC, sequence DESC \
-                         LIMIT 1 \
-                     ) AS last \
-                     WHERE (last.transaction_id, last.sequence) > ($1::int8::text::xid8, $2::int8) \
-                 )"
-            ),
+            exists_after: format!("SELECT EXISTS ({})", last_after(&events)),
             count_after: format!(
                 "SELECT count(*) FROM {events} \
                  WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8)"
@@ -377,18 +358,15 @@ impl Statements {
     pub(crate) fn read_all_copy(&self, commit: i64, sequence: i64, limit: usize) -> String {
         // A limit above what a `bigint` holds means "all", as that does.
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        format!(
-            "COPY ( \
-                 SELECT stream_id, event_id, stream_version, transaction_id, sequence, \
-                        event_type, schema_version, payload, metadata, recorded_at \
-                 FROM {events} \
-                 WHERE (transaction_id, sequence) > ('{commit}'::xid8, {sequence}::int8) \
-                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY transaction_id, sequence \
-                 LIMIT {limit} \
-             ) TO STDOUT (FORMAT binary)",
-            events = self.events
-        )
+        let page = page(
+            &self.events,
+            "stream_id, event_id, stream_version, transaction_id, sequence, event_type, \
+             schema_version, payload, metadata, recorded_at",
+            &format!("'{commit}'::xid8"),
+            &format!("{sequence}::int8"),
+            &limit.to_string(),
+        );
+        format!("COPY ({page}) TO STDOUT (FORMAT binary)")
     }
 }
 
@@ -396,3 +374,32 @@ impl Statements {
 pub(crate) const STREAM_VERSION_KEY: &str = "events_stream_version_key";
 /// The constraint that makes `event_id` unique.
 pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";
+
+/// The probe of [`Statements::read_all`] and [`Statements::exists_after`]:
+/// the last event of `events` in position order, if it lies after position
+/// (`$1`, `$2`) (one backward probe of the position index).
+fn last_after(events: &str) -> String {
+    format!(
+        "SELECT 1 FROM ( \
+             SELECT transaction_id, sequence FROM {events} \
+             ORDER BY transaction_id DESC, sequence DESC \
+             LIMIT 1 \
+         ) AS last \
+         WHERE (last.transaction_id, last.sequence) > ($1::int8::text::xid8, $2::int8)"
+    )
+}
+
+/// A page of `read_all`, on either read path: `columns` of up to `limit`
+/// events of `events` after position (`commit`, `sequence`), below the
+/// horizon, in position order (a range scan of the position index). The
+/// bounds are SQL: bind parameters for the statement, integer literals
+/// for `COPY`.
+fn page(events: &str, columns: &str, commit: &str, sequence: &str, limit: &str) -> String {
+    format!(
+        "SELECT {columns} FROM {events} \
+         WHERE (transaction_id, sequence) > ({commit}, {sequence}) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, sequence \
+         LIMIT {limit}"
+    )
+}
