@@ -27,7 +27,12 @@ pub const ORDERS_TOPIC: &str = "orders";
 /// How many messages one receive takes.
 const BATCH: usize = 100;
 
-/// How many orders of a batch are handled at once.
+/// How many orders of a batch are handled at once. More in flight
+/// finish the checkouts a little sooner, but take the cores from the
+/// requests: at 32, the load test's peak fell from about 700 to about 590
+/// orders a second and the p99 at half peak rose from about 25 to 45 ms.
+/// Orders reserving the same product take turns on its stock (the stock
+/// repository keeps hot aggregates), so they do not conflict.
 const PARALLEL_ORDERS: usize = 8;
 
 /// How often commands whose delivery failed are sent again.
@@ -180,8 +185,6 @@ pub async fn consume(
             let runtime = runtime.clone();
             let permits = Arc::clone(&permits);
             tasks.spawn(async move {
-                // Orders of one batch often reserve the same product: a
-                // few at a time keep the stock stream's conflicts short.
                 let _permit = permits.acquire_owned().await;
                 let mut handled = Vec::with_capacity(messages.len());
                 for message in messages {

@@ -38,13 +38,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use composable_rust::event_bus::{EventPublisher, SubscribeOptions, Topic};
+use composable_rust::event_bus::{EventPublisher, PublisherConfig, SubscribeOptions, Topic};
 use composable_rust::health::{EventBusCheck, HealthRegistry, ProjectionCheck};
 use composable_rust::postgres::{
     DocumentTable, PostgresEventStore, PostgresHealthCheck, PostgresProjectionStore,
 };
 use composable_rust::prelude::*;
-use composable_rust::projection::{CacheMode, CachedProjectionStore};
+use composable_rust::projection::{CacheMode, CachedProjectionStore, ProjectionConfig};
 use composable_rust::redis::{RedisHealthCheck, RedisProjectionStore};
 use composable_rust::resilience::{Backoff, RetryPolicy};
 use composable_rust::shutdown::{CancellationToken, ShutdownGroup, ShutdownReport};
@@ -78,6 +78,11 @@ pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 /// PostgreSQL connections of the shop (the HTTP handlers, the projection
 /// managers, the publisher and the saga share them).
 const POOL_SIZE: u32 = 32;
+/// How long the publisher and the projections wait, once caught up while
+/// orders keep coming, before reading the next events: at a few hundred
+/// orders a second this turns one read and one checkpoint per event into
+/// one per few events, for at most this much more lag.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// The shop, running: its address, and what [`shutdown`](Self::shutdown)
 /// stops.
@@ -150,6 +155,10 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         Arc::clone(&read_store),
         bus::route,
     )
+    .with_config(PublisherConfig {
+        linger: LINGER,
+        ..PublisherConfig::default()
+    })
     .build();
     runners.add("publisher", publisher.clone());
     drop(publisher.start());
@@ -196,16 +205,20 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
     });
     runners.add("saga:checkout", saga.clone());
 
-    let history = ProjectionManager::new(
+    let history = ProjectionManager::builder(
         OrderHistory::new(history_table.clone()),
         Arc::clone(&read_store),
         Arc::clone(&events),
-    );
-    let catalog_manager = ProjectionManager::new(
+    )
+    .with_config(following())
+    .build();
+    let catalog_manager = ProjectionManager::builder(
         Products::new(products_table.clone()),
         Arc::clone(&read_store),
         Arc::clone(&events),
-    );
+    )
+    .with_config(following())
+    .build();
     runners.add("projection:order-history", history.clone());
     runners.add("projection:products", catalog_manager.clone());
     drop(history.start());
@@ -227,19 +240,23 @@ pub async fn start(config: Config) -> Result<RunningShop, ShopError> {
         redis.clone(),
         CacheMode::WriteThrough,
     ));
-    let cart_projection = ProjectionManager::new(
+    let cart_projection = ProjectionManager::builder(
         Carts::default(),
         Arc::clone(&cart_views),
         Arc::clone(&events),
-    );
+    )
+    .with_config(following())
+    .build();
     runners.add("projection:carts", cart_projection.clone());
     drop(cart_projection.start());
 
-    let best_sellers = ProjectionManager::new(
+    let best_sellers = ProjectionManager::builder(
         BestSellers::default(),
         Arc::new(redis.clone()),
         Arc::clone(&events),
-    );
+    )
+    .with_config(following())
+    .build();
     runners.add("projection:best-sellers", best_sellers.clone());
     drop(best_sellers.start());
 
@@ -476,4 +493,12 @@ fn boxed(
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> Box<dyn std::error::Error + Send + Sync> {
     Box::new(error)
+}
+
+/// The settings of the shop's projection managers.
+fn following() -> ProjectionConfig {
+    ProjectionConfig {
+        linger: LINGER,
+        ..ProjectionConfig::default()
+    }
 }

@@ -739,6 +739,7 @@ fn publisher(
         batch_size: 4,
         failure_backoff: Duration::from_secs(1),
         idle_poll_interval: Duration::from_secs(5),
+        ..PublisherConfig::default()
     })
     .build()
 }

@@ -13,6 +13,8 @@
 //! 1. baseline: single-event appends to fresh streams on the framework's
 //!    PostgreSQL event store, in a schema of its own, at the same
 //!    concurrency: the raw write rate of this machine, measured in this run;
+//!    then the same appends, each behind one request to a bare HTTP route
+//!    in this process: the ceiling of any endpoint that writes an event;
 //! 2. peak: `POST /v1/orders` by `C` clients in a closed loop, each order
 //!    for a customer registered with a filled cart beforehand;
 //!    Then it waits until every one of those checkouts has finished (the
@@ -271,6 +273,7 @@ async fn run(args: Args) -> Result<(), LoadTestError> {
 #[derive(Debug, Default)]
 struct Figures {
     baseline: Rate,
+    http_baseline: Rate,
     peak: Rate,
     peak_latency_ms: Vec<f64>,
     drain: Option<Duration>,
@@ -308,7 +311,7 @@ async fn measure(
         .pool_max_idle_per_host(args.concurrency * 4)
         .build()
         .map_err(|error| LoadTestError::setup("build the HTTP client", error))?;
-    let client = ShopClient::with_http(base_url, http);
+    let client = ShopClient::with_http(base_url, http.clone());
     let mut figures = Figures::default();
 
     println!(
@@ -321,6 +324,7 @@ async fn measure(
     );
 
     figures.baseline = baseline(database_url, args).await?;
+    figures.http_baseline = http_baseline(database_url, args, &http).await?;
 
     // Customers with a filled cart for both order phases, made before
     // either is timed.
@@ -362,6 +366,73 @@ async fn measure(
 /// concurrency, on the framework's PostgreSQL event store, in a schema of
 /// its own.
 async fn baseline(database_url: &str, args: &Args) -> Result<Rate, LoadTestError> {
+    let (store, schema) = baseline_store(database_url, args).await?;
+    let appender = Arc::clone(&store);
+    let rate = closed_loop(args, move || {
+        let store = Arc::clone(&appender);
+        async move { append_one(&store).await.map_err(|error| error.to_string()) }
+    })
+    .await;
+    drop(store);
+    schema
+        .drop_now()
+        .await
+        .map_err(|error| LoadTestError::setup("drop the baseline schema", error))?;
+    rate.map_err(|error| LoadTestError::setup("append in the baseline", error))
+}
+
+/// Phase 1, over HTTP: the same appends, each behind one request to a
+/// bare route of a server in this process (no authentication, no
+/// validation, no read, no saga running), sent by the same HTTP client at
+/// the same concurrency. The most that any endpoint writing one event can
+/// accept on this machine, measured in this run: the ceiling of placing
+/// an order, which writes more.
+async fn http_baseline(
+    database_url: &str,
+    args: &Args,
+    http: &reqwest::Client,
+) -> Result<Rate, LoadTestError> {
+    let (store, schema) = baseline_store(database_url, args).await?;
+    let app = axum::Router::new()
+        .route("/append", axum::routing::post(append_route))
+        .with_state(Arc::clone(&store));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|error| LoadTestError::setup("bind the bare server", error))?;
+    let url = format!(
+        "http://{}/append",
+        listener
+            .local_addr()
+            .map_err(|error| LoadTestError::setup("bind the bare server", error))?
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = http.clone();
+    let rate = closed_loop(args, move || {
+        let (http, url) = (client.clone(), url.clone());
+        async move {
+            let answer = http.post(&url).send().await.map_err(|e| e.to_string())?;
+            match answer.status() {
+                StatusCode::CREATED => Ok(()),
+                status => Err(format!("the bare route answered {status}")),
+            }
+        }
+    })
+    .await;
+    server.abort();
+    drop(store);
+    schema
+        .drop_now()
+        .await
+        .map_err(|error| LoadTestError::setup("drop the baseline schema", error))?;
+    rate.map_err(|error| LoadTestError::setup("append over HTTP in the baseline", error))
+}
+
+/// A `PostgresEventStore` on a schema of its own, migrated, with a pool
+/// of one connection per client.
+async fn baseline_store(
+    database_url: &str,
+    args: &Args,
+) -> Result<(Arc<PostgresEventStore>, TestSchema), LoadTestError> {
     let schema = TestSchema::from_url(database_url.to_owned());
     let pool = PostgresEventStore::pool_options()
         .max_connections(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
@@ -375,45 +446,65 @@ async fn baseline(database_url: &str, args: &Args) -> Result<Rate, LoadTestError
         .migrate()
         .await
         .map_err(|error| LoadTestError::setup("migrate the baseline schema", error))?;
-    let store = Arc::new(store);
+    Ok((Arc::new(store), schema))
+}
+
+/// One event appended to a fresh stream: what the baselines measure.
+async fn append_one(store: &PostgresEventStore) -> Result<(), composable_rust::EventStoreError> {
+    let stream = StreamId::new(format!("baseline-{}", Uuid::new_v4().simple()))?;
+    let event = NewEvent::new(
+        "order.placed",
+        serde_json::json!({"customer_id": Uuid::new_v4(), "total_cents": 4_500}),
+    )
+    .with_metadata(EventMetadata::default());
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![event])
+        .await
+        .map(|_| ())
+}
+
+/// The bare route of [`http_baseline`]: one append, `201` when written.
+async fn append_route(
+    axum::extract::State(store): axum::extract::State<Arc<PostgresEventStore>>,
+) -> StatusCode {
+    match append_one(&store).await {
+        Ok(()) => StatusCode::CREATED,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Runs `operation` from `args.concurrency` tasks back to back until
+/// `args.requests` were started or `args.duration` is over; how many
+/// succeeded in how long, or the first failure.
+async fn closed_loop<F, O>(args: &Args, operation: F) -> Result<Rate, String>
+where
+    F: Fn() -> O + Clone + Send + 'static,
+    O: Future<Output = Result<(), String>> + Send,
+{
     let claimed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + args.duration;
     let mut tasks = JoinSet::new();
     for _ in 0..args.concurrency {
-        let store = Arc::clone(&store);
-        let claimed = Arc::clone(&claimed);
+        let (operation, claimed) = (operation.clone(), Arc::clone(&claimed));
         let requests = args.requests;
         tasks.spawn(async move {
             let mut done = 0_usize;
             while Instant::now() < deadline && claimed.fetch_add(1, Ordering::Relaxed) < requests {
-                let stream = StreamId::new(format!("baseline-{}", Uuid::new_v4().simple()))?;
-                let event = NewEvent::new(
-                    "order.placed",
-                    serde_json::json!({"customer_id": Uuid::new_v4(), "total_cents": 4_500}),
-                )
-                .with_metadata(EventMetadata::default());
-                store
-                    .append(&stream, ExpectedVersion::NoStream, vec![event])
-                    .await?;
+                operation().await?;
                 done += 1;
             }
-            Ok::<usize, composable_rust::EventStoreError>(done)
+            Ok::<usize, String>(done)
         });
     }
     let mut count = 0;
     while let Some(joined) = tasks.join_next().await {
-        count += joined
-            .map_err(|error| LoadTestError::setup("run the baseline", error))?
-            .map_err(|error| LoadTestError::setup("append in the baseline", error))?;
+        count += joined.map_err(|error| error.to_string())??;
     }
-    let elapsed = started.elapsed();
-    drop(store);
-    schema
-        .drop_now()
-        .await
-        .map_err(|error| LoadTestError::setup("drop the baseline schema", error))?;
-    Ok(Rate { count, elapsed })
+    Ok(Rate {
+        count,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// A registered customer whose cart holds one product.
@@ -792,6 +883,11 @@ fn report(figures: &Figures, half_rate: f64) {
     };
     row("(a) raw event-store appends", figures.baseline, None);
     row(
+        "(a') the same, one bare HTTP request each",
+        figures.http_baseline,
+        None,
+    );
+    row(
         "(b) place order, peak",
         figures.peak,
         Some((
@@ -841,6 +937,12 @@ fn report(figures: &Figures, half_rate: f64) {
         ratio,
         format!(">= {TARGET_RATIO}"),
         verdict(ratio >= TARGET_RATIO)
+    );
+    let ceiling =
+        figures.http_baseline.per_second() / figures.baseline.per_second().max(f64::MIN_POSITIVE);
+    println!(
+        "{:<44} {:>10.2} {:>10}  (the ceiling of (b): one event, no order){label}",
+        "    bare HTTP append / raw-append", ceiling, ""
     );
     println!(
         "{:<44} {:>10} {:>10}  {}{label}",

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use composable_rust::aggregate::RepositoryError;
+use composable_rust::aggregate::SnapshotPolicy;
 use composable_rust::prelude::*;
 use composable_rust::saga::{DispatchError, SagaCommand};
 use composable_rust::{AggregateRepository, EventMetadata};
@@ -25,6 +26,19 @@ use crate::domain::payment::{PaymentError, PaymentGateway};
 use crate::domain::shipping::ShippingGateway;
 use crate::telemetry;
 use crate::write::{Events, execute};
+
+/// Orders whose checkout this process has recently worked on, kept in
+/// memory: each checkout records three or four outcomes on its order in
+/// quick succession, and only the first needs to load it. The saga is the
+/// only writer of an order after it is placed; anyone else's append shows
+/// as a conflict, and the command is decided again on the reloaded order.
+const HOT_ORDERS: usize = 10_000;
+/// Products whose stock is kept in memory between reservations.
+const HOT_PRODUCTS: usize = 1_000;
+/// A stock stream takes an event per reservation and release, for ever:
+/// a snapshot every so many events keeps a load (after a conflict, or in
+/// a new process) short.
+const STOCK_SNAPSHOT_EVERY: u64 = 200;
 
 /// Carries out the checkout saga's commands: its `CommandDispatcher`.
 #[derive(Debug)]
@@ -43,8 +57,11 @@ impl CheckoutServices {
         shipping: Arc<dyn ShippingGateway>,
     ) -> Self {
         Self {
-            orders: AggregateRepository::new(Arc::clone(&events), ()),
-            stock: AggregateRepository::new(events, ()),
+            orders: AggregateRepository::new(Arc::clone(&events), ())
+                .with_hot_aggregates(HOT_ORDERS),
+            stock: AggregateRepository::new(events, ())
+                .with_hot_aggregates(HOT_PRODUCTS)
+                .with_snapshots(SnapshotPolicy::every(STOCK_SNAPSHOT_EVERY)),
             payment,
             shipping,
         }

@@ -9,9 +9,14 @@
 //! then drops the entry and reports the conflict, and a retry loads the
 //! stream afresh.
 //!
-//! An entry is *taken out* while a command runs on it and put back after
-//! the append succeeded, so two commands of one process never decide on
-//! the same cached state; the second one loads from the store instead.
+//! Commands of one repository on one stream *take turns*
+//! ([`HotAggregates::turn`]): the second waits until the first has
+//! appended and put the entry back, then decides on the state the first
+//! left. So in-process commands on a busy stream (a product's stock, say)
+//! neither load nor conflict; only another process's append can make an
+//! entry stale. An entry is also *taken out* while a command runs on it,
+//! so a failed append (conflict, lost connection) leaves nothing behind to
+//! be trusted.
 //!
 //! Each entry also says whether its version is *known*
 //! ([`KnownVersion`](crate::event_store::KnownVersion)): the version of an
@@ -24,7 +29,9 @@
 //! usual expected-version check.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::OwnedMutexGuard;
 
 use crate::event::StreamId;
 
@@ -35,6 +42,40 @@ pub(super) struct HotAggregates<A> {
     /// `A::clone`, so the repository needs no `Clone` bound elsewhere.
     clone: fn(&A) -> A,
     inner: Mutex<Lru<A>>,
+    /// One lock per stream that a command is running on or waiting for;
+    /// removed when nobody holds or waits for it.
+    turns: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A command's turn on a stream ([`HotAggregates::turn`]): the next
+/// command on that stream starts when this is dropped.
+pub(super) struct Turn<'c, A> {
+    cache: &'c HotAggregates<A>,
+    stream_id: StreamId,
+    /// Held from the start, so a command dropped while it waits still
+    /// cleans up after itself.
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl<A> Drop for Turn<'_, A> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        drop(self.lock.take());
+        let mut turns = self
+            .cache
+            .turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Only the map holds the lock now: nobody runs or waits on this
+        // stream (a waiter holds a clone), so the entry can go.
+        if turns
+            .get(&self.stream_id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            turns.remove(&self.stream_id);
+        }
+    }
 }
 
 impl<A> HotAggregates<A> {
@@ -47,7 +88,35 @@ impl<A> HotAggregates<A> {
                 order: VecDeque::new(),
                 tick: 0,
             }),
+            turns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits for the turn of `stream_id`: until every command of this
+    /// cache that asked for it earlier has dropped its turn (a fair,
+    /// first-come-first-served queue per stream).
+    pub(super) async fn turn(&self, stream_id: &StreamId) -> Turn<'_, A> {
+        let lock = {
+            let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(turns.entry(stream_id.clone()).or_default())
+        };
+        let mut turn = Turn {
+            cache: self,
+            stream_id: stream_id.clone(),
+            lock: Some(Arc::clone(&lock)),
+            guard: None,
+        };
+        turn.guard = Some(lock.lock_owned().await);
+        turn
+    }
+
+    /// How many streams have a command running or waiting (for tests).
+    #[cfg(test)]
+    pub(super) fn turns_in_use(&self) -> usize {
+        self.turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     pub(super) fn capacity(&self) -> usize {
@@ -183,6 +252,24 @@ mod tests {
         assert_eq!(cache.take(&id(2)), Some((2, 1, true)));
         assert_eq!(cache.take(&id(3)), Some((3, 1, true)));
         assert_eq!(cache.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn turns_on_one_stream_queue_and_leave_nothing_behind() {
+        let cache = HotAggregates::new(2, u32::clone);
+        let first = cache.turn(&id(1)).await;
+        // Another stream's turn does not wait for the first.
+        drop(cache.turn(&id(2)).await);
+        // The same stream's does, until the first is dropped.
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(20), cache.turn(&id(1))).await;
+        assert!(waiting.is_err(), "the second turn waited");
+        // ... and a waiter dropped half-way cleaned up after itself.
+        assert_eq!(cache.turns_in_use(), 1);
+        drop(first);
+        assert_eq!(cache.turns_in_use(), 0);
+        drop(cache.turn(&id(1)).await);
+        assert_eq!(cache.turns_in_use(), 0);
     }
 
     #[test]

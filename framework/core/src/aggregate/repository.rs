@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::event::{
-    ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode, decode_replayed,
+    EventMetadata, ExpectedVersion, NewEvent, Position, Snapshot, StreamId, Upcasters, decode,
+    decode_replayed,
 };
 use crate::event_store::{
     AppendOutcome, EventStore, EventStoreError, KnownVersion, ReplayAndDecide, Replayed,
@@ -149,6 +150,12 @@ impl<A: Aggregate + Clone, S: EventStore> AggregateRepository<A, S> {
     /// stream afresh and decides again, as it does for any conflict: use
     /// it when other writers share the streams. Nothing stale is ever
     /// written. [`load`](Self::load) always reads the store.
+    ///
+    /// Commands of this repository on one stream take turns: a command
+    /// waits until the one before it on that stream has appended, then
+    /// decides on the state that one left, so concurrent commands of one
+    /// process on a busy stream neither load nor conflict. (Without the
+    /// cache each command loads, and concurrent ones conflict as usual.)
     ///
     /// Worth it when the same aggregates take commands again and again
     /// from this process (a stream written mostly by one service
@@ -299,11 +306,45 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         stream_id: &StreamId,
         command: A::Command,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        self.execute_decided(stream_id, command, None).await
+    }
+
+    /// [`execute`](Self::execute), the events appended with `metadata`
+    /// (a correlation id, a causation id, headers) instead of none: for
+    /// a command that carries the trace of what caused it, such as a
+    /// saga's command or an HTTP request's.
+    ///
+    /// Everything else is as for `execute`: one round trip on a cached
+    /// aggregate, the conflict returned when the stream moved on.
+    pub async fn execute_with_metadata(
+        &self,
+        stream_id: &StreamId,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        self.execute_decided(stream_id, command, Some(metadata))
+            .await
+    }
+
+    /// [`execute`](Self::execute) with the events' `metadata`, if any.
+    async fn execute_decided(
+        &self,
+        stream_id: &StreamId,
+        command: A::Command,
+        metadata: Option<&EventMetadata>,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        // Commands of this process on one stream take turns, so the
+        // second decides on what the first appended instead of loading and
+        // conflicting.
+        let turn = match &self.hot {
+            Some(hot) => Some(hot.turn(stream_id).await),
+            None => None,
+        };
         let cached = self.hot.as_ref().and_then(|hot| hot.take(stream_id));
         let from_cache = cached.is_some();
         let (mut state, version, known, decision, appended) = match cached {
             Some((state, version, known)) => {
-                let (decision, batch) = decide(&state, version, command, &self.env);
+                let (decision, batch) = decide(&state, version, command, &self.env, metadata);
                 let appended = match batch {
                     Some((expected, batch)) => Some(
                         self.append_decided(stream_id, version, known, expected, batch)
@@ -313,7 +354,10 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
                 };
                 (state, version, known, decision, appended)
             }
-            None => self.load_decide_append(stream_id, command).await?,
+            None => {
+                self.load_decide_append(stream_id, command, metadata)
+                    .await?
+            }
         };
         let events = match decision {
             Decision::Rejected(error) => {
@@ -361,6 +405,7 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
                 true,
             );
         }
+        drop(turn);
         if self.snapshots.due(version, outcome.stream_version) {
             self.save_snapshot(stream_id, &state, outcome.stream_version)
                 .await?;
@@ -382,11 +427,13 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         &self,
         stream_id: &StreamId,
         command: A::Command,
+        metadata: Option<&EventMetadata>,
     ) -> Result<Stepped<A>, EventStoreError> {
         let mut step = Step {
             stream_id,
             upcasters: &self.upcasters,
             env: &self.env,
+            metadata,
             rebuild: Rebuild::new(),
             command: Some(command),
             decision: None,
@@ -421,7 +468,7 @@ impl<A: Aggregate, S: EventStore> AggregateRepository<A, S> {
         let loaded = self.load(stream_id).await?;
         let known = loaded.is_known();
         let Loaded { state, version, .. } = loaded;
-        let (decision, batch) = decide(&state, version, command, &self.env);
+        let (decision, batch) = decide(&state, version, command, &self.env, metadata);
         let appended = match batch {
             Some((expected, batch)) => Some(
                 self.append_decided(stream_id, version, known, expected, batch)
@@ -575,13 +622,21 @@ fn decide<A: Aggregate>(
     version: u64,
     command: A::Command,
     env: &A::Environment,
+    metadata: Option<&EventMetadata>,
 ) -> (Decision<A>, Option<(ExpectedVersion, Vec<NewEvent>)>) {
     let events = match state.decide(command, env) {
         Ok(events) if events.is_empty() => return (Decision::Nothing, None),
         Ok(events) => events,
         Err(error) => return (Decision::Rejected(error), None),
     };
-    match events.iter().map(NewEvent::from_event).collect() {
+    let encoded = events.iter().map(|event| {
+        let new = NewEvent::from_event(event)?;
+        Ok(match metadata {
+            Some(metadata) => new.with_metadata(metadata.clone()),
+            None => new,
+        })
+    });
+    match encoded.collect() {
         Ok(batch) => {
             let expected = if version == 0 {
                 ExpectedVersion::NoStream
@@ -671,6 +726,8 @@ struct Step<'r, A: Aggregate> {
     stream_id: &'r StreamId,
     upcasters: &'r Upcasters,
     env: &'r A::Environment,
+    /// The metadata of the events decided, if not none.
+    metadata: Option<&'r EventMetadata>,
     rebuild: Rebuild<A>,
     command: Option<A::Command>,
     decision: Option<Decision<A>>,
@@ -687,8 +744,13 @@ impl<A: Aggregate> ReplayAndDecide for Step<'_, A> {
             return None;
         }
         let command = self.command.take()?;
-        let (decision, batch) =
-            decide(&self.rebuild.state, self.rebuild.version, command, self.env);
+        let (decision, batch) = decide(
+            &self.rebuild.state,
+            self.rebuild.version,
+            command,
+            self.env,
+            self.metadata,
+        );
         self.decision = Some(decision);
         batch
     }
@@ -803,6 +865,8 @@ mod tests {
             events: Vec<NewEvent>,
         ) -> Result<AppendOutcome, EventStoreError> {
             self.appends.fetch_add(1, Ordering::SeqCst);
+            // A round trip: other commands run meanwhile.
+            tokio::task::yield_now().await;
             self.inner.append(stream_id, expected, events).await
         }
         async fn append_after(
@@ -812,6 +876,7 @@ mod tests {
             events: Vec<NewEvent>,
         ) -> Result<AppendOutcome, EventStoreError> {
             self.appends_after.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
             self.inner.append_after(stream_id, version, events).await
         }
         async fn load_stream(
@@ -1017,6 +1082,69 @@ mod tests {
         assert_eq!(store.replays(), 2);
         repository.forget(&id);
         assert_eq!(repository.hot_aggregates(), 0);
+    }
+
+    #[tokio::test]
+    async fn events_carry_the_metadata_given_loaded_or_hot() {
+        let store = Counting::default();
+        let repository =
+            AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(8);
+        let id = stream(5);
+        let traced = |n: u128| EventMetadata {
+            correlation_id: Some(uuid::Uuid::from_u128(n)),
+            causation_id: Some(uuid::Uuid::from_u128(n + 100)),
+            headers: [("command-id".to_owned(), format!("c-{n}"))].into(),
+        };
+        // Loaded (the first command), then hot, then a plain `execute`.
+        repository
+            .execute_with_metadata(&id, Some(1), &traced(1))
+            .await
+            .unwrap();
+        repository
+            .execute_with_metadata(&id, Some(2), &traced(2))
+            .await
+            .unwrap();
+        repository.execute(&id, Some(3)).await.unwrap();
+        assert_eq!((store.replays(), store.appends_after()), (1, 2));
+        let stored = store.load_stream(&id, 1).await.unwrap();
+        let metadata: Vec<_> = stored.iter().map(|event| event.metadata.clone()).collect();
+        assert_eq!(metadata, [traced(1), traced(2), EventMetadata::default()]);
+        // A refused command writes nothing, whatever its metadata.
+        assert!(
+            repository
+                .execute_with_metadata(&id, Some(0), &traced(4))
+                .await
+                .is_err()
+        );
+        assert_eq!(store.load_stream(&id, 1).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commands_on_a_hot_stream_take_turns_without_conflict() {
+        let store = Counting::default();
+        let repository = Arc::new(
+            AggregateRepository::<Tally, _>::new(store.clone(), ()).with_hot_aggregates(8),
+        );
+        let id = stream(6);
+        repository.execute(&id, Some(1)).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 2..=41 {
+            let (repository, id) = (Arc::clone(&repository), id.clone());
+            // Plain `execute`, no retry: a conflict would fail the test.
+            tasks.spawn(async move { repository.execute(&id, Some(n)).await.map(|e| e.version) });
+        }
+        let mut versions = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            versions.push(joined.unwrap().expect("no command conflicts"));
+        }
+        versions.sort_unstable();
+        assert_eq!(versions, (2..=41).collect::<Vec<_>>());
+        assert_eq!(store.replays(), 1, "only the very first command loaded");
+        let mut seen = full_replay(&store, &id).await.seen;
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=41).collect::<Vec<_>>());
+        let hot = repository.hot.as_ref().unwrap();
+        assert_eq!(hot.turns_in_use(), 0, "finished turns leave nothing behind");
     }
 
     #[tokio::test]

@@ -51,11 +51,15 @@ use super::{EventBus, EventBusError, Topic};
 use crate::error::CodedError;
 use crate::event::{Position, StoredEvent};
 use crate::event_store::EventStoreError;
+use crate::projection::follow::{Follow, Page};
 use crate::projection::{DeadLetter, EventSource, ProjectionCheckpoint};
 use crate::resilience::Backoff;
 
 /// The longest wait between retries of a failing page.
 const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+/// How often, at most, the events behind the publisher are counted for
+/// its gauge while it publishes (a count is a query of its own).
+const COUNT_BEHIND_EVERY: Duration = Duration::from_secs(1);
 use crate::shutdown::Activity;
 
 /// Chooses the topic of each event, or `None` to not publish it.
@@ -73,6 +77,10 @@ pub struct PublisherConfig {
     /// The longest wait for new events without a notification from the
     /// source (default 5 s).
     pub idle_poll_interval: Duration,
+    /// How long to wait, once caught up while events keep arriving, before
+    /// reading the next ones (default 0: at once); see
+    /// [`ProjectionConfig::linger`](crate::projection::ProjectionConfig::linger).
+    pub linger: Duration,
 }
 
 impl Default for PublisherConfig {
@@ -81,6 +89,7 @@ impl Default for PublisherConfig {
             batch_size: 500,
             failure_backoff: Duration::from_secs(1),
             idle_poll_interval: Duration::from_secs(5),
+            linger: Duration::ZERO,
         }
     }
 }
@@ -129,6 +138,8 @@ struct Shared<C: ProjectionCheckpoint> {
     /// The checkpoint, or `None` when it must be reloaded (at start and
     /// after a failure). Held for a whole page.
     cursor: tokio::sync::Mutex<Option<Position>>,
+    /// When the events behind were last counted.
+    counted_behind: std::sync::Mutex<Option<std::time::Instant>>,
     position: watch::Sender<Position>,
     shutdown: CancellationToken,
     /// The `run` and `publish_pending` calls in progress, for a graceful
@@ -167,6 +178,7 @@ impl<C: ProjectionCheckpoint> EventPublisherBuilder<C> {
                 router: self.router,
                 config: self.config,
                 cursor: tokio::sync::Mutex::new(None),
+                counted_behind: std::sync::Mutex::new(None),
                 position,
                 shutdown: CancellationToken::new(),
                 activity: Activity::new(),
@@ -275,8 +287,10 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
         let mut total = 0;
         loop {
             match self.publish_next_page().await? {
-                0 => return Ok(total),
-                n => total += n,
+                Page::More(n) => total += n,
+                // Everything there was when it read.
+                Page::Short(n) => return Ok(total + n),
+                Page::Empty => return Ok(total),
             }
             if self.shared.shutdown.is_cancelled() {
                 return Ok(total);
@@ -300,29 +314,22 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     pub async fn run(&self) -> Result<(), EventBusError> {
         let shared = &self.shared;
         let _active = shared.activity.enter();
-        let mut notifications = shared.source.subscribe();
+        let mut follow = Follow::new(
+            shared.source.subscribe(),
+            shared.config.idle_poll_interval,
+            shared.config.linger,
+        );
         tracing::info!(publisher = self.name(), "event publisher started");
         let backoff = Backoff::new(shared.config.failure_backoff, MAX_FAILURE_BACKOFF);
         let mut failures = 0;
         while !shared.shutdown.is_cancelled() {
-            notifications.borrow_and_update();
+            follow.before_read();
             let outcome = self.publish_next_page().await;
             if outcome.is_ok() {
                 failures = 0;
             }
             match outcome {
-                Ok(0) => {
-                    tokio::select! {
-                        changed = notifications.changed() => {
-                            if changed.is_err() {
-                                self.pause(shared.config.idle_poll_interval).await;
-                            }
-                        }
-                        () = tokio::time::sleep(shared.config.idle_poll_interval) => {}
-                        () = shared.shutdown.cancelled() => {}
-                    }
-                }
-                Ok(_) => {}
+                Ok(page) => follow.after_page(page, &shared.shutdown).await,
                 Err(error) if error.is_transient() => {
                     failures += 1;
                     tracing::warn!(publisher = self.name(), %error, failures, "publishing a page failed; retrying");
@@ -392,7 +399,7 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     }
 
     /// Reads, publishes and checkpoints one page; returns its size.
-    async fn publish_next_page(&self) -> Result<u64, EventBusError> {
+    async fn publish_next_page(&self) -> Result<Page, EventBusError> {
         let shared = &self.shared;
         let mut cursor = shared.cursor.lock().await;
         let result = async {
@@ -450,12 +457,13 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
                     shared.checkpoints.commit(tx).await?;
                     *cursor = Some(position);
                     shared.position.send_replace(position);
-                    return Ok(1);
+                    // Set aside, not the end: read on at once.
+                    return Ok(Page::More(1));
                 }
                 Err(error) => return Err(error.into()),
             };
             let Some(last) = page.last().map(|event| event.position) else {
-                return Ok(0);
+                return Ok(Page::Empty);
             };
             // Per topic, in position order; topics in order of first use.
             let mut batches: Vec<(Topic, Vec<StoredEvent>)> = Vec::new();
@@ -484,15 +492,16 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
             *cursor = Some(last);
             shared.position.send_replace(last);
             tracing::debug!(publisher = %shared.name, events = page.len(), position = %last, "published a page");
-            Ok(page.len() as u64)
+            Ok(Page::of(page.len(), shared.config.batch_size.max(1)))
         }
         .await;
         match result {
             // Caught up: nothing after the checkpoint.
-            Ok(0) => crate::metrics::publisher_behind(&shared.name, 0),
+            Ok(Page::Empty) => crate::metrics::publisher_behind(&shared.name, 0),
             // Best effort: a failed count leaves the lag gauge as it was.
             Ok(_) => {
                 if let Some(position) = *cursor
+                    && self.count_behind_due()
                     && let Ok(behind) = shared.source.count_after(position).await
                 {
                     crate::metrics::publisher_behind(&shared.name, behind);
@@ -507,10 +516,22 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
     }
 
     async fn pause(&self, duration: Duration) {
-        tokio::select! {
-            () = tokio::time::sleep(duration) => {}
-            () = self.shared.shutdown.cancelled() => {}
+        crate::projection::follow::pause(duration, &self.shared.shutdown).await;
+    }
+
+    /// Whether the events behind should be counted now (at most every
+    /// [`COUNT_BEHIND_EVERY`]); if so, notes that they are.
+    fn count_behind_due(&self) -> bool {
+        let mut counted = self
+            .shared
+            .counted_behind
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = counted.is_none_or(|at| at.elapsed() >= COUNT_BEHIND_EVERY);
+        if due {
+            *counted = Some(std::time::Instant::now());
         }
+        due
     }
 }
 

@@ -18,6 +18,7 @@
 pub mod blue_green;
 pub mod cached;
 mod error;
+pub(crate) mod follow;
 mod in_memory;
 pub mod manager;
 mod source;

@@ -54,6 +54,7 @@ fn small_pages() -> PublisherConfig {
         batch_size: 7,
         failure_backoff: Duration::from_millis(10),
         idle_poll_interval: Duration::from_millis(50),
+        ..PublisherConfig::default()
     }
 }
 

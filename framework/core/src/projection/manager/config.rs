@@ -54,6 +54,12 @@ pub struct ProjectionConfig {
     /// The longest wait for new events without a notification; a safety
     /// net for missed notifications (default 5 s).
     pub idle_poll_interval: Duration,
+    /// How long to wait, once caught up while events keep arriving, before
+    /// reading the next ones (default 0: at once). A few milliseconds let
+    /// each read and commit take several events instead of one under a
+    /// steady stream of single-event appends, for that much more lag; the
+    /// first event after a quiet spell is read at once either way.
+    pub linger: Duration,
     /// How often the lag metrics are refreshed while running (default 1 s).
     pub lag_interval: Duration,
     /// Where backoff waits and "seconds behind" get their time.
@@ -68,6 +74,7 @@ impl Default for ProjectionConfig {
             failure_backoff: Duration::from_secs(1),
             max_failure_backoff: Duration::from_secs(30),
             idle_poll_interval: Duration::from_secs(5),
+            linger: Duration::ZERO,
             lag_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
         }
@@ -81,6 +88,7 @@ impl std::fmt::Debug for ProjectionConfig {
             .field("retry", &self.retry)
             .field("failure_backoff", &self.failure_backoff)
             .field("idle_poll_interval", &self.idle_poll_interval)
+            .field("linger", &self.linger)
             .field("lag_interval", &self.lag_interval)
             .finish_non_exhaustive()
     }

@@ -59,6 +59,7 @@ pub use partition::Partition;
 
 use super::Projection;
 use super::error::ProjectionError;
+use super::follow::{Follow, Page};
 use super::source::EventSource;
 use super::store::{DeadLetter, ProjectionCheckpoint, ProjectionRequest, ProjectionStore};
 use crate::error::{CodedError, ErrorClass};
@@ -241,8 +242,13 @@ impl<P: Projection> ProjectionManager<P> {
         let mut total = 0;
         loop {
             match self.process_next_batch().await? {
-                0 => break,
-                n => total += n,
+                Page::More(n) => total += n,
+                // Caught up as of this read.
+                Page::Short(n) => {
+                    total += n;
+                    break;
+                }
+                Page::Empty => break,
             }
             if self.shared.shutdown.is_cancelled() {
                 break;
@@ -264,12 +270,16 @@ impl<P: Projection> ProjectionManager<P> {
     pub async fn run(&self) -> Result<(), ProjectionError> {
         let shared = &self.shared;
         let _active = shared.activity.enter();
-        let mut notifications = shared.source.subscribe();
+        let mut follow = Follow::new(
+            shared.source.subscribe(),
+            shared.config.idle_poll_interval,
+            shared.config.linger,
+        );
         let mut lag_refreshed: Option<Instant> = None;
         let mut requests_taken: Option<Instant> = None;
         tracing::info!(projection = self.name(), "projection manager started");
         while !shared.shutdown.is_cancelled() {
-            notifications.borrow_and_update();
+            follow.before_read();
             // Operator requests are polled, at most every lag_interval (so
             // within idle_poll_interval when idle): they are rare, and a
             // store has no way to notify them.
@@ -285,19 +295,7 @@ impl<P: Projection> ProjectionManager<P> {
                 lag_refreshed = Some(Instant::now());
             }
             match outcome {
-                Ok(0) => {
-                    tokio::select! {
-                        changed = notifications.changed() => {
-                            if changed.is_err() {
-                                // The source stopped notifying; fall back to polling.
-                                self.pause(shared.config.idle_poll_interval).await;
-                            }
-                        }
-                        () = tokio::time::sleep(shared.config.idle_poll_interval) => {}
-                        () = shared.shutdown.cancelled() => {}
-                    }
-                }
-                Ok(_) => {}
+                Ok(page) => follow.after_page(page, &shared.shutdown).await,
                 Err(error) if error.is_transient() => {
                     metrics::record_backend_error(self.name(), error.class());
                     let attempts = self.set_health(|health| {
@@ -565,7 +563,7 @@ impl<P: Projection> ProjectionManager<P> {
     }
 
     /// Reads and commits one batch; returns how many events it committed.
-    async fn process_next_batch(&self) -> Result<u64, ProjectionError> {
+    async fn process_next_batch(&self) -> Result<Page, ProjectionError> {
         let shared = &self.shared;
         let mut cursor = shared.cursor.lock().await;
         let after = match *cursor {
@@ -606,7 +604,8 @@ impl<P: Projection> ProjectionManager<P> {
                 return match result {
                     Ok(()) => {
                         self.advance(&mut cursor, position, 0);
-                        Ok(1)
+                        // Set aside, not the end: read on at once.
+                        Ok(Page::More(1))
                     }
                     Err(error) => {
                         *cursor = None;
@@ -617,7 +616,7 @@ impl<P: Projection> ProjectionManager<P> {
             Err(error) => return Err(error.into()),
         };
         let Some(last) = batch.last().map(|event| event.position) else {
-            return Ok(0);
+            return Ok(Page::Empty);
         };
         let span = tracing::info_span!("projection.batch", projection = self.name(), %after, events = batch.len());
         let started = Instant::now();
@@ -645,7 +644,7 @@ impl<P: Projection> ProjectionManager<P> {
                 }
                 self.count(|stats| stats.batches += 1);
                 metrics::record_batch(self.name(), committed, started.elapsed());
-                Ok(committed)
+                Ok(Page::of(batch.len(), shared.config.batch_size.max(1)))
             }
             Err(error) => {
                 // The failure may have happened after the commit reached the
@@ -806,10 +805,7 @@ impl<P: Projection> ProjectionManager<P> {
     }
 
     async fn pause(&self, duration: Duration) {
-        tokio::select! {
-            () = tokio::time::sleep(duration) => {}
-            () = self.shared.shutdown.cancelled() => {}
-        }
+        super::follow::pause(duration, &self.shared.shutdown).await;
     }
 }
 

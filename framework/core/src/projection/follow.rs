@@ -1,0 +1,194 @@
+//! How a reader that follows an [`EventSource`](super::EventSource) page
+//! by page (a projection manager, the event publisher) waits between
+//! pages: the one place that decides when to read again.
+//!
+//! - A **full** page: read again at once, more are waiting.
+//! - A **short** page (some events, fewer than asked for): the reader has
+//!   caught up. It does not read again until the source says something
+//!   new arrived (an empty read would only cost a round trip), and then it
+//!   lingers a moment first: events are arriving one after another, and
+//!   waiting `linger` lets the next page gather several of them into one
+//!   read and one commit instead of one each.
+//! - An **empty** page: idle. It waits for the source's notification and
+//!   reads at once, so the first event after a quiet spell is not delayed.
+//!
+//! Without a notification (one was missed, or the source cannot notify)
+//! it reads again after `idle_poll`; shutdown ends every wait.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// What one read of a following reader came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Page {
+    /// Nothing after the reader's position.
+    Empty,
+    /// Fewer events than asked for: the reader caught up.
+    Short(u64),
+    /// A full page, or one cut short by something other than the end (an
+    /// unreadable event set aside): read again at once.
+    More(u64),
+}
+
+impl Page {
+    /// A page of `read` events when `limit` were asked for.
+    pub(crate) fn of(read: usize, limit: usize) -> Self {
+        match read {
+            0 => Self::Empty,
+            read if read < limit => Self::Short(read as u64),
+            read => Self::More(read as u64),
+        }
+    }
+}
+
+/// The waits of a reader following a source; see the module documentation.
+pub(crate) struct Follow {
+    notifications: watch::Receiver<u64>,
+    idle_poll: Duration,
+    linger: Duration,
+}
+
+impl Follow {
+    /// Follows `notifications` (the source's
+    /// [`subscribe`](super::EventSource::subscribe)).
+    pub(crate) fn new(
+        notifications: watch::Receiver<u64>,
+        idle_poll: Duration,
+        linger: Duration,
+    ) -> Self {
+        Self {
+            notifications,
+            idle_poll,
+            linger,
+        }
+    }
+
+    /// Marks every notification so far as seen: call it right before
+    /// reading a page, so an event appended after this wakes the next
+    /// [`after_page`](Self::after_page).
+    pub(crate) fn before_read(&mut self) {
+        self.notifications.borrow_and_update();
+    }
+
+    /// Waits after `page` as the module documentation says.
+    pub(crate) async fn after_page(&mut self, page: Page, shutdown: &CancellationToken) {
+        if let Page::More(_) = page {
+            return;
+        }
+        tokio::select! {
+            changed = self.notifications.changed() => {
+                if changed.is_err() {
+                    // The source stopped notifying: fall back to polling.
+                    pause(self.idle_poll, shutdown).await;
+                    return;
+                }
+            }
+            () = tokio::time::sleep(self.idle_poll) => return,
+            () = shutdown.cancelled() => return,
+        }
+        if matches!(page, Page::Short(_)) && !self.linger.is_zero() {
+            pause(self.linger, shutdown).await;
+        }
+    }
+}
+
+/// Sleeps for `duration`, or until `shutdown`.
+pub(crate) async fn pause(duration: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        () = shutdown.cancelled() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 10;
+
+    #[test]
+    fn pages_are_told_apart_by_what_they_held() {
+        assert_eq!(Page::of(0, LIMIT), Page::Empty);
+        assert_eq!(Page::of(3, LIMIT), Page::Short(3));
+        assert_eq!(Page::of(10, LIMIT), Page::More(10));
+    }
+
+    fn follow(linger: Duration) -> (watch::Sender<u64>, Follow) {
+        let (sender, receiver) = watch::channel(0);
+        (
+            sender,
+            Follow::new(receiver, Duration::from_secs(60), linger),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_page_reads_again_at_once() {
+        let (_sender, mut follow) = follow(Duration::from_millis(5));
+        let started = tokio::time::Instant::now();
+        follow
+            .after_page(Page::of(10, LIMIT), &CancellationToken::new())
+            .await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_page_waits_for_news_then_lingers() {
+        let (sender, mut follow) = follow(Duration::from_millis(5));
+        follow.before_read();
+        let started = tokio::time::Instant::now();
+        let notify = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            sender.send_replace(1);
+            sender
+        });
+        follow
+            .after_page(Page::of(3, LIMIT), &CancellationToken::new())
+            .await;
+        assert_eq!(started.elapsed(), Duration::from_millis(35));
+        drop(notify.await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_page_reads_as_soon_as_news_arrive() {
+        let (sender, mut follow) = follow(Duration::from_millis(5));
+        follow.before_read();
+        sender.send_replace(1);
+        let started = tokio::time::Instant::now();
+        follow
+            .after_page(Page::of(0, LIMIT), &CancellationToken::new())
+            .await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn news_before_the_wait_are_not_missed() {
+        let (sender, mut follow) = follow(Duration::ZERO);
+        follow.before_read();
+        // Appended while the page was being processed.
+        sender.send_replace(1);
+        let started = tokio::time::Instant::now();
+        follow
+            .after_page(Page::of(3, LIMIT), &CancellationToken::new())
+            .await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_news_it_polls_and_shutdown_ends_the_wait() {
+        let (sender, mut follow) = follow(Duration::from_millis(5));
+        follow.before_read();
+        let started = tokio::time::Instant::now();
+        follow
+            .after_page(Page::of(0, LIMIT), &CancellationToken::new())
+            .await;
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let started = tokio::time::Instant::now();
+        follow.after_page(Page::of(3, LIMIT), &shutdown).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        drop(sender);
+    }
+}
