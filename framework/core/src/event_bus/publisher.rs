@@ -77,8 +77,8 @@ pub struct PublisherConfig {
     /// The longest wait for new events without a notification from the
     /// source (default 5 s).
     pub idle_poll_interval: Duration,
-    /// How long to wait, once caught up while events keep arriving, before
-    /// reading the next ones (default 0: at once); see
+    /// How long to wait after a page shorter than `batch_size` before
+    /// reading again (default 0: at once); see
     /// [`ProjectionConfig::linger`](crate::projection::ProjectionConfig::linger).
     pub linger: Duration,
 }
@@ -287,9 +287,7 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
         let mut total = 0;
         loop {
             match self.publish_next_page().await? {
-                Page::More(n) => total += n,
-                // Everything there was when it read.
-                Page::Short(n) => return Ok(total + n),
+                Page::More(n) | Page::Short(n) => total += n,
                 Page::Empty => return Ok(total),
             }
             if self.shared.shutdown.is_cancelled() {

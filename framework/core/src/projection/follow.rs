@@ -4,11 +4,11 @@
 //!
 //! - A **full** page: read again at once, more are waiting.
 //! - A **short** page (some events, fewer than asked for): the reader has
-//!   caught up. It does not read again until the source says something
-//!   new arrived (an empty read would only cost a round trip), and then it
-//!   lingers a moment first: events are arriving one after another, and
-//!   waiting `linger` lets the next page gather several of them into one
-//!   read and one commit instead of one each.
+//!   caught up while events are arriving. It lingers for `linger` (0 by
+//!   default: not at all), then reads again, so under a steady stream of
+//!   single-event appends the next read and commit take several events
+//!   instead of one each. (That read also lets a source that acknowledges
+//!   on the next read, such as a bus subscription, acknowledge the page.)
 //! - An **empty** page: idle. It waits for the source's notification and
 //!   reads at once, so the first event after a quiet spell is not delayed.
 //!
@@ -74,22 +74,25 @@ impl Follow {
 
     /// Waits after `page` as the module documentation says.
     pub(crate) async fn after_page(&mut self, page: Page, shutdown: &CancellationToken) {
-        if let Page::More(_) = page {
-            return;
-        }
-        tokio::select! {
-            changed = self.notifications.changed() => {
-                if changed.is_err() {
-                    // The source stopped notifying: fall back to polling.
-                    pause(self.idle_poll, shutdown).await;
-                    return;
+        match page {
+            Page::More(_) => {}
+            Page::Short(_) => {
+                if !self.linger.is_zero() {
+                    pause(self.linger, shutdown).await;
                 }
             }
-            () = tokio::time::sleep(self.idle_poll) => return,
-            () = shutdown.cancelled() => return,
-        }
-        if matches!(page, Page::Short(_)) && !self.linger.is_zero() {
-            pause(self.linger, shutdown).await;
+            Page::Empty => {
+                tokio::select! {
+                    changed = self.notifications.changed() => {
+                        if changed.is_err() {
+                            // The source stopped notifying: fall back to polling.
+                            pause(self.idle_poll, shutdown).await;
+                        }
+                    }
+                    () = tokio::time::sleep(self.idle_poll) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
         }
     }
 }
@@ -115,7 +118,7 @@ mod tests {
         assert_eq!(Page::of(10, LIMIT), Page::More(10));
     }
 
-    fn follow(linger: Duration) -> (watch::Sender<u64>, Follow) {
+    fn follower(linger: Duration) -> (watch::Sender<u64>, Follow) {
         let (sender, receiver) = watch::channel(0);
         (
             sender,
@@ -125,7 +128,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_page_reads_again_at_once() {
-        let (_sender, mut follow) = follow(Duration::from_millis(5));
+        let (_sender, mut follow) = follower(Duration::from_millis(5));
         let started = tokio::time::Instant::now();
         follow
             .after_page(Page::of(10, LIMIT), &CancellationToken::new())
@@ -134,25 +137,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_short_page_waits_for_news_then_lingers() {
-        let (sender, mut follow) = follow(Duration::from_millis(5));
+    async fn a_short_page_lingers_then_reads_again_without_news() {
+        let (_sender, mut follow) = follower(Duration::from_millis(5));
         follow.before_read();
         let started = tokio::time::Instant::now();
-        let notify = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            sender.send_replace(1);
-            sender
-        });
         follow
             .after_page(Page::of(3, LIMIT), &CancellationToken::new())
             .await;
-        assert_eq!(started.elapsed(), Duration::from_millis(35));
-        drop(notify.await);
+        assert_eq!(started.elapsed(), Duration::from_millis(5));
+        // Without linger (the default), at once.
+        let (_sender, mut follow) = follower(Duration::ZERO);
+        let started = tokio::time::Instant::now();
+        follow
+            .after_page(Page::of(3, LIMIT), &CancellationToken::new())
+            .await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_empty_page_reads_as_soon_as_news_arrive() {
-        let (sender, mut follow) = follow(Duration::from_millis(5));
+        let (sender, mut follow) = follower(Duration::from_millis(5));
         follow.before_read();
         sender.send_replace(1);
         let started = tokio::time::Instant::now();
@@ -164,20 +168,20 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn news_before_the_wait_are_not_missed() {
-        let (sender, mut follow) = follow(Duration::ZERO);
+        let (sender, mut follow) = follower(Duration::from_millis(5));
         follow.before_read();
-        // Appended while the page was being processed.
+        // Appended while the (empty) page was being read.
         sender.send_replace(1);
         let started = tokio::time::Instant::now();
         follow
-            .after_page(Page::of(3, LIMIT), &CancellationToken::new())
+            .after_page(Page::of(0, LIMIT), &CancellationToken::new())
             .await;
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
     async fn without_news_it_polls_and_shutdown_ends_the_wait() {
-        let (sender, mut follow) = follow(Duration::from_millis(5));
+        let (sender, mut follow) = follower(Duration::from_millis(5));
         follow.before_read();
         let started = tokio::time::Instant::now();
         follow
@@ -188,6 +192,7 @@ mod tests {
         shutdown.cancel();
         let started = tokio::time::Instant::now();
         follow.after_page(Page::of(3, LIMIT), &shutdown).await;
+        follow.after_page(Page::of(0, LIMIT), &shutdown).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
         drop(sender);
     }

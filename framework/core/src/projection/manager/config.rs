@@ -54,11 +54,12 @@ pub struct ProjectionConfig {
     /// The longest wait for new events without a notification; a safety
     /// net for missed notifications (default 5 s).
     pub idle_poll_interval: Duration,
-    /// How long to wait, once caught up while events keep arriving, before
-    /// reading the next ones (default 0: at once). A few milliseconds let
-    /// each read and commit take several events instead of one under a
-    /// steady stream of single-event appends, for that much more lag; the
-    /// first event after a quiet spell is read at once either way.
+    /// How long to wait after a batch shorter than `batch_size` (caught up
+    /// while events keep arriving) before reading again (default 0: at
+    /// once). A few milliseconds let each read and commit take several
+    /// events instead of one under a steady stream of single-event appends,
+    /// for that much more lag; the first event after a quiet spell is read
+    /// as soon as it is notified either way.
     pub linger: Duration,
     /// How often the lag metrics are refreshed while running (default 1 s).
     pub lag_interval: Duration,

@@ -242,12 +242,7 @@ impl<P: Projection> ProjectionManager<P> {
         let mut total = 0;
         loop {
             match self.process_next_batch().await? {
-                Page::More(n) => total += n,
-                // Caught up as of this read.
-                Page::Short(n) => {
-                    total += n;
-                    break;
-                }
+                Page::More(n) | Page::Short(n) => total += n,
                 Page::Empty => break,
             }
             if self.shared.shutdown.is_cancelled() {
