@@ -366,18 +366,14 @@ async fn measure(
 /// concurrency, on the framework's PostgreSQL event store, in a schema of
 /// its own.
 async fn baseline(database_url: &str, args: &Args) -> Result<Rate, LoadTestError> {
-    let (store, schema) = baseline_store(database_url, args).await?;
-    let appender = Arc::clone(&store);
+    let baseline = BaselineStore::open(database_url, args).await?;
+    let appender = Arc::clone(&baseline.store);
     let rate = closed_loop(args, move || {
         let store = Arc::clone(&appender);
         async move { append_one(&store).await.map_err(|error| error.to_string()) }
     })
     .await;
-    drop(store);
-    schema
-        .drop_now()
-        .await
-        .map_err(|error| LoadTestError::setup("drop the baseline schema", error))?;
+    baseline.close().await?;
     rate.map_err(|error| LoadTestError::setup("append in the baseline", error))
 }
 
@@ -392,10 +388,10 @@ async fn http_baseline(
     args: &Args,
     http: &reqwest::Client,
 ) -> Result<Rate, LoadTestError> {
-    let (store, schema) = baseline_store(database_url, args).await?;
+    let baseline = BaselineStore::open(database_url, args).await?;
     let app = axum::Router::new()
         .route("/append", axum::routing::post(append_route))
-        .with_state(Arc::clone(&store));
+        .with_state(Arc::clone(&baseline.store));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .map_err(|error| LoadTestError::setup("bind the bare server", error))?;
@@ -419,34 +415,46 @@ async fn http_baseline(
     })
     .await;
     server.abort();
-    drop(store);
-    schema
-        .drop_now()
-        .await
-        .map_err(|error| LoadTestError::setup("drop the baseline schema", error))?;
+    baseline.close().await?;
     rate.map_err(|error| LoadTestError::setup("append over HTTP in the baseline", error))
 }
 
 /// A `PostgresEventStore` on a schema of its own, migrated, with a pool
-/// of one connection per client.
-async fn baseline_store(
-    database_url: &str,
-    args: &Args,
-) -> Result<(Arc<PostgresEventStore>, TestSchema), LoadTestError> {
-    let schema = TestSchema::from_url(database_url.to_owned());
-    let pool = PostgresEventStore::pool_options()
-        .max_connections(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
-        .connect(database_url)
-        .await
-        .map_err(|error| LoadTestError::setup("connect to PostgreSQL", error))?;
-    let store = PostgresEventStore::new(pool)
-        .with_schema(schema.name())
-        .map_err(|error| LoadTestError::setup("use the baseline schema", error))?;
-    store
-        .migrate()
-        .await
-        .map_err(|error| LoadTestError::setup("migrate the baseline schema", error))?;
-    Ok((Arc::new(store), schema))
+/// of one connection per client; [`close`](Self::close) drops the schema.
+struct BaselineStore {
+    store: Arc<PostgresEventStore>,
+    schema: TestSchema,
+}
+
+impl BaselineStore {
+    async fn open(database_url: &str, args: &Args) -> Result<Self, LoadTestError> {
+        let schema = TestSchema::from_url(database_url.to_owned());
+        let pool = PostgresEventStore::pool_options()
+            .max_connections(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
+            .connect(database_url)
+            .await
+            .map_err(|error| LoadTestError::setup("connect to PostgreSQL", error))?;
+        let store = PostgresEventStore::new(pool)
+            .with_schema(schema.name())
+            .map_err(|error| LoadTestError::setup("use the baseline schema", error))?;
+        store
+            .migrate()
+            .await
+            .map_err(|error| LoadTestError::setup("migrate the baseline schema", error))?;
+        Ok(Self {
+            store: Arc::new(store),
+            schema,
+        })
+    }
+
+    /// Drops the store (its pool), then its schema.
+    async fn close(self) -> Result<(), LoadTestError> {
+        drop(self.store);
+        self.schema
+            .drop_now()
+            .await
+            .map_err(|error| LoadTestError::setup("drop the baseline schema", error))
+    }
 }
 
 /// One event appended to a fresh stream: what the baselines measure.

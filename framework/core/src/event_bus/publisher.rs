@@ -54,13 +54,13 @@ use crate::event_store::EventStoreError;
 use crate::projection::follow::{Follow, Page};
 use crate::projection::{DeadLetter, EventSource, ProjectionCheckpoint};
 use crate::resilience::Backoff;
+use crate::shutdown::Activity;
 
 /// The longest wait between retries of a failing page.
 const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(30);
 /// How often, at most, the events behind the publisher are counted for
 /// its gauge while it publishes (a count is a query of its own).
 const COUNT_BEHIND_EVERY: Duration = Duration::from_secs(1);
-use crate::shutdown::Activity;
 
 /// Chooses the topic of each event, or `None` to not publish it.
 type Router = Arc<dyn Fn(&StoredEvent) -> Option<Topic> + Send + Sync>;
@@ -396,7 +396,7 @@ impl<C: ProjectionCheckpoint> EventPublisher<C> {
         }
     }
 
-    /// Reads, publishes and checkpoints one page; returns its size.
+    /// Reads, publishes and checkpoints one page; returns the page.
     async fn publish_next_page(&self) -> Result<Page, EventBusError> {
         let shared = &self.shared;
         let mut cursor = shared.cursor.lock().await;

@@ -33,12 +33,20 @@ pub(crate) enum Page {
 }
 
 impl Page {
-    /// A page of `read` events when `limit` were asked for.
+    /// A page of `read` events when `limit` were asked for, all handled.
     pub(crate) fn of(read: usize, limit: usize) -> Self {
+        Self::handled(read, limit, read as u64)
+    }
+
+    /// A page of `read` events when `limit` were asked for, of which
+    /// `handled` were handled (fewer when a shutdown stopped it half-way):
+    /// what it says about the source comes from `read`, the count it
+    /// carries is `handled`.
+    pub(crate) fn handled(read: usize, limit: usize, handled: u64) -> Self {
         match read {
             0 => Self::Empty,
-            read if read < limit => Self::Short(read as u64),
-            read => Self::More(read as u64),
+            read if read < limit => Self::Short(handled),
+            _ => Self::More(handled),
         }
     }
 }
@@ -116,6 +124,10 @@ mod tests {
         assert_eq!(Page::of(0, LIMIT), Page::Empty);
         assert_eq!(Page::of(3, LIMIT), Page::Short(3));
         assert_eq!(Page::of(10, LIMIT), Page::More(10));
+        // A page stopped half-way counts what was handled, and is still
+        // as full or as short as what was read.
+        assert_eq!(Page::handled(10, LIMIT, 4), Page::More(4));
+        assert_eq!(Page::handled(3, LIMIT, 0), Page::Short(0));
     }
 
     fn follower(linger: Duration) -> (watch::Sender<u64>, Follow) {
@@ -158,12 +170,18 @@ mod tests {
     async fn an_empty_page_reads_as_soon_as_news_arrive() {
         let (sender, mut follow) = follower(Duration::from_millis(5));
         follow.before_read();
-        sender.send_replace(1);
+        let notify = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            sender.send_replace(1);
+            sender
+        });
         let started = tokio::time::Instant::now();
         follow
             .after_page(Page::of(0, LIMIT), &CancellationToken::new())
             .await;
-        assert_eq!(started.elapsed(), Duration::ZERO);
+        // At the news, without lingering.
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
+        drop(notify.await);
     }
 
     #[tokio::test(start_paused = true)]

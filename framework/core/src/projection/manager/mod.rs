@@ -557,7 +557,8 @@ impl<P: Projection> ProjectionManager<P> {
             })
     }
 
-    /// Reads and commits one batch; returns how many events it committed.
+    /// Reads and commits one batch; returns the page it read, counting the
+    /// events it committed.
     async fn process_next_batch(&self) -> Result<Page, ProjectionError> {
         let shared = &self.shared;
         let mut cursor = shared.cursor.lock().await;
@@ -639,7 +640,11 @@ impl<P: Projection> ProjectionManager<P> {
                 }
                 self.count(|stats| stats.batches += 1);
                 metrics::record_batch(self.name(), committed, started.elapsed());
-                Ok(Page::of(batch.len(), shared.config.batch_size.max(1)))
+                Ok(Page::handled(
+                    batch.len(),
+                    shared.config.batch_size.max(1),
+                    committed,
+                ))
             }
             Err(error) => {
                 // The failure may have happened after the commit reached the
