@@ -13,10 +13,11 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::{CommitMetadata, KafkaBusError, KafkaEventBus, METRICS, blocking, wire};
 
@@ -34,10 +35,25 @@ enum Rebalanced {
     Revoked(Vec<(String, i32)>),
 }
 
-/// Records rebalances.
-#[derive(Default)]
+/// Records rebalances, and applies them without asking librdkafka which
+/// rebalance protocol runs.
 pub(crate) struct Context {
     events: Mutex<Vec<Rebalanced>>,
+    /// Whether the group uses the cooperative protocol (incremental
+    /// assignments), as the consumer's configuration says.
+    cooperative: bool,
+}
+
+impl Context {
+    /// The context of a consumer built from `config`.
+    pub(crate) fn new(config: &ClientConfig) -> Self {
+        Self {
+            events: Mutex::default(),
+            cooperative: config
+                .get("partition.assignment.strategy")
+                .is_some_and(|strategy| strategy.contains("cooperative")),
+        }
+    }
 }
 
 fn partitions(list: &TopicPartitionList) -> Vec<(String, i32)> {
@@ -50,6 +66,37 @@ fn partitions(list: &TopicPartitionList) -> Vec<(String, i32)> {
 impl ClientContext for Context {}
 
 impl ConsumerContext for Context {
+    /// rdkafka's default asks librdkafka for the rebalance protocol
+    /// (`rd_kafka_rebalance_protocol`), a call that never returns when the
+    /// rebalance is the one closing the consumer runs (librdkafka #4041,
+    /// rust-rdkafka #509): dropping a subscription then hung its thread
+    /// for good. The protocol is known from the configuration instead.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let partitions = &*partitions;
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(partitions),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(partitions),
+            other => Rebalance::Error(KafkaError::Rebalance(other.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        let applied = match (assign, self.cooperative) {
+            (true, true) => consumer.incremental_assign(partitions),
+            (true, false) => consumer.assign(partitions),
+            (false, true) => consumer.incremental_unassign(partitions),
+            (false, false) => consumer.unassign(),
+        };
+        if let Err(error) = applied {
+            tracing::warn!(%error, "could not apply a consumer group rebalance");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             self.events
@@ -129,11 +176,11 @@ impl KafkaSubscription {
         let mut config = bus.shared.options.consumer_config(Some(group));
         config.set("client.id", options.consumer());
         let consumer: StreamConsumer<Context> = config
-            .create_with_context(Context::default())
+            .create_with_context(Context::new(&config))
             .map_err(|error| KafkaBusError::InvalidConfig {
-                what: "consumer",
-                source: Arc::new(error),
-            })?;
+            what: "consumer",
+            source: Arc::new(error),
+        })?;
         let names: Vec<&str> = topics.iter().map(|(_, name)| name.as_str()).collect();
         consumer
             .subscribe(&names)

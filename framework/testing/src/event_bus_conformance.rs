@@ -134,7 +134,7 @@ macro_rules! event_bus_conformance_tests {
         $(
             #[test]
             fn $check() {
-                $crate::event_bus_conformance::run_with($differences, async {
+                $crate::event_bus_conformance::run_with($differences, || async {
                     let fixture = super::$make($max_len).await;
                     $crate::event_bus_conformance::$check(fixture).await;
                 });
@@ -143,21 +143,21 @@ macro_rules! event_bus_conformance_tests {
     };
 }
 
-/// Runs `check` on a fresh multi-threaded tokio runtime (used by the
-/// generated tests, so callers need no tokio macros).
-pub fn run(check: impl std::future::Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the conformance test")
-        .block_on(check);
+/// Runs the future `check` makes on a fresh multi-threaded tokio runtime (used by the
+/// generated tests, so callers need no tokio macros); a check still
+/// running after [`CHECK_DEADLINE`](crate::CHECK_DEADLINE)
+/// fails instead of hanging the test run.
+pub fn run<F: std::future::Future<Output = ()>>(check: impl FnOnce() -> F + Send + 'static) {
+    crate::check_runtime::run_check(crate::check_runtime::CHECK_DEADLINE, check);
 }
 
 /// Runs `check` like [`run`], with `differences` declared for the bus
 /// under test: the checks read them with [`differences`].
-pub fn run_with(differences: BusDifferences, check: impl std::future::Future<Output = ()>) {
-    run(DIFFERENCES.scope(differences, check));
+pub fn run_with<F: std::future::Future<Output = ()>>(
+    differences: BusDifferences,
+    check: impl FnOnce() -> F + Send + 'static,
+) {
+    run(move || DIFFERENCES.scope(differences, check()));
 }
 
 tokio::task_local! {

@@ -56,7 +56,7 @@ macro_rules! event_store_conformance_tests {
         $(
             #[test]
             fn $check() {
-                $crate::event_store_conformance::run(async {
+                $crate::event_store_conformance::run(|| async {
                     let store = super::$make().await;
                     $crate::event_store_conformance::$check(store).await;
                 });
@@ -65,15 +65,12 @@ macro_rules! event_store_conformance_tests {
     };
 }
 
-/// Runs `check` on a fresh multi-threaded tokio runtime (used by the
-/// generated tests, so callers need no tokio macros).
-pub fn run(check: impl std::future::Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the conformance test")
-        .block_on(check);
+/// Runs the future `check` makes on a fresh multi-threaded tokio runtime (used by the
+/// generated tests, so callers need no tokio macros); a check still
+/// running after [`CHECK_DEADLINE`](crate::CHECK_DEADLINE)
+/// fails instead of hanging the test run.
+pub fn run<F: std::future::Future<Output = ()>>(check: impl FnOnce() -> F + Send + 'static) {
+    crate::check_runtime::run_check(crate::check_runtime::CHECK_DEADLINE, check);
 }
 
 fn stream(name: &str) -> StreamId {

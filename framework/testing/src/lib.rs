@@ -56,6 +56,7 @@
 mod aggregate_test;
 mod assertions;
 pub mod bench;
+mod check_runtime;
 pub mod compose;
 mod diff;
 pub mod event_bus_conformance;
@@ -94,6 +95,7 @@ pub use assertions::{
     assert_delayed_action, assert_effect_type, assert_effects_count, assert_event_published,
     assert_has_effect, assert_no_effects, assert_state_changed, assert_state_unchanged,
 };
+pub use check_runtime::CHECK_DEADLINE;
 pub use projection_harness::ProjectionTestHarness;
 pub use reducer_test::ReducerTest;
 pub use saga_test::SagaTest;
