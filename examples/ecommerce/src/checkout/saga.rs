@@ -29,6 +29,11 @@ pub enum CheckoutCommand {
     ReserveStock {
         /// The order.
         order_id: Uuid,
+        /// The HTTP request that placed the order: the correlation id of
+        /// the events recording the outcome (none in commands recorded
+        /// before it was added).
+        #[serde(default)]
+        request_id: Option<Uuid>,
         /// `(product id, quantity)`.
         lines: Vec<(String, u64)>,
     },
@@ -36,6 +41,11 @@ pub enum CheckoutCommand {
     ReleaseStock {
         /// The order.
         order_id: Uuid,
+        /// The HTTP request that placed the order: the correlation id of
+        /// the events recording the outcome (none in commands recorded
+        /// before it was added).
+        #[serde(default)]
+        request_id: Option<Uuid>,
         /// `(product id, quantity)`.
         lines: Vec<(String, u64)>,
     },
@@ -43,6 +53,11 @@ pub enum CheckoutCommand {
     ChargePayment {
         /// The order.
         order_id: Uuid,
+        /// The HTTP request that placed the order: the correlation id of
+        /// the events recording the outcome (none in commands recorded
+        /// before it was added).
+        #[serde(default)]
+        request_id: Option<Uuid>,
         /// The provider's token.
         payment_token: String,
         /// How much.
@@ -52,11 +67,21 @@ pub enum CheckoutCommand {
     RefundPayment {
         /// The order.
         order_id: Uuid,
+        /// The HTTP request that placed the order: the correlation id of
+        /// the events recording the outcome (none in commands recorded
+        /// before it was added).
+        #[serde(default)]
+        request_id: Option<Uuid>,
     },
     /// Book the shipment.
     CreateShipment {
         /// The order.
         order_id: Uuid,
+        /// The HTTP request that placed the order: the correlation id of
+        /// the events recording the outcome (none in commands recorded
+        /// before it was added).
+        #[serde(default)]
+        request_id: Option<Uuid>,
         /// Where to.
         address: Address,
     },
@@ -64,9 +89,28 @@ pub enum CheckoutCommand {
     CancelOrder {
         /// The order.
         order_id: Uuid,
+        /// The HTTP request that placed the order: the correlation id of
+        /// the events recording the outcome (none in commands recorded
+        /// before it was added).
+        #[serde(default)]
+        request_id: Option<Uuid>,
         /// Why.
         reason: String,
     },
+}
+
+impl CheckoutCommand {
+    /// The HTTP request that placed the order, if the command carries it.
+    pub fn request_id(&self) -> Option<Uuid> {
+        match self {
+            Self::ReserveStock { request_id, .. }
+            | Self::ReleaseStock { request_id, .. }
+            | Self::ChargePayment { request_id, .. }
+            | Self::RefundPayment { request_id, .. }
+            | Self::CreateShipment { request_id, .. }
+            | Self::CancelOrder { request_id, .. } => *request_id,
+        }
+    }
 }
 
 /// What the saga records about itself (stream `saga-checkout-{order id}`).
@@ -124,6 +168,10 @@ pub struct CheckoutState {
 impl CheckoutState {
     fn order_id(&self) -> Uuid {
         self.order.as_ref().map_or(Uuid::nil(), |o| o.order_id)
+    }
+
+    fn request_id(&self) -> Option<Uuid> {
+        self.order.as_ref().and_then(|o| o.request_id)
     }
 
     fn lines(&self) -> Vec<(String, u64)> {
@@ -212,6 +260,7 @@ impl Saga for CheckoutSaga {
             (Stage::New, I::Placed(order)) => Reaction::new()
                 .send(CheckoutCommand::ReserveStock {
                     order_id: order.order_id,
+                    request_id: order.request_id,
                     lines: order
                         .lines
                         .iter()
@@ -227,6 +276,7 @@ impl Saga for CheckoutSaga {
                     .cancel_timeout(INVENTORY)
                     .send(CheckoutCommand::ChargePayment {
                         order_id: state.order_id(),
+                        request_id: state.request_id(),
                         payment_token: order.map(|o| o.payment_token.clone()).unwrap_or_default(),
                         amount_cents: order.map_or(0, |o| o.total_cents),
                     })
@@ -238,6 +288,7 @@ impl Saga for CheckoutSaga {
                 .cancel_timeout(PAYMENT)
                 .send(CheckoutCommand::CreateShipment {
                     order_id: state.order_id(),
+                    request_id: state.request_id(),
                     address: state
                         .order
                         .as_ref()
@@ -267,6 +318,7 @@ impl Saga for CheckoutSaga {
             .send_all(state.steps.compensations_with_in_flight())
             .send(CheckoutCommand::CancelOrder {
                 order_id: state.order_id(),
+                request_id: state.request_id(),
                 reason,
             })
             .compensated()
@@ -279,6 +331,7 @@ impl Saga for CheckoutSaga {
                 state.stage = Stage::Reserving;
                 let release = CheckoutCommand::ReleaseStock {
                     order_id: order.order_id,
+                    request_id: order.request_id,
                     lines: state.lines(),
                 };
                 state.steps.start(INVENTORY, Some(release));
@@ -289,6 +342,7 @@ impl Saga for CheckoutSaga {
                     PAYMENT,
                     Some(CheckoutCommand::RefundPayment {
                         order_id: state.order_id(),
+                        request_id: state.request_id(),
                     }),
                 );
                 state.stage = Stage::Charging;
@@ -322,6 +376,7 @@ fn fail(state: &CheckoutState, step: &str, reason: String) -> Reaction<CheckoutS
         .send_all(state.steps.compensations())
         .send(CheckoutCommand::CancelOrder {
             order_id: state.order_id(),
+            request_id: state.request_id(),
             reason,
         })
         .compensated()
@@ -354,13 +409,15 @@ mod tests {
             },
             payment_token: "tok_visa".into(),
             request_hash: "h".into(),
-            request_id: None,
+            request_id: REQUEST,
             placed_at: chrono::DateTime::UNIX_EPOCH,
             cart_version: 1,
         }
     }
 
     const ID: Uuid = Uuid::from_u128(7);
+    /// Every command carries the placing request, for the outcomes' correlation id.
+    const REQUEST: Option<Uuid> = Some(Uuid::from_u128(9));
 
     fn lines() -> Vec<(String, u64)> {
         vec![("kettle".into(), 2)]
@@ -378,17 +435,20 @@ mod tests {
         test.when(CheckoutInput::Placed(Box::new(order())))
             .then_commands([CheckoutCommand::ReserveStock {
                 order_id: ID,
+                request_id: REQUEST,
                 lines: lines(),
             }])
             .when(CheckoutInput::Reserved)
             .then_commands([CheckoutCommand::ChargePayment {
                 order_id: ID,
+                request_id: REQUEST,
                 payment_token: "tok_visa".into(),
                 amount_cents: 9_000,
             }])
             .when(CheckoutInput::Charged)
             .then_commands([CheckoutCommand::CreateShipment {
                 order_id: ID,
+                request_id: REQUEST,
                 address: order().shipping_address,
             }])
             .when(CheckoutInput::Shipped)
@@ -409,10 +469,12 @@ mod tests {
         .then_commands([
             CheckoutCommand::ReleaseStock {
                 order_id: ID,
+                request_id: REQUEST,
                 lines: lines(),
             },
             CheckoutCommand::CancelOrder {
                 order_id: ID,
+                request_id: REQUEST,
                 reason: "the card was declined".into(),
             },
         ])
@@ -427,6 +489,7 @@ mod tests {
             .when(CheckoutInput::Rejected("kettle is out of stock".into()))
             .then_commands([CheckoutCommand::CancelOrder {
                 order_id: ID,
+                request_id: REQUEST,
                 reason: "kettle is out of stock".into(),
             }])
             .then_compensated();
@@ -445,13 +508,18 @@ mod tests {
         .then_no_commands()
         .advance(Duration::from_secs(1))
         .then_commands([
-            CheckoutCommand::RefundPayment { order_id: ID },
+            CheckoutCommand::RefundPayment {
+                order_id: ID,
+                request_id: REQUEST,
+            },
             CheckoutCommand::ReleaseStock {
                 order_id: ID,
+                request_id: REQUEST,
                 lines: lines(),
             },
             CheckoutCommand::CancelOrder {
                 order_id: ID,
+                request_id: REQUEST,
                 reason: "no answer from payment within 30s".into(),
             },
         ])

@@ -69,19 +69,15 @@ impl CheckoutServices {
 
     /// The metadata of the events recording `command`'s outcome: the
     /// command and saga ids (from the framework), and the correlation id
-    /// of the HTTP request that placed the order.
-    async fn metadata(
-        &self,
-        order_id: Uuid,
-        command: &SagaCommand<CheckoutCommand>,
-    ) -> Result<EventMetadata, DispatchError> {
+    /// of the HTTP request that placed the order, which the saga copies
+    /// into every command (from `order.placed`), so no order is loaded for
+    /// it. A command without one keeps the saga id (the order id).
+    fn metadata(command: &SagaCommand<CheckoutCommand>) -> EventMetadata {
         let mut metadata = command.metadata();
-        let stream = order_stream(order_id).map_err(store_error)?;
-        let order = self.orders.load(&stream).await.map_err(store_error)?.state;
-        if let Some(request_id) = order.placed.and_then(|placed| placed.request_id) {
+        if let Some(request_id) = command.command.request_id() {
             metadata.correlation_id = Some(request_id);
         }
-        Ok(metadata)
+        metadata
     }
 
     /// Records `command` on the order; counts the checkouts that end.
@@ -178,16 +174,20 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
     async fn dispatch(&self, command: &SagaCommand<CheckoutCommand>) -> Result<(), DispatchError> {
         let key = command.id.as_str();
         match &command.command {
-            CheckoutCommand::ReserveStock { order_id, lines } => {
-                let metadata = self.metadata(*order_id, command).await?;
+            CheckoutCommand::ReserveStock {
+                order_id, lines, ..
+            } => {
+                let metadata = Self::metadata(command);
                 let outcome = match self.reserve(*order_id, lines, &metadata).await? {
                     Ok(()) => OrderCommand::RecordReserved,
                     Err(reason) => OrderCommand::RecordRejected { reason },
                 };
                 self.record(*order_id, outcome, &metadata).await
             }
-            CheckoutCommand::ReleaseStock { order_id, lines } => {
-                let metadata = self.metadata(*order_id, command).await?;
+            CheckoutCommand::ReleaseStock {
+                order_id, lines, ..
+            } => {
+                let metadata = Self::metadata(command);
                 self.release(*order_id, lines, &metadata).await?;
                 self.record(*order_id, OrderCommand::RecordReleased, &metadata)
                     .await
@@ -196,8 +196,9 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                 order_id,
                 payment_token,
                 amount_cents,
+                ..
             } => {
-                let metadata = self.metadata(*order_id, command).await?;
+                let metadata = Self::metadata(command);
                 let outcome = match self
                     .payment
                     .charge(key, *order_id, payment_token, *amount_cents)
@@ -213,8 +214,8 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                 };
                 self.record(*order_id, outcome, &metadata).await
             }
-            CheckoutCommand::RefundPayment { order_id } => {
-                let metadata = self.metadata(*order_id, command).await?;
+            CheckoutCommand::RefundPayment { order_id, .. } => {
+                let metadata = Self::metadata(command);
                 self.payment
                     .refund(key, *order_id)
                     .await
@@ -222,8 +223,10 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                 self.record(*order_id, OrderCommand::RecordRefunded, &metadata)
                     .await
             }
-            CheckoutCommand::CreateShipment { order_id, address } => {
-                let metadata = self.metadata(*order_id, command).await?;
+            CheckoutCommand::CreateShipment {
+                order_id, address, ..
+            } => {
+                let metadata = Self::metadata(command);
                 let tracking_number = self
                     .shipping
                     .create_shipment(key, *order_id, address)
@@ -232,8 +235,10 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                 let shipped = OrderCommand::RecordShipped { tracking_number };
                 self.record(*order_id, shipped, &metadata).await
             }
-            CheckoutCommand::CancelOrder { order_id, reason } => {
-                let metadata = self.metadata(*order_id, command).await?;
+            CheckoutCommand::CancelOrder {
+                order_id, reason, ..
+            } => {
+                let metadata = Self::metadata(command);
                 let cancel = OrderCommand::Cancel {
                     reason: reason.clone(),
                 };
