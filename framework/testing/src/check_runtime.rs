@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// How long one conformance check may take. The slowest checks (a Kafka
-/// consumer group rebalancing several times) take about 20 seconds on a
-/// busy two-core machine; a check still running after this is stuck.
+/// consumer group rebalancing several times) take well under a minute on
+/// a busy two-core machine; a check still running after this is stuck.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(240);
 
 /// How long a finished check's runtime waits for blocking work it left

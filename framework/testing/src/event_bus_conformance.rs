@@ -143,10 +143,11 @@ macro_rules! event_bus_conformance_tests {
     };
 }
 
-/// Runs the future `check` makes on a fresh multi-threaded tokio runtime (used by the
-/// generated tests, so callers need no tokio macros); a check still
-/// running after [`CHECK_DEADLINE`](crate::CHECK_DEADLINE)
-/// fails instead of hanging the test run.
+/// Runs the future `check` makes on a thread and a multi-threaded tokio
+/// runtime of its own (used by the generated tests, so callers need no
+/// tokio macros); a check still running after
+/// [`CHECK_DEADLINE`](crate::CHECK_DEADLINE) fails instead of hanging the
+/// test run.
 pub fn run<F: std::future::Future<Output = ()>>(check: impl FnOnce() -> F + Send + 'static) {
     crate::check_runtime::run_check(crate::check_runtime::CHECK_DEADLINE, check);
 }

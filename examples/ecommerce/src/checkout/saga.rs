@@ -29,9 +29,7 @@ pub enum CheckoutCommand {
     ReserveStock {
         /// The order.
         order_id: Uuid,
-        /// The HTTP request that placed the order: the correlation id of
-        /// the events recording the outcome (none in commands recorded
-        /// before it was added).
+        /// See [`CheckoutCommand::request_id`].
         #[serde(default)]
         request_id: Option<Uuid>,
         /// `(product id, quantity)`.
@@ -41,9 +39,7 @@ pub enum CheckoutCommand {
     ReleaseStock {
         /// The order.
         order_id: Uuid,
-        /// The HTTP request that placed the order: the correlation id of
-        /// the events recording the outcome (none in commands recorded
-        /// before it was added).
+        /// See [`CheckoutCommand::request_id`].
         #[serde(default)]
         request_id: Option<Uuid>,
         /// `(product id, quantity)`.
@@ -53,9 +49,7 @@ pub enum CheckoutCommand {
     ChargePayment {
         /// The order.
         order_id: Uuid,
-        /// The HTTP request that placed the order: the correlation id of
-        /// the events recording the outcome (none in commands recorded
-        /// before it was added).
+        /// See [`CheckoutCommand::request_id`].
         #[serde(default)]
         request_id: Option<Uuid>,
         /// The provider's token.
@@ -67,9 +61,7 @@ pub enum CheckoutCommand {
     RefundPayment {
         /// The order.
         order_id: Uuid,
-        /// The HTTP request that placed the order: the correlation id of
-        /// the events recording the outcome (none in commands recorded
-        /// before it was added).
+        /// See [`CheckoutCommand::request_id`].
         #[serde(default)]
         request_id: Option<Uuid>,
     },
@@ -77,9 +69,7 @@ pub enum CheckoutCommand {
     CreateShipment {
         /// The order.
         order_id: Uuid,
-        /// The HTTP request that placed the order: the correlation id of
-        /// the events recording the outcome (none in commands recorded
-        /// before it was added).
+        /// See [`CheckoutCommand::request_id`].
         #[serde(default)]
         request_id: Option<Uuid>,
         /// Where to.
@@ -89,9 +79,7 @@ pub enum CheckoutCommand {
     CancelOrder {
         /// The order.
         order_id: Uuid,
-        /// The HTTP request that placed the order: the correlation id of
-        /// the events recording the outcome (none in commands recorded
-        /// before it was added).
+        /// See [`CheckoutCommand::request_id`].
         #[serde(default)]
         request_id: Option<Uuid>,
         /// Why.
@@ -100,7 +88,11 @@ pub enum CheckoutCommand {
 }
 
 impl CheckoutCommand {
-    /// The HTTP request that placed the order, if the command carries it.
+    /// The HTTP request that placed the order, copied by the saga from
+    /// `order.placed` into every command: the correlation id of the events
+    /// recording the command's outcome. `None` in commands recorded before
+    /// the field was added (`#[serde(default)]`), or for an order placed
+    /// without a request id.
     pub fn request_id(&self) -> Option<Uuid> {
         match self {
             Self::ReserveStock { request_id, .. }

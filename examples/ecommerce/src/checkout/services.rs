@@ -173,11 +173,11 @@ fn store_error(error: composable_rust::EventStoreError) -> DispatchError {
 impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
     async fn dispatch(&self, command: &SagaCommand<CheckoutCommand>) -> Result<(), DispatchError> {
         let key = command.id.as_str();
+        let metadata = Self::metadata(command);
         match &command.command {
             CheckoutCommand::ReserveStock {
                 order_id, lines, ..
             } => {
-                let metadata = Self::metadata(command);
                 let outcome = match self.reserve(*order_id, lines, &metadata).await? {
                     Ok(()) => OrderCommand::RecordReserved,
                     Err(reason) => OrderCommand::RecordRejected { reason },
@@ -187,7 +187,6 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
             CheckoutCommand::ReleaseStock {
                 order_id, lines, ..
             } => {
-                let metadata = Self::metadata(command);
                 self.release(*order_id, lines, &metadata).await?;
                 self.record(*order_id, OrderCommand::RecordReleased, &metadata)
                     .await
@@ -198,7 +197,6 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                 amount_cents,
                 ..
             } => {
-                let metadata = Self::metadata(command);
                 let outcome = match self
                     .payment
                     .charge(key, *order_id, payment_token, *amount_cents)
@@ -215,7 +213,6 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
                 self.record(*order_id, outcome, &metadata).await
             }
             CheckoutCommand::RefundPayment { order_id, .. } => {
-                let metadata = Self::metadata(command);
                 self.payment
                     .refund(key, *order_id)
                     .await
@@ -226,7 +223,6 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
             CheckoutCommand::CreateShipment {
                 order_id, address, ..
             } => {
-                let metadata = Self::metadata(command);
                 let tracking_number = self
                     .shipping
                     .create_shipment(key, *order_id, address)
@@ -238,7 +234,6 @@ impl CommandDispatcher<CheckoutCommand> for CheckoutServices {
             CheckoutCommand::CancelOrder {
                 order_id, reason, ..
             } => {
-                let metadata = Self::metadata(command);
                 let cancel = OrderCommand::Cancel {
                     reason: reason.clone(),
                 };
