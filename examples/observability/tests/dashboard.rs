@@ -78,6 +78,12 @@ async fn every_panel_of_the_dashboard_has_data_in_a_real_prometheus() {
     prometheus.wait_for_scrape(DEADLINE).await;
     let missing = prometheus.panels_without_data(&panels, DEADLINE).await;
 
+    // A workload that stopped early starves every rate() of samples: say
+    // why it stopped instead of blaming the panels.
+    if busy.is_finished() {
+        let stopped = busy.await.unwrap();
+        panic!("the workload stopped while Prometheus scraped: {stopped:?}");
+    }
     busy.abort();
     server.abort();
     let _ = busy.await;

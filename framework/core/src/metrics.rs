@@ -230,10 +230,20 @@ pub const CATALOG: &[MetricInfo] = &[
 
 /// Registers the description (and unit) of every metric of the
 /// [`CATALOG`] with the installed recorder, so an exporter can print them
-/// (Prometheus's `# HELP` lines). Call it right after installing the
-/// recorder.
+/// (Prometheus's `# HELP` lines), and starts every counter without labels
+/// at zero. Call it right after installing the recorder.
+///
+/// Why the zeros: a counter is exported only once something increments
+/// it, and a query over a series that does not exist returns no data, not
+/// zero. A ratio such as hits / (hits + misses) would show nothing while
+/// every read hits, because the misses series was never born. Counters
+/// with labels cannot be started this way (their label values are not
+/// known here); they appear with their first increment.
 pub fn describe() {
     for metric in CATALOG {
+        if metric.kind == Counter && metric.labels.is_empty() {
+            metrics::counter!(metric.name).increment(0);
+        }
         let unit = metric
             .name
             .ends_with("_seconds")

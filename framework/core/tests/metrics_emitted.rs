@@ -445,3 +445,33 @@ fn every_name_follows_the_scheme_and_is_listed_once() {
         }
     }
 }
+
+/// `describe` starts every counter without labels at zero, so a dashboard
+/// ratio such as hits / (hits + misses) has data before the first miss.
+#[test]
+fn describe_starts_every_counter_without_labels_at_zero() {
+    let recorded = record();
+    names::describe();
+    let figures = recorded.snapshot();
+    let unlabelled: Vec<_> = CATALOG
+        .iter()
+        .filter(|info| info.kind == MetricKind::Counter && info.labels.is_empty())
+        .collect();
+    assert!(
+        unlabelled
+            .iter()
+            .any(|info| info.name == names::CACHE_MISSES),
+        "the cache's counters have no labels"
+    );
+    for info in unlabelled {
+        assert_eq!(figures.counter(info.name, &[]), 0, "{}", info.name);
+    }
+    // Counters with labels are not invented: their label values are unknown.
+    assert!(
+        !figures
+            .0
+            .iter()
+            .any(|(key, _)| key.key().name() == names::SAGA_STARTED),
+        "a labelled counter was registered"
+    );
+}
