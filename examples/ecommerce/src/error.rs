@@ -106,51 +106,10 @@ impl ApiError {
         };
         Self::new(status, error.code().as_str(), format!("{error}; {advice}"))
     }
-
-    /// This error, for a place-order request whose order was appended
-    /// before the cart's checkout failed: the order stands, so "nothing was
-    /// written" would be wrong. A retry with the same `Idempotency-Key`
-    /// finds the order and records the checkout, without a second order.
-    #[must_use]
-    pub fn after_order_placed(self, order_id: uuid::Uuid) -> Self {
-        let message = format!(
-            "order {order_id} was placed, but emptying the cart failed ({}): retry with the same \
-             Idempotency-Key to finish; it will not place a second order",
-            self.body.code
-        );
-        Self {
-            body: ErrorBody {
-                message,
-                ..self.body
-            },
-            ..self
-        }
-    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_error_after_the_order_was_placed_names_the_order_and_keeps_status_and_code() {
-        let order_id = uuid::Uuid::new_v4();
-        let error = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "CR-E0101",
-            "connection refused; nothing was written: retry later",
-        )
-        .after_order_placed(order_id);
-        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(error.body.code, "CR-E0101");
-        assert!(error.body.message.contains(&order_id.to_string()));
-        assert!(error.body.message.contains("same Idempotency-Key"));
-        assert!(!error.body.message.contains("nothing was written"));
     }
 }

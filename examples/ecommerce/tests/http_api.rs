@@ -434,13 +434,14 @@ async fn an_idempotency_key_places_one_order_and_refuses_another_body() {
         .wait_for_checkout(first.order_id, CHECKOUT)
         .await
         .unwrap();
-    let placed = shop
-        .all_events()
-        .await
-        .iter()
-        .filter(|e| e.event_type == "order.placed")
-        .count();
-    assert_eq!(placed, 1);
+    let events = shop.all_events().await;
+    let of_type = |kind: &str| -> Vec<&StoredEvent> {
+        events.iter().filter(|e| e.event_type == kind).collect()
+    };
+    let (placed, checked_out) = (of_type("order.placed"), of_type("cart.checked_out"));
+    assert_eq!((placed.len(), checked_out.len()), (1, 1));
+    // The order and its cart's checkout are one commit: both or neither.
+    assert_eq!(placed[0].position.commit, checked_out[0].position.commit);
     assert_eq!(ada.orders().await.unwrap().len(), 1);
     // A replay after the checkout answers with where the order is now.
     let (status, replayed) = ada.place_order("retry-me", &body).await.unwrap();

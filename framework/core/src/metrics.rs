@@ -29,7 +29,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use crate::event_bus::BusMessage;
-use crate::event_store::{AppendOutcome, EventStoreError};
+use crate::event_store::EventStoreError;
 
 pub use crate::projection::blue_green::{
     REBUILD_EVENTS_APPLIED, REBUILD_EVENTS_EXPECTED, REBUILD_EVENTS_PER_SECOND,
@@ -261,18 +261,20 @@ pub fn describe() {
 
 /// Runs one event store `append` and records its duration, the events it
 /// appended or the conflict it met. Every [`EventStore`](crate::EventStore)
-/// backend wraps its `append` in this, with its `backend` label.
+/// backend wraps its `append` in this, with its `backend` label (and its
+/// `append_to_streams`, whose outcome `T` is a `Vec<AppendOutcome>`: one
+/// observation for the whole commit).
 ///
 /// # Errors
 ///
 /// The append's own error, unchanged.
-pub async fn observe_append<F>(
+pub async fn observe_append<F, T>(
     backend: &'static str,
     events: usize,
     append: F,
-) -> Result<AppendOutcome, EventStoreError>
+) -> Result<T, EventStoreError>
 where
-    F: Future<Output = Result<AppendOutcome, EventStoreError>>,
+    F: Future<Output = Result<T, EventStoreError>>,
 {
     let started = Instant::now();
     let result = append.await;

@@ -42,7 +42,7 @@ use tracing::{Instrument, Span};
 
 use crate::event::{EventMetadata, ExpectedVersion, NewEvent, StoredEvent, StreamId};
 use crate::event_bus::Topic;
-use crate::event_store::{AppendOutcome, EventStoreError};
+use crate::event_store::{AppendOutcome, EventStoreError, StreamAppend};
 
 /// The W3C Trace Context header that names the parent span:
 /// `00-<trace id>-<span id>-<flags>`.
@@ -183,6 +183,48 @@ where
             "last_position",
             tracing::field::display(outcome.last_position),
         );
+    }
+    result
+}
+
+/// [`append_traced`] for an
+/// [`append_to_streams`](crate::EventStore::append_to_streams): one
+/// `event_store.append_to_streams` span for the whole commit, whose trace
+/// context goes into every event of every share.
+pub async fn append_to_streams_traced<F, Fut>(
+    mut appends: Vec<StreamAppend>,
+    append: F,
+) -> Result<Vec<AppendOutcome>, EventStoreError>
+where
+    F: FnOnce(Vec<StreamAppend>) -> Fut,
+    Fut: Future<Output = Result<Vec<AppendOutcome>, EventStoreError>>,
+{
+    let first = appends.first().and_then(|share| share.events.first());
+    let span = tracing::debug_span!(
+        "event_store.append_to_streams",
+        streams = appends.len(),
+        events = appends
+            .iter()
+            .map(|share| share.events.len())
+            .sum::<usize>(),
+        first_stream = appends
+            .first()
+            .map(|share| tracing::field::display(&share.stream_id)),
+        correlation_id = first
+            .and_then(|event| event.metadata.correlation_id)
+            .map(tracing::field::display),
+        last_position = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        for event in appends.iter_mut().flat_map(|share| &mut share.events) {
+            inject(&span, &mut event.metadata);
+        }
+    }
+    let result = append(appends).instrument(span.clone()).await;
+    if let Ok(outcomes) = &result
+        && let Some(last) = outcomes.last()
+    {
+        span.record("last_position", tracing::field::display(last.last_position));
     }
     result
 }

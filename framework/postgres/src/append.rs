@@ -44,28 +44,28 @@ use crate::rows::{saturating_i64, unsigned};
 use crate::sql::{EVENT_ID_KEY, STREAM_VERSION_KEY};
 use crate::store::PostgresEventStore;
 
-const OPERATION: &str = "append events";
+pub(crate) const OPERATION: &str = "append events";
 
 /// After this many lost races in a row, an `ExpectedVersion::Any` append
 /// pauses briefly (a random fraction of [`MAX_ANY_PAUSE`]) before trying
 /// again, so that writers crowding one stream spread out.
-const ANY_PAUSE_AFTER: u32 = 2;
+pub(crate) const ANY_PAUSE_AFTER: u32 = 2;
 
 /// The longest pause between two attempts of an `ExpectedVersion::Any`
 /// append.
 const MAX_ANY_PAUSE: Duration = Duration::from_millis(5);
 
 /// The batch as one array per column, the shape `unnest` wants.
-struct Columns {
-    event_ids: Vec<Uuid>,
-    event_types: Vec<String>,
+pub(crate) struct Columns {
+    pub(crate) event_ids: Vec<Uuid>,
+    pub(crate) event_types: Vec<String>,
     schema_versions: Vec<i32>,
     payloads: Vec<serde_json::Value>,
     metadata: Vec<Json<EventMetadata>>,
 }
 
 impl Columns {
-    fn new(events: Vec<NewEvent>) -> Result<Self, EventStoreError> {
+    pub(crate) fn new(events: Vec<NewEvent>) -> Result<Self, EventStoreError> {
         let mut columns = Self {
             event_ids: Vec::with_capacity(events.len()),
             event_types: Vec::with_capacity(events.len()),
@@ -96,12 +96,12 @@ impl Columns {
 
 /// `(head version, rows written, last version, first sequence, last
 /// sequence, transaction id)` as the append statement returns them.
-type AppendRow = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+pub(crate) type AppendRow = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
 /// How an append makes sure it writes right after the stream's current
 /// version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
+pub(crate) enum Check {
     /// The statement reads the stream's version and writes only if it is
     /// the expected one (with `Any`, whatever it is).
     Expected(ExpectedVersion),
@@ -122,7 +122,7 @@ impl Check {
     /// events are never deleted, so the stream is at that version or past
     /// it. Any other version a caller claims is compared with the
     /// stream's (one ahead of the stream would otherwise leave a gap).
-    fn new(expected: ExpectedVersion, replayed: Option<u64>) -> Self {
+    pub(crate) fn new(expected: ExpectedVersion, replayed: Option<u64>) -> Self {
         match expected {
             ExpectedVersion::NoStream => Self::After(0),
             ExpectedVersion::Exact(version) if replayed == Some(version) => Self::After(version),
@@ -131,7 +131,7 @@ impl Check {
     }
 
     /// The version the caller expects, as a conflict reports it.
-    fn expected(self) -> ExpectedVersion {
+    pub(crate) fn expected(self) -> ExpectedVersion {
         match self {
             Self::Expected(expected) => expected,
             Self::After(0) => ExpectedVersion::NoStream,
@@ -251,59 +251,10 @@ async fn append_checked(
     check_all_storable(&events, store.max_payload_bytes())?;
     let columns = Columns::new(events)?;
     let expected = check.expected();
-    let expected_version = check.bound_version();
-    let sql = store.sql();
 
     let mut lost_races = 0u32;
     loop {
-        // One event (the usual command) binds plain values and returns
-        // the row it wrote, if any; a batch binds one array per column,
-        // unnests them and reports on the rows it wrote in one row.
-        let result = if columns.event_ids.len() == 1 {
-            let statement = match check {
-                Check::Expected(ExpectedVersion::Any) => &sql.append_one_any,
-                Check::Expected(_) => &sql.append_one,
-                Check::After(_) => &sql.append_one_after,
-            };
-            sqlx::query_as::<_, (i64, i64, i64)>(statement)
-                .bind(stream_id.as_str())
-                .bind(expected_version)
-                .bind(columns.event_ids[0])
-                .bind(&columns.event_types[0])
-                .bind(columns.schema_versions[0])
-                .bind(&columns.payloads[0])
-                .bind(&columns.metadata[0])
-                .fetch_optional(&mut *connection)
-                .await
-                .map(|row| match row {
-                    Some((version, sequence, commit)) => (
-                        version - 1,
-                        1,
-                        Some(version),
-                        Some(sequence),
-                        Some(sequence),
-                        Some(commit),
-                    ),
-                    // Nothing written: the stream is not at the expected
-                    // version. `head` is read below.
-                    None => (-1, 0, None, None, None, None),
-                })
-        } else {
-            let statement = match check {
-                Check::Expected(_) => &sql.append,
-                Check::After(_) => &sql.append_after,
-            };
-            sqlx::query_as::<_, AppendRow>(statement)
-                .bind(stream_id.as_str())
-                .bind(expected_version)
-                .bind(&columns.event_ids)
-                .bind(&columns.event_types)
-                .bind(&columns.schema_versions)
-                .bind(&columns.payloads)
-                .bind(&columns.metadata)
-                .fetch_one(&mut *connection)
-                .await
-        };
+        let result = execute(store, &mut *connection, stream_id, check, &columns).await;
         let error = match result {
             Ok((-1, 0, ..)) => {
                 let actual =
@@ -352,10 +303,84 @@ async fn append_checked(
     }
 }
 
+/// Runs the append statement for `columns` on `connection` once. One
+/// event (the usual command) binds plain values and returns the row it
+/// wrote, if any; a batch binds one array per column, unnests them and
+/// reports on the rows it wrote in one row. Either way the result is an
+/// [`AppendRow`]; `(-1, 0, ...)` means that nothing was written and the
+/// stream's version was not read.
+pub(crate) async fn execute(
+    store: &PostgresEventStore,
+    connection: &mut PgConnection,
+    stream_id: &StreamId,
+    check: Check,
+    columns: &Columns,
+) -> Result<AppendRow, sqlx::Error> {
+    let sql = store.sql();
+    let expected_version = check.bound_version();
+    if columns.event_ids.len() == 1 {
+        let statement = match check {
+            Check::Expected(ExpectedVersion::Any) => &sql.append_one_any,
+            Check::Expected(_) => &sql.append_one,
+            Check::After(_) => &sql.append_one_after,
+        };
+        sqlx::query_as::<_, (i64, i64, i64)>(statement)
+            .bind(stream_id.as_str())
+            .bind(expected_version)
+            .bind(columns.event_ids[0])
+            .bind(&columns.event_types[0])
+            .bind(columns.schema_versions[0])
+            .bind(&columns.payloads[0])
+            .bind(&columns.metadata[0])
+            .fetch_optional(connection)
+            .await
+            .map(|row| match row {
+                Some((version, sequence, commit)) => (
+                    version - 1,
+                    1,
+                    Some(version),
+                    Some(sequence),
+                    Some(sequence),
+                    Some(commit),
+                ),
+                // Nothing written: the stream is not at the expected
+                // version. The caller reads `head`.
+                None => (-1, 0, None, None, None, None),
+            })
+    } else {
+        let statement = match check {
+            Check::Expected(_) => &sql.append,
+            Check::After(_) => &sql.append_after,
+        };
+        sqlx::query_as::<_, AppendRow>(statement)
+            .bind(stream_id.as_str())
+            .bind(expected_version)
+            .bind(&columns.event_ids)
+            .bind(&columns.event_types)
+            .bind(&columns.schema_versions)
+            .bind(&columns.payloads)
+            .bind(&columns.metadata)
+            .fetch_one(connection)
+            .await
+    }
+}
+
 /// The outcome of a statement that ran: written rows, or a version
 /// conflict when none were written.
 fn written(
     store: &PostgresEventStore,
+    stream_id: &StreamId,
+    expected: ExpectedVersion,
+    row: AppendRow,
+) -> Result<AppendOutcome, EventStoreError> {
+    let outcome = outcome_of(stream_id, expected, row)?;
+    store.notifier().bump();
+    Ok(outcome)
+}
+
+/// [`written`] without waking the store's followers (the caller does,
+/// once its transaction committed).
+pub(crate) fn outcome_of(
     stream_id: &StreamId,
     expected: ExpectedVersion,
     row: AppendRow,
@@ -374,7 +399,6 @@ fn written(
         return Err(PostgresError::corrupt(OPERATION, "rows were written but not returned").into());
     };
     let commit = unsigned(commit, "transaction_id", OPERATION)?;
-    store.notifier().bump();
     Ok(AppendOutcome {
         stream_version: unsigned(last_version, "stream_version", OPERATION)?,
         first_position: Position::new(commit, unsigned(first_sequence, "sequence", OPERATION)?),
@@ -383,7 +407,7 @@ fn written(
 }
 
 /// The unique constraint `error` violated, if it is a unique violation.
-fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+pub(crate) fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     let database = error.as_database_error()?;
     if database.is_unique_violation() {
         database.constraint()
@@ -395,7 +419,7 @@ fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
 /// Finds which id of the batch was a duplicate: one used twice in the
 /// batch, or one already stored (the violation is only raised once the
 /// other row has committed, so the lookup sees it).
-async fn duplicate_id(
+pub(crate) async fn duplicate_id(
     store: &PostgresEventStore,
     connection: &mut PgConnection,
     event_ids: &[Uuid],
@@ -420,7 +444,7 @@ async fn duplicate_id(
 
 /// A random pause of at most [`MAX_ANY_PAUSE`] (from the clock's
 /// nanoseconds: enough to spread writers apart, without a dependency).
-fn any_pause() -> Duration {
+pub(crate) fn any_pause() -> Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.subsec_nanos());
@@ -437,7 +461,10 @@ const JSONB_LIMIT: &str = "its type name, payload and metadata hold only what Po
 /// PostgreSQL refused because of the data it carried (SQLSTATE class 22,
 /// data exception, e.g. 22P05 for `\u0000` in a jsonb string; or 54000,
 /// a value too large), naming the batch's event types.
-fn refused_payload(error: &sqlx::Error, event_types: &[String]) -> Option<EventStoreError> {
+pub(crate) fn refused_payload(
+    error: &sqlx::Error,
+    event_types: &[String],
+) -> Option<EventStoreError> {
     let database = error.as_database_error()?;
     let sqlstate = database.code()?;
     refused_payload_for(&sqlstate, database.message(), event_types)

@@ -150,6 +150,7 @@
 #![deny(missing_docs)]
 
 mod append;
+mod append_streams;
 mod copy_read;
 pub mod error;
 mod health;

@@ -107,6 +107,15 @@ pub(crate) struct Statements {
     /// on [`STREAM_VERSION_KEY`]. Parameters and returned row as for
     /// [`append`](Self::append), the first column being `$2`.
     pub append_after: String,
+    /// Takes a transaction-scoped advisory lock for each of the streams
+    /// `$1` (their names prefixed with `$2`, the schema and a dot, so that
+    /// stores in other schemas do not share keys), in the order of the
+    /// keys: two transactions locking overlapping streams then wait for
+    /// each other in one order, never in a cycle, so they cannot deadlock
+    /// (see the crate's `append_streams` module). The locks are released
+    /// when the transaction ends. The output column calls a volatile
+    /// function, so PostgreSQL evaluates it after the sort, in key order.
+    pub lock_streams: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
     /// Which of the ids `$1` are already stored (the duplicate id path).
@@ -283,6 +292,11 @@ impl Statements {
                         min(sequence), max(sequence), max(transaction_id::text::int8) \
                  FROM inserted"
             ),
+            lock_streams: "SELECT pg_advisory_xact_lock(key) FROM ( \
+                               SELECT DISTINCT hashtextextended($2 || stream, 0) AS key \
+                               FROM unnest($1::text[]) AS stream \
+                           ) AS keys ORDER BY key"
+                .to_owned(),
             stream_version: format!(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM {events} WHERE stream_id = $1"
             ),

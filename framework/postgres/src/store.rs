@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use composable_rust_core::event::DEFAULT_MAX_PAYLOAD_BYTES;
-use composable_rust_core::event_store::{KnownVersion, ReplayAndDecide, ReplayVisitor, Replayed};
+use composable_rust_core::event_store::{
+    KnownVersion, ReplayAndDecide, ReplayVisitor, Replayed, StreamAppend,
+};
 use composable_rust_core::metrics::{BACKEND_POSTGRES, observe_append, observe_read};
-use composable_rust_core::trace::append_traced;
+use composable_rust_core::trace::{append_to_streams_traced, append_traced};
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -392,6 +394,23 @@ impl EventStore for PostgresEventStore {
                 BACKEND_POSTGRES,
                 count,
                 crate::append::append_after(self, stream_id, version, events),
+            )
+        })
+        .await
+    }
+
+    /// The shares' statements in one transaction (see the crate's
+    /// `append_streams` module).
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        append_to_streams_traced(appends, |appends| {
+            let count = appends.iter().map(|share| share.events.len()).sum();
+            observe_append(
+                BACKEND_POSTGRES,
+                count,
+                crate::append_streams::append_to_streams(self, appends),
             )
         })
         .await

@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use composable_rust_core::event_store::{KnownVersion, ReplayAndDecide, ReplayVisitor};
+use composable_rust_core::event_store::{
+    KnownVersion, ReplayAndDecide, ReplayVisitor, StreamAppend,
+};
 use composable_rust_core::{AppendOutcome, Position, StoredEvent};
 use tokio::sync::watch;
 
@@ -570,6 +572,14 @@ impl EventStore for Counted {
     ) -> Result<AppendOutcome, EventStoreError> {
         self.appends_after.fetch_add(1, Ordering::Relaxed);
         self.store.append_after(stream_id, version, events).await
+    }
+
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.store.append_to_streams(appends).await
     }
 
     async fn load_stream(

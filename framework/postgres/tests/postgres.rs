@@ -14,6 +14,7 @@ mod postgres {
     pub(crate) mod projection_support;
 
     mod any_version;
+    mod append_streams;
     mod conformance;
     mod corrupt_rows;
     mod errors;

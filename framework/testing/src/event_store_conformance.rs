@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust_core::event::{DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
+use composable_rust_core::event_store::StreamAppend;
 use composable_rust_core::{
     CodedError, ErrorClass, EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent,
     Position, Snapshot, StreamId,
@@ -45,6 +46,9 @@ macro_rules! event_store_conformance_tests {
                 payloads_within_the_limits_read_back,
                 unstorable_payloads_are_refused_and_write_nothing,
                 concurrent_appends_have_one_winner_per_version,
+                multi_stream_appends_write_every_stream_in_one_commit,
+                a_failing_multi_stream_append_writes_no_stream,
+                concurrent_multi_stream_appends_have_one_winner_and_lose_nothing,
                 read_all_pages_through_every_event_in_order,
                 count_after_counts_what_a_follower_has_not_read,
                 snapshots_keep_the_latest,
@@ -442,6 +446,238 @@ pub async fn concurrent_appends_have_one_winner_per_version(store: impl EventSto
         stored.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
         (1..=rounds).collect::<Vec<_>>()
     );
+}
+
+/// An `append_to_streams` writes each share at its stream's next
+/// versions, reports one outcome per share in the order given, and its
+/// events follow each other in the global order, in the order given.
+pub async fn multi_stream_appends_write_every_stream_in_one_commit(store: impl EventStore) {
+    let (order, cart, audit) = (stream("order"), stream("cart"), stream("audit"));
+    store
+        .append(&cart, ExpectedVersion::NoStream, events(1))
+        .await
+        .unwrap();
+    let before = last_position(&store).await;
+
+    let shares = vec![
+        StreamAppend::new(order.clone(), ExpectedVersion::NoStream, events(2)),
+        StreamAppend::new(cart.clone(), ExpectedVersion::Exact(1), events(1)),
+        StreamAppend::new(audit.clone(), ExpectedVersion::Any, events(1)),
+    ];
+    let sent: Vec<Uuid> = shares
+        .iter()
+        .flat_map(|share| share.events.iter().map(|event| event.event_id))
+        .collect();
+    let outcomes = store.append_to_streams(shares).await.unwrap();
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|outcome| outcome.stream_version)
+            .collect::<Vec<_>>(),
+        [2, 2, 1]
+    );
+
+    let read = store.read_all(before, 100).await.unwrap();
+    assert_eq!(
+        read.iter().map(|event| event.event_id).collect::<Vec<_>>(),
+        sent,
+        "the commit's events, next to each other, in the order given"
+    );
+    assert_eq!(read[0].position, outcomes[0].first_position);
+    assert_eq!(read[1].position, outcomes[0].last_position);
+    assert_eq!(read[2].position, outcomes[1].last_position);
+    assert_eq!(read[3].position, outcomes[2].last_position);
+    assert_eq!(
+        store
+            .load_stream(&cart, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|event| event.stream_version)
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+/// The position of the last event in the store (START when empty).
+async fn last_position(store: &impl EventStore) -> Position {
+    let mut cursor = Position::START;
+    loop {
+        let page = store.read_all(cursor, 1_000).await.unwrap();
+        match page.last() {
+            Some(last) => cursor = last.position,
+            None => return cursor,
+        }
+    }
+}
+
+/// An `append_to_streams` that cannot be written in full writes no
+/// stream: a share's stream at another version (the error names that
+/// share), an event id already stored, or a malformed request (no share,
+/// a stream twice, a share without events).
+pub async fn a_failing_multi_stream_append_writes_no_stream(store: impl EventStore) {
+    let (order, cart) = (stream("order"), stream("cart"));
+    let stored = events(1);
+    store
+        .append(&cart, ExpectedVersion::NoStream, stored.clone())
+        .await
+        .unwrap();
+    let total = store.count_after(Position::START).await.unwrap();
+
+    let conflict = store
+        .append_to_streams(vec![
+            StreamAppend::new(order.clone(), ExpectedVersion::NoStream, events(1)),
+            StreamAppend::new(cart.clone(), ExpectedVersion::NoStream, events(1)),
+        ])
+        .await
+        .unwrap_err();
+    match &conflict {
+        EventStoreError::WrongExpectedVersion {
+            stream_id,
+            expected: ExpectedVersion::NoStream,
+            actual: 1,
+        } => assert_eq!(stream_id, cart.as_str()),
+        other => panic!("expected the cart's conflict, got {other:?}"),
+    }
+    assert_eq!(store.stream_version(&order).await.unwrap(), 0);
+
+    let mut reused = events(1);
+    reused[0].event_id = stored[0].event_id;
+    let duplicate = store
+        .append_to_streams(vec![
+            StreamAppend::new(order.clone(), ExpectedVersion::NoStream, events(1)),
+            StreamAppend::new(cart.clone(), ExpectedVersion::Exact(1), reused),
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, EventStoreError::DuplicateEventId { event_id } if event_id == stored[0].event_id),
+        "{duplicate:?}"
+    );
+
+    let malformed = [
+        (Vec::new(), "CR-E0024"),
+        (
+            vec![
+                StreamAppend::new(order.clone(), ExpectedVersion::Any, events(1)),
+                StreamAppend::new(order.clone(), ExpectedVersion::Any, events(1)),
+            ],
+            "CR-E0024",
+        ),
+        (
+            vec![
+                StreamAppend::new(order.clone(), ExpectedVersion::Any, events(1)),
+                StreamAppend::new(cart.clone(), ExpectedVersion::Any, Vec::new()),
+            ],
+            "CR-E0009",
+        ),
+    ];
+    for (shares, code) in malformed {
+        let error = store.append_to_streams(shares).await.unwrap_err();
+        assert_eq!(error.code().as_str(), code, "{error}");
+        assert_eq!(error.class(), ErrorClass::Permanent, "{error}");
+    }
+
+    assert_eq!(store.stream_version(&order).await.unwrap(), 0);
+    assert_eq!(store.stream_version(&cart).await.unwrap(), 1);
+    assert_eq!(store.count_after(Position::START).await.unwrap(), total);
+}
+
+/// Writers race with `append_to_streams` over the same two streams, half
+/// of them naming the streams in the opposite order: at each expected
+/// version exactly one wins and the others get the conflict; with `Any`
+/// every append is written. No event is lost or duplicated, and each
+/// commit's two events stay next to each other in the global order.
+pub async fn concurrent_multi_stream_appends_have_one_winner_and_lose_nothing(
+    store: impl EventStore,
+) {
+    let store = Arc::new(store);
+    let (left, right) = (stream("left"), stream("right"));
+    let shares = |writer: usize, expected: ExpectedVersion, n: u64| {
+        let mut shares = vec![
+            StreamAppend::new(left.clone(), expected, vec![event("Left", n)]),
+            StreamAppend::new(right.clone(), expected, vec![event("Right", n)]),
+        ];
+        if writer % 2 == 1 {
+            shares.reverse();
+        }
+        shares
+    };
+    let rounds = 4u64;
+    for version in 0..rounds {
+        let tasks: Vec<_> = (0..6)
+            .map(|writer| {
+                let store = Arc::clone(&store);
+                let shares = shares(writer, ExpectedVersion::Exact(version), version);
+                tokio::spawn(async move { store.append_to_streams(shares).await })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(outcomes) => {
+                    assert!(outcomes.iter().all(|o| o.stream_version == version + 1));
+                    won += 1;
+                }
+                Err(EventStoreError::WrongExpectedVersion { actual, .. }) => {
+                    assert_eq!(actual, version + 1, "a loser must see the winner's version");
+                }
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+        assert_eq!(won, 1, "round {version}: exactly one writer must win");
+    }
+
+    let tasks: Vec<_> = (0..6)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            let shares = shares(writer, ExpectedVersion::Any, 100);
+            tokio::spawn(async move { store.append_to_streams(shares).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    let expected: Vec<u64> = (1..=rounds + 6).collect();
+    for id in [&left, &right] {
+        let loaded = store.load_stream(id, 0).await.unwrap();
+        assert_eq!(
+            loaded
+                .iter()
+                .map(|event| event.stream_version)
+                .collect::<Vec<_>>(),
+            expected,
+            "{id}"
+        );
+    }
+    let ours: Vec<_> = all_events(&*store)
+        .await
+        .into_iter()
+        .filter(|event| event.stream_id == left || event.stream_id == right)
+        .collect();
+    assert_eq!(ours.len() as u64, 2 * (rounds + 6));
+    for pair in ours.chunks(2) {
+        assert_ne!(pair[0].stream_id, pair[1].stream_id, "a commit was split");
+        assert_eq!(
+            pair[0].position.commit, pair[1].position.commit,
+            "a commit was split"
+        );
+    }
+}
+
+/// Every event of the store, in global order.
+async fn all_events(store: &impl EventStore) -> Vec<composable_rust_core::StoredEvent> {
+    let mut all = Vec::new();
+    let mut cursor = Position::START;
+    loop {
+        let page = store.read_all(cursor, 1_000).await.unwrap();
+        let Some(last) = page.last() else {
+            return all;
+        };
+        cursor = last.position;
+        all.extend(page);
+    }
 }
 
 /// Paging through `read_all` returns every event once, in position order.

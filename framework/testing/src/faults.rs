@@ -45,7 +45,7 @@ use composable_rust_core::event_bus::{
     BusMessage, EventBus, EventBusError, MessageId, PendingMessage, SubscribeOptions, Subscription,
     Topic,
 };
-use composable_rust_core::event_store::{AppendOutcome, EventStore, EventStoreError};
+use composable_rust_core::event_store::{AppendOutcome, EventStore, EventStoreError, StreamAppend};
 use composable_rust_core::projection::{
     DeadLetter, Delivery, ProjectionCheckpoint, ProjectionError, ProjectionStore, ProjectionTx,
     QueryableProjectionStore,
@@ -685,7 +685,8 @@ impl<S: QueryableProjectionStore + ProjectionCheckpoint> QueryableProjectionStor
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EventStoreOperation {
-    /// [`EventStore::append`] (nothing is appended when it fails).
+    /// [`EventStore::append`] and [`EventStore::append_to_streams`]
+    /// (nothing is appended when it fails).
     Append,
     /// [`EventStore::load_stream`].
     LoadStream,
@@ -918,6 +919,14 @@ impl<S: EventStore> EventStore for FaultyEventStore<S> {
     ) -> Result<AppendOutcome, EventStoreError> {
         self.faults.check(EventStoreOperation::Append)?;
         self.inner.append(stream_id, expected, events).await
+    }
+
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        self.faults.check(EventStoreOperation::Append)?;
+        self.inner.append_to_streams(appends).await
     }
 
     async fn load_stream(

@@ -6,15 +6,18 @@
 //! so the same key with another body is refused instead of answered with
 //! an order the client did not ask for.
 //!
-//! Placing an order is one read (the cart stream) and one append (the
-//! order's first event, expecting no stream: the idempotency check is the
-//! store's conflict), then the cart's checkout, appended without a read
-//! or a wait: it names the cart version the order took, and removes only
-//! the lines set at or before it.
+//! Placing an order is one read (the cart stream) and one commit to two
+//! streams (`EventStore::append_to_streams`): the order's first event,
+//! expecting no stream (the idempotency check is the store's conflict),
+//! and the cart's checkout, at whatever version the cart is: it names the
+//! cart version the order took, and removes only the lines set at or
+//! before it. Both are written or neither, so no order ever leaves its
+//! lines in the cart.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use composable_rust::event_store::StreamAppend;
 use composable_rust::prelude::*;
 use composable_rust::{EventMetadata, EventStoreError, ExpectedVersion, NewEvent};
 use serde::{Deserialize, Serialize};
@@ -24,7 +27,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::json::{ApiJson, Customer, text};
 use crate::codes;
-use crate::domain::cart::{Cart, CartEvent};
+use crate::domain::cart::CartEvent;
 use crate::domain::order::{
     Address, Order, OrderCommand, OrderLine, OrderStatus, PlacedOrder, order_id_for,
 };
@@ -101,7 +104,7 @@ pub async fn place(
     let (cart_version, cart) = (cart.version, cart.state);
     if cart.lines.is_empty() {
         // A retry after the cart was emptied by this very order.
-        if let Some(existing) = replay(&state, order_id, &request_hash, &cart).await? {
+        if let Some(existing) = replay(&state, order_id, &request_hash).await? {
             return Ok((StatusCode::OK, Json(existing)));
         }
         return Err(ApiError::new(
@@ -145,40 +148,44 @@ pub async fn place(
         correlation_id: request_id,
         ..EventMetadata::default()
     };
-    // The one append: the order's first event, expecting no stream. The
-    // order is new (its id comes from the key), so there is nothing to
-    // load: a second writer with the same key is the store's conflict.
+    // The one commit: the order's first event, expecting no stream (the
+    // order is new, its id comes from the key, so there is nothing to
+    // load: a second writer with the same key is the store's conflict),
+    // and the cart's checkout, at any version of the cart (the event names
+    // the version it empties through, so a line set meanwhile stays, and
+    // the GET /v1/cart read model checks the version it shows).
     let events = Order::default()
         .decide(OrderCommand::Place(Box::new(placed)), &())
         .map_err(|refusal| ApiError::invalid_field(refusal.to_string()))?;
-    let new_events = events
+    let checked_out = CartEvent::CheckedOut {
+        order_id,
+        through_version: Some(cart_version),
+    };
+    let order_events = events
         .iter()
         .map(|event| NewEvent::from_event(event).map(|e| e.with_metadata(metadata.clone())))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::backend(&e))?;
-    match state
-        .events
-        .append(&stream, ExpectedVersion::NoStream, new_events)
-        .await
-    {
+    let cart_events = vec![
+        NewEvent::from_event(&checked_out)
+            .map(|e| e.with_metadata(metadata))
+            .map_err(|e| ApiError::backend(&e))?,
+    ];
+    let commit = vec![
+        StreamAppend::new(stream.clone(), ExpectedVersion::NoStream, order_events),
+        StreamAppend::new(cart_stream, ExpectedVersion::Any, cart_events),
+    ];
+    match state.events.append_to_streams(commit).await {
         Ok(_) => telemetry::order_placed(),
         // A request with the same key won (now or earlier): a replay.
         Err(conflict @ EventStoreError::WrongExpectedVersion { .. }) => {
-            return match replay(&state, order_id, &request_hash, &cart).await? {
+            return match replay(&state, order_id, &request_hash).await? {
                 Some(existing) => Ok((StatusCode::OK, Json(existing))),
                 None => Err(ApiError::backend(&conflict)),
             };
         }
         Err(error) => return Err(ApiError::backend(&error)),
     }
-    // The order is safe; emptying the cart comes second, without a read
-    // (the event names the cart version it empties through) and without
-    // waiting for the read model (GET /v1/cart checks the version it
-    // shows). If it fails, the client's retry (same key) finds the order
-    // and empties the cart then.
-    check_out(&state, &cart_stream, order_id, cart_version, &metadata)
-        .await
-        .map_err(|error| error.after_order_placed(order_id))?;
     Ok((
         StatusCode::CREATED,
         Json(OrderPlaced {
@@ -189,13 +196,11 @@ pub async fn place(
 }
 
 /// The order placed before with this id, if any: answered when the body is
-/// the same, refused when it is not. The cart is emptied if that order's
-/// checkout of it was not recorded.
+/// the same, refused when it is not.
 async fn replay(
     state: &AppState,
     order_id: Uuid,
     request_hash: &str,
-    cart: &Cart,
 ) -> Result<Option<OrderPlaced>, ApiError> {
     let order = state.load_order(order_id).await?;
     let Some(placed) = &order.placed else {
@@ -209,46 +214,10 @@ async fn replay(
             "this Idempotency-Key was used with another body: use a new key for a new order",
         ));
     }
-    if !cart.orders.contains(&order_id) {
-        let stream = state.cart_stream(placed.customer_id)?;
-        check_out(
-            state,
-            &stream,
-            order_id,
-            placed.cart_version,
-            &EventMetadata::default(),
-        )
-        .await?;
-    }
     Ok(Some(OrderPlaced {
         order_id,
         status: order.status,
     }))
-}
-
-/// Appends the cart's checkout by `order_id`, whatever the cart's version:
-/// the event removes only the lines set at or before `through_version`,
-/// so a line set meanwhile is kept and there is no conflict to retry.
-async fn check_out(
-    state: &AppState,
-    stream: &StreamId,
-    order_id: Uuid,
-    through_version: u64,
-    metadata: &EventMetadata,
-) -> Result<(), ApiError> {
-    let event = CartEvent::CheckedOut {
-        order_id,
-        through_version: Some(through_version),
-    };
-    let new_event = NewEvent::from_event(&event)
-        .map(|e| e.with_metadata(metadata.clone()))
-        .map_err(|e| ApiError::backend(&e))?;
-    state
-        .events
-        .append(stream, ExpectedVersion::Any, vec![new_event])
-        .await
-        .map_err(|e| ApiError::backend(&e))?;
-    Ok(())
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {

@@ -879,6 +879,13 @@ mod tests {
             tokio::task::yield_now().await;
             self.inner.append_after(stream_id, version, events).await
         }
+        async fn append_to_streams(
+            &self,
+            appends: Vec<crate::event_store::StreamAppend>,
+        ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+            self.appends.fetch_add(1, Ordering::SeqCst);
+            self.inner.append_to_streams(appends).await
+        }
         async fn load_stream(
             &self,
             stream_id: &StreamId,

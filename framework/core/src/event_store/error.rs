@@ -103,6 +103,17 @@ pub enum EventStoreError {
         /// The stream appended to.
         stream_id: String,
     },
+    /// An [`append_to_streams`](crate::EventStore::append_to_streams)
+    /// named no stream, or one stream twice; nothing was written.
+    #[code(codes::INVALID_STREAM_APPENDS, permanent)]
+    #[error(
+        "the append to several streams {reason}; nothing was written. Give every stream \
+         one StreamAppend holding all of its events, and at least one stream"
+    )]
+    InvalidStreamAppends {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An event id was already used; event ids must be unique.
     #[code(codes::DUPLICATE_EVENT_ID, permanent)]
     #[error(

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{AppendOutcome, EventStore, EventStoreError};
+use super::{AppendOutcome, EventStore, EventStoreError, StreamAppend, check_stream_appends};
 use crate::clock::{Clock, SystemClock};
 use crate::event::{
     DEFAULT_MAX_PAYLOAD_BYTES, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent,
@@ -105,63 +105,89 @@ impl InMemoryEventStore {
             });
         }
         check_all_storable(&events, DEFAULT_MAX_PAYLOAD_BYTES)?;
+        let mut outcomes =
+            self.commit(vec![StreamAppend::new(stream_id.clone(), expected, events)])?;
+        Ok(outcomes.remove(0))
+    }
+
+    /// [`EventStore::append_to_streams`] itself; the trait method times it.
+    fn append_to_streams_now(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        check_stream_appends(&appends, DEFAULT_MAX_PAYLOAD_BYTES)?;
+        self.commit(appends)
+    }
+
+    /// Writes every share as one commit, after checking every expected
+    /// version and event id under the lock (so nothing is written when
+    /// one fails). The shares are well-formed: checked by the caller.
+    fn commit(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendOutcome>, EventStoreError> {
         let recorded_at = self.clock.now();
-        let outcome = {
+        let outcomes = {
             let mut log = self.lock();
-            let actual = log
-                .streams
-                .get(stream_id)
-                .map_or(0, |indexes| indexes.len() as u64);
-            if !expected.accepts(actual) {
-                return Err(EventStoreError::WrongExpectedVersion {
-                    stream_id: stream_id.to_string(),
-                    expected,
-                    actual,
-                });
-            }
+            let mut versions = Vec::with_capacity(appends.len());
             let mut batch_ids = HashSet::new();
-            for event in &events {
-                if log.event_ids.contains(&event.event_id) || !batch_ids.insert(event.event_id) {
-                    return Err(EventStoreError::DuplicateEventId {
-                        event_id: event.event_id,
+            for share in &appends {
+                let actual = log
+                    .streams
+                    .get(&share.stream_id)
+                    .map_or(0, |indexes| indexes.len() as u64);
+                if !share.expected.accepts(actual) {
+                    return Err(EventStoreError::WrongExpectedVersion {
+                        stream_id: share.stream_id.to_string(),
+                        expected: share.expected,
+                        actual,
                     });
+                }
+                versions.push(actual);
+                for event in &share.events {
+                    if log.event_ids.contains(&event.event_id) || !batch_ids.insert(event.event_id)
+                    {
+                        return Err(EventStoreError::DuplicateEventId {
+                            event_id: event.event_id,
+                        });
+                    }
                 }
             }
             log.commits += 1;
             let commit = log.commits;
-            let mut first_position = None;
-            let mut position = Position::START;
-            let mut version = actual;
-            for event in events {
-                version += 1;
-                position = Position::new(commit, log.events.len() as u64 + 1);
-                first_position.get_or_insert(position);
-                let index = log.events.len();
-                log.event_ids.insert(event.event_id);
-                log.events.push(StoredEvent {
-                    event_id: event.event_id,
-                    stream_id: stream_id.clone(),
+            let mut outcomes = Vec::with_capacity(appends.len());
+            for (share, mut version) in appends.into_iter().zip(versions) {
+                let mut first_position = None;
+                let mut position = Position::START;
+                for event in share.events {
+                    version += 1;
+                    position = Position::new(commit, log.events.len() as u64 + 1);
+                    first_position.get_or_insert(position);
+                    let index = log.events.len();
+                    log.event_ids.insert(event.event_id);
+                    log.events.push(StoredEvent {
+                        event_id: event.event_id,
+                        stream_id: share.stream_id.clone(),
+                        stream_version: version,
+                        position,
+                        event_type: event.event_type,
+                        schema_version: event.schema_version,
+                        payload: event.payload,
+                        metadata: event.metadata,
+                        recorded_at,
+                    });
+                    log.streams
+                        .entry(share.stream_id.clone())
+                        .or_default()
+                        .push(index);
+                }
+                outcomes.push(AppendOutcome {
                     stream_version: version,
-                    position,
-                    event_type: event.event_type,
-                    schema_version: event.schema_version,
-                    payload: event.payload,
-                    metadata: event.metadata,
-                    recorded_at,
+                    first_position: first_position.unwrap_or(position),
+                    last_position: position,
                 });
-                log.streams
-                    .entry(stream_id.clone())
-                    .or_default()
-                    .push(index);
             }
-            AppendOutcome {
-                stream_version: version,
-                first_position: first_position.unwrap_or(position),
-                last_position: position,
-            }
+            outcomes
         };
         self.notify.send_modify(|n| *n += 1);
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     fn load_stream_now(
@@ -194,6 +220,19 @@ impl EventStore for InMemoryEventStore {
             let count = events.len();
             crate::metrics::observe_append(BACKEND_IN_MEMORY, count, async move {
                 self.append_now(stream_id, expected, events)
+            })
+        })
+        .await
+    }
+
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        crate::trace::append_to_streams_traced(appends, |appends| {
+            let count = appends.iter().map(|share| share.events.len()).sum();
+            crate::metrics::observe_append(BACKEND_IN_MEMORY, count, async move {
+                self.append_to_streams_now(appends)
             })
         })
         .await

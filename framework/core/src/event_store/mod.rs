@@ -9,6 +9,7 @@
 mod error;
 mod in_memory;
 mod known;
+mod multi;
 mod replay;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 pub use error::EventStoreError;
 pub use in_memory::InMemoryEventStore;
 pub use known::KnownVersion;
+pub use multi::{StreamAppend, check_stream_appends};
 pub use replay::{
     JsonRef, ReplayAndDecide, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
 };
@@ -44,7 +46,10 @@ pub struct AppendOutcome {
 /// - **Optimistic concurrency.** [`append`](EventStore::append) writes only
 ///   if the stream is at the expected version; otherwise it returns
 ///   [`EventStoreError::WrongExpectedVersion`] and writes nothing.
-/// - **Atomic batches.** All events of one append are written, or none.
+/// - **Atomic batches.** All events of one append are written, or none;
+///   so are all events of an
+///   [`append_to_streams`](EventStore::append_to_streams), across its
+///   streams.
 /// - **Gap-free global order.** [`read_all`](EventStore::read_all) returns
 ///   events in [`Position`] order, and an event that becomes visible later
 ///   always has a position after every event already returned, so a reader
@@ -110,6 +115,35 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<AppendOutcome, EventStoreError> {
         self.append(stream_id, version.expected(), events).await
     }
+
+    /// Appends to several streams in one commit: each share's events are
+    /// written if its stream is at the share's expected version, and only
+    /// if every other share is written too. Returns one outcome per share,
+    /// in the order given.
+    ///
+    /// The events keep the order given (the shares', then each share's
+    /// own) in the global order, next to each other: a follower of
+    /// [`read_all`](EventStore::read_all) sees all of them or none, never
+    /// one stream's without the others'.
+    ///
+    /// Use it when one decision changes two aggregates, and a crash
+    /// between two appends would leave one changed and the other not: an
+    /// order placed and the cart it empties. Prefer one aggregate per
+    /// command otherwise; a saga coordinates changes that may happen at
+    /// different times.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is written on any error.
+    /// [`EventStoreError::WrongExpectedVersion`] names the first share
+    /// (in the order given) whose stream was not at its expected version;
+    /// [`EventStoreError::InvalidStreamAppends`],
+    /// [`EventStoreError::EmptyAppend`] and the payload checks are those
+    /// of [`check_stream_appends`], run before anything is sent.
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError>;
 
     /// The events of `stream_id` with version `>= from_version`, in version
     /// order (`from_version` 0 or 1 loads the whole stream). A stream that
@@ -264,6 +298,13 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError> {
         (**self).append_after(stream_id, version, events).await
+    }
+
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        (**self).append_to_streams(appends).await
     }
 
     async fn load_stream(

@@ -7,7 +7,9 @@ use std::ops::Deref;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use composable_rust_core::event_store::{KnownVersion, ReplayAndDecide, ReplayVisitor};
+use composable_rust_core::event_store::{
+    KnownVersion, ReplayAndDecide, ReplayVisitor, StreamAppend,
+};
 use composable_rust_core::{
     AppendOutcome, EventStore, EventStoreError, ExpectedVersion, NewEvent, Position, Snapshot,
     StoredEvent, StreamId,
@@ -116,6 +118,12 @@ impl EventStore for TestStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError> {
         self.store.append_after(stream_id, version, events).await
+    }
+    async fn append_to_streams(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Result<Vec<AppendOutcome>, EventStoreError> {
+        self.store.append_to_streams(appends).await
     }
     async fn replay(
         &self,
