@@ -3,6 +3,7 @@
 
 pub mod deadlines;
 pub mod idempotency;
+pub mod one_commit;
 pub mod read_your_writes;
 pub mod retry;
 pub mod side_effects;
