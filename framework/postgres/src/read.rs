@@ -236,8 +236,12 @@ pub(crate) const HELD_BACK_RECHECK: Duration = Duration::from_millis(50);
 /// When committed events are held back by an older transaction still in
 /// flight and the page is not full, it re-reads with growing pauses for up
 /// to [`HELD_BACK_WAIT`], keeping what it already read (that part is
-/// final), then returns what it has and schedules a wake-up for
-/// subscribers.
+/// final), until it has read the events that were committed when it
+/// began; then it returns what it has, and when it gave up waiting,
+/// schedules a wake-up for subscribers. It does not wait for events
+/// committed while it reads: under a steady stream of writes some
+/// transaction is always in flight, and waiting for the horizon to be
+/// clear would hold every page until the wait ran out.
 ///
 /// A row that does not decode ends the page: the events before it are
 /// returned, and when it is the first one, the read fails with
@@ -253,6 +257,8 @@ pub(crate) async fn read_all(
     let mut after = after;
     let deadline = Instant::now() + HELD_BACK_WAIT;
     let mut pause = Duration::from_millis(1);
+    // The last event committed when the read began, if it was held back.
+    let mut target = None;
     loop {
         let page = read_page(store, after, limit - events.len(), &mut events).await?;
         if let Some(corrupt) = page.corrupt {
@@ -262,7 +268,11 @@ pub(crate) async fn read_all(
                 Ok(events)
             };
         }
-        if !page.held_back || events.len() >= limit {
+        let Some(held) = page.held_back else {
+            return Ok(events);
+        };
+        let target = *target.get_or_insert(held);
+        if events.len() >= limit || events.last().is_some_and(|last| last.position >= target) {
             return Ok(events);
         }
         if let Some(last) = events.last() {
@@ -283,8 +293,9 @@ pub(crate) const READ_ALL: &str = "read all events";
 /// What [`read_page`] found besides the events.
 #[derive(Debug, Default)]
 struct Page {
-    /// Committed events exist that the read could not return yet.
-    held_back: bool,
+    /// Committed events exist that the read could not return yet: the
+    /// position of the last of them.
+    held_back: Option<Position>,
     /// The row that ended the page because it does not decode.
     corrupt: Option<EventStoreError>,
 }
@@ -310,8 +321,15 @@ async fn read_page(
         .fetch_all(store.pool())
         .await
         .map_err(|error| store.error(error, READ_ALL))?;
+    let held_back = match rows.first() {
+        Some(&(Some(commit), Some(sequence), ..)) => Some(Position::new(
+            unsigned(commit, "transaction_id", READ_ALL)?,
+            unsigned(sequence, "sequence", READ_ALL)?,
+        )),
+        _ => None,
+    };
     let mut page = Page {
-        held_back: rows.first().is_some_and(|row| row.0),
+        held_back,
         corrupt: None,
     };
     events.reserve(rows.len());
@@ -342,16 +360,25 @@ async fn read_page_by_copy(
 ) -> Result<Page, PostgresError> {
     let before = events.len();
     let page = copy_read::read_page(store, after, limit, events).await?;
-    let held_back = page.corrupt.is_none() && page.rows < limit && {
+    let held_back = if page.corrupt.is_none() && page.rows < limit {
         let last = events[before..]
             .last()
             .map_or(after, |event| event.position);
-        sqlx::query_scalar::<_, bool>(&store.sql().exists_after)
+        let held = sqlx::query_as::<_, (i64, i64)>(&store.sql().last_after)
             .bind(saturating_i64(last.commit))
             .bind(saturating_i64(last.sequence))
-            .fetch_one(store.pool())
+            .fetch_optional(store.pool())
             .await
-            .map_err(|error| store.error(error, READ_ALL))?
+            .map_err(|error| store.error(error, READ_ALL))?;
+        match held {
+            Some((commit, sequence)) => Some(Position::new(
+                unsigned(commit, "transaction_id", READ_ALL)?,
+                unsigned(sequence, "sequence", READ_ALL)?,
+            )),
+            None => None,
+        }
+    } else {
+        None
     };
     Ok(Page {
         held_back,

@@ -33,10 +33,12 @@ pub(crate) type EventRow = (
     DateTime<Utc>,
 );
 
-/// A `read_all` row: `held_back`, then the columns of [`EventRow`], all
-/// NULL when the page is empty (the row then only carries `held_back`).
+/// A `read_all` row: the position of the last committed event when it is
+/// held back (NULL otherwise), then the columns of [`EventRow`], all NULL
+/// when the page is empty (the row then only carries that position).
 pub(crate) type GlobalEventRow = (
-    bool,
+    Option<i64>,
+    Option<i64>,
     Option<String>,
     Option<Uuid>,
     Option<i64>,
@@ -107,6 +109,7 @@ impl RawEvent {
         operation: &'static str,
     ) -> Result<Option<Self>, PostgresError> {
         let (
+            _,
             _,
             stream_id,
             event_id,

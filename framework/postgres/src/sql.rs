@@ -174,13 +174,17 @@ pub(crate) struct Statements {
     /// on the server (in any schema or database) holds the horizon back,
     /// for as long as it stays open. Events committed after it started
     /// are then visible but not yet readable. The query reports that in
-    /// the same snapshot (`held_back`), because a later snapshot could no
-    /// longer tell: [`crate::read`] waits briefly for the horizon to pass
-    /// and otherwise schedules a wake-up for subscribers, since the
-    /// transaction holding the horizon may end without any NOTIFY (it may
-    /// abort, or write elsewhere).
+    /// the same snapshot (`held_commit`, `held_sequence`: the position of
+    /// the last committed event, when it is held back; NULL otherwise),
+    /// because a later snapshot could no longer tell: [`crate::read`]
+    /// waits briefly for the horizon to pass that position (not for
+    /// events committed after the read began: under a steady stream of
+    /// writes, some transaction is always in flight) and otherwise
+    /// schedules a wake-up for subscribers, since the transaction holding
+    /// the horizon may end without any NOTIFY (it may abort, or write
+    /// elsewhere).
     ///
-    /// The EXISTS looks at one row only, the last visible one in position
+    /// The probe looks at one row only, the last visible one in position
     /// order (a backward probe of the `(transaction_id, sequence)` index):
     /// each of its two conditions, once true for a row, is true for every
     /// later row, so some row meets both exactly when the last one does.
@@ -189,12 +193,12 @@ pub(crate) struct Statements {
     /// matches, and during a catch-up finds none.) The page is a range scan
     /// of the same index.
     pub read_all: String,
-    /// Whether the store holds a committed event after position (`$1`,
-    /// `$2`): asked by a [`COPY` page](crate::copy_read) that came back
-    /// short, to learn whether events it could not return yet exist (held
-    /// back, or committed since). One backward probe of the position
-    /// index, as in [`read_all`](Self::read_all).
-    pub exists_after: String,
+    /// The position of the last committed event, if it lies after position
+    /// (`$1`, `$2`): asked by a [`COPY` page](crate::copy_read) that came
+    /// back short, to learn whether events it could not return yet exist
+    /// (held back, or committed since), and up to where. One backward
+    /// probe of the position index, as in [`read_all`](Self::read_all).
+    pub last_after: String,
     /// How many committed events lie after position (`$1`, `$2`).
     pub count_after: String,
     /// The largest transaction id stored (NULL when there are no events)
@@ -323,21 +327,21 @@ impl Statements {
                         AND stream_version > 0), 0)"
             ),
             read_all: format!(
-                "SELECT h.held_back, e.stream_id, e.event_id, e.stream_version, \
-                        e.transaction_id::text::int8, e.sequence, e.event_type, \
-                        e.schema_version, e.payload::text, e.metadata::text, e.recorded_at \
-                 FROM ( \
-                     SELECT EXISTS ( \
-                         {last_after} \
-                           AND last.transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) \
-                     ) AS held_back \
-                 ) AS h \
+                "SELECT h.held_commit, h.held_sequence, e.stream_id, e.event_id, \
+                        e.stream_version, e.transaction_id::text::int8, e.sequence, \
+                        e.event_type, e.schema_version, e.payload::text, e.metadata::text, \
+                        e.recorded_at \
+                 FROM (SELECT 1) AS one \
+                 LEFT JOIN LATERAL ( \
+                     {last_after} \
+                       AND last.transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) \
+                 ) AS h ON true \
                  LEFT JOIN LATERAL ({page}) AS e ON true \
                  ORDER BY e.transaction_id, e.sequence",
                 last_after = last_after(&events),
                 page = page(&events, "*", "$1::int8::text::xid8", "$2::int8", "$3"),
             ),
-            exists_after: format!("SELECT EXISTS ({})", last_after(&events)),
+            last_after: last_after(&events),
             count_after: format!(
                 "SELECT count(*) FROM {events} \
                  WHERE (transaction_id, sequence) > ($1::int8::text::xid8, $2::int8)"
@@ -389,12 +393,15 @@ pub(crate) const STREAM_VERSION_KEY: &str = "events_stream_version_key";
 /// The constraint that makes `event_id` unique.
 pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";
 
-/// The probe of [`Statements::read_all`] and [`Statements::exists_after`]:
-/// the last event of `events` in position order, if it lies after position
-/// (`$1`, `$2`) (one backward probe of the position index).
+/// The probe of [`Statements::read_all`] and [`Statements::last_after`]:
+/// the position (`held_commit`, `held_sequence`) of the last event of
+/// `events` in position order, if it lies after position (`$1`, `$2`) (one
+/// backward probe of the position index).
 fn last_after(events: &str) -> String {
     format!(
-        "SELECT 1 FROM ( \
+        "SELECT last.transaction_id::text::int8 AS held_commit, \
+                last.sequence AS held_sequence \
+         FROM ( \
              SELECT transaction_id, sequence FROM {events} \
              ORDER BY transaction_id DESC, sequence DESC \
              LIMIT 1 \
