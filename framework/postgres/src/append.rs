@@ -59,9 +59,9 @@ const MAX_ANY_PAUSE: Duration = Duration::from_millis(5);
 pub(crate) struct Columns {
     pub(crate) event_ids: Vec<Uuid>,
     pub(crate) event_types: Vec<String>,
-    schema_versions: Vec<i32>,
-    payloads: Vec<serde_json::Value>,
-    metadata: Vec<Json<EventMetadata>>,
+    pub(crate) schema_versions: Vec<i32>,
+    pub(crate) payloads: Vec<serde_json::Value>,
+    pub(crate) metadata: Vec<Json<EventMetadata>>,
 }
 
 impl Columns {
@@ -101,7 +101,7 @@ pub(crate) type AppendRow = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Op
 /// How an append makes sure it writes right after the stream's current
 /// version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Check {
+enum Check {
     /// The statement reads the stream's version and writes only if it is
     /// the expected one (with `Any`, whatever it is).
     Expected(ExpectedVersion),
@@ -122,7 +122,7 @@ impl Check {
     /// events are never deleted, so the stream is at that version or past
     /// it. Any other version a caller claims is compared with the
     /// stream's (one ahead of the stream would otherwise leave a gap).
-    pub(crate) fn new(expected: ExpectedVersion, replayed: Option<u64>) -> Self {
+    fn new(expected: ExpectedVersion, replayed: Option<u64>) -> Self {
         match expected {
             ExpectedVersion::NoStream => Self::After(0),
             ExpectedVersion::Exact(version) if replayed == Some(version) => Self::After(version),
@@ -131,7 +131,7 @@ impl Check {
     }
 
     /// The version the caller expects, as a conflict reports it.
-    pub(crate) fn expected(self) -> ExpectedVersion {
+    fn expected(self) -> ExpectedVersion {
         match self {
             Self::Expected(expected) => expected,
             Self::After(0) => ExpectedVersion::NoStream,
@@ -309,7 +309,7 @@ async fn append_checked(
 /// reports on the rows it wrote in one row. Either way the result is an
 /// [`AppendRow`]; `(-1, 0, ...)` means that nothing was written and the
 /// stream's version was not read.
-pub(crate) async fn execute(
+async fn execute(
     store: &PostgresEventStore,
     connection: &mut PgConnection,
     stream_id: &StreamId,

@@ -1,81 +1,81 @@
-//! Appending to several streams in one transaction
+//! Appending to several streams in one commit
 //! ([`EventStore::append_to_streams`](composable_rust_core::EventStore::append_to_streams)).
 //!
-//! Each share runs the same statement as a single append (see the
-//! `append` module), in the order given, inside one transaction: the
-//! shares' rows get one transaction id, so they sit next to each other in
-//! the global order and become readable together, when the transaction
-//! commits. The first share whose stream is not at its expected version
-//! ends the transaction (rolled back, so nothing is written) and is
-//! reported; the actual version is read after the rollback, on the same
-//! connection.
+//! One statement,
+//! [`Statements::append_streams`](crate::sql::Statements::append_streams),
+//! writes every share: so the commit takes one round trip, and its
+//! transaction holds back readers of the global order no longer than a
+//! single append's does (a transaction of several statements did, for
+//! every round trip between its first insert and its commit: under load,
+//! a projection's lag grew with it). Its rows get one transaction id, so
+//! they sit next to each other in the global order, in the order given,
+//! and become readable together.
 //!
-//! Two such transactions naming the same streams in opposite orders would
-//! each insert a key the other then waits for: a deadlock, which
-//! PostgreSQL breaks only after its `deadlock_timeout` (1 s by default),
-//! while both transactions hold back every reader of the global order
-//! (see `Statements::read_all`). So a transaction of two streams or more
-//! first takes an advisory lock per stream, in one order for everyone
-//! ([`Statements::lock_streams`](crate::sql::Statements::lock_streams)):
-//! transactions over overlapping streams take turns instead. A single
-//! append holds no other stream's key while it waits, so it cannot close
-//! a cycle. Should a deadlock happen anyway (SQLSTATE 40P01: a user's own
-//! transaction in the cycle), the aborted try runs again from the start,
-//! as does one whose share expecting `Any` lost the race for its next
-//! version: it then writes, or meets the other's rows as an ordinary
-//! conflict.
+//! The statement first takes an advisory lock per stream, in one order
+//! for every writer, so two commits over overlapping streams take turns
+//! instead of deadlocking. A share whose stream is not at its expected
+//! version makes the statement write nothing, and its reply names the
+//! share and the stream's version: no second query. A writer that
+//! committed between the statement's read of a version and its insert is
+//! caught by the primary key (a unique violation); the versions are then
+//! read again, and a share expecting another version than its stream's is
+//! the conflict. If every share still matches (one expecting any version
+//! lost the race for its next one), or PostgreSQL broke a deadlock with a
+//! transaction of the caller's own, the statement runs again.
 
 use composable_rust_core::event_store::{StreamAppend, check_stream_appends};
 use composable_rust_core::{AppendOutcome, EventStoreError, ExpectedVersion, StreamId};
-use sqlx::{Connection, PgConnection};
-use uuid::Uuid;
+use sqlx::PgConnection;
 
 use crate::append::{
-    ANY_PAUSE_AFTER, Check, Columns, OPERATION, any_pause, duplicate_id, execute, outcome_of,
-    refused_payload, violated_constraint,
+    ANY_PAUSE_AFTER, Columns, OPERATION, any_pause, duplicate_id, outcome_of, refused_payload,
+    violated_constraint,
 };
+use crate::error::PostgresError;
+use crate::rows::{saturating_i64, unsigned};
 use crate::sql::{EVENT_ID_KEY, STREAM_VERSION_KEY};
 use crate::store::PostgresEventStore;
 
 /// SQLSTATE of a transaction PostgreSQL aborted to break a deadlock.
 const DEADLOCK_DETECTED: &str = "40P01";
 
-/// One share, ready to bind.
-struct Share {
-    stream_id: StreamId,
-    check: Check,
-    columns: Columns,
-}
+/// `(share index, head version, rows written, last version, first
+/// sequence, last sequence, transaction id)`, one per share, as the
+/// statement returns them.
+type ShareRow = (
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
-/// Why one try of the transaction wrote nothing.
-enum Failure {
-    /// Share `index`'s stream is not at its expected version.
-    Conflict(usize),
-    /// Another transaction won a race this one can run again after.
-    LostRace,
-    /// Share `index`'s statement (or the transaction itself, `None`)
-    /// failed.
-    Failed(Option<usize>, sqlx::Error),
-    /// A statement's result could not be read.
-    Unreadable(EventStoreError),
-}
-
-/// Writes every share of `appends` in one transaction, or none.
+/// Writes every share of `appends` in one statement, or none.
 pub(crate) async fn append_to_streams(
     store: &PostgresEventStore,
     appends: Vec<StreamAppend>,
 ) -> Result<Vec<AppendOutcome>, EventStoreError> {
     check_stream_appends(&appends, store.max_payload_bytes())?;
-    let shares = appends
-        .into_iter()
-        .map(|share| {
-            Ok(Share {
-                check: Check::new(share.expected, None),
-                stream_id: share.stream_id,
-                columns: Columns::new(share.events)?,
-            })
-        })
-        .collect::<Result<Vec<_>, EventStoreError>>()?;
+    let mut streams = Vec::with_capacity(appends.len());
+    let mut expected_versions = Vec::with_capacity(appends.len());
+    let mut shares = Vec::with_capacity(appends.len());
+    let mut share_of_event = Vec::new();
+    let mut events = Vec::new();
+    for (index, share) in (1_i64..).zip(appends) {
+        streams.push(share.stream_id.as_str().to_owned());
+        expected_versions.push(match share.expected {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(version) => Some(saturating_i64(version)),
+        });
+        share_of_event.extend(std::iter::repeat_n(index, share.events.len()));
+        events.extend(share.events);
+        shares.push((share.stream_id, share.expected));
+    }
+    let columns = Columns::new(events)?;
+    let lock_prefix = format!("{}.", store.schema());
     store.check_transaction_ids_once().await?;
     let mut connection = store
         .pool()
@@ -85,129 +85,111 @@ pub(crate) async fn append_to_streams(
 
     let mut lost_races = 0u32;
     loop {
-        let failure = match try_once(&mut connection, store, &shares).await {
-            Ok(outcomes) => {
+        let result = sqlx::query_as::<_, ShareRow>(&store.sql().append_streams)
+            .bind(&streams)
+            .bind(&expected_versions)
+            .bind(&share_of_event)
+            .bind(&columns.event_ids)
+            .bind(&columns.event_types)
+            .bind(&columns.schema_versions)
+            .bind(&columns.payloads)
+            .bind(&columns.metadata)
+            .bind(&lock_prefix)
+            .fetch_all(&mut *connection)
+            .await;
+        let error = match result {
+            Ok(rows) => {
+                let outcomes = outcomes(&shares, rows)?;
                 store.notifier().bump();
                 return Ok(outcomes);
             }
-            Err(failure) => failure,
+            Err(error) => error,
         };
-        match failure {
-            Failure::LostRace => {
-                // Each lost race means another transaction committed (or
-                // was chosen to go on), so writers as a whole progress.
-                lost_races += 1;
-                if lost_races >= ANY_PAUSE_AFTER {
-                    tokio::time::sleep(any_pause()).await;
-                }
+        if is_deadlock(&error) || violated_constraint(&error) == Some(STREAM_VERSION_KEY) {
+            if let Some(conflict) = conflict(store, &mut connection, &shares).await? {
+                return Err(conflict);
             }
-            Failure::Conflict(index) => {
-                let share = &shares[index];
-                let actual =
-                    crate::read::stream_version_with(store, &mut *connection, &share.stream_id)
-                        .await?;
+            // Each lost race means another append committed, so writers
+            // as a whole progress.
+            lost_races += 1;
+            if lost_races >= ANY_PAUSE_AFTER {
+                tokio::time::sleep(any_pause()).await;
+            }
+            continue;
+        }
+        if violated_constraint(&error) == Some(EVENT_ID_KEY) {
+            return Err(duplicate_id(store, &mut connection, &columns.event_ids, error).await);
+        }
+        if let Some(refused) = refused_payload(&error, &columns.event_types) {
+            return Err(refused);
+        }
+        return Err(store.error(error, OPERATION).into());
+    }
+}
+
+/// The outcome of each share from the statement's rows; when nothing was
+/// written, the conflict of the first share (in the order given) whose
+/// stream was not at its expected version.
+fn outcomes(
+    shares: &[(StreamId, ExpectedVersion)],
+    rows: Vec<ShareRow>,
+) -> Result<Vec<AppendOutcome>, EventStoreError> {
+    if rows.len() != shares.len() {
+        return Err(PostgresError::corrupt(OPERATION, "a share's row is missing").into());
+    }
+    if rows.iter().all(|row| row.2 == 0) {
+        for ((stream_id, expected), row) in shares.iter().zip(&rows) {
+            let actual = unsigned(row.1, "stream_version", OPERATION)?;
+            if !expected.accepts(actual) {
                 return Err(EventStoreError::WrongExpectedVersion {
-                    stream_id: share.stream_id.to_string(),
-                    expected: share.check.expected(),
+                    stream_id: stream_id.to_string(),
+                    expected: *expected,
                     actual,
                 });
             }
-            Failure::Failed(index, error) => {
-                return Err(explain(store, &mut connection, &shares, index, error).await);
-            }
-            Failure::Unreadable(error) => return Err(error),
         }
-    }
-}
-
-/// One try: begin, every share's statement, commit. On a failure the
-/// transaction is rolled back before this returns.
-async fn try_once(
-    connection: &mut PgConnection,
-    store: &PostgresEventStore,
-    shares: &[Share],
-) -> Result<Vec<AppendOutcome>, Failure> {
-    let mut transaction = connection
-        .begin()
-        .await
-        .map_err(|error| Failure::Failed(None, error))?;
-    let mut outcomes = Vec::with_capacity(shares.len());
-    let mut failure = None;
-    if shares.len() > 1 {
-        let streams: Vec<&str> = shares
-            .iter()
-            .map(|share| share.stream_id.as_str())
-            .collect();
-        let locked = sqlx::query(&store.sql().lock_streams)
-            .bind(&streams)
-            .bind(format!("{}.", store.schema()))
-            .execute(&mut *transaction)
-            .await;
-        if let Err(error) = locked {
-            failure = Some(Failure::Failed(None, error));
-        }
-    }
-    for (index, share) in shares.iter().enumerate() {
-        if failure.is_some() {
-            break;
-        }
-        match execute(
-            store,
-            &mut transaction,
-            &share.stream_id,
-            share.check,
-            &share.columns,
+        return Err(PostgresError::corrupt(
+            OPERATION,
+            "nothing was written, though every stream was at its expected version",
         )
-        .await
-        {
-            Ok((_, 0, ..)) => {
-                failure = Some(Failure::Conflict(index));
-                break;
-            }
-            Ok(row) => match outcome_of(&share.stream_id, share.check.expected(), row) {
-                Ok(outcome) => outcomes.push(outcome),
-                Err(error) => {
-                    failure = Some(Failure::Unreadable(error));
-                    break;
-                }
+        .into());
+    }
+    shares
+        .iter()
+        .zip(rows)
+        .map(
+            |((stream_id, expected), (_, head, count, last, first, last_sequence, commit))| {
+                outcome_of(
+                    stream_id,
+                    *expected,
+                    (head, count, last, first, last_sequence, commit),
+                )
             },
-            Err(error) => {
-                failure = Some(classify(share, index, error));
-                break;
-            }
-        }
-    }
-    match failure {
-        None => match transaction.commit().await {
-            Ok(()) => Ok(outcomes),
-            Err(error) if is_deadlock(&error) => Err(Failure::LostRace),
-            Err(error) => Err(Failure::Failed(None, error)),
-        },
-        Some(failure) => {
-            transaction
-                .rollback()
-                .await
-                .map_err(|error| Failure::Failed(None, error))?;
-            Err(failure)
-        }
-    }
+        )
+        .collect()
 }
 
-/// What a failed statement of share `index` means.
-fn classify(share: &Share, index: usize, error: sqlx::Error) -> Failure {
-    if is_deadlock(&error) {
-        return Failure::LostRace;
+/// After a lost race: the conflict of the first share expecting a version
+/// its stream is no longer at, if any (read on `connection`).
+async fn conflict(
+    store: &PostgresEventStore,
+    connection: &mut PgConnection,
+    shares: &[(StreamId, ExpectedVersion)],
+) -> Result<Option<EventStoreError>, EventStoreError> {
+    for (stream_id, expected) in shares {
+        if *expected == ExpectedVersion::Any {
+            continue;
+        }
+        let actual = crate::read::stream_version_with(store, &mut *connection, stream_id).await?;
+        if !expected.accepts(actual) {
+            return Ok(Some(EventStoreError::WrongExpectedVersion {
+                stream_id: stream_id.to_string(),
+                expected: *expected,
+                actual,
+            }));
+        }
     }
-    if violated_constraint(&error) == Some(STREAM_VERSION_KEY) {
-        // Another writer committed the version this share computed. With
-        // `Any`, any version will do: the whole transaction runs again.
-        return if share.check.expected() == ExpectedVersion::Any {
-            Failure::LostRace
-        } else {
-            Failure::Conflict(index)
-        };
-    }
-    Failure::Failed(Some(index), error)
+    Ok(None)
 }
 
 fn is_deadlock(error: &sqlx::Error) -> bool {
@@ -215,29 +197,4 @@ fn is_deadlock(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(|database| database.code())
         .is_some_and(|code| code == DEADLOCK_DETECTED)
-}
-
-/// The typed error for a statement (or the transaction) that failed,
-/// looked into after the rollback: a duplicate event id names the id, a
-/// payload PostgreSQL refused names the share's event types.
-async fn explain(
-    store: &PostgresEventStore,
-    connection: &mut PgConnection,
-    shares: &[Share],
-    index: Option<usize>,
-    error: sqlx::Error,
-) -> EventStoreError {
-    if violated_constraint(&error) == Some(EVENT_ID_KEY) {
-        let event_ids: Vec<Uuid> = shares
-            .iter()
-            .flat_map(|share| share.columns.event_ids.iter().copied())
-            .collect();
-        return duplicate_id(store, connection, &event_ids, error).await;
-    }
-    if let Some(index) = index
-        && let Some(refused) = refused_payload(&error, &shares[index].columns.event_types)
-    {
-        return refused;
-    }
-    store.error(error, OPERATION).into()
 }

@@ -107,15 +107,41 @@ pub(crate) struct Statements {
     /// on [`STREAM_VERSION_KEY`]. Parameters and returned row as for
     /// [`append`](Self::append), the first column being `$2`.
     pub append_after: String,
-    /// Takes a transaction-scoped advisory lock for each of the streams
-    /// `$1` (their names prefixed with `$2`, the schema and a dot, so that
-    /// stores in other schemas do not share keys), in the order of the
-    /// keys: two transactions locking overlapping streams then wait for
-    /// each other in one order, never in a cycle, so they cannot deadlock
-    /// (see the crate's `append_streams` module). The locks are released
-    /// when the transaction ends. The output column calls a volatile
-    /// function, so PostgreSQL evaluates it after the sort, in key order.
-    pub lock_streams: String,
+    /// Appends to several streams at once, if each is at its expected
+    /// version (`EventStore::append_to_streams`), in one statement: so one
+    /// round trip and one transaction, which holds a transaction id (and
+    /// so holds back readers of the global order, see
+    /// [`read_all`](Self::read_all)) no longer than a single append does.
+    ///
+    /// - `locked` takes a transaction-scoped advisory lock for each stream
+    ///   (its name prefixed with `$9`, the schema and a dot, so that
+    ///   stores in other schemas do not share keys), in the order of the
+    ///   keys. Two such statements over overlapping streams then wait for
+    ///   each other in one order, never in a cycle: without the locks, one
+    ///   inserting stream A then B and another B then A could each wait
+    ///   for the other's row, a deadlock PostgreSQL breaks only after its
+    ///   `deadlock_timeout` (1 s by default). The locking subquery sorts
+    ///   before it calls the (volatile) lock function, and `share` reads
+    ///   `locked`, so every lock is taken before any version is read or
+    ///   row written;
+    /// - `share` reads each stream's current version (`head`);
+    /// - `inserted` writes every event, numbered on from its stream's
+    ///   head, in the order given, only if every share's expected version
+    ///   (`$2`, NULL for any) is its head;
+    /// - the final SELECT reports, per share in the order given, its
+    ///   index, head, and the rows written with their versions and
+    ///   positions (none anywhere when a version was not the expected
+    ///   one).
+    ///
+    /// The primary key on `(stream_id, stream_version)` is the backstop
+    /// against a writer that committed between the read of a head and the
+    /// insert, as in [`append`](Self::append).
+    ///
+    /// Parameters: `$1` stream ids, `$2` expected versions (one per
+    /// share), `$3` each event's share (1-based), `$4` event ids, `$5`
+    /// types, `$6` schema versions, `$7` payloads, `$8` metadata, `$9`
+    /// the lock keys' prefix.
+    pub append_streams: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
     /// Which of the ids `$1` are already stored (the duplicate id path).
@@ -296,11 +322,44 @@ impl Statements {
                         min(sequence), max(sequence), max(transaction_id::text::int8) \
                  FROM inserted"
             ),
-            lock_streams: "SELECT pg_advisory_xact_lock(key) FROM ( \
-                               SELECT DISTINCT hashtextextended($2 || stream, 0) AS key \
-                               FROM unnest($1::text[]) AS stream \
-                           ) AS keys ORDER BY key"
-                .to_owned(),
+            append_streams: format!(
+                "WITH locked AS MATERIALIZED ( \
+                     SELECT count(*) AS streams FROM ( \
+                         SELECT pg_advisory_xact_lock(key) FROM ( \
+                             SELECT DISTINCT hashtextextended($9 || stream, 0) AS key \
+                             FROM unnest($1::text[]) AS stream \
+                         ) AS keys ORDER BY key \
+                     ) AS locks \
+                 ), share AS MATERIALIZED ( \
+                     SELECT s.idx, s.stream_id, s.expected, COALESCE(( \
+                         SELECT MAX(stream_version) FROM {events} \
+                         WHERE stream_id = s.stream_id \
+                     ), 0) AS head \
+                     FROM locked, \
+                          unnest($1::text[], $2::int8[]) WITH ORDINALITY \
+                          AS s(stream_id, expected, idx) \
+                 ), inserted AS ( \
+                     INSERT INTO {events} \
+                         (event_id, stream_id, stream_version, event_type, schema_version, \
+                          payload, metadata) \
+                     SELECT e.event_id, share.stream_id, \
+                            share.head + row_number() OVER (PARTITION BY e.share ORDER BY e.ord), \
+                            e.event_type, e.schema_version, e.payload, e.metadata \
+                     FROM unnest($3::int8[], $4::uuid[], $5::text[], $6::int4[], $7::jsonb[], \
+                                 $8::jsonb[]) WITH ORDINALITY \
+                          AS e(share, event_id, event_type, schema_version, payload, metadata, ord) \
+                     JOIN share ON share.idx = e.share \
+                     WHERE (SELECT bool_and(expected IS NULL OR expected = head) FROM share) \
+                     ORDER BY e.ord \
+                     RETURNING stream_id, stream_version, transaction_id, sequence \
+                 ) \
+                 SELECT share.idx, share.head, count(inserted.sequence), \
+                        max(inserted.stream_version), min(inserted.sequence), \
+                        max(inserted.sequence), max(inserted.transaction_id::text::int8) \
+                 FROM share LEFT JOIN inserted ON inserted.stream_id = share.stream_id \
+                 GROUP BY share.idx, share.head \
+                 ORDER BY share.idx"
+            ),
             stream_version: format!(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM {events} WHERE stream_id = $1"
             ),
