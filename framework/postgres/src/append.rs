@@ -35,8 +35,9 @@ use composable_rust_core::event_store::KnownVersion;
 use composable_rust_core::{
     AppendOutcome, EventMetadata, EventStoreError, ExpectedVersion, NewEvent, Position, StreamId,
 };
-use sqlx::PgConnection;
+use sqlx::pool::PoolConnection;
 use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::error::PostgresError;
@@ -159,13 +160,22 @@ pub(crate) async fn append(
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
 ) -> Result<AppendOutcome, EventStoreError> {
+    let mut connection = connection(store).await?;
+    append_on(store, &mut connection, stream_id, expected, events).await
+}
+
+/// A connection of the store's pool for an append, once the store's
+/// transaction ids were checked (see
+/// [`check_transaction_ids_once`](PostgresEventStore::check_transaction_ids_once)).
+pub(crate) async fn connection(
+    store: &PostgresEventStore,
+) -> Result<PoolConnection<Postgres>, EventStoreError> {
     store.check_transaction_ids_once().await?;
-    let mut connection = store
+    Ok(store
         .pool()
         .acquire()
         .await
-        .map_err(|error| store.error(error, OPERATION))?;
-    append_on(store, &mut connection, stream_id, expected, events).await
+        .map_err(|error| store.error(error, OPERATION))?)
 }
 
 /// Appends `events` to `stream_id` right after `version`, a version the
@@ -177,12 +187,7 @@ pub(crate) async fn append_after(
     version: KnownVersion,
     events: Vec<NewEvent>,
 ) -> Result<AppendOutcome, EventStoreError> {
-    store.check_transaction_ids_once().await?;
-    let mut connection = store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|error| store.error(error, OPERATION))?;
+    let mut connection = connection(store).await?;
     append_checked(
         store,
         &mut connection,

@@ -76,12 +76,7 @@ pub(crate) async fn append_to_streams(
     }
     let columns = Columns::new(events)?;
     let lock_prefix = format!("{}.", store.schema());
-    store.check_transaction_ids_once().await?;
-    let mut connection = store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|error| store.error(error, OPERATION))?;
+    let mut connection = crate::append::connection(store).await?;
 
     let mut lost_races = 0u32;
     loop {

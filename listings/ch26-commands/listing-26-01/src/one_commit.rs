@@ -108,8 +108,15 @@ mod tests {
 
     use super::*;
 
-    fn purses() -> AggregateRepository<Purse, InMemoryEventStore> {
-        AggregateRepository::new(InMemoryEventStore::new(), ())
+    /// Purses on a fresh store, with 100 cents in "savings".
+    async fn purses() -> AggregateRepository<Purse, InMemoryEventStore> {
+        let purses = AggregateRepository::new(InMemoryEventStore::new(), ());
+        let savings = purses.stream_id("savings").unwrap();
+        purses
+            .execute(&savings, PurseCommand::Credit(100))
+            .await
+            .unwrap();
+        purses
     }
 
     async fn balance(purses: &AggregateRepository<Purse, InMemoryEventStore>, id: &str) -> u64 {
@@ -119,13 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transfer_writes_both_purses_in_one_commit() {
-        let purses = purses();
-        let savings = purses.stream_id("savings").unwrap();
-        purses
-            .execute(&savings, PurseCommand::Credit(100))
-            .await
-            .unwrap();
-
+        let purses = purses().await;
         transfer(&purses, "savings", "holiday", 30).await.unwrap();
         assert_eq!(balance(&purses, "savings").await, 70);
         assert_eq!(balance(&purses, "holiday").await, 30);
@@ -136,12 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refusal_or_a_conflict_writes_neither_purse() {
-        let purses = purses();
-        let savings = purses.stream_id("savings").unwrap();
-        purses
-            .execute(&savings, PurseCommand::Credit(100))
-            .await
-            .unwrap();
+        let purses = purses().await;
         let error = transfer(&purses, "savings", "holiday", 500)
             .await
             .unwrap_err();
@@ -152,7 +148,10 @@ mod tests {
 
         // Another writer debits the source after this transfer loaded it:
         // the commit is refused whole, and the target is not credited.
-        let holiday = purses.stream_id("holiday").unwrap();
+        let (savings, holiday) = (
+            purses.stream_id("savings").unwrap(),
+            purses.stream_id("holiday").unwrap(),
+        );
         let source = purses.load(&savings).await.unwrap();
         purses
             .execute(&savings, PurseCommand::Debit(90))
