@@ -349,8 +349,8 @@ pub mod codes {
         COMMAND_REJECTED = ("CR-E0020", "an aggregate refused a command");
         /// A temporal load or a replay asked for a version the stream has not reached.
         VERSION_PAST_END = ("CR-E0021", "a version past the end of the stream was asked for");
-        /// A multi-stream append named no stream, or one stream twice.
-        INVALID_STREAM_APPENDS = ("CR-E0024", "a multi-stream append names no stream, or one stream twice");
+        /// A multi-stream append named no stream, too many, or one stream twice.
+        INVALID_STREAM_APPENDS = ("CR-E0024", "a multi-stream append names no stream, too many, or one stream twice");
         /// A condition on an aggregate's state (for the replay debugger) does not parse.
         INVALID_STATE_CONDITION = ("CR-E0022", "a state condition does not parse");
         /// Text is neither a stream version nor a time.

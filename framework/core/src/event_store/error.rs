@@ -104,11 +104,12 @@ pub enum EventStoreError {
         stream_id: String,
     },
     /// An [`append_to_streams`](crate::EventStore::append_to_streams)
-    /// named no stream, or one stream twice; nothing was written.
+    /// named no stream, too many, or one stream twice; nothing was
+    /// written.
     #[code(codes::INVALID_STREAM_APPENDS, permanent)]
     #[error(
         "the append to several streams {reason}; nothing was written. Give every stream \
-         one StreamAppend holding all of its events, and at least one stream"
+         one StreamAppend holding all of its events, and 1 to 100 streams per commit"
     )]
     InvalidStreamAppends {
         /// What is wrong with it.

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 pub use error::EventStoreError;
 pub use in_memory::InMemoryEventStore;
 pub use known::KnownVersion;
-pub use multi::{StreamAppend, check_stream_appends};
+pub use multi::{MAX_STREAM_APPENDS, StreamAppend, check_stream_appends};
 pub use replay::{
     JsonRef, ReplayAndDecide, ReplayVisitor, Replayed, ReplayedEvent, ReplayedSnapshot,
 };

@@ -13,6 +13,15 @@ use std::collections::HashSet;
 use super::EventStoreError;
 use crate::event::{ExpectedVersion, NewEvent, StreamId, check_all_storable};
 
+/// The most streams one
+/// [`append_to_streams`](super::EventStore::append_to_streams) may write.
+/// A commit over several streams is for the few aggregates one decision
+/// changes; a backend may hold a lock per stream for the commit
+/// (PostgreSQL does, in a lock table of a few thousand entries shared by
+/// the whole server), so an unbounded number would fail there with an
+/// error retrying cannot fix. Write more streams in several commits.
+pub const MAX_STREAM_APPENDS: usize = 100;
+
 /// One stream's share of an
 /// [`append_to_streams`](super::EventStore::append_to_streams): its
 /// events, written only if the stream is at `expected` (and every other
@@ -39,8 +48,9 @@ impl StreamAppend {
     }
 }
 
-/// Checks a multi-stream append before anything is written: at least one
-/// stream, no stream twice, events for every stream, no event id twice,
+/// Checks a multi-stream append before anything is written: one to
+/// [`MAX_STREAM_APPENDS`] streams, no stream twice, events for every
+/// stream, no event id twice,
 /// and every event storable in `max_payload_bytes` (see
 /// [`check_all_storable`]). Returns how many events the append carries.
 ///
@@ -49,8 +59,8 @@ impl StreamAppend {
 ///
 /// # Errors
 ///
-/// [`EventStoreError::InvalidStreamAppends`] for no stream or a stream
-/// named twice, [`EventStoreError::EmptyAppend`] for a stream without
+/// [`EventStoreError::InvalidStreamAppends`] for no stream, more than
+/// [`MAX_STREAM_APPENDS`], or a stream named twice, [`EventStoreError::EmptyAppend`] for a stream without
 /// events, [`EventStoreError::DuplicateEventId`] for an id used twice in
 /// the append, and what [`check_all_storable`] reports.
 pub fn check_stream_appends(
@@ -60,6 +70,15 @@ pub fn check_stream_appends(
     if appends.is_empty() {
         return Err(EventStoreError::InvalidStreamAppends {
             reason: "names no stream".to_owned(),
+        });
+    }
+    if appends.len() > MAX_STREAM_APPENDS {
+        return Err(EventStoreError::InvalidStreamAppends {
+            reason: format!(
+                "names {} streams, more than one commit may write ({MAX_STREAM_APPENDS}, \
+                 MAX_STREAM_APPENDS)",
+                appends.len()
+            ),
         });
     }
     let mut streams = HashSet::with_capacity(appends.len());
@@ -116,6 +135,16 @@ mod tests {
         let none = check_stream_appends(&[], 1 << 20).unwrap_err();
         assert_eq!(none.code().as_str(), "CR-E0024");
         assert!(none.to_string().contains("names no stream"), "{none}");
+
+        let many: Vec<_> = (0..=MAX_STREAM_APPENDS)
+            .map(|n| share(&format!("s{n}"), 1))
+            .collect();
+        let error = check_stream_appends(&many, 1 << 20).unwrap_err();
+        assert!(
+            error.to_string().contains("names 101 streams, more than"),
+            "{error}"
+        );
+        assert!(check_stream_appends(&many[1..], 1 << 20).is_ok());
 
         let twice = check_stream_appends(&[share("a", 1), share("a", 1)], 1 << 20).unwrap_err();
         assert!(
