@@ -12,6 +12,7 @@
 //! | `store.send` | debug | [`Store::send`](crate::Store::send): the reducer runs inside it | `action` (the action's type) |
 //! | `store.effect` | debug | each effect task a reducer started, a child of its `store.send` | |
 //! | `event_store.append` | debug | an event store's append | `stream_id`, `expected_version`, `events`, `event_type` (of the first event), `correlation_id`, `last_position` |
+//! | `event_store.append_to_streams` | debug | an event store's commit to several streams | `streams`, `events`, `first_stream`, `correlation_id` (of the first event), `last_position` |
 //! | `bus.publish` | debug | [`EventPublisher`](crate::EventPublisher), one per event published | `topic`, `stream_id`, `event_type`, `event_id`, `position`, `correlation_id` |
 //! | `projection.apply` | debug | [`ProjectionManager`](crate::ProjectionManager), one per event applied | `projection`, `stream_id`, `event_type`, `position`, `correlation_id` |
 //! | `saga.step` | debug | [`SagaRuntime`](crate::SagaRuntime), one per input handled | `saga`, `saga_id`, `event_type`, `correlation_id` |

@@ -2,7 +2,8 @@
 //! event lands in PostgreSQL, travels on Redis Streams, and the projection
 //! on the other side still continues the command's trace. The trace
 //! context has to survive both the store's metadata column and the bus's
-//! wire format.
+//! wire format. A commit to two streams is one span, whose context both
+//! streams' events carry.
 
 mod receiver;
 mod shared;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use composable_rust_core::event_bus::{
     EventBus, EventPublisher, SubscribeOptions, SubscriptionSource, Topic,
 };
+use composable_rust_core::event_store::StreamAppend;
 use composable_rust_core::trace::TRACEPARENT;
 use composable_rust_core::{
     Effect, Effects, EventStore, ExpectedVersion, InMemoryProjectionStore, NewEvent, Position,
@@ -24,6 +26,7 @@ use composable_rust_redis::RedisStreamsEventBus;
 use composable_rust_testing::fixtures::{TestKeyPrefix, TestSchema};
 use receiver::Receiver;
 use shared::{Deposits, hex, one};
+use tracing::Instrument;
 
 /// A command that appends one event in an effect.
 struct Accounts;
@@ -144,6 +147,40 @@ async fn the_trace_crosses_postgres_and_redis_streams() {
             .iter()
             .all(|r| r == "POST /v1/traces application/x-protobuf")
     );
+
+    // A commit to two streams: one span, whose context every event of
+    // both streams carries.
+    let after = appended[0].position;
+    let command = tracing::info_span!("transfer");
+    let shares = ["account-8", "account-9"].map(|id| {
+        StreamAppend::new(
+            StreamId::new(id).unwrap(),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("Moved", serde_json::json!({ "amount": 5 }))],
+        )
+    });
+    events
+        .append_to_streams(shares.into())
+        .instrument(command)
+        .await
+        .unwrap();
+    telemetry.flush().await.expect("flush");
+    let spans = receiver.spans();
+    let transfer = one(&spans, "transfer");
+    let commit = one(&spans, "event_store.append_to_streams");
+    assert_eq!(commit.parent_span_id, transfer.span_id);
+    assert_eq!(commit.attribute("streams"), Some("2"));
+    let moved = events.read_all(after, 10).await.unwrap();
+    let moved: Vec<_> = moved.iter().filter(|e| e.event_type == "Moved").collect();
+    assert_eq!(moved.len(), 2);
+    for event in moved {
+        assert_eq!(
+            event.metadata.headers[TRACEPARENT],
+            format!("00-{}-{}-01", hex(&commit.trace_id), hex(&commit.span_id)),
+            "{}",
+            event.stream_id
+        );
+    }
 
     publisher.shutdown();
     manager.shutdown();
