@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::copy_read::{self, COPY_PAGE_MIN};
 use crate::error::PostgresError;
-use crate::rows::{EventRow, GlobalEventRow, RawEvent, saturating_i64, unsigned};
+use crate::rows::{EventRow, GlobalEventRow, RawEvent, position, saturating_i64, unsigned};
 use crate::store::PostgresEventStore;
 
 /// The events of `stream_id` from `from_version` on, in version order.
@@ -322,10 +322,7 @@ async fn read_page(
         .await
         .map_err(|error| store.error(error, READ_ALL))?;
     let held_back = match rows.first() {
-        Some(&(Some(commit), Some(sequence), ..)) => Some(Position::new(
-            unsigned(commit, "transaction_id", READ_ALL)?,
-            unsigned(sequence, "sequence", READ_ALL)?,
-        )),
+        Some(&(Some(commit), Some(sequence), ..)) => Some(position(commit, sequence, READ_ALL)?),
         _ => None,
     };
     let mut page = Page {
@@ -364,19 +361,14 @@ async fn read_page_by_copy(
         let last = events[before..]
             .last()
             .map_or(after, |event| event.position);
-        let held = sqlx::query_as::<_, (i64, i64)>(&store.sql().last_after)
+        sqlx::query_as::<_, (i64, i64)>(&store.sql().last_after)
             .bind(saturating_i64(last.commit))
             .bind(saturating_i64(last.sequence))
             .fetch_optional(store.pool())
             .await
-            .map_err(|error| store.error(error, READ_ALL))?;
-        match held {
-            Some((commit, sequence)) => Some(Position::new(
-                unsigned(commit, "transaction_id", READ_ALL)?,
-                unsigned(sequence, "sequence", READ_ALL)?,
-            )),
-            None => None,
-        }
+            .map_err(|error| store.error(error, READ_ALL))?
+            .map(|(commit, sequence)| position(commit, sequence, READ_ALL))
+            .transpose()?
     } else {
         None
     };

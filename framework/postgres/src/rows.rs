@@ -282,6 +282,20 @@ pub(crate) fn unsigned(
         .map_err(|_| PostgresError::corrupt(operation, format!("{column} is {value}")))
 }
 
+/// The position `(commit, sequence)` read from two `bigint` columns
+/// (`transaction_id::text::int8` and `sequence`); a negative value, which
+/// the store never writes, is a corrupt row.
+pub(crate) fn position(
+    commit: i64,
+    sequence: i64,
+    operation: &'static str,
+) -> Result<Position, PostgresError> {
+    Ok(Position::new(
+        unsigned(commit, "transaction_id", operation)?,
+        unsigned(sequence, "sequence", operation)?,
+    ))
+}
+
 /// `value` as a `bigint` parameter. Values above `i64::MAX` (which no row
 /// can hold) become `i64::MAX`, which compares the same way against every
 /// stored value.

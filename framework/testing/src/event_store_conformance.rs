@@ -24,7 +24,7 @@ use composable_rust_core::event::{DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 use composable_rust_core::event_store::StreamAppend;
 use composable_rust_core::{
     CodedError, ErrorClass, EventMetadata, EventStore, EventStoreError, ExpectedVersion, NewEvent,
-    Position, Snapshot, StreamId,
+    Position, Snapshot, StoredEvent, StreamId,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -501,14 +501,10 @@ pub async fn multi_stream_appends_write_every_stream_in_one_commit(store: impl E
 
 /// The position of the last event in the store (START when empty).
 async fn last_position(store: &impl EventStore) -> Position {
-    let mut cursor = Position::START;
-    loop {
-        let page = store.read_all(cursor, 1_000).await.unwrap();
-        match page.last() {
-            Some(last) => cursor = last.position,
-            None => return cursor,
-        }
-    }
+    all_events(store)
+        .await
+        .last()
+        .map_or(Position::START, |last| last.position)
 }
 
 /// An `append_to_streams` that cannot be written in full writes no
@@ -667,7 +663,7 @@ pub async fn concurrent_multi_stream_appends_have_one_winner_and_lose_nothing(
 }
 
 /// Every event of the store, in global order.
-async fn all_events(store: &impl EventStore) -> Vec<composable_rust_core::StoredEvent> {
+async fn all_events(store: &impl EventStore) -> Vec<StoredEvent> {
     let mut all = Vec::new();
     let mut cursor = Position::START;
     loop {

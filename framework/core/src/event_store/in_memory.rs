@@ -6,7 +6,7 @@
 //! when the process ends.
 //!
 //! It accepts exactly the events PostgreSQL accepts: appends are checked
-//! with [`check_all_storable`] (depth, size, NUL characters) before
+//! with [`check_all_storable`](crate::event::check_all_storable) (depth, size, NUL characters) before
 //! anything is written, so a payload that works in tests works in
 //! production, and every stored event reads back.
 
@@ -19,8 +19,7 @@ use tokio::sync::watch;
 use super::{AppendOutcome, EventStore, EventStoreError, StreamAppend, check_stream_appends};
 use crate::clock::{Clock, SystemClock};
 use crate::event::{
-    DEFAULT_MAX_PAYLOAD_BYTES, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent,
-    StreamId, check_all_storable,
+    DEFAULT_MAX_PAYLOAD_BYTES, ExpectedVersion, NewEvent, Position, Snapshot, StoredEvent, StreamId,
 };
 use crate::metrics::BACKEND_IN_MEMORY;
 
@@ -92,21 +91,16 @@ impl std::fmt::Debug for InMemoryEventStore {
 }
 
 impl InMemoryEventStore {
-    /// The append itself; [`EventStore::append`] times it.
+    /// The append itself; [`EventStore::append`] times it: a commit of
+    /// one share.
     fn append_now(
         &self,
         stream_id: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, EventStoreError> {
-        if events.is_empty() {
-            return Err(EventStoreError::EmptyAppend {
-                stream_id: stream_id.to_string(),
-            });
-        }
-        check_all_storable(&events, DEFAULT_MAX_PAYLOAD_BYTES)?;
-        let mut outcomes =
-            self.commit(vec![StreamAppend::new(stream_id.clone(), expected, events)])?;
+        let share = StreamAppend::new(stream_id.clone(), expected, events);
+        let mut outcomes = self.append_to_streams_now(vec![share])?;
         Ok(outcomes.remove(0))
     }
 
@@ -121,13 +115,13 @@ impl InMemoryEventStore {
 
     /// Writes every share as one commit, after checking every expected
     /// version and event id under the lock (so nothing is written when
-    /// one fails). The shares are well-formed: checked by the caller.
+    /// one fails). The shares are well-formed: checked by the caller
+    /// ([`check_stream_appends`]).
     fn commit(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendOutcome>, EventStoreError> {
         let recorded_at = self.clock.now();
         let outcomes = {
             let mut log = self.lock();
             let mut versions = Vec::with_capacity(appends.len());
-            let mut batch_ids = HashSet::new();
             for share in &appends {
                 let actual = log
                     .streams
@@ -142,8 +136,9 @@ impl InMemoryEventStore {
                 }
                 versions.push(actual);
                 for event in &share.events {
-                    if log.event_ids.contains(&event.event_id) || !batch_ids.insert(event.event_id)
-                    {
+                    // An id twice in the request was refused by the
+                    // caller's check; here, one already stored.
+                    if log.event_ids.contains(&event.event_id) {
                         return Err(EventStoreError::DuplicateEventId {
                             event_id: event.event_id,
                         });
