@@ -369,6 +369,9 @@ async fn seed(events: &Events) -> Result<Option<Position>, EventStoreError> {
     Ok(last)
 }
 
+/// How often [`RunningShop::wait_for_checkout`] reads the order at most.
+pub const CHECKOUT_RECHECK: Duration = Duration::from_millis(20);
+
 /// Why [`RunningShop::wait_for_checkout`] gave up.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
@@ -416,7 +419,10 @@ impl RunningShop {
     /// Waits until order `order_id`'s checkout has ended (shipped or
     /// cancelled) and the read models have applied its last event; returns
     /// the final status. Woken by the event store's notifications, never
-    /// by polling on a timer.
+    /// by polling on a timer, and it reads the order at most once every
+    /// [`CHECKOUT_RECHECK`]: under load the store notifies hundreds of
+    /// times a second, and a read per notification would take the cores
+    /// from the checkouts being waited for.
     ///
     /// # Errors
     ///
@@ -434,6 +440,7 @@ impl RunningShop {
             // Mark the notification seen before reading, so an append
             // between the read and the wait still wakes us.
             appended.borrow_and_update();
+            let checked = tokio::time::Instant::now();
             let status = orders.load(&stream).await.map_err(boxed)?.state.status;
             if status.is_final() {
                 let last = self
@@ -455,7 +462,12 @@ impl RunningShop {
                     .map_err(boxed)?;
                 return Ok(status);
             }
-            let woke = tokio::time::timeout_at(deadline, appended.changed()).await;
+            let woke = tokio::time::timeout_at(deadline, async {
+                let changed = appended.changed().await;
+                tokio::time::sleep_until(checked + CHECKOUT_RECHECK).await;
+                changed
+            })
+            .await;
             if !matches!(woke, Ok(Ok(()))) {
                 return Err(WaitError::Timeout {
                     order_id,

@@ -889,3 +889,70 @@ async fn resume_partition_picks_up_only_its_partitions_sagas_and_their_timeouts(
         "every saga resumed by exactly one partition"
     );
 }
+
+/// The commit of each event of `stream`, with its type.
+async fn commits(store: &InMemoryEventStore, stream: &str) -> Vec<(String, u64)> {
+    store
+        .load_stream(&StreamId::new(stream).unwrap(), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type, e.position.commit))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_catalog_entries_share_the_commit_of_the_step_that_implies_them() {
+    let world = World::new();
+    let outbox = Arc::new(Outbox::default());
+    let runtime = world.runtime(&outbox);
+
+    // Completed: the last step sends nothing, so it closes the saga itself.
+    for event in [
+        ordered("o1"),
+        Shop::Reserved { order: "o1".into() },
+        Shop::Charged { order: "o1".into() },
+    ] {
+        let e = world.record(event).await;
+        runtime.handle(&e).await.unwrap();
+    }
+    // Compensated: the delivery of the compensation closes it.
+    for event in [
+        ordered("o2"),
+        Shop::Reserved { order: "o2".into() },
+        Shop::Declined { order: "o2".into() },
+    ] {
+        let e = world.record(event).await;
+        runtime.handle(&e).await.unwrap();
+    }
+    assert_eq!(outbox.delivered().last(), Some(&Command::Release));
+
+    let catalog = commits(&world.store, "sagas-checkout").await;
+    let kinds: Vec<&str> = catalog.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "$saga.started",
+            "$saga.closed",
+            "$saga.started",
+            "$saga.closed"
+        ],
+        "each saga listed once and closed once"
+    );
+    let o1 = commits(&world.store, "saga-checkout-o1").await;
+    let o2 = commits(&world.store, "saga-checkout-o2").await;
+    // Listed in the commit of the first step: no entry without its step.
+    assert_eq!(catalog[0].1, o1[0].1);
+    assert_eq!(catalog[2].1, o2[0].1);
+    // o1 closed by the step that completed it (nothing left to deliver).
+    let (last_kind, last_commit) = o1.last().unwrap();
+    assert_eq!(last_kind, "$saga.step");
+    assert_eq!(catalog[1].1, *last_commit);
+    // o2 closed by the record of the compensation's delivery.
+    let (last_kind, last_commit) = o2.last().unwrap();
+    assert_eq!(last_kind, "$saga.dispatched");
+    assert_eq!(catalog[3].1, *last_commit);
+    // Nothing is left to resume, and nothing is closed twice.
+    assert_eq!(runtime.resume().await.unwrap().sagas, 0);
+    assert_eq!(commits(&world.store, "sagas-checkout").await.len(), 4);
+}

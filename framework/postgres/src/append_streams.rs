@@ -21,7 +21,10 @@
 //! read again, and a share expecting another version than its stream's is
 //! the conflict. If every share still matches (one expecting any version
 //! lost the race for its next one), or PostgreSQL broke a deadlock with a
-//! transaction of the caller's own, the statement runs again.
+//! transaction of the caller's own, the statement runs again, this time in
+//! a transaction that takes the locks first: a statement's snapshot
+//! predates the locks it waits for, so on a stream that every writer
+//! shares it could otherwise lose one race after another.
 
 use composable_rust_core::event_store::{StreamAppend, check_stream_appends};
 use composable_rust_core::{AppendOutcome, EventStoreError, ExpectedVersion, StreamId};
@@ -78,20 +81,20 @@ pub(crate) async fn append_to_streams(
     let lock_prefix = format!("{}.", store.schema());
     let mut connection = crate::append::connection(store).await?;
 
+    let commit = Commit {
+        streams: &streams,
+        expected_versions: &expected_versions,
+        share_of_event: &share_of_event,
+        columns: &columns,
+        lock_prefix: &lock_prefix,
+    };
     let mut lost_races = 0u32;
     loop {
-        let result = sqlx::query_as::<_, ShareRow>(&store.sql().append_streams)
-            .bind(&streams)
-            .bind(&expected_versions)
-            .bind(&share_of_event)
-            .bind(&columns.event_ids)
-            .bind(&columns.event_types)
-            .bind(&columns.schema_versions)
-            .bind(&columns.payloads)
-            .bind(&columns.metadata)
-            .bind(&lock_prefix)
-            .fetch_all(&mut *connection)
-            .await;
+        let result = if lost_races == 0 {
+            commit.run(store, &mut connection).await
+        } else {
+            commit.run_locked_first(store, &mut connection).await
+        };
         let error = match result {
             Ok(rows) => {
                 let outcomes = outcomes(&shares, rows)?;
@@ -119,6 +122,66 @@ pub(crate) async fn append_to_streams(
             return Err(refused);
         }
         return Err(store.error(error, OPERATION).into());
+    }
+}
+
+/// One commit's parameters, bound to
+/// [`Statements::append_streams`](crate::sql::Statements::append_streams).
+struct Commit<'a> {
+    streams: &'a [String],
+    expected_versions: &'a [Option<i64>],
+    share_of_event: &'a [i64],
+    columns: &'a Columns,
+    lock_prefix: &'a str,
+}
+
+impl Commit<'_> {
+    /// The statement on its own: one round trip, its own transaction.
+    async fn run(
+        &self,
+        store: &PostgresEventStore,
+        connection: &mut PgConnection,
+    ) -> Result<Vec<ShareRow>, sqlx::Error> {
+        sqlx::query_as::<_, ShareRow>(&store.sql().append_streams)
+            .bind(self.streams)
+            .bind(self.expected_versions)
+            .bind(self.share_of_event)
+            .bind(&self.columns.event_ids)
+            .bind(&self.columns.event_types)
+            .bind(&self.columns.schema_versions)
+            .bind(&self.columns.payloads)
+            .bind(&self.columns.metadata)
+            .bind(self.lock_prefix)
+            .fetch_all(connection)
+            .await
+    }
+
+    /// The statement in a transaction that takes the streams' locks first,
+    /// for a commit that lost a race. A statement reads in a snapshot
+    /// taken when it starts, so on its own it reads the heads as they were
+    /// before it waited for a lock: behind a writer of the same stream it
+    /// collides with that writer's rows and has to run again, and on a
+    /// stream every writer shares (a saga catalog, say) it could lose
+    /// again and again. After the locks, nobody else can append to these
+    /// streams through this path, and the statement's snapshot sees every
+    /// commit that held them before: it reads the true heads. Three round
+    /// trips more, only after a lost race; the transaction gets its id
+    /// (which holds readers back) only at the insert, as the statement
+    /// alone does.
+    async fn run_locked_first(
+        &self,
+        store: &PostgresEventStore,
+        connection: &mut PgConnection,
+    ) -> Result<Vec<ShareRow>, sqlx::Error> {
+        let mut transaction = sqlx::Connection::begin(connection).await?;
+        sqlx::query(&store.sql().lock_streams)
+            .bind(self.streams)
+            .bind(self.lock_prefix)
+            .execute(&mut *transaction)
+            .await?;
+        let rows = self.run(store, &mut transaction).await?;
+        transaction.commit().await?;
+        Ok(rows)
     }
 }
 

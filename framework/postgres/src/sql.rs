@@ -142,6 +142,12 @@ pub(crate) struct Statements {
     /// types, `$6` schema versions, `$7` payloads, `$8` metadata, `$9`
     /// the lock keys' prefix.
     pub append_streams: String,
+    /// Takes the advisory locks of [`append_streams`](Self::append_streams)
+    /// (`$1` stream ids, `$2` the lock keys' prefix), in the same order:
+    /// the first statement of the transaction that retries a commit which
+    /// lost a race, so that the commit's statement, which comes after it,
+    /// reads the streams' heads in a snapshot taken once it holds them.
+    pub lock_streams: String,
     /// The current version of stream `$1`.
     pub stream_version: String,
     /// Which of the ids `$1` are already stored (the duplicate id path).
@@ -322,15 +328,9 @@ impl Statements {
                         min(sequence), max(sequence), max(transaction_id::text::int8) \
                  FROM inserted"
             ),
+            lock_streams: stream_locks("$1", "$2"),
             append_streams: format!(
-                "WITH locked AS MATERIALIZED ( \
-                     SELECT count(*) AS streams FROM ( \
-                         SELECT pg_advisory_xact_lock(key) FROM ( \
-                             SELECT DISTINCT hashtextextended($9 || stream, 0) AS key \
-                             FROM unnest($1::text[]) AS stream \
-                         ) AS keys ORDER BY key \
-                     ) AS locks \
-                 ), share AS MATERIALIZED ( \
+                "WITH locked AS MATERIALIZED ({locks}), share AS MATERIALIZED ( \
                      SELECT s.idx, s.stream_id, s.expected, COALESCE(( \
                          SELECT MAX(stream_version) FROM {events} \
                          WHERE stream_id = s.stream_id \
@@ -358,7 +358,8 @@ impl Statements {
                         max(inserted.sequence), max(inserted.transaction_id::text::int8) \
                  FROM share LEFT JOIN inserted ON inserted.stream_id = share.stream_id \
                  GROUP BY share.idx, share.head \
-                 ORDER BY share.idx"
+                 ORDER BY share.idx",
+                locks = stream_locks("$1", "$9"),
             ),
             stream_version: format!(
                 "SELECT COALESCE(MAX(stream_version), 0) FROM {events} WHERE stream_id = $1"
@@ -451,6 +452,21 @@ impl Statements {
 pub(crate) const STREAM_VERSION_KEY: &str = "events_stream_version_key";
 /// The constraint that makes `event_id` unique.
 pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";
+
+/// Takes an advisory lock per distinct stream of the `text[]` parameter
+/// `streams`, keyed by the hash of `prefix` and the stream id, in key
+/// order (so that two writers over overlapping streams take turns instead
+/// of deadlocking); one row, the number of locks.
+fn stream_locks(streams: &str, prefix: &str) -> String {
+    format!(
+        "SELECT count(*) AS streams FROM ( \
+             SELECT pg_advisory_xact_lock(key) FROM ( \
+                 SELECT DISTINCT hashtextextended({prefix} || stream, 0) AS key \
+                 FROM unnest({streams}::text[]) AS stream \
+             ) AS keys ORDER BY key \
+         ) AS locks"
+    )
+}
 
 /// The probe of [`Statements::read_all`] and [`Statements::last_after`]:
 /// the position (`held_commit`, `held_sequence`) of the last event of

@@ -97,3 +97,129 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
     }
     assert_eq!(store.stream_version(&second).await.unwrap(), 0);
 }
+
+/// The statement of each session waiting for an advisory lock.
+async fn waiting_statements(connection: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND NOT l.granted",
+    )
+    .fetch_all(connection)
+    .await
+    .unwrap()
+}
+
+/// Waits until some session waits for an advisory lock; its statement.
+async fn until_one_waits(connection: &mut PgConnection) -> String {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(statement) = waiting_statements(connection).await.pop() {
+                return statement;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a session waits for the lock")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
+    // Its locks wait open on purpose: no other test meanwhile.
+    let store = support::exclusive_store().await;
+    let (hot, mine) = (stream("hot"), stream("mine"));
+    let mut holder = PgConnection::connect(&database_url()).await.unwrap();
+    let mut watcher = PgConnection::connect(&database_url()).await.unwrap();
+    let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1 || '.' || $2, 0)")
+        .bind(store.schema())
+        .bind(hot.as_str())
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let commit = tokio::spawn({
+        let store = store.store.clone();
+        let (hot, mine) = (hot.clone(), mine.clone());
+        async move {
+            store
+                .append_to_streams(vec![
+                    StreamAppend::new(hot, ExpectedVersion::Any, vec![event(1)]),
+                    StreamAppend::new(mine, ExpectedVersion::NoStream, vec![event(2)]),
+                ])
+                .await
+        }
+    });
+    // The first attempt is the statement alone; its snapshot is taken.
+    let first = until_one_waits(&mut watcher).await;
+    assert!(first.starts_with("WITH locked"), "{first}");
+    // A writer commits to `hot` after that snapshot (a single append takes
+    // no advisory lock), and another queues for the lock behind ours.
+    let single = store
+        .append(&hot, ExpectedVersion::Any, vec![event(3)])
+        .await
+        .unwrap();
+    assert_eq!(single.stream_version, 1);
+    let mut next_holder = PgConnection::connect(&database_url()).await.unwrap();
+    let queued = tokio::spawn(async move {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut next_holder)
+            .await
+            .unwrap();
+        next_holder
+    });
+    tokio::time::timeout(PATIENCE, async {
+        while waiting_statements(&mut watcher).await.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the second holder queues behind the commit");
+
+    // The commit gets the lock, reads `hot` at 0 in its old snapshot and
+    // collides with version 1: it lost the race. It tries again, and this
+    // time waits for the lock (now the queued holder's) before any read.
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let mut next_holder = tokio::time::timeout(PATIENCE, queued)
+        .await
+        .expect("the queued holder gets the lock once the commit let go")
+        .unwrap();
+    let retry = until_one_waits(&mut watcher).await;
+    assert!(
+        retry.starts_with("SELECT count(*) AS streams"),
+        "after a lost race the commit locks first, then reads: {retry}"
+    );
+    // Meanwhile another writer commits: the retry must see it.
+    let single = store
+        .append(&hot, ExpectedVersion::Any, vec![event(4)])
+        .await
+        .unwrap();
+    assert_eq!(single.stream_version, 2);
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut next_holder)
+        .await
+        .unwrap();
+
+    let outcomes = tokio::time::timeout(PATIENCE, commit)
+        .await
+        .expect("the commit goes on once the lock is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcomes[0].stream_version, 3, "after both other writers");
+    assert_eq!(outcomes[1].stream_version, 1);
+    assert_eq!(
+        outcomes[0].last_position.commit, outcomes[1].last_position.commit,
+        "one commit"
+    );
+    assert_eq!(store.stream_version(&hot).await.unwrap(), 3);
+}
