@@ -51,13 +51,7 @@
 //! or cancelled (with absolute deadlines) and the outcome. Once commands
 //! are delivered, a `$saga.dispatched` record says so. A catalog stream
 //! `sagas-{KIND}` lists the instances started and closed, so a restarted
-//! process finds the running ones ([`SagaRuntime::resume`]). Each catalog
-//! entry is written in the same commit as what implies it
-//! ([`EventStore::append_to_streams`](crate::EventStore::append_to_streams)):
-//! `$saga.started` with the first step, `$saga.closed` with the step or
-//! the delivery after which the saga has ended and owes nothing. So the
-//! catalog never lists a saga without its first step, and the catalog
-//! costs no commit of its own.
+//! process finds the running ones ([`SagaRuntime::resume`]).
 //!
 //! # Guarantees
 //!

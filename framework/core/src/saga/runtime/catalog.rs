@@ -51,23 +51,19 @@ impl<S: Saga> Inner<S> {
         );
         report.sagas += 1;
         report.timeouts += instance.timeouts().len();
-        let flushed = match this.flush(instance).await {
-            Ok(flushed) => flushed,
+        match this.flush(instance).await {
+            Ok(count) => report.redispatched += count,
             Err(error) => {
                 if !matches!(error, SagaError::Dispatch { .. }) {
                     *guard = None;
                 }
                 return Err(error);
             }
-        };
-        report.redispatched += flushed.delivered;
-        // Ended, and every command delivered: close it in the catalog,
-        // unless the delivery's commit already did. (A saga with an empty
-        // stream stays listed: another process may be about to record its
-        // first step.)
-        if flushed.closed {
-            report.closed += 1;
-        } else if instance.is_settled() {
+        }
+        // Ended, and every command delivered: close it in the catalog. (A
+        // saga with an empty stream stays listed: another process may be
+        // about to record its first step.)
+        if instance.is_settled() {
             report.closed += 1;
             this.close(saga_id).await?;
         }

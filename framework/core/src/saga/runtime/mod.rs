@@ -378,8 +378,8 @@ impl<S: Saga> SagaRuntime<S> {
                 continue;
             };
             let was_settled = instance.is_settled();
-            let flushed = match self.inner.flush(instance).await {
-                Ok(flushed) => flushed,
+            match self.inner.flush(instance).await {
+                Ok(count) => delivered += count,
                 Err(error) => {
                     if !matches!(error, SagaError::Dispatch { .. }) {
                         *guard = None;
@@ -387,9 +387,8 @@ impl<S: Saga> SagaRuntime<S> {
                     first_error.get_or_insert(error);
                     continue;
                 }
-            };
-            delivered += flushed.delivered;
-            if !was_settled && instance.is_settled() && !flushed.closed {
+            }
+            if !was_settled && instance.is_settled() {
                 let saga_id = instance.id().clone();
                 // Like a failed flush: remember it, and try the other sagas.
                 // The saga stays listed and is closed by the next resume.
