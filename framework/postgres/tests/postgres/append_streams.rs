@@ -12,7 +12,9 @@ use composable_rust_core::{EventStore, EventStoreError, ExpectedVersion};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::support::{self, database_url, event, stream};
+use composable_rust_core::StreamId;
+
+use super::support::{self, TestStore, database_url, event, stream};
 
 /// How long the test waits for something that should take milliseconds.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -23,19 +25,9 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
     let store = support::exclusive_store().await;
     let (first, second) = (stream("first"), stream("second"));
     let mut other = PgConnection::connect(&database_url()).await.unwrap();
-    let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1 || '.' || $2, 0)")
-        .bind(store.schema())
-        .bind(second.as_str())
-        .fetch_one(&mut other)
-        .await
-        .unwrap();
     // Another writer is busy with `second` (as another multi-stream
     // append would be).
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let key = hold_lock(&store, &second, &mut other).await;
 
     let multi = tokio::spawn({
         let store = store.store.clone();
@@ -49,22 +41,8 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
                 .await
         }
     });
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-            )
-            .fetch_one(&mut other)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the multi-stream append waits for the lock");
+    // The multi-stream append waits for the lock.
+    until_one_waits(key, &mut other).await;
 
     // Nothing of it is written yet, not even `first`'s row (an
     // uncommitted one would make this append wait for its transaction).
@@ -76,11 +54,7 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
     .expect("the single append does not wait for the multi-stream one");
     assert_eq!(single.unwrap().stream_version, 1);
 
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut other)
-        .await
-        .unwrap();
+    release_lock(key, &mut other).await;
     let error = tokio::time::timeout(PATIENCE, multi)
         .await
         .expect("the multi-stream append goes on once the lock is free")
@@ -98,22 +72,53 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
     assert_eq!(store.stream_version(&second).await.unwrap(), 0);
 }
 
-/// The statement of each session waiting for an advisory lock.
-async fn waiting_statements(connection: &mut PgConnection) -> Vec<String> {
+/// Takes, on `connection` and until released, the advisory lock that
+/// `append_to_streams` takes for `stream`; returns its key.
+async fn hold_lock(store: &TestStore, stream: &StreamId, connection: &mut PgConnection) -> i64 {
+    let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1 || '.' || $2, 0)")
+        .bind(store.schema())
+        .bind(stream.as_str())
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(connection)
+        .await
+        .unwrap();
+    key
+}
+
+async fn release_lock(key: i64, connection: &mut PgConnection) {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(connection)
+        .await
+        .unwrap();
+}
+
+/// The statement of each session waiting for the advisory lock `key`
+/// (only that key: tests in other processes take locks of their own).
+async fn waiting_statements(key: i64, connection: &mut PgConnection) -> Vec<String> {
+    // pg_locks shows a bigint key as its high and low 32 bits.
     sqlx::query_scalar(
         "SELECT a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND NOT l.granted",
+         WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objsubid = 1 \
+           AND l.classid::int8 = ($1 >> 32) & 4294967295 \
+           AND l.objid::int8 = $1 & 4294967295",
     )
+    .bind(key)
     .fetch_all(connection)
     .await
     .unwrap()
 }
 
-/// Waits until some session waits for an advisory lock; its statement.
-async fn until_one_waits(connection: &mut PgConnection) -> String {
+/// Waits until some session waits for the advisory lock `key`; its
+/// statement.
+async fn until_one_waits(key: i64, connection: &mut PgConnection) -> String {
     tokio::time::timeout(PATIENCE, async {
         loop {
-            if let Some(statement) = waiting_statements(connection).await.pop() {
+            if let Some(statement) = waiting_statements(key, connection).await.pop() {
                 return statement;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -130,17 +135,7 @@ async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
     let (hot, mine) = (stream("hot"), stream("mine"));
     let mut holder = PgConnection::connect(&database_url()).await.unwrap();
     let mut watcher = PgConnection::connect(&database_url()).await.unwrap();
-    let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1 || '.' || $2, 0)")
-        .bind(store.schema())
-        .bind(hot.as_str())
-        .fetch_one(&mut holder)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let key = hold_lock(&store, &hot, &mut holder).await;
 
     let commit = tokio::spawn({
         let store = store.store.clone();
@@ -155,7 +150,7 @@ async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
         }
     });
     // The first attempt is the statement alone; its snapshot is taken.
-    let first = until_one_waits(&mut watcher).await;
+    let first = until_one_waits(key, &mut watcher).await;
     assert!(first.starts_with("WITH locked"), "{first}");
     // A writer commits to `hot` after that snapshot (a single append takes
     // no advisory lock), and another queues for the lock behind ours.
@@ -174,7 +169,7 @@ async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
         next_holder
     });
     tokio::time::timeout(PATIENCE, async {
-        while waiting_statements(&mut watcher).await.len() < 2 {
+        while waiting_statements(key, &mut watcher).await.len() < 2 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
@@ -184,16 +179,12 @@ async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
     // The commit gets the lock, reads `hot` at 0 in its old snapshot and
     // collides with version 1: it lost the race. It tries again, and this
     // time waits for the lock (now the queued holder's) before any read.
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    release_lock(key, &mut holder).await;
     let mut next_holder = tokio::time::timeout(PATIENCE, queued)
         .await
         .expect("the queued holder gets the lock once the commit let go")
         .unwrap();
-    let retry = until_one_waits(&mut watcher).await;
+    let retry = until_one_waits(key, &mut watcher).await;
     assert!(
         retry.starts_with("SELECT count(*) AS streams"),
         "after a lost race the commit locks first, then reads: {retry}"
@@ -204,11 +195,7 @@ async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
         .await
         .unwrap();
     assert_eq!(single.stream_version, 2);
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut next_holder)
-        .await
-        .unwrap();
+    release_lock(key, &mut next_holder).await;
 
     let outcomes = tokio::time::timeout(PATIENCE, commit)
         .await
