@@ -166,8 +166,9 @@ impl Commit<'_> {
     /// streams through this path, and the statement's snapshot sees every
     /// commit that held them before: it reads the true heads. Three round
     /// trips more, only after a lost race; the transaction gets its id
-    /// (which holds readers back) only at the insert, as the statement
-    /// alone does.
+    /// (which holds readers of the global order back) only at the insert,
+    /// so it holds them back one round trip (the commit's) longer than the
+    /// statement alone would.
     async fn run_locked_first(
         &self,
         store: &PostgresEventStore,
