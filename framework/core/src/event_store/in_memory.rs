@@ -6,9 +6,9 @@
 //! when the process ends.
 //!
 //! It accepts exactly the events PostgreSQL accepts: appends are checked
-//! with [`check_all_storable`](crate::event::check_all_storable) (depth, size, NUL characters) before
-//! anything is written, so a payload that works in tests works in
-//! production, and every stored event reads back.
+//! with [`check_all_storable`](crate::event::check_all_storable) (depth,
+//! size, NUL characters) before anything is written, so a payload that
+//! works in tests works in production, and every stored event reads back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -8,11 +8,10 @@
 use std::time::Duration;
 
 use composable_rust_core::event_store::StreamAppend;
-use composable_rust_core::{EventStore, EventStoreError, ExpectedVersion};
+use composable_rust_core::{AppendOutcome, EventStore, EventStoreError, ExpectedVersion, StreamId};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-
-use composable_rust_core::StreamId;
+use tokio::task::JoinHandle;
 
 use super::support::{self, TestStore, database_url, event, stream};
 
@@ -29,18 +28,11 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
     // append would be).
     let key = hold_lock(&store, &second, &mut other).await;
 
-    let multi = tokio::spawn({
-        let store = store.store.clone();
-        let (first, second) = (first.clone(), second.clone());
-        async move {
-            store
-                .append_to_streams(vec![
-                    StreamAppend::new(first, ExpectedVersion::NoStream, vec![event(1)]),
-                    StreamAppend::new(second, ExpectedVersion::NoStream, vec![event(2)]),
-                ])
-                .await
-        }
-    });
+    let multi = spawn_commit(
+        &store,
+        (&first, ExpectedVersion::NoStream),
+        (&second, ExpectedVersion::NoStream),
+    );
     // The multi-stream append waits for the lock.
     until_one_waits(key, &mut other).await;
 
@@ -70,6 +62,21 @@ async fn a_multi_stream_append_locks_its_streams_before_writing_any() {
         other => panic!("expected a conflict on `first`, got {other:?}"),
     }
     assert_eq!(store.stream_version(&second).await.unwrap(), 0);
+}
+
+/// Starts an `append_to_streams` of one event to each of two streams, at
+/// the versions given, in a task of its own (it may wait for a lock).
+fn spawn_commit(
+    store: &TestStore,
+    (first, first_expected): (&StreamId, ExpectedVersion),
+    (second, second_expected): (&StreamId, ExpectedVersion),
+) -> JoinHandle<Result<Vec<AppendOutcome>, EventStoreError>> {
+    let store = store.store.clone();
+    let shares = vec![
+        StreamAppend::new(first.clone(), first_expected, vec![event(1)]),
+        StreamAppend::new(second.clone(), second_expected, vec![event(2)]),
+    ];
+    tokio::spawn(async move { store.append_to_streams(shares).await })
 }
 
 /// Takes, on `connection` and until released, the advisory lock that
@@ -137,18 +144,11 @@ async fn a_commit_that_lost_a_race_takes_its_locks_before_it_reads_again() {
     let mut watcher = PgConnection::connect(&database_url()).await.unwrap();
     let key = hold_lock(&store, &hot, &mut holder).await;
 
-    let commit = tokio::spawn({
-        let store = store.store.clone();
-        let (hot, mine) = (hot.clone(), mine.clone());
-        async move {
-            store
-                .append_to_streams(vec![
-                    StreamAppend::new(hot, ExpectedVersion::Any, vec![event(1)]),
-                    StreamAppend::new(mine, ExpectedVersion::NoStream, vec![event(2)]),
-                ])
-                .await
-        }
-    });
+    let commit = spawn_commit(
+        &store,
+        (&hot, ExpectedVersion::Any),
+        (&mine, ExpectedVersion::NoStream),
+    );
     // The first attempt is the statement alone; its snapshot is taken.
     let first = until_one_waits(key, &mut watcher).await;
     assert!(first.starts_with("WITH locked"), "{first}");
